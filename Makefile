@@ -1,0 +1,29 @@
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: venv test lint serve bench clean
+
+# The environment: created once, refreshed when pyproject.toml changes.
+$(BIN)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $@
+
+venv: $(BIN)/.installed
+
+lint: venv
+	$(BIN)/ruff check s4 tests benchmarks
+
+test: venv lint
+	$(BIN)/python -m pytest -q
+
+serve: venv
+	$(BIN)/s4 serve
+
+bench: venv
+	$(BIN)/s4 bench codecs
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis

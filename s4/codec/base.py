@@ -1,0 +1,56 @@
+"""The neutral codec interface every CPU and device codec implements."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+
+from s4.codec.errors import CodecError
+from s4.codec.kinds import CodecKind
+
+Buffer = bytes | bytearray | memoryview
+
+MAX_FRAME_BYTES = 5 * 1024**3
+"""Largest original or compressed frame a reader accepts (FORMAT.md section 3)."""
+
+
+class Codec(abc.ABC):
+    """Compresses and decompresses one frame payload.
+
+    Implementations must be safe to call from several threads at once (the CPU pool
+    runs them on a thread pool); per-thread state such as a zstd context is the
+    codec's own business.
+    """
+
+    kind: CodecKind
+    device: str = "cpu"
+
+    @abc.abstractmethod
+    def compress(self, data: Buffer) -> bytes:
+        """Return the payload for one frame of original bytes."""
+
+    @abc.abstractmethod
+    def decompress(self, payload: Buffer, original_size: int) -> bytes:
+        """Return exactly ``original_size`` bytes, or raise CodecError.
+
+        ``original_size`` comes from a frame header or manifest that was already checked
+        against the limits; implementations must never produce (or allocate for) more.
+        """
+
+    def compress_batch(self, frames: Sequence[Buffer]) -> list[bytes]:
+        """Many frames in one call; device codecs override this to fill one kernel launch."""
+        return [self.compress(frame) for frame in frames]
+
+    def decompress_batch(self, payloads: Sequence[Buffer], original_sizes: Sequence[int]) -> list[bytes]:
+        """Many payloads in one call; the device pool uses this to batch across requests."""
+        if len(payloads) != len(original_sizes):
+            raise ValueError("payloads and original_sizes differ in length")
+        return [self.decompress(p, n) for p, n in zip(payloads, original_sizes, strict=True)]
+
+
+def check_decoded_size(kind: CodecKind, decoded: Buffer, original_size: int) -> None:
+    """A payload that decodes to another length than promised is corrupt, whatever the codec."""
+    if len(decoded) != original_size:
+        raise CodecError.corrupt(
+            f"{kind.wire_name} payload decoded to {len(decoded)} bytes, expected {original_size}"
+        )

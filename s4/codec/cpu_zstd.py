@@ -1,0 +1,37 @@
+"""cpu-zstd: one standard zstd frame per S4 frame."""
+
+from __future__ import annotations
+
+import zstandard
+
+from s4.codec.base import Buffer, Codec
+from s4.codec.errors import CodecError
+from s4.codec.kinds import CodecKind
+from s4.codec.zstd_frame import PerThread, decompress_zstd_frame
+
+DEFAULT_ZSTD_LEVEL = 3
+
+
+def check_zstd_level(level: int) -> int:
+    lo, hi = -(1 << 17), zstandard.MAX_COMPRESSION_LEVEL
+    if not lo <= level <= hi:
+        raise ValueError(f"zstd level {level} outside {lo}..{hi}")
+    return level
+
+
+class CpuZstdCodec(Codec):
+    kind = CodecKind.CPU_ZSTD
+
+    def __init__(self, level: int = DEFAULT_ZSTD_LEVEL) -> None:
+        self.level = check_zstd_level(level)
+        self._cctx = PerThread(lambda: zstandard.ZstdCompressor(level=self.level))
+        self._dctx = PerThread(zstandard.ZstdDecompressor)
+
+    def compress(self, data: Buffer) -> bytes:
+        try:
+            return self._cctx.get().compress(data)
+        except MemoryError:
+            raise CodecError.out_of_memory(f"cpu-zstd: out of memory compressing {len(data)} bytes") from None
+
+    def decompress(self, payload: Buffer, original_size: int) -> bytes:
+        return decompress_zstd_frame(self._dctx.get(), payload, original_size, self.kind.wire_name)

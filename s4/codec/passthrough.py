@@ -1,0 +1,17 @@
+"""Identity codec: what incompressible frames and objects are stored as."""
+
+from __future__ import annotations
+
+from s4.codec.base import Buffer, Codec, check_decoded_size
+from s4.codec.kinds import CodecKind
+
+
+class PassthroughCodec(Codec):
+    kind = CodecKind.PASSTHROUGH
+
+    def compress(self, data: Buffer) -> bytes:
+        return bytes(data)
+
+    def decompress(self, payload: Buffer, original_size: int) -> bytes:
+        check_decoded_size(self.kind, payload, original_size)
+        return bytes(payload)

@@ -1,0 +1,88 @@
+"""The CPU codec pool: codec work off the event loop, with a bound on frames in flight.
+
+zstd, zlib and the CRC release the GIL, so threads give real parallelism. The bound
+is the back-pressure: a request that produces frames faster than the cores compress
+them waits in ``await`` instead of queueing unbounded memory. A slot is freed when
+the thread finishes, not when the caller stops waiting, so cancelled requests cannot
+push the number of frames in memory past the bound.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import os
+from collections.abc import Callable
+from typing import TypeVar
+
+from s4.codec.base import Buffer
+from s4.codec.frame import FrameHeader
+from s4.codec.frame_codec import EncodedFrame, decode_frame, encode_frame
+from s4.codec.kinds import CodecKind
+from s4.codec.registry import CodecRegistry
+
+T = TypeVar("T")
+
+
+class CpuCodecPool:
+    def __init__(
+        self, registry: CodecRegistry, workers: int | None = None, max_in_flight: int | None = None
+    ) -> None:
+        self.registry = registry
+        self.workers = workers or os.cpu_count() or 1
+        self.max_in_flight = max_in_flight or 2 * self.workers
+        if self.max_in_flight < 1:
+            raise ValueError("max_in_flight must be at least 1")
+        self._executor = concurrent.futures.ThreadPoolExecutor(self.workers, thread_name_prefix="s4-codec")
+        self._slots = asyncio.Semaphore(self.max_in_flight)
+        self._in_flight = 0
+
+    @property
+    def in_flight(self) -> int:
+        """Frames handed to threads and not yet finished."""
+        return self._in_flight
+
+    async def compress(self, kind: CodecKind, data: Buffer) -> bytes:
+        return await self._run(self.registry.compress, kind, data)
+
+    async def decompress(self, kind: CodecKind, payload: Buffer, original_size: int) -> bytes:
+        return await self._run(self.registry.decompress, kind, payload, original_size)
+
+    async def encode_frame(self, kind: CodecKind, data: Buffer) -> EncodedFrame:
+        """Compress, CRC and passthrough fallback for one frame, all in the worker thread."""
+        return await self._run(encode_frame, self.registry, kind, data)
+
+    async def decode_frame(self, header: FrameHeader, payload: Buffer) -> bytes:
+        """Decode and verify one frame in a worker thread."""
+        return await self._run(decode_frame, self.registry, header, payload)
+
+    async def _run(self, fn: Callable[..., T], *args: object) -> T:
+        loop = asyncio.get_running_loop()
+        await self._slots.acquire()
+        try:
+            future = self._executor.submit(fn, *args)
+        except BaseException:
+            self._slots.release()
+            raise
+        self._in_flight += 1
+        future.add_done_callback(lambda _: self._release_from_thread(loop))
+        return await asyncio.wrap_future(future)
+
+    def _release_from_thread(self, loop: asyncio.AbstractEventLoop) -> None:
+        try:
+            loop.call_soon_threadsafe(self._release)
+        except RuntimeError:  # the loop is closed: nobody is left waiting for a slot
+            pass
+
+    def _release(self) -> None:
+        self._in_flight -= 1
+        self._slots.release()
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True, cancel_futures=True)
+
+    async def __aenter__(self) -> CpuCodecPool:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await asyncio.get_running_loop().run_in_executor(None, self.close)
