@@ -51,6 +51,4 @@ class Codec(abc.ABC):
 def check_decoded_size(kind: CodecKind, decoded: Buffer, original_size: int) -> None:
     """A payload that decodes to another length than promised is corrupt, whatever the codec."""
     if len(decoded) != original_size:
-        raise CodecError.corrupt(
-            f"{kind.wire_name} payload decoded to {len(decoded)} bytes, expected {original_size}"
-        )
+        raise CodecError.corrupt(f"{kind.wire_name} payload decoded to {len(decoded)} bytes, expected {original_size}")

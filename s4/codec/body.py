@@ -48,9 +48,7 @@ class FramedBodyWriter:
     def append(self, frame: EncodedFrame) -> tuple[bytes, bytes]:
         """Record ``frame`` as the next one; returns the header and payload to write."""
         header = frame.header
-        self.entries.append(
-            IndexEntry(self.original_size, header.original_size, self.stored_size, header.record_size)
-        )
+        self.entries.append(IndexEntry(self.original_size, header.original_size, self.stored_size, header.record_size))
         self.crc32c = crc32c_combine(self.crc32c, header.crc32c, header.original_size)
         self.original_size += header.original_size
         self.stored_size += header.record_size
@@ -148,9 +146,7 @@ class BodyDecoder:
         self._crc = crc32c_combine(self._crc, piece_crc, len(data))
         self._original += len(data)
         if self._original > self._manifest.original_size:
-            raise CodecError.corrupt(
-                f"body decodes to more than the manifest's {self._manifest.original_size} bytes"
-            )
+            raise CodecError.corrupt(f"body decodes to more than the manifest's {self._manifest.original_size} bytes")
 
     def _check_totals(self, m: ChunkManifest) -> None:
         if self._original != m.original_size:
@@ -161,9 +157,7 @@ class BodyDecoder:
             raise CodecError.corrupt(f"whole-object CRC32C mismatch: manifest {m.crc32c}, decoded {self._crc}")
 
 
-def iter_decoded(
-    chunks: Iterable[Buffer], manifest: ChunkManifest | None, registry: CodecRegistry
-) -> Iterator[bytes]:
+def iter_decoded(chunks: Iterable[Buffer], manifest: ChunkManifest | None, registry: CodecRegistry) -> Iterator[bytes]:
     """Original bytes of a stored body, piece by piece; raises CodecError before any wrong byte."""
     decoder = BodyDecoder(manifest, registry)
     for chunk in chunks:

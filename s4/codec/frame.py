@@ -38,9 +38,7 @@ class FrameHeader:
         return FRAME_HEADER_SIZE + self.compressed_size
 
     def pack(self) -> bytes:
-        return FRAME_HEADER.pack(
-            FRAME_MAGIC, int(self.codec), self.original_size, self.compressed_size, self.crc32c
-        )
+        return FRAME_HEADER.pack(FRAME_MAGIC, int(self.codec), self.original_size, self.compressed_size, self.crc32c)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -159,12 +157,17 @@ class FrameStreamReader:
         self._finished = True
         if self._padding_left:
             raise CodecError.corrupt(f"frame stream ends inside padding at offset {self._offset}")
-        if self._buf or self._header is not None:
-            raise CodecError.corrupt(f"frame stream truncated at offset {self._offset}")
-        if self._stream_length is not None and self._offset != self._stream_length:
+        if self._header is not None:
             raise CodecError.corrupt(
-                f"frame stream ended after {self._offset} bytes, expected {self._stream_length}"
+                f"frame stream truncated: the frame at offset {self._offset} needs"
+                f" {self._header.record_size} bytes, {len(self._buf)} arrived"
             )
+        if self._buf:
+            raise CodecError.corrupt(
+                f"frame stream truncated: {len(self._buf)} bytes of a record header at offset {self._offset}"
+            )
+        if self._stream_length is not None and self._offset != self._stream_length:
+            raise CodecError.corrupt(f"frame stream ended after {self._offset} bytes, expected {self._stream_length}")
 
     def _check_stream_length(self) -> None:
         if self._stream_length is not None and self._offset + len(self._buf) > self._stream_length:

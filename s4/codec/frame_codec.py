@@ -42,9 +42,7 @@ def encode_frame(registry: CodecRegistry, kind: CodecKind, data: Buffer) -> Enco
 def decode_frame(registry: CodecRegistry, header: FrameHeader, payload: Buffer) -> bytes:
     """The frame's original bytes, verified against its header's size and CRC32C."""
     if len(payload) != header.compressed_size:
-        raise CodecError.corrupt(
-            f"frame payload is {len(payload)} bytes, its header says {header.compressed_size}"
-        )
+        raise CodecError.corrupt(f"frame payload is {len(payload)} bytes, its header says {header.compressed_size}")
     out = registry.decompress(header.codec, payload, header.original_size)
     if len(out) != header.original_size:
         raise CodecError.corrupt(

@@ -97,8 +97,7 @@ class FrameIndex:
             etag,
         ]
         parts.extend(
-            ENTRY.pack(e.original_offset, e.original_size, e.compressed_offset, e.compressed_size)
-            for e in self.entries
+            ENTRY.pack(e.original_offset, e.original_size, e.compressed_offset, e.compressed_size) for e in self.entries
         )
         return b"".join(parts)
 
@@ -135,9 +134,7 @@ class FrameIndex:
         expected = pos + ENTRY.size * total_frames
         if len(view) != expected:
             raise CodecError.corrupt(f"sidecar is {len(view)} bytes, its header says {expected}")
-        entries = tuple(
-            IndexEntry(*ENTRY.unpack_from(view, pos + i * ENTRY.size)) for i in range(total_frames)
-        )
+        entries = tuple(IndexEntry(*ENTRY.unpack_from(view, pos + i * ENTRY.size)) for i in range(total_frames))
         try:
             return cls(entries, total_original, total_padded, source_size, etag, version)
         except ValueError as exc:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import os
 from collections.abc import Callable
 from typing import TypeVar
@@ -25,9 +26,7 @@ T = TypeVar("T")
 
 
 class CpuCodecPool:
-    def __init__(
-        self, registry: CodecRegistry, workers: int | None = None, max_in_flight: int | None = None
-    ) -> None:
+    def __init__(self, registry: CodecRegistry, workers: int | None = None, max_in_flight: int | None = None) -> None:
         self.registry = registry
         self.workers = workers or os.cpu_count() or 1
         self.max_in_flight = max_in_flight or 2 * self.workers
@@ -69,10 +68,9 @@ class CpuCodecPool:
         return await asyncio.wrap_future(future)
 
     def _release_from_thread(self, loop: asyncio.AbstractEventLoop) -> None:
-        try:
+        # A closed loop has nobody left waiting for a slot.
+        with contextlib.suppress(RuntimeError):
             loop.call_soon_threadsafe(self._release)
-        except RuntimeError:  # the loop is closed: nobody is left waiting for a slot
-            pass
 
     def _release(self) -> None:
         self._in_flight -= 1

@@ -147,11 +147,9 @@ class CodecRegistry:
         self, kind: CodecKind, payload: Buffer, original_size: int
     ) -> tuple[bytes, CompressTelemetry]:
         codec = self.get(kind)
-        return self._timed(
-            codec, CodecOp.DECOMPRESS, len(payload), lambda: codec.decompress(payload, original_size)
-        )
+        return self._timed(codec, CodecOp.DECOMPRESS, len(payload), lambda: codec.decompress(payload, original_size))
 
-    def _timed(self, codec: Codec, op: CodecOp, bytes_in: int, call) -> tuple[bytes, CompressTelemetry]:  # noqa: ANN001
+    def _timed(self, codec: Codec, op: CodecOp, bytes_in: int, call) -> tuple[bytes, CompressTelemetry]:
         start = time.perf_counter()
         try:
             out = call()

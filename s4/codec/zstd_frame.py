@@ -16,9 +16,7 @@ from s4.codec.base import Buffer
 from s4.codec.errors import CodecError
 
 
-def decompress_zstd_frame(
-    dctx: zstandard.ZstdDecompressor, payload: Buffer, original_size: int, what: str
-) -> bytes:
+def decompress_zstd_frame(dctx: zstandard.ZstdDecompressor, payload: Buffer, original_size: int, what: str) -> bytes:
     """Exactly ``original_size`` bytes from one zstd frame, or a corrupt-data CodecError."""
     try:
         declared = zstandard.frame_content_size(payload)
@@ -44,7 +42,7 @@ class PerThread:
         self._factory = factory
         self._local = threading.local()
 
-    def get(self):  # noqa: ANN201 - the factory's type
+    def get(self):
         ctx = getattr(self._local, "ctx", None)
         if ctx is None:
             ctx = self._factory()

@@ -1,0 +1,3 @@
+from s4.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,133 @@
+"""The ``s4`` command: ``serve`` (the gateway) and the offline tools on stored bodies."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from s4.codec import CodecError, CodecRegistry, FrameIndex
+
+
+def _cmd_inspect(args: argparse.Namespace) -> int:
+    from s4.tools.inspect import format_report, inspect_body
+    from s4.tools.stored import load_manifest, registry_for
+
+    manifest = load_manifest(args.meta)
+    report = inspect_body(args.file, manifest, registry_for(manifest, args.dict))
+    print(format_report(report))
+    if not report.ok:
+        return 1
+    return 3 if report.unavailable else 0
+
+
+def _cmd_decode(args: argparse.Namespace) -> int:
+    from s4.tools.decode import decoded_pieces, write_decoded
+    from s4.tools.stored import load_manifest, registry_for
+
+    manifest = load_manifest(args.meta)
+    registry = registry_for(manifest, args.dict)
+    written = write_decoded(decoded_pieces(args.file, manifest, registry), args.output)
+    if args.output is not None:
+        print(f"{args.output}: {written} bytes", file=sys.stderr)
+    return 0
+
+
+def _cmd_index(args: argparse.Namespace) -> int:
+    from s4.tools.index_dump import format_index
+
+    print(format_index(FrameIndex.decode(args.file.read_bytes())))
+    return 0
+
+
+def _cmd_codecs(args: argparse.Namespace) -> int:
+    for status in CodecRegistry.cpu_default().statuses():
+        where = f"available ({status.device})" if status.available else f"unavailable: {status.reason}"
+        print(f"{int(status.kind):>2} {status.kind.wire_name:<16} {where}")
+    return 0
+
+
+def _cmd_bench_codecs(args: argparse.Namespace) -> int:
+    from s4.bench import codecs as bench
+    from s4.bench.corpus import default_corpus, files_corpus
+
+    limit = args.max_mib * 1024 * 1024
+    samples = files_corpus(args.files, limit) if args.files else default_corpus(limit)
+    threads = args.threads or os.cpu_count() or 1
+    for s in samples:
+        print(f"# {s.name}: {len(s.data)} bytes from {s.source}", file=sys.stderr)
+    rows = bench.run(samples, frame_size=args.frame_mib * 1024 * 1024, rounds=args.rounds, threads=threads)
+    print(bench.to_json(rows) if args.json else bench.format_rows(rows, threads))
+    return 0
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    print("s4 serve: the S3 server is not built yet (it arrives with the server issue)", file=sys.stderr)
+    return 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="s4", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the S3 gateway")
+    serve.set_defaults(func=_cmd_serve)
+
+    def stored_body(p: argparse.ArgumentParser) -> None:
+        p.add_argument("file", type=Path, help="the stored body, as it lies in the backend")
+        p.add_argument("--meta", type=Path, help="flat JSON of its metadata (x-amz-meta- prefix optional)")
+        p.add_argument("--dict", type=Path, help="the zstd dictionary for cpu-zstd-dict objects")
+
+    inspect = sub.add_parser("inspect", help="frames, codecs, sizes, ratio and CRC check of a stored body")
+    stored_body(inspect)
+    inspect.set_defaults(func=_cmd_inspect)
+
+    decode = sub.add_parser("decode", help="the original bytes of a stored body")
+    stored_body(decode)
+    decode.add_argument("-o", "--output", type=Path, help="write here (atomically) instead of stdout")
+    decode.set_defaults(func=_cmd_decode)
+
+    index = sub.add_parser("index", help="header and entries of a .s4index sidecar")
+    index.add_argument("file", type=Path)
+    index.set_defaults(func=_cmd_index)
+
+    codecs = sub.add_parser("codecs", help="every codec, available here or not and why")
+    codecs.set_defaults(func=_cmd_codecs)
+
+    bench = sub.add_parser("bench", help="benchmarks (figures, not tests)")
+    bench_sub = bench.add_subparsers(dest="bench", required=True)
+    bc = bench_sub.add_parser("codecs", help="codec MB/s and ratio, beside raw zstandard")
+    bc.add_argument("files", nargs="*", type=Path, help="corpus files (default: stdlib text, binaries, a wheel)")
+    bc.add_argument("--max-mib", type=int, default=16, help="bytes taken from each sample (MiB)")
+    bc.add_argument("--frame-mib", type=int, default=4, help="frame size (MiB)")
+    bc.add_argument("--rounds", type=int, default=3, help="best of this many timed rounds")
+    bc.add_argument("--threads", type=int, default=0, help="threads for the all-cores runs (default: cores)")
+    bc.add_argument("--json", action="store_true", help="machine-readable output")
+    bc.set_defaults(func=_cmd_bench_codecs)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from s4.tools.stored import ToolError, exit_status
+
+    try:
+        return args.func(args)
+    except ToolError as exc:
+        print(f"s4 {args.command}: {exc}", file=sys.stderr)
+        return exc.status
+    except CodecError as exc:
+        print(f"s4 {args.command}: {exc}", file=sys.stderr)
+        return exit_status(exc)
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    except OSError as exc:
+        print(f"s4 {args.command}: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
