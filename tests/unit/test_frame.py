@@ -27,9 +27,7 @@ def test_header_layout_is_28_little_endian_bytes():
 
 
 def test_reader_yields_frames_and_skips_padding():
-    body = b"".join(
-        [frame(b"abc", 10), encode_padding(5), frame(b"", 0, CodecKind.PASSTHROUGH), frame(b"xy", 4)]
-    )
+    body = b"".join([frame(b"abc", 10), encode_padding(5), frame(b"", 0, CodecKind.PASSTHROUGH), frame(b"xy", 4)])
     frames = list(iter_frames([body], stream_length=len(body)))
     assert [f.payload for f in frames] == [b"abc", b"", b"xy"]
     assert [f.offset for f in frames] == [0, 31 + 17, 31 + 17 + 28]

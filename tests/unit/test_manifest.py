@@ -18,7 +18,14 @@ FULL = {
 def test_round_trip_through_metadata():
     m = ChunkManifest.from_metadata(FULL)
     assert m == ChunkManifest(
-        CodecKind.CPU_ZSTD, 5040000, 43597, 483258656, True, True, "0123456789abcdef0123456789abcdef-3", "9867d0e5cf974014"
+        CodecKind.CPU_ZSTD,
+        5040000,
+        43597,
+        483258656,
+        True,
+        True,
+        "0123456789abcdef0123456789abcdef-3",
+        "9867d0e5cf974014",
     )
     assert m.to_metadata() == FULL
     assert ChunkManifest.from_metadata(m.to_metadata()) == m

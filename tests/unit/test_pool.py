@@ -1,0 +1,117 @@
+import asyncio
+import threading
+import time
+
+import pytest
+
+from s4.codec import CodecError, CodecKind, CodecRegistry, CpuCodecPool, FrameHeader
+from s4.codec.base import Codec
+
+TEXT = b"pool test data " * 10_000
+
+
+class SlowCodec(Codec):
+    """Counts how many calls run at once, to observe the pool's bound."""
+
+    kind = CodecKind.CPU_ZSTD
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.running = 0
+        self.peak = 0
+
+    def compress(self, data):
+        with self.lock:
+            self.running += 1
+            self.peak = max(self.peak, self.running)
+        time.sleep(0.02)
+        with self.lock:
+            self.running -= 1
+        return b"z"
+
+    def decompress(self, payload, original_size):
+        raise NotImplementedError
+
+
+def test_compress_and_decompress_round_trip():
+    async def main():
+        async with CpuCodecPool(CodecRegistry.cpu_default(), workers=2) as pool:
+            payload = await pool.compress(CodecKind.CPU_ZSTD, TEXT)
+            assert await pool.decompress(CodecKind.CPU_ZSTD, payload, len(TEXT)) == TEXT
+            frame = await pool.encode_frame(CodecKind.CPU_ZSTD, TEXT)
+            assert await pool.decode_frame(frame.header, frame.payload) == TEXT
+
+    asyncio.run(main())
+
+
+def test_frames_in_flight_are_bounded():
+    codec = SlowCodec()
+    registry = CodecRegistry([codec])
+
+    async def main():
+        pool = CpuCodecPool(registry, workers=8, max_in_flight=3)
+        observed = []
+
+        async def one():
+            await pool.compress(CodecKind.CPU_ZSTD, b"x")
+            observed.append(pool.in_flight)
+
+        await asyncio.gather(*(one() for _ in range(30)))
+        pool.close()
+        return observed
+
+    observed = asyncio.run(main())
+    assert codec.peak <= 3
+    assert codec.peak == 3  # the bound is reached, so the test can see a broken one
+    assert max(observed) <= 3
+
+
+def test_cancelled_callers_do_not_free_slots_early():
+    codec = SlowCodec()
+    registry = CodecRegistry([codec])
+
+    async def main():
+        pool = CpuCodecPool(registry, workers=8, max_in_flight=2)
+        tasks = [asyncio.create_task(pool.compress(CodecKind.CPU_ZSTD, b"x")) for _ in range(2)]
+        await asyncio.sleep(0.005)
+        for t in tasks:
+            t.cancel()
+        # The two threads still run; new work must wait for them, not add to them.
+        await asyncio.gather(*(pool.compress(CodecKind.CPU_ZSTD, b"x") for _ in range(4)))
+        pool.close()
+
+    asyncio.run(main())
+    assert codec.peak <= 2
+
+
+def test_errors_come_back_typed():
+    async def main():
+        async with CpuCodecPool(CodecRegistry.cpu_default(), workers=1) as pool:
+            with pytest.raises(CodecError) as info:
+                await pool.decode_frame(FrameHeader(CodecKind.CPU_ZSTD, 5, 3, 0), b"abc")
+            assert info.value.is_corrupt
+            with pytest.raises(CodecError) as info:
+                await pool.compress(CodecKind.NVCOMP_GANS, b"abc")
+            assert not info.value.is_corrupt
+            assert pool.in_flight == 0
+
+    asyncio.run(main())
+
+
+def test_work_runs_in_parallel_off_the_event_loop():
+    async def main():
+        async with CpuCodecPool(CodecRegistry.cpu_default(), workers=2) as pool:
+            ticks = 0
+
+            async def ticker():
+                nonlocal ticks
+                while True:
+                    await asyncio.sleep(0.001)
+                    ticks += 1
+
+            t = asyncio.create_task(ticker())
+            await asyncio.gather(*(pool.compress(CodecKind.CPU_ZSTD, TEXT * 20) for _ in range(8)))
+            t.cancel()
+            return ticks
+
+    assert asyncio.run(main()) > 0  # the loop kept turning while frames compressed
