@@ -102,7 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     bc.add_argument("files", nargs="*", type=Path, help="corpus files (default: stdlib text, binaries, a wheel)")
     bc.add_argument("--max-mib", type=int, default=16, help="bytes taken from each sample (MiB)")
     bc.add_argument("--frame-mib", type=int, default=4, help="frame size (MiB)")
-    bc.add_argument("--rounds", type=int, default=3, help="best of this many timed rounds")
+    bc.add_argument("--rounds", type=int, default=5, help="best of this many timed rounds")
     bc.add_argument("--threads", type=int, default=0, help="threads for the all-cores runs (default: cores)")
     bc.add_argument("--json", action="store_true", help="machine-readable output")
     bc.set_defaults(func=_cmd_bench_codecs)

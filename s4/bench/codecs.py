@@ -51,111 +51,107 @@ class Row:
         return self.original / self.stored if self.stored else 0.0
 
 
-def _best(fn: Callable[[], object], rounds: int) -> float:
-    best = float("inf")
-    for _ in range(rounds):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
-
-
 def _frames(data: bytes, frame_size: int) -> list[memoryview]:
     view = memoryview(data)
     return [view[i : i + frame_size] for i in range(0, len(data), frame_size)]
 
 
-def _rate(nbytes: int, seconds: float) -> float:
-    return nbytes / MB / seconds if seconds > 0 else 0.0
+def _chunks(data: bytes) -> list[memoryview]:
+    """The stored body as it arrives from a store: 1 MiB reads."""
+    view = memoryview(data)
+    return [view[i : i + FEED_CHUNK] for i in range(0, len(data), FEED_CHUNK)]
 
 
-def bench_ours(
-    sample: Sample,
-    kind: CodecKind,
-    level: int | None,
-    frame_size: int,
-    rounds: int,
-    pool: concurrent.futures.Executor,
-) -> Row:
+@dataclasses.dataclass
+class Workload:
+    """The four timed operations of one codec on one sample, and what they produced."""
+
+    name: str
+    level: int | None
+    stored: int
+    ops: dict[str, Callable[[], object]]
+
+
+def ours(
+    sample: Sample, kind: CodecKind, level: int | None, frame_size: int, pool: concurrent.futures.Executor
+) -> Workload:
     registry = CodecRegistry.cpu_default(zstd_level=level or 3, gzip_level=level or 6)
     frames = _frames(sample.data, frame_size)
     body = encode_body(sample.data, kind, registry, frame_size)
+    chunks = _chunks(body.stored)
+    parsed = []
+    if body.manifest.framed:
+        reader = FrameStreamReader()
+        for chunk in chunks:
+            parsed.extend(reader.feed(chunk))
 
-    def compress_1t() -> None:
-        for f in frames:
-            encode_frame(registry, kind, f)
-
-    def compress_nt() -> None:
-        list(pool.map(lambda f: encode_frame(registry, kind, f), frames))
-
-    def decompress_1t() -> None:
-        for _ in iter_decoded(_chunks(body.stored), body.manifest, registry):
+    def decode_all() -> None:
+        for _ in iter_decoded(chunks, body.manifest, registry):
             pass
 
-    parsed = []
-    reader = FrameStreamReader()
-    for chunk in _chunks(body.stored):
-        parsed.extend(reader.feed(chunk))
-
-    def decompress_nt() -> None:
+    def decode_parallel() -> None:
         list(pool.map(lambda fr: decode_frame(registry, fr.header, fr.payload), parsed))
 
-    n = len(sample.data)
-    return Row(
-        sample.name,
+    return Workload(
         kind.wire_name,
         level,
-        n,
         len(body.stored),
-        _rate(n, _best(compress_1t, rounds)),
-        _rate(n, _best(compress_nt, rounds)),
-        _rate(n, _best(decompress_1t, rounds)),
-        _rate(n, _best(decompress_nt, rounds)) if parsed else _rate(n, _best(decompress_1t, rounds)),
+        {
+            "compress_1t": lambda: [encode_frame(registry, kind, f) for f in frames],
+            "compress_nt": lambda: list(pool.map(lambda f: encode_frame(registry, kind, f), frames)),
+            "decompress_1t": decode_all,
+            "decompress_nt": decode_parallel if parsed else decode_all,
+        },
     )
 
 
-def bench_raw_zstd(sample: Sample, level: int, frame_size: int, rounds: int, pool: concurrent.futures.Executor) -> Row:
+def raw_zstd(sample: Sample, level: int, frame_size: int, pool: concurrent.futures.Executor) -> Workload:
     """zstandard alone on the same frames: the floor our framing is measured against."""
     frames = _frames(sample.data, frame_size)
     cctx = zstandard.ZstdCompressor(level=level)
+    dctx = zstandard.ZstdDecompressor()
     payloads = [cctx.compress(f) for f in frames]
     local_c = PerThread(lambda: zstandard.ZstdCompressor(level=level))
     local_d = PerThread(zstandard.ZstdDecompressor)
-
-    def compress_1t() -> None:
-        for f in frames:
-            cctx.compress(f)
-
-    def compress_nt() -> None:
-        list(pool.map(lambda f: local_c.get().compress(f), frames))
-
-    dctx = zstandard.ZstdDecompressor()
-
-    def decompress_1t() -> None:
-        for p in payloads:
-            dctx.decompress(p)
-
-    def decompress_nt() -> None:
-        list(pool.map(lambda p: local_d.get().decompress(p), payloads))
-
-    n = len(sample.data)
-    return Row(
-        sample.name,
+    return Workload(
         "raw-zstandard",
         level,
-        n,
         sum(len(p) for p in payloads),
-        _rate(n, _best(compress_1t, rounds)),
-        _rate(n, _best(compress_nt, rounds)),
-        _rate(n, _best(decompress_1t, rounds)),
-        _rate(n, _best(decompress_nt, rounds)),
+        {
+            "compress_1t": lambda: [cctx.compress(f) for f in frames],
+            "compress_nt": lambda: list(pool.map(lambda f: local_c.get().compress(f), frames)),
+            "decompress_1t": lambda: [dctx.decompress(p) for p in payloads],
+            "decompress_nt": lambda: list(pool.map(lambda p: local_d.get().decompress(p), payloads)),
+        },
     )
 
 
-def _chunks(data: bytes):
-    view = memoryview(data)
-    for i in range(0, len(data), FEED_CHUNK):
-        yield view[i : i + FEED_CHUNK]
+def measure(sample: Sample, workloads: Sequence[Workload], rounds: int) -> list[Row]:
+    """Best of ``rounds`` for every op, the workloads taking turns within each round.
+
+    Taking turns spreads the machine's noise over all of them instead of letting one
+    workload run during a quiet minute and its rival during a busy one; one untimed
+    warm-up pass first, so page faults of first allocations count for nobody.
+    """
+    best: dict[tuple[int, str], float] = {}
+    for w in workloads:
+        for op in w.ops.values():
+            op()
+    for _ in range(rounds):
+        for i, w in enumerate(workloads):
+            for name, op in w.ops.items():
+                start = time.perf_counter()
+                op()
+                elapsed = time.perf_counter() - start
+                best[(i, name)] = min(best.get((i, name), elapsed), elapsed)
+    n = len(sample.data)
+    return [
+        Row(sample.name, w.name, w.level, n, w.stored, *(n / MB / best[(i, op)] for op in OPS))
+        for i, w in enumerate(workloads)
+    ]
+
+
+OPS = ("compress_1t", "compress_nt", "decompress_1t", "decompress_nt")
 
 
 DEFAULT_PLAN: tuple[tuple[CodecKind, int | None], ...] = (
@@ -172,7 +168,7 @@ def run(
     samples: Sequence[Sample],
     plan: Sequence[tuple[CodecKind, int | None]] = DEFAULT_PLAN,
     frame_size: int = 4 * 1024 * 1024,
-    rounds: int = 3,
+    rounds: int = 5,
     threads: int | None = None,
 ) -> list[Row]:
     threads = threads or os.cpu_count() or 1
@@ -182,9 +178,10 @@ def run(
             if not sample.data:
                 continue
             for kind, level in plan:
-                rows.append(bench_ours(sample, kind, level, frame_size, rounds, pool))
+                workloads = [ours(sample, kind, level, frame_size, pool)]
                 if kind is CodecKind.CPU_ZSTD and level is not None:
-                    rows.append(bench_raw_zstd(sample, level, frame_size, rounds, pool))
+                    workloads.append(raw_zstd(sample, level, frame_size, pool))
+                rows.extend(measure(sample, workloads, rounds))
     return rows
 
 

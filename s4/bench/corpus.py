@@ -21,7 +21,12 @@ class Sample:
 
 def _gather(paths: list[Path], limit: int) -> bytes:
     out = bytearray()
+    seen: set[Path] = set()
     for path in paths:
+        real = path.resolve()
+        if real in seen:  # libpython3.11.so is usually a link to libpython3.11.so.1.0
+            continue
+        seen.add(real)
         if len(out) >= limit:
             break
         try:
@@ -39,7 +44,7 @@ def stdlib_text(limit: int = DEFAULT_MAX_BYTES) -> Sample:
 
 def interpreter_binaries(limit: int = DEFAULT_MAX_BYTES) -> Sample:
     libdir = Path(sysconfig.get_config_var("LIBDIR") or sys.prefix)
-    dynload = Path(sysconfig.get_paths()["platstdlib"]) / "lib-dynload"
+    dynload = Path(sysconfig.get_paths()["stdlib"]) / "lib-dynload"
     files = sorted(libdir.glob("libpython*.so*")) + sorted(dynload.glob("*.so"))
     files.append(Path(sys.executable).resolve())
     return Sample("binary", _gather(files, limit), f"{libdir}/libpython*, {dynload}/*.so")

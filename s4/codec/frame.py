@@ -58,7 +58,8 @@ class Frame:
     """One complete frame and where its record starts in the stored body."""
 
     header: FrameHeader
-    payload: bytes
+    payload: Buffer
+    """bytes, or the bytearray the reader gathered it in (never touched again by the reader)."""
     offset: int
 
 
@@ -115,19 +116,24 @@ def parse_record_header(data: Buffer, offset: int = 0) -> RecordHeader:
 class FrameStreamReader:
     """Turns a framed body, fed in arbitrary chunks, into complete frames.
 
-    Memory stays bounded by one frame (whose size is checked before anything is
-    buffered for it); padding is consumed as it arrives without being buffered.
-    ``stream_length``, when known, lets a header that claims more bytes than remain be
-    rejected at once instead of after the whole body has been read.
+    Memory stays bounded by one frame, whose size is checked against the limits before
+    anything is buffered for it; padding is checked and dropped as it arrives. A frame
+    that lies whole inside one chunk is sliced out of it with a single copy; one that
+    spans chunks is gathered in its own buffer, which becomes the payload. Knowing
+    ``stream_length`` lets a header that claims more bytes than remain be refused at
+    once instead of after the whole body has been read.
     """
 
     def __init__(self, stream_length: int | None = None, max_frames: int = MAX_FRAMES) -> None:
-        self._buf = bytearray()
-        self._offset = 0  # stream offset of _buf[0]
         self._stream_length = stream_length
         self._max_frames = max_frames
         self._frames = 0
+        self._offset = 0  # stream offset of the record being read
+        self._received = 0
+        self._head = bytearray()  # a record header split across chunks
         self._header: FrameHeader | None = None
+        self._payload = bytearray()  # a payload split across chunks
+        self._payload_left = 0
         self._padding_left = 0
         self._finished = False
 
@@ -137,20 +143,38 @@ class FrameStreamReader:
 
     @property
     def bytes_consumed(self) -> int:
+        """Stream bytes belonging to complete records (frames and padding)."""
         return self._offset
 
     def feed(self, data: Buffer) -> list[Frame]:
         """Take the next bytes of the stream and return every frame they complete."""
         if self._finished:
             raise RuntimeError("feed() after finish()")
-        data = memoryview(data).cast("B") if not isinstance(data, bytes) else data
-        if self._padding_left:
-            data = self._skip_padding(data)
-        if not data:
-            return []
-        self._buf += data
-        self._check_stream_length()
-        return list(self._drain())
+        view = memoryview(data).cast("B")
+        self._received += len(view)
+        if self._stream_length is not None and self._received > self._stream_length:
+            raise CodecError.corrupt(f"frame stream is longer than its stated {self._stream_length} bytes")
+        frames: list[Frame] = []
+        pos, end = 0, len(view)
+        while pos < end:
+            if self._padding_left:
+                pos = self._skip_padding(view, pos)
+            elif self._header is not None:
+                take = min(self._payload_left, end - pos)
+                self._payload += view[pos : pos + take]
+                self._payload_left -= take
+                pos += take
+                if not self._payload_left:
+                    payload, self._payload = self._payload, bytearray()
+                    frames.append(self._complete(payload))
+            else:
+                pos = self._read_header(view, pos)
+                header = self._header
+                if header is not None and end - pos >= header.compressed_size:
+                    # The whole payload is in this chunk: one copy, no gathering.
+                    frames.append(self._complete(bytes(view[pos : pos + header.compressed_size])))
+                    pos += header.compressed_size
+        return frames
 
     def finish(self) -> None:
         """The stream ended: anything left over is a truncated record."""
@@ -158,67 +182,67 @@ class FrameStreamReader:
         if self._padding_left:
             raise CodecError.corrupt(f"frame stream ends inside padding at offset {self._offset}")
         if self._header is not None:
+            arrived = self._header.compressed_size - self._payload_left
             raise CodecError.corrupt(
                 f"frame stream truncated: the frame at offset {self._offset} needs"
-                f" {self._header.record_size} bytes, {len(self._buf)} arrived"
+                f" {self._header.compressed_size} payload bytes, {arrived} arrived"
             )
-        if self._buf:
+        if self._head:
             raise CodecError.corrupt(
-                f"frame stream truncated: {len(self._buf)} bytes of a record header at offset {self._offset}"
+                f"frame stream truncated: {len(self._head)} bytes of a record header at offset {self._offset}"
             )
         if self._stream_length is not None and self._offset != self._stream_length:
             raise CodecError.corrupt(f"frame stream ended after {self._offset} bytes, expected {self._stream_length}")
 
-    def _check_stream_length(self) -> None:
-        if self._stream_length is not None and self._offset + len(self._buf) > self._stream_length:
-            raise CodecError.corrupt(f"frame stream is longer than its stated {self._stream_length} bytes")
+    def _read_header(self, view: memoryview, pos: int) -> int:
+        """Consume header bytes from ``view[pos:]``; sets ``_header`` or ``_padding_left`` once complete."""
+        if not self._head and len(view) - pos >= FRAME_HEADER_SIZE:
+            raw = view[pos : pos + FRAME_HEADER_SIZE]
+            needed = min_header_bytes(raw)
+            self._start_record(parse_record_header(raw, self._offset))
+            return pos + needed
+        want = 4 if len(self._head) < 4 else min_header_bytes(self._head)
+        take = min(want - len(self._head), len(view) - pos)
+        self._head += view[pos : pos + take]
+        pos += take
+        if len(self._head) >= 4 and len(self._head) == min_header_bytes(self._head):
+            header = parse_record_header(self._head, self._offset)
+            self._head = bytearray()
+            self._start_record(header)
+        return pos
 
-    def _skip_padding(self, data: Buffer) -> Buffer:
-        take = min(self._padding_left, len(data))
-        chunk = bytes(data[:take])
-        if chunk.count(0) != take:
+    def _start_record(self, header: RecordHeader) -> None:
+        remaining = None if self._stream_length is None else self._stream_length - self._offset
+        if remaining is not None and header.record_size > remaining:
+            raise CodecError.corrupt(
+                f"record at offset {self._offset} claims {header.record_size} bytes,"
+                f" only {remaining} remain in the stream"
+            )
+        if isinstance(header, PaddingHeader):
+            self._offset += PADDING_HEADER_SIZE
+            self._padding_left = header.length
+            return
+        if self._frames >= self._max_frames:
+            raise CodecError.corrupt(f"frame stream holds more than {self._max_frames} frames")
+        self._header = header
+        self._payload_left = header.compressed_size
+
+    def _skip_padding(self, view: memoryview, pos: int) -> int:
+        take = min(self._padding_left, len(view) - pos)
+        if bytes(view[pos : pos + take]).count(0) != take:
             raise CodecError.corrupt(f"non-zero byte in padding near offset {self._offset}")
         self._padding_left -= take
         self._offset += take
-        if self._stream_length is not None and self._offset > self._stream_length:
-            raise CodecError.corrupt(f"frame stream is longer than its stated {self._stream_length} bytes")
-        return data[take:]
+        return pos + take
 
-    def _drain(self) -> Iterator[Frame]:
-        buf = self._buf
-        while buf:
-            if self._header is None:
-                if len(buf) < 4 or len(buf) < min_header_bytes(buf):
-                    return
-                header = parse_record_header(buf, self._offset)
-                remaining = None if self._stream_length is None else self._stream_length - self._offset
-                if remaining is not None and header.record_size > remaining:
-                    raise CodecError.corrupt(
-                        f"record at offset {self._offset} claims {header.record_size} bytes,"
-                        f" only {remaining} remain in the stream"
-                    )
-                if isinstance(header, PaddingHeader):
-                    del buf[:PADDING_HEADER_SIZE]
-                    self._offset += PADDING_HEADER_SIZE
-                    self._padding_left = header.length
-                    rest = bytes(buf)
-                    buf.clear()
-                    rest = self._skip_padding(rest)
-                    buf += rest
-                    continue
-                if self._frames >= self._max_frames:
-                    raise CodecError.corrupt(f"frame stream holds more than {self._max_frames} frames")
-                self._header = header
-            header = self._header
-            if len(buf) < header.record_size:
-                return
-            payload = bytes(buf[FRAME_HEADER_SIZE : header.record_size])
-            del buf[: header.record_size]
-            frame = Frame(header, payload, self._offset)
-            self._offset += header.record_size
-            self._frames += 1
-            self._header = None
-            yield frame
+    def _complete(self, payload: Buffer) -> Frame:
+        header = self._header
+        frame = Frame(header, payload, self._offset)
+        self._offset += header.record_size
+        self._frames += 1
+        self._header = None
+        self._payload_left = 0
+        return frame
 
 
 def iter_frames(chunks: Iterable[Buffer], stream_length: int | None = None) -> Iterator[Frame]:
