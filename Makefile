@@ -2,7 +2,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: venv test lint serve bench clean
+.PHONY: .venv venv test lint serve bench clean
 
 # The environment: created once, refreshed when pyproject.toml changes.
 $(BIN)/.installed: pyproject.toml
@@ -11,7 +11,8 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	touch $@
 
-venv: $(BIN)/.installed
+# `make .venv` (or `make venv`): the environment with the dev extras.
+.venv venv: $(BIN)/.installed
 
 lint: venv
 	$(BIN)/ruff check s4 tests benchmarks
