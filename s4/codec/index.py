@@ -74,8 +74,7 @@ class FrameIndex:
         """Entries whose original bytes intersect ``[start, end)``; empty frames are skipped."""
         if start >= end or not self.entries:
             return ()
-        ends = [e.original_end for e in self.entries]
-        first = bisect.bisect_right(ends, start)
+        first = bisect.bisect_right(self.entries, start, key=lambda e: e.original_end)
         picked = []
         for entry in self.entries[first:]:
             if entry.original_offset >= end:
