@@ -1,0 +1,257 @@
+"""The storage interface the S3 front end talks to, and nothing else.
+
+Shaped after S3 itself (the s3proxy BlobStore pattern): a backend implements it, a
+wrapper such as the CompressingStore implements it over another store, and the
+server cannot tell them apart. Bodies stream as async iterators of bytes in both
+directions. A PUT body iterator may raise at its end (a digest or signature that
+did not check out): a store must then store nothing, which it gets for free by
+committing only after the iterator is exhausted.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import AsyncIterable, AsyncIterator, Sequence
+from typing import Protocol, runtime_checkable
+
+MIN_S3_PART_SIZE = 5 * 1024 * 1024
+MAX_PARTS = 10_000
+
+
+class StoreError(Exception):
+    """A failure with an S3 error code (``NoSuchKey``, ``BucketNotEmpty``...).
+
+    Stores speak S3's vocabulary but not HTTP: the server maps each code to its status.
+    """
+
+    def __init__(self, code: str, message: str, *, resource: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.resource = resource
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.message}"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ByteRange:
+    """A client's byte range before the object size is known: ``a-b``, ``a-`` or ``-n``.
+
+    The store resolves it against the object it actually reads, so a range and the
+    bytes it selects always refer to the same version of the object.
+    """
+
+    start: int | None = None
+    end: int | None = None
+    suffix: int | None = None
+
+    def resolve(self, size: int) -> tuple[int, int]:
+        """Absolute ``(first, last)`` inclusive offsets; InvalidRange when nothing is selected."""
+        if self.suffix is not None:
+            if self.suffix <= 0 or size == 0:
+                raise StoreError("InvalidRange", "The requested range is not satisfiable")
+            return max(0, size - self.suffix), size - 1
+        start = self.start or 0
+        if start >= size:
+            raise StoreError("InvalidRange", "The requested range is not satisfiable")
+        end = size - 1 if self.end is None else min(self.end, size - 1)
+        return start, end
+
+
+@dataclasses.dataclass(frozen=True)
+class ObjectAttributes:
+    """What a writer stores beside the bytes, and gets back on every read."""
+
+    content_type: str | None = None
+    metadata: dict[str, str] = dataclasses.field(default_factory=dict)
+    """User metadata, keys lower-case without the ``x-amz-meta-`` prefix."""
+    headers: dict[str, str] = dataclasses.field(default_factory=dict)
+    """Cache-Control, Content-Disposition, Content-Encoding, Content-Language, Expires (lower-case names)."""
+    checksums: dict[str, str] = dataclasses.field(default_factory=dict)
+    """Verified full-object checksums, algorithm (``crc32``, ``crc32c``, ``crc64nvme``, ``sha1``,
+    ``sha256``) to the base64 value S3 uses on the wire."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ObjectInfo:
+    bucket: str
+    key: str
+    size: int
+    etag: str
+    """Hex MD5, or ``hex-N`` for multipart objects; without quotes."""
+    last_modified: dt.datetime
+    attributes: ObjectAttributes = dataclasses.field(default_factory=ObjectAttributes)
+    part_sizes: tuple[int, ...] | None = None
+    """Sizes of the parts of a multipart object, for GET/HEAD with ``partNumber``."""
+
+    @property
+    def quoted_etag(self) -> str:
+        return f'"{self.etag}"'
+
+
+@dataclasses.dataclass(frozen=True)
+class ObjectStream:
+    info: ObjectInfo
+    body: AsyncIterator[bytes]
+    range: tuple[int, int] | None = None
+    """Inclusive ``(first, last)`` when a range was asked for; the body holds just those bytes."""
+
+    async def aclose(self) -> None:
+        close = getattr(self.body, "aclose", None)
+        if close is not None:
+            await close()
+
+
+@dataclasses.dataclass(frozen=True)
+class BucketInfo:
+    name: str
+    created: dt.datetime
+
+
+@dataclasses.dataclass(frozen=True)
+class ListPage:
+    objects: Sequence[ObjectInfo]
+    common_prefixes: Sequence[str]
+    is_truncated: bool
+    next_marker: str | None
+    """The last key or common prefix in this page: where the next page starts after."""
+
+
+@dataclasses.dataclass(frozen=True)
+class UploadInfo:
+    bucket: str
+    key: str
+    upload_id: str
+    initiated: dt.datetime
+    attributes: ObjectAttributes = dataclasses.field(default_factory=ObjectAttributes)
+
+
+@dataclasses.dataclass(frozen=True)
+class PartInfo:
+    part_number: int
+    size: int
+    etag: str
+    """Hex MD5 of the part, without quotes."""
+    last_modified: dt.datetime
+    checksums: dict[str, str] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass(frozen=True)
+class PartsPage:
+    upload: UploadInfo
+    parts: Sequence[PartInfo]
+    is_truncated: bool
+    next_part_number_marker: int | None
+
+
+@dataclasses.dataclass(frozen=True)
+class UploadsPage:
+    uploads: Sequence[UploadInfo]
+    common_prefixes: Sequence[str]
+    is_truncated: bool
+    next_key_marker: str | None
+    next_upload_id_marker: str | None
+
+
+@runtime_checkable
+class ObjectStore(Protocol):
+    """Everything the S3 front end needs from storage. Every method may raise StoreError."""
+
+    @property
+    def min_part_size(self) -> int:
+        """Smallest non-final part the store's own multipart accepts (0 when it has no such rule)."""
+        ...
+
+    async def list_buckets(self) -> list[BucketInfo]: ...
+
+    async def create_bucket(self, bucket: str) -> None:
+        """BucketAlreadyOwnedByYou when it exists."""
+        ...
+
+    async def delete_bucket(self, bucket: str) -> None:
+        """NoSuchBucket, or BucketNotEmpty while it holds objects or uploads."""
+        ...
+
+    async def head_bucket(self, bucket: str) -> BucketInfo: ...
+
+    async def put_object(
+        self, bucket: str, key: str, body: AsyncIterable[bytes], attributes: ObjectAttributes
+    ) -> ObjectInfo:
+        """Store the body; visible only once complete, never if the body iterator raises."""
+        ...
+
+    async def head_object(self, bucket: str, key: str) -> ObjectInfo: ...
+
+    async def get_object(self, bucket: str, key: str, byte_range: ByteRange | None = None) -> ObjectStream:
+        """The object and its bytes (just the range when given). Close the stream when done."""
+        ...
+
+    async def delete_object(self, bucket: str, key: str) -> None:
+        """Idempotent: a missing key is not an error, a missing bucket is."""
+        ...
+
+    async def copy_object(
+        self,
+        src_bucket: str,
+        src_key: str,
+        dst_bucket: str,
+        dst_key: str,
+        attributes: ObjectAttributes | None,
+    ) -> ObjectInfo:
+        """Copy bytes; ``attributes`` None keeps the source's (S3's COPY directive)."""
+        ...
+
+    async def list_objects(
+        self,
+        bucket: str,
+        prefix: str = "",
+        delimiter: str | None = None,
+        start_after: str | None = None,
+        max_keys: int = 1000,
+    ) -> ListPage:
+        """Keys after ``start_after`` in UTF-8 byte order, rolled up at ``delimiter``."""
+        ...
+
+    async def create_multipart_upload(self, bucket: str, key: str, attributes: ObjectAttributes) -> str: ...
+
+    async def upload_part(
+        self, bucket: str, key: str, upload_id: str, part_number: int, body: AsyncIterable[bytes]
+    ) -> PartInfo:
+        """Store one part (replacing an earlier upload of the same number); NoSuchUpload when unknown."""
+        ...
+
+    async def upload_part_copy(
+        self,
+        bucket: str,
+        key: str,
+        upload_id: str,
+        part_number: int,
+        src_bucket: str,
+        src_key: str,
+        byte_range: ByteRange | None = None,
+    ) -> PartInfo: ...
+
+    async def complete_multipart_upload(
+        self, bucket: str, key: str, upload_id: str, parts: Sequence[tuple[int, str]]
+    ) -> ObjectInfo:
+        """Assemble the listed ``(part_number, etag)`` parts, checked by S3's rules."""
+        ...
+
+    async def abort_multipart_upload(self, bucket: str, key: str, upload_id: str) -> None: ...
+
+    async def list_parts(
+        self, bucket: str, key: str, upload_id: str, part_number_marker: int = 0, max_parts: int = 1000
+    ) -> PartsPage: ...
+
+    async def list_multipart_uploads(
+        self,
+        bucket: str,
+        prefix: str = "",
+        key_marker: str | None = None,
+        upload_id_marker: str | None = None,
+        max_uploads: int = 1000,
+    ) -> UploadsPage: ...
+
+    async def close(self) -> None: ...
