@@ -64,15 +64,42 @@ def _cmd_bench_codecs(args: argparse.Namespace) -> int:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    print("s4 serve: the S3 server is not built yet (it arrives with the server issue)", file=sys.stderr)
-    return 2
+    from s4.config import ConfigError, load_config
+    from s4.server.runner import run
+
+    overrides = {
+        "host": args.host,
+        "port": args.port,
+        "data_dir": args.data_dir,
+        "domain": args.domain,
+        "region": args.region,
+        "tls_cert": args.tls_cert,
+        "tls_key": args.tls_key,
+        "log_level": args.log_level,
+    }
+    try:
+        config = load_config(args.config, overrides=overrides)
+    except ConfigError as exc:
+        print(f"s4 serve: {exc}", file=sys.stderr)
+        return 2
+    run(config)
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="s4", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    serve = sub.add_parser("serve", help="run the S3 gateway")
+    serve = sub.add_parser("serve", help="run the S3 gateway (flags override S4_* variables and --config)")
+    serve.add_argument("--config", type=Path, help="YAML file of settings")
+    serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default 8014; 0 picks a free one)")
+    serve.add_argument("--data-dir", type=Path, help="embedded store directory (default ./s4-data)")
+    serve.add_argument("--domain", help="enable virtual-hosted-style requests for BUCKET.DOMAIN")
+    serve.add_argument("--region", help="region reported to clients (default us-east-1)")
+    serve.add_argument("--tls-cert", type=Path, help="PEM certificate: serve HTTPS")
+    serve.add_argument("--tls-key", type=Path, help="PEM private key for --tls-cert")
+    serve.add_argument("--log-level", help="debug, info, warning, error")
     serve.set_defaults(func=_cmd_serve)
 
     def stored_body(p: argparse.ArgumentParser) -> None:

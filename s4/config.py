@@ -1,0 +1,118 @@
+"""Settings for ``s4 serve``: defaults < YAML file (``--config``) < ``S4_*`` environment < flags.
+
+One pydantic model validates all three sources the same way, so a typo in the YAML
+file or a bad port in the environment fails at start with the field's name.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+CREDENTIALS_FILE = "credentials.json"
+
+
+class CredentialConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    access_key_id: str = Field(min_length=3, max_length=128)
+    secret_access_key: str = Field(min_length=8, max_length=256)
+
+
+class S4Config(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8014, ge=0, le=65535)
+    data_dir: Path = Path("./s4-data")
+    domain: str | None = None
+    """Enables virtual-hosted-style addressing: ``bucket.DOMAIN``."""
+    region: str = "us-east-1"
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    credentials: list[CredentialConfig] = Field(default_factory=list)
+    log_level: str = "info"
+
+    @field_validator("domain")
+    @classmethod
+    def _strip_domain(cls, value: str | None) -> str | None:
+        return value.strip().strip(".").lower() or None if value else None
+
+
+ENV_FIELDS = {
+    "S4_HOST": "host",
+    "S4_PORT": "port",
+    "S4_DATA_DIR": "data_dir",
+    "S4_DOMAIN": "domain",
+    "S4_REGION": "region",
+    "S4_TLS_CERT": "tls_cert",
+    "S4_TLS_KEY": "tls_key",
+    "S4_LOG_LEVEL": "log_level",
+}
+
+
+class ConfigError(Exception):
+    """A setting that cannot be used, with the reason in words."""
+
+
+def load_config(
+    path: Path | None = None, env: Mapping[str, str] | None = None, overrides: Mapping[str, Any] | None = None
+) -> S4Config:
+    env = os.environ if env is None else env
+    values: dict[str, Any] = {}
+    if path is not None:
+        try:
+            loaded = yaml.safe_load(path.read_text()) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise ConfigError(f"cannot read config {path}: {exc}") from None
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"config {path} must be a mapping of settings")
+        values.update(loaded)
+    for name, field in ENV_FIELDS.items():
+        if env.get(name):
+            values[field] = env[name]
+    key, secret = env.get("S4_ACCESS_KEY_ID"), env.get("S4_SECRET_ACCESS_KEY")
+    if key and secret:
+        values["credentials"] = [*values.get("credentials", []), {"access_key_id": key, "secret_access_key": secret}]
+    elif key or secret:
+        raise ConfigError("set both S4_ACCESS_KEY_ID and S4_SECRET_ACCESS_KEY, or neither")
+    values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    try:
+        config = S4Config.model_validate(values)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    if (config.tls_cert is None) != (config.tls_key is None):
+        raise ConfigError("--tls-cert and --tls-key go together")
+    return config
+
+
+def ensure_credentials(config: S4Config) -> tuple[list[CredentialConfig], bool]:
+    """The configured credentials, or the data dir's generated pair (created on first start).
+
+    Returns the credentials and whether they were generated just now. The file is
+    written with mode 0600 before the secret is in it, so it is never readable by others.
+    """
+    if config.credentials:
+        return list(config.credentials), False
+    path = config.data_dir / CREDENTIALS_FILE
+    if path.exists():
+        try:
+            data = json.loads(path.read_text())
+            return [CredentialConfig.model_validate(data)], False
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"cannot read generated credentials {path}: {exc}") from None
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    pair = CredentialConfig(
+        access_key_id="S4" + secrets.token_hex(9).upper(), secret_access_key=secrets.token_urlsafe(30)
+    )
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump(pair.model_dump(), f)
+    return [pair], True

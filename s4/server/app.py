@@ -1,0 +1,133 @@
+"""The aiohttp application: request ids, authentication before anything else, S3 errors.
+
+Every request is authenticated before its operation runs, and before ``100
+Continue`` is sent: a client that waits for 100 never uploads a body the gateway
+would refuse. Errors of every layer leave as S3 XML errors with the request id.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import secrets
+
+from aiohttp import web
+
+from s4.codec import CodecError
+from s4.config import S4Config
+from s4.server.addressing import split_target
+from s4.server.auth import AuthContext, Credentials, authenticate
+from s4.server.context import S3Request
+from s4.server.errors import S3Error
+from s4.server.routes import route
+from s4.store import ObjectStore, StoreError
+
+_log = logging.getLogger("s4.server")
+STORE = web.AppKey("store", ObjectStore)
+CONFIG = web.AppKey("config", S4Config)
+CREDENTIALS = web.AppKey("credentials", Credentials)
+_AUTH = "s4.auth"
+_RID = "s4.request_id"
+_PREPARED = "s4.prepared"
+
+
+def request_id(request: web.Request) -> str:
+    rid = request.get(_RID)
+    if rid is None:
+        rid = secrets.token_hex(8).upper()
+        request[_RID] = rid
+    return rid
+
+
+def _authenticate(request: web.Request) -> AuthContext:
+    auth = request.get(_AUTH)
+    if auth is None:
+        raw_path, _, raw_query = request.raw_path.partition("?")
+        auth = authenticate(
+            request.method,
+            raw_path,
+            raw_query,
+            request.headers,
+            request.app[CREDENTIALS],
+            dt.datetime.now(dt.UTC),
+        )
+        request[_AUTH] = auth
+    return auth
+
+
+def error_response(request: web.Request, error: S3Error) -> web.Response:
+    rid = request_id(request)
+    headers = dict(error.headers)
+    if request.method == "HEAD" or error.status == 304:
+        return web.Response(status=error.status, headers=headers)
+    bucket, key = _target_or_none(request)
+    resource = "/" + "/".join(p for p in (bucket, key) if p)
+    return web.Response(
+        status=error.status, body=error.to_xml(rid, resource), content_type="application/xml", headers=headers
+    )
+
+
+def _target_or_none(request: web.Request) -> tuple[str | None, str | None]:
+    try:
+        return split_target(request.host, request.raw_path, request.app[CONFIG].domain)
+    except Exception:  # an error page must not fail on a strange Host header
+        return None, None
+
+
+def translate(error: Exception) -> S3Error:
+    """Errors of the layers below, as the S3 error a client should see."""
+    if isinstance(error, S3Error):
+        return error
+    if isinstance(error, StoreError):
+        return S3Error(error.code, error.message, resource=error.resource)
+    if isinstance(error, CodecError):
+        if error.is_corrupt:
+            return S3Error("InternalError", "The stored object is corrupt and cannot be returned.")
+        return S3Error("ServiceUnavailable", str(error), status=503)
+    return S3Error("InternalError", "We encountered an internal error. Please try again.")
+
+
+async def handle(request: web.Request) -> web.StreamResponse:
+    try:
+        auth = _authenticate(request)
+        bucket, key = split_target(request.host, request.raw_path, request.app[CONFIG].domain)
+        req = S3Request(request, request_id(request), bucket, key, auth, request.app[STORE], request.app[CONFIG])
+        return await route(req)(req)
+    except Exception as exc:  # every failure becomes an S3 error, or a cut connection once bytes went out
+        if request.get(_PREPARED):
+            _log.error("request %s failed after the response started: %r", request_id(request), exc)
+            raise
+        error = translate(exc)
+        if error.status >= 500:
+            _log.exception("request %s failed: %s", request_id(request), exc, exc_info=exc)
+        return error_response(request, error)
+
+
+async def expect_continue(request: web.Request) -> web.StreamResponse | None:
+    """Answer ``Expect: 100-continue`` only once the request's headers authenticate."""
+    if request.version != (1, 1) or request.headers.get("Expect", "").lower() != "100-continue":
+        return None
+    try:
+        _authenticate(request)
+    except S3Error as exc:
+        return error_response(request, exc)
+    await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+    return None
+
+
+async def _add_request_id(request: web.Request, response: web.StreamResponse) -> None:
+    request[_PREPARED] = True  # from here on a failure can only cut the connection
+    rid = request_id(request)
+    response.headers["x-amz-request-id"] = rid
+    response.headers["x-amz-id-2"] = rid
+    response.headers.setdefault("Server", "S4")
+
+
+def create_app(store: ObjectStore, credentials: Credentials, config: S4Config) -> web.Application:
+    app = web.Application(client_max_size=0)
+    app[STORE] = store
+    app[CONFIG] = config
+    app[CREDENTIALS] = credentials
+    app.router.add_route("*", "/{tail:.*}", handle, expect_handler=expect_continue)
+    app.on_response_prepare.append(_add_request_id)
+    return app

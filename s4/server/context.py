@@ -1,0 +1,65 @@
+"""One authenticated S3 request, as the operation handlers see it."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from aiohttp import web
+from multidict import CIMultiDictProxy, MultiDictProxy
+
+from s4.config import S4Config
+from s4.server.auth import AuthContext
+from s4.server.errors import S3Error
+from s4.server.payload import VerifiedBody
+from s4.store import ObjectStore
+
+MAX_XML_BODY = 2 * 1024 * 1024
+MAX_OBJECT_BYTES = 5 * 1024**3
+
+
+@dataclasses.dataclass
+class S3Request:
+    http: web.Request
+    request_id: str
+    bucket: str | None
+    key: str | None
+    auth: AuthContext
+    store: ObjectStore
+    config: S4Config
+
+    @property
+    def headers(self) -> CIMultiDictProxy[str]:
+        return self.http.headers
+
+    @property
+    def query(self) -> MultiDictProxy[str]:
+        return self.http.query
+
+    @property
+    def method(self) -> str:
+        return self.http.method
+
+    @property
+    def resource(self) -> str:
+        return "/" + "/".join(p for p in (self.bucket, self.key) if p)
+
+    @property
+    def owner_id(self) -> str:
+        return self.auth.access_key_id
+
+    def verified_body(self, max_size: int = MAX_OBJECT_BYTES) -> VerifiedBody:
+        """The request body, decoded (aws-chunked) and checked (signature, MD5, checksums) as it streams."""
+        declared = self.http.content_length
+        encoding = self.headers.get("Content-Encoding", "")
+        if declared is None and "chunked" not in self.headers.get("Transfer-Encoding", "") and not encoding:
+            raise S3Error("MissingContentLength", "You must provide the Content-Length HTTP header.")
+        return VerifiedBody(self.http.content.iter_any(), self.headers, self.auth, max_size=max_size)
+
+    async def read_small_body(self, limit: int = MAX_XML_BODY) -> bytes:
+        """A request document (XML), verified like any body and refused past ``limit``."""
+        if self.http.content_length is None and not self.http.body_exists:
+            return b""
+        data = bytearray()
+        async for chunk in self.verified_body(max_size=limit):
+            data += chunk
+        return bytes(data)

@@ -1,0 +1,130 @@
+"""HTTP details of S3 objects: ranges, dates, conditional requests and object headers."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Mapping
+from email.utils import format_datetime, parsedate_to_datetime
+
+from s4.server.errors import S3Error
+from s4.store import ByteRange, ObjectAttributes, ObjectInfo
+
+STORED_HEADERS = ("cache-control", "content-disposition", "content-encoding", "content-language", "expires")
+RESPONSE_OVERRIDES = {
+    "response-content-type": "Content-Type",
+    "response-content-language": "Content-Language",
+    "response-expires": "Expires",
+    "response-cache-control": "Cache-Control",
+    "response-content-disposition": "Content-Disposition",
+    "response-content-encoding": "Content-Encoding",
+}
+MAX_METADATA_BYTES = 2048
+DEFAULT_CONTENT_TYPE = "binary/octet-stream"
+_RANGE = re.compile(r"bytes=(\d*)-(\d*)")
+
+
+def http_date(when: dt.datetime) -> str:
+    return format_datetime(when.astimezone(dt.UTC).replace(microsecond=0), usegmt=True)
+
+
+def parse_http_date(value: str | None) -> dt.datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+
+
+def parse_range(value: str | None) -> ByteRange | None:
+    """A single ``bytes=`` range; anything S3 would ignore (several ranges, junk) is ignored."""
+    if not value:
+        return None
+    match = _RANGE.fullmatch(value.strip())
+    if not match:
+        return None
+    first, last = match.groups()
+    if not first and not last:
+        return None
+    if not first:
+        return ByteRange(suffix=int(last))
+    if last and int(last) < int(first):
+        return None
+    return ByteRange(start=int(first), end=int(last) if last else None)
+
+
+def attributes_from_headers(headers: Mapping[str, str]) -> ObjectAttributes:
+    """Content-Type, the stored standard headers and x-amz-meta-* of a PUT, Copy (REPLACE) or Create."""
+    metadata = {}
+    size = 0
+    for name, value in headers.items():
+        lowered = name.lower()
+        if lowered.startswith("x-amz-meta-"):
+            key = lowered[len("x-amz-meta-") :]
+            metadata[key] = value
+            size += len(key) + len(value.encode())
+    if size > MAX_METADATA_BYTES:
+        raise S3Error(
+            "MetadataTooLarge",
+            f"Your metadata headers exceed the maximum allowed metadata size of {MAX_METADATA_BYTES} bytes",
+        )
+    stored = {h: headers[h] for h in STORED_HEADERS if h in headers}
+    return ObjectAttributes(content_type=headers.get("Content-Type"), metadata=metadata, headers=stored)
+
+
+def object_headers(info: ObjectInfo) -> dict[str, str]:
+    attrs = info.attributes
+    out = {
+        "ETag": info.quoted_etag,
+        "Last-Modified": http_date(info.last_modified),
+        "Content-Type": attrs.content_type or DEFAULT_CONTENT_TYPE,
+        "Accept-Ranges": "bytes",
+    }
+    for name, value in attrs.headers.items():
+        out["-".join(p.capitalize() for p in name.split("-"))] = value
+    for key, value in attrs.metadata.items():
+        out[f"x-amz-meta-{key}"] = value
+    return out
+
+
+def check_conditions(info: ObjectInfo, headers: Mapping[str, str], prefix: str = "") -> None:
+    """RFC 7232 as S3 applies it: 412 PreconditionFailed, or 304 NotModified for reads.
+
+    ``prefix`` is ``x-amz-copy-source-`` for CopyObject, where every failure is a 412.
+    """
+    etag = info.etag
+    last_modified = info.last_modified.replace(microsecond=0)
+    if_match = headers.get(prefix + "if-match")
+    if_none_match = headers.get(prefix + "if-none-match")
+    since = parse_http_date(headers.get(prefix + "if-modified-since"))
+    unmodified = parse_http_date(headers.get(prefix + "if-unmodified-since"))
+    if if_match is not None and not _etag_in(etag, if_match):
+        raise _precondition(prefix)
+    if if_match is None and unmodified is not None and last_modified > unmodified:
+        raise _precondition(prefix)
+    if if_none_match is not None and _etag_in(etag, if_none_match):
+        raise _precondition(prefix) if prefix else S3Error("NotModified", "Not Modified")
+    if if_none_match is None and since is not None and last_modified <= since:
+        raise _precondition(prefix) if prefix else S3Error("NotModified", "Not Modified")
+
+
+def _etag_in(etag: str, header: str) -> bool:
+    candidates = [c.strip().removeprefix("W/").strip('"') for c in header.split(",")]
+    return "*" in candidates or etag in candidates
+
+
+def _precondition(prefix: str) -> S3Error:
+    return S3Error("PreconditionFailed", "At least one of the pre-conditions you specified did not hold")
+
+
+def part_range(info: ObjectInfo, part_number: int) -> ByteRange:
+    """The byte range of part ``part_number``; a simple object is its own part 1."""
+    sizes = info.part_sizes or (info.size,)
+    if not 1 <= part_number <= len(sizes):
+        raise S3Error("InvalidPartNumber", "The requested partnumber is not satisfiable", status=416)
+    start = sum(sizes[: part_number - 1])
+    if sizes[part_number - 1] == 0:
+        raise S3Error("InvalidPartNumber", "The requested partnumber is not satisfiable", status=416)
+    return ByteRange(start=start, end=start + sizes[part_number - 1] - 1)

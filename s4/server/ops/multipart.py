@@ -1,0 +1,174 @@
+"""Multipart uploads: Create, UploadPart, UploadPartCopy, Complete, Abort, ListParts, ListMultipartUploads."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from s4.server.context import S3Request
+from s4.server.errors import S3Error
+from s4.server.http import attributes_from_headers, check_conditions, parse_range
+from s4.server.ops.objects import parse_copy_source
+from s4.server.xml import (
+    document,
+    element,
+    iso8601,
+    optional,
+    owner_xml,
+    parse_complete_multipart,
+    url_encode_key,
+)
+
+XML = "application/xml"
+
+
+def _part_number(req: S3Request) -> int:
+    raw = req.query.get("partNumber", "")
+    if not raw.isdigit() or not 1 <= int(raw) <= 10_000:
+        raise S3Error("InvalidArgument", "Part number must be an integer between 1 and 10000, inclusive")
+    return int(raw)
+
+
+def _upload_id(req: S3Request) -> str:
+    upload_id = req.query.get("uploadId", "")
+    if not upload_id:
+        raise S3Error("NoSuchUpload", "The specified upload does not exist.")
+    return upload_id
+
+
+async def create(req: S3Request) -> web.Response:
+    attributes = attributes_from_headers(req.headers)
+    upload_id = await req.store.create_multipart_upload(req.bucket, req.key, attributes)
+    body = document(
+        "InitiateMultipartUploadResult",
+        [element("Bucket", req.bucket), element("Key", req.key), element("UploadId", upload_id)],
+    )
+    return web.Response(body=body, content_type=XML)
+
+
+async def upload_part(req: S3Request) -> web.Response:
+    number = _part_number(req)
+    body = req.verified_body()
+    part = await req.store.upload_part(req.bucket, req.key, _upload_id(req), number, body)
+    headers = {"ETag": f'"{part.etag}"'}
+    headers.update({f"x-amz-checksum-{a}": v for a, v in body.checksums.items()})
+    return web.Response(status=200, headers=headers)
+
+
+async def upload_part_copy(req: S3Request) -> web.Response:
+    number = _part_number(req)
+    src_bucket, src_key = parse_copy_source(req.headers.get("x-amz-copy-source"))
+    source = await req.store.head_object(src_bucket, src_key)
+    check_conditions(source, req.headers, prefix="x-amz-copy-source-")
+    raw_range = req.headers.get("x-amz-copy-source-range")
+    byte_range = parse_range(raw_range)
+    if raw_range is not None:
+        if byte_range is None or byte_range.start is None or byte_range.end is None:
+            raise S3Error("InvalidArgument", "The x-amz-copy-source-range value must be of the form bytes=first-last")
+        if byte_range.end >= source.size:
+            raise S3Error("InvalidRange", "The requested range is not satisfiable")
+    await req.read_small_body(limit=0)
+    part = await req.store.upload_part_copy(
+        req.bucket, req.key, _upload_id(req), number, src_bucket, src_key, byte_range
+    )
+    body = document(
+        "CopyPartResult", [element("LastModified", iso8601(part.last_modified)), element("ETag", f'"{part.etag}"')]
+    )
+    return web.Response(body=body, content_type=XML)
+
+
+async def complete(req: S3Request) -> web.Response:
+    parts = parse_complete_multipart(await req.read_small_body())
+    info = await req.store.complete_multipart_upload(req.bucket, req.key, _upload_id(req), parts)
+    location = f"{req.http.scheme}://{req.http.host}/{req.bucket}/{url_encode_key(req.key)}"
+    body = document(
+        "CompleteMultipartUploadResult",
+        [
+            element("Location", location),
+            element("Bucket", req.bucket),
+            element("Key", req.key),
+            element("ETag", info.quoted_etag),
+        ],
+    )
+    return web.Response(body=body, content_type=XML)
+
+
+async def abort(req: S3Request) -> web.Response:
+    await req.store.abort_multipart_upload(req.bucket, req.key, _upload_id(req))
+    return web.Response(status=204)
+
+
+def _int_param(req: S3Request, name: str, default: int, cap: int) -> int:
+    raw = req.query.get(name)
+    if raw is None:
+        return default
+    if not raw.isdigit():
+        raise S3Error("InvalidArgument", f"Provided {name} not an integer or within integer range")
+    return min(int(raw), cap)
+
+
+async def list_parts(req: S3Request) -> web.Response:
+    marker = _int_param(req, "part-number-marker", 0, 10_000)
+    max_parts = _int_param(req, "max-parts", 1000, 1000)
+    page = await req.store.list_parts(req.bucket, req.key, _upload_id(req), marker, max_parts)
+    parts = "".join(
+        "<Part>"
+        + element("PartNumber", p.part_number)
+        + element("LastModified", iso8601(p.last_modified))
+        + element("ETag", f'"{p.etag}"')
+        + element("Size", p.size)
+        + "</Part>"
+        for p in page.parts
+    )
+    body = document(
+        "ListPartsResult",
+        [
+            element("Bucket", req.bucket),
+            element("Key", req.key),
+            element("UploadId", page.upload.upload_id),
+            owner_xml(req.owner_id).replace("Owner>", "Initiator>", 2),
+            owner_xml(req.owner_id),
+            element("StorageClass", "STANDARD"),
+            element("PartNumberMarker", marker),
+            optional("NextPartNumberMarker", page.next_part_number_marker),
+            element("MaxParts", max_parts),
+            element("IsTruncated", str(page.is_truncated).lower()),
+            parts,
+        ],
+    )
+    return web.Response(body=body, content_type=XML)
+
+
+async def list_uploads(req: S3Request) -> web.Response:
+    encode = url_encode_key if req.query.get("encoding-type") == "url" else (lambda v: v)
+    prefix = req.query.get("prefix", "")
+    key_marker = req.query.get("key-marker") or None
+    upload_id_marker = req.query.get("upload-id-marker") or None
+    max_uploads = _int_param(req, "max-uploads", 1000, 1000)
+    page = await req.store.list_multipart_uploads(req.bucket, prefix, key_marker, upload_id_marker, max_uploads)
+    uploads = "".join(
+        "<Upload>"
+        + element("Key", encode(u.key))
+        + element("UploadId", u.upload_id)
+        + owner_xml(req.owner_id).replace("Owner>", "Initiator>", 2)
+        + owner_xml(req.owner_id)
+        + element("StorageClass", "STANDARD")
+        + element("Initiated", iso8601(u.initiated))
+        + "</Upload>"
+        for u in page.uploads
+    )
+    body = document(
+        "ListMultipartUploadsResult",
+        [
+            element("Bucket", req.bucket),
+            element("KeyMarker", encode(key_marker or "")),
+            element("UploadIdMarker", upload_id_marker or ""),
+            optional("NextKeyMarker", encode(page.next_key_marker) if page.next_key_marker else None),
+            optional("NextUploadIdMarker", page.next_upload_id_marker),
+            element("Prefix", encode(prefix)),
+            element("MaxUploads", max_uploads),
+            element("IsTruncated", str(page.is_truncated).lower()),
+            uploads,
+            "".join(f"<CommonPrefixes>{element('Prefix', encode(p))}</CommonPrefixes>" for p in page.common_prefixes),
+        ],
+    )
+    return web.Response(body=body, content_type=XML)

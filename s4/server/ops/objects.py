@@ -1,0 +1,180 @@
+"""GetObject, HeadObject, PutObject, DeleteObject, DeleteObjects, CopyObject."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from urllib.parse import unquote
+
+from aiohttp import web
+
+from s4.server.context import S3Request
+from s4.server.errors import S3Error
+from s4.server.http import (
+    RESPONSE_OVERRIDES,
+    attributes_from_headers,
+    check_conditions,
+    object_headers,
+    parse_range,
+    part_range,
+)
+from s4.server.xml import document, element, iso8601, parse_delete_objects
+from s4.store import ByteRange, ObjectInfo, StoreError
+
+XML = "application/xml"
+_log = logging.getLogger(__name__)
+
+
+def _requested_range(req: S3Request, info: ObjectInfo | None = None) -> tuple[ByteRange | None, int | None]:
+    """The byte range asked for by Range or partNumber (never both), and the part number."""
+    raw_part = req.query.get("partNumber")
+    byte_range = parse_range(req.headers.get("Range"))
+    if raw_part is None:
+        return byte_range, None
+    if byte_range is not None:
+        raise S3Error("InvalidRequest", "Cannot specify both Range header and partNumber query parameter")
+    if not raw_part.isdigit() or not 1 <= int(raw_part) <= 10_000:
+        raise S3Error("InvalidArgument", "Part number must be an integer between 1 and 10000, inclusive")
+    return (part_range(info, int(raw_part)) if info is not None else None), int(raw_part)
+
+
+def _read_headers(req: S3Request, info: ObjectInfo, selected: tuple[int, int] | None, part: int | None) -> dict:
+    headers = object_headers(info)
+    for param, header in RESPONSE_OVERRIDES.items():
+        if param in req.query:
+            headers[header] = req.query[param]
+    if selected is not None:
+        first, last = selected
+        headers["Content-Range"] = f"bytes {first}-{last}/{info.size}"
+    if part is not None:
+        headers["x-amz-mp-parts-count"] = str(len(info.part_sizes or (info.size,)))
+    # Full-object checksums only describe full-object reads.
+    if req.headers.get("x-amz-checksum-mode", "").upper() == "ENABLED" and selected is None:
+        for algorithm, value in info.attributes.checksums.items():
+            headers[f"x-amz-checksum-{algorithm}"] = value
+    return headers
+
+
+async def head_object(req: S3Request) -> web.StreamResponse:
+    info = await req.store.head_object(req.bucket, req.key)
+    byte_range, part = _requested_range(req, info)
+    try:
+        check_conditions(info, req.headers)
+    except S3Error as exc:
+        if exc.code == "NotModified":
+            return _not_modified(info)
+        raise
+    selected = byte_range.resolve(info.size) if byte_range is not None else None
+    headers = _read_headers(req, info, selected, part)
+    if part is not None and not info.part_sizes:
+        headers.pop("Content-Range", None)
+    response = web.StreamResponse(status=_read_status(info, selected, part), headers=headers)
+    response.content_length = info.size if selected is None else selected[1] - selected[0] + 1
+    return response
+
+
+def _read_status(info: ObjectInfo, selected: tuple[int, int] | None, part: int | None) -> int:
+    """206 for a range, or for a part of a multipart object; part 1 of a simple object is all of it."""
+    if selected is None or (part is not None and not info.part_sizes):
+        return 200
+    return 206
+
+
+async def get_object(req: S3Request) -> web.StreamResponse:
+    byte_range, part = _requested_range(req)
+    if part is not None:
+        info = await req.store.head_object(req.bucket, req.key)
+        byte_range = part_range(info, part)
+    stream = await req.store.get_object(req.bucket, req.key, byte_range)
+    try:
+        info = stream.info
+        try:
+            check_conditions(info, req.headers)
+        except S3Error as exc:
+            if exc.code == "NotModified":
+                return _not_modified(info)
+            raise
+        selected = stream.range
+        headers = _read_headers(req, info, selected, part)
+        if part is not None and not info.part_sizes:
+            headers.pop("Content-Range", None)
+        response = web.StreamResponse(status=_read_status(info, selected, part), headers=headers)
+        response.content_length = info.size if selected is None else selected[1] - selected[0] + 1
+        await response.prepare(req.http)
+        async for chunk in stream.body:
+            await response.write(chunk)
+        await response.write_eof()
+        return response
+    finally:
+        await stream.aclose()
+
+
+def _not_modified(info: ObjectInfo) -> web.Response:
+    return web.Response(
+        status=304, headers={"ETag": info.quoted_etag, "Last-Modified": object_headers(info)["Last-Modified"]}
+    )
+
+
+async def put_object(req: S3Request) -> web.Response:
+    attributes = attributes_from_headers(req.headers)
+    body = req.verified_body()
+    # The body fills in its verified checksums before it ends; the store reads attributes after that.
+    attributes = dataclasses.replace(attributes, checksums=body.checksums)
+    info = await req.store.put_object(req.bucket, req.key, body, attributes)
+    headers = {"ETag": info.quoted_etag}
+    headers.update({f"x-amz-checksum-{a}": v for a, v in body.checksums.items()})
+    return web.Response(status=200, headers=headers)
+
+
+async def delete_object(req: S3Request) -> web.Response:
+    await req.store.delete_object(req.bucket, req.key)
+    return web.Response(status=204)
+
+
+async def delete_objects(req: S3Request) -> web.Response:
+    quiet, keys = parse_delete_objects(await req.read_small_body())
+    await req.store.head_bucket(req.bucket)
+    entries = []
+    for key in keys:
+        try:
+            await req.store.delete_object(req.bucket, key)
+        except StoreError as exc:
+            entries.append(
+                f"<Error>{element('Key', key)}{element('Code', exc.code)}{element('Message', exc.message)}</Error>"
+            )
+            continue
+        if not quiet:
+            entries.append(f"<Deleted>{element('Key', key)}</Deleted>")
+    return web.Response(body=document("DeleteResult", entries), content_type=XML)
+
+
+def parse_copy_source(value: str | None) -> tuple[str, str]:
+    if not value:
+        raise S3Error("InvalidArgument", "Copy Source must mention the source bucket and key: sourcebucket/sourcekey")
+    source = unquote(value.split("?", 1)[0]).lstrip("/")
+    bucket, _, key = source.partition("/")
+    if not bucket or not key:
+        raise S3Error("InvalidArgument", "Copy Source must mention the source bucket and key: sourcebucket/sourcekey")
+    return bucket, key
+
+
+async def copy_object(req: S3Request) -> web.Response:
+    src_bucket, src_key = parse_copy_source(req.headers.get("x-amz-copy-source"))
+    directive = req.headers.get("x-amz-metadata-directive", "COPY").upper()
+    if directive not in ("COPY", "REPLACE"):
+        raise S3Error("InvalidArgument", "Unknown metadata directive.")
+    source = await req.store.head_object(src_bucket, src_key)
+    check_conditions(source, req.headers, prefix="x-amz-copy-source-")
+    if (src_bucket, src_key) == (req.bucket, req.key) and directive == "COPY":
+        raise S3Error(
+            "InvalidRequest",
+            "This copy request is illegal because it is trying to copy an object to itself without changing the"
+            " object's metadata, storage class, website redirect location or encryption attributes.",
+        )
+    attributes = attributes_from_headers(req.headers) if directive == "REPLACE" else None
+    await req.read_small_body(limit=0)  # no body, but a signed empty payload is still checked
+    info = await req.store.copy_object(src_bucket, src_key, req.bucket, req.key, attributes)
+    body = document(
+        "CopyObjectResult", [element("LastModified", iso8601(info.last_modified)), element("ETag", info.quoted_etag)]
+    )
+    return web.Response(body=body, content_type=XML)

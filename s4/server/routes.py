@@ -1,0 +1,102 @@
+"""Which S3 operation a request is: method, bucket/key presence and sub-resource query parameters."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from s4.server.context import S3Request
+from s4.server.errors import S3Error
+from s4.server.ops import buckets, listing, multipart, objects
+
+Handler = Callable[[S3Request], Awaitable[web.StreamResponse]]
+
+# Sub-resources S3 has and this gateway does not: answered NotImplemented instead of being
+# mistaken for a plain GET/PUT of the bucket or object.
+UNSUPPORTED = frozenset(
+    {
+        "acl",
+        "analytics",
+        "accelerate",
+        "cors",
+        "encryption",
+        "intelligent-tiering",
+        "inventory",
+        "legal-hold",
+        "lifecycle",
+        "logging",
+        "metrics",
+        "notification",
+        "object-lock",
+        "ownershipControls",
+        "policy",
+        "policyStatus",
+        "publicAccessBlock",
+        "replication",
+        "requestPayment",
+        "restore",
+        "retention",
+        "select",
+        "tagging",
+        "torrent",
+        "versioning",
+        "versions",
+        "website",
+        "attributes",
+    }
+)
+
+
+def route(req: S3Request) -> Handler:
+    query = req.query
+    unsupported = UNSUPPORTED.intersection(query.keys())
+    if unsupported:
+        raise S3Error("NotImplemented", f"The {sorted(unsupported)[0]} sub-resource is not implemented by this gateway")
+    method = req.method
+    if req.bucket is None:
+        if method == "GET":
+            return buckets.list_buckets
+        raise S3Error("MethodNotAllowed", "The specified method is not allowed against this resource.")
+    if req.key is None:
+        return _bucket_route(method, query)
+    return _object_route(req, method, query)
+
+
+def _bucket_route(method: str, query) -> Handler:
+    if method == "GET":
+        if "location" in query:
+            return buckets.get_bucket_location
+        if "uploads" in query:
+            return multipart.list_uploads
+        if query.get("list-type") == "2":
+            return listing.list_objects_v2
+        return listing.list_objects_v1
+    if method == "PUT":
+        return buckets.create_bucket
+    if method == "DELETE":
+        return buckets.delete_bucket
+    if method == "HEAD":
+        return buckets.head_bucket
+    if method == "POST" and "delete" in query:
+        return objects.delete_objects
+    raise S3Error("MethodNotAllowed", "The specified method is not allowed against this resource.")
+
+
+def _object_route(req: S3Request, method: str, query) -> Handler:
+    if method == "GET":
+        return multipart.list_parts if "uploadId" in query else objects.get_object
+    if method == "HEAD":
+        return objects.head_object
+    if method == "PUT":
+        if "uploadId" in query or "partNumber" in query:
+            return multipart.upload_part_copy if "x-amz-copy-source" in req.headers else multipart.upload_part
+        return objects.copy_object if "x-amz-copy-source" in req.headers else objects.put_object
+    if method == "POST":
+        if "uploads" in query:
+            return multipart.create
+        if "uploadId" in query:
+            return multipart.complete
+    if method == "DELETE":
+        return multipart.abort if "uploadId" in query else objects.delete_object
+    raise S3Error("MethodNotAllowed", "The specified method is not allowed against this resource.")

@@ -1,0 +1,82 @@
+"""``s4 serve``: open the store, build the app, listen, and tell the user how to connect."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import ssl
+import sys
+
+from aiohttp import web
+
+from s4.config import S4Config, ensure_credentials
+from s4.server.app import create_app
+from s4.server.auth import Credential, Credentials
+from s4.store.filesystem import FilesystemStore
+
+_log = logging.getLogger("s4.serve")
+
+
+def _ssl_context(config: S4Config) -> ssl.SSLContext | None:
+    if config.tls_cert is None:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(str(config.tls_cert), str(config.tls_key))
+    return context
+
+
+async def serve(config: S4Config, ready: asyncio.Event | None = None) -> None:
+    pairs, generated = ensure_credentials(config)
+    credentials = Credentials(Credential(p.access_key_id, p.secret_access_key) for p in pairs)
+    store = await FilesystemStore.open(config.data_dir)
+    app = create_app(store, credentials, config)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    tls = _ssl_context(config)
+    site = web.TCPSite(runner, config.host, config.port, ssl_context=tls)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1] if site._server and site._server.sockets else config.port
+    scheme = "https" if tls else "http"
+    endpoint = f"{scheme}://{config.host}:{port}"
+    _announce(endpoint, config, pairs[0].access_key_id, pairs[0].secret_access_key, generated)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    if ready is not None:
+        ready.set()
+    try:
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+        await store.close()
+
+
+def _announce(endpoint: str, config: S4Config, key: str, secret: str, generated: bool) -> None:
+    source = (
+        f"generated and saved in {config.data_dir / 'credentials.json'}" if generated else "from your configuration"
+    )
+    lines = [
+        f"S4 is serving S3 at {endpoint} (data in {config.data_dir.resolve()})",
+        f"  access key id:     {key}",
+        f"  secret access key: {secret}   ({source})",
+        "  try:",
+        f"    AWS_ACCESS_KEY_ID={key} AWS_SECRET_ACCESS_KEY={secret} \\",
+        f"      aws --endpoint-url {endpoint} s3 mb s3://my-bucket",
+    ]
+    print("\n".join(lines), flush=True)
+    print(f"endpoint: {endpoint}", file=sys.stderr, flush=True)
+
+
+def run(config: S4Config) -> None:
+    logging.basicConfig(level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        import uvloop  # optional: faster event loop when installed
+
+        uvloop.install()
+    except ImportError:
+        pass
+    asyncio.run(serve(config))
