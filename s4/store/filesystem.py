@@ -1,0 +1,1084 @@
+"""The embedded object store: object bytes in files, metadata and the listing index in SQLite.
+
+A data directory holds::
+
+    index.sqlite3        buckets, objects, multipart uploads and parts (WAL mode)
+    lock                 flock'ed shared while a store has the directory open, exclusive for the sweep
+    tmp/<id>             bodies being written
+    objects/ab/cd/<id>   committed object and part bodies; <id> is a random uuid4 hex
+
+Keys live only in SQLite and never in a path, so no key can name a file outside the data
+directory. A write streams into ``tmp/``, is fsynced and renamed under ``objects/``, and becomes
+visible with one SQLite transaction; the file it replaced is deleted after that commit. A crash at
+any point leaves at worst an unreferenced file, which the next store to open the directory while no
+other store has it open sweeps away. Several processes may share a directory: everything that must
+be seen by all of them (uploads, parts) is in the database, and SQLite serialises the writers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import dataclasses
+import datetime as dt
+import hashlib
+import json
+import logging
+import os
+import secrets
+import shutil
+import sqlite3
+import time
+import uuid
+from collections.abc import AsyncIterable, Callable, Coroutine, Generator, Iterator, Sequence
+from pathlib import Path
+from typing import IO, Any, TypeVar
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX
+    fcntl = None  # type: ignore[assignment]
+
+from s4.store.base import (
+    MAX_PARTS,
+    MIN_S3_PART_SIZE,
+    BucketInfo,
+    ByteRange,
+    ListPage,
+    ObjectAttributes,
+    ObjectInfo,
+    ObjectStream,
+    PartInfo,
+    PartsPage,
+    StoreError,
+    UploadInfo,
+    UploadsPage,
+)
+from s4.store.multipart import multipart_etag, validate_completion
+
+T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+MAX_KEY_BYTES = 1024
+READ_CHUNK = 256 * 1024
+WRITE_BATCH = 1024 * 1024
+"""Body chunks are gathered up to this size before one hop to a file thread writes them."""
+COPY_BUFFER = 1024 * 1024
+BUSY_TIMEOUT_S = 10.0
+FILE_WORKERS = 8
+LIST_BATCH = 1000
+INDEX_NAME = "index.sqlite3"
+_OPEN_ATTEMPTS = 16
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+_SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS buckets (
+        name TEXT PRIMARY KEY,
+        created_us INTEGER NOT NULL
+    ) WITHOUT ROWID""",
+    # Keys are TEXT with the default BINARY collation: SQLite compares them with memcmp on their
+    # UTF-8 bytes, which is exactly S3's listing order (and code point order, Python's str order).
+    """CREATE TABLE IF NOT EXISTS objects (
+        bucket TEXT NOT NULL,
+        key TEXT NOT NULL,
+        file TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        etag TEXT NOT NULL,
+        modified_us INTEGER NOT NULL,
+        attributes TEXT NOT NULL,
+        part_sizes TEXT,
+        PRIMARY KEY (bucket, key)
+    ) WITHOUT ROWID""",
+    # Upload ids start with their creation time in fixed-width hex, so (key, upload_id) is S3's
+    # order of uploads: by key, then by initiation.
+    """CREATE TABLE IF NOT EXISTS uploads (
+        upload_id TEXT PRIMARY KEY,
+        bucket TEXT NOT NULL,
+        key TEXT NOT NULL,
+        initiated_us INTEGER NOT NULL,
+        attributes TEXT NOT NULL
+    ) WITHOUT ROWID""",
+    "CREATE INDEX IF NOT EXISTS uploads_by_key ON uploads (bucket, key, upload_id)",
+    """CREATE TABLE IF NOT EXISTS parts (
+        upload_id TEXT NOT NULL,
+        part_number INTEGER NOT NULL,
+        file TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        etag TEXT NOT NULL,
+        modified_us INTEGER NOT NULL,
+        PRIMARY KEY (upload_id, part_number)
+    ) WITHOUT ROWID""",
+)
+_OBJECT_COLUMNS = "key, file, size, etag, modified_us, attributes, part_sizes"
+
+
+# -- small pure helpers ---------------------------------------------------------------------------
+
+
+def _now_us() -> int:
+    return time.time_ns() // 1000
+
+
+def _datetime(us: int) -> dt.datetime:
+    # Integer arithmetic: a float timestamp would lose microseconds.
+    return _EPOCH + dt.timedelta(microseconds=us)
+
+
+def _check_key(key: str) -> None:
+    """S3's key rules: 1 to 1024 bytes of UTF-8, anything else allowed (the path never sees it)."""
+    if not key:
+        raise StoreError("InvalidArgument", "Object key must not be empty", resource=key)
+    try:
+        size = len(key.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise StoreError("InvalidArgument", "Object key is not valid UTF-8", resource=key) from None
+    if size > MAX_KEY_BYTES:
+        raise StoreError("KeyTooLongError", "Your key is too long", resource=key)
+
+
+def _check_part_number(part_number: int) -> None:
+    if not 1 <= part_number <= MAX_PARTS:
+        raise StoreError("InvalidArgument", f"Part number must be an integer between 1 and {MAX_PARTS}, inclusive")
+
+
+def _successor(prefix: str) -> str | None:
+    """The smallest string above every string starting with ``prefix`` (None: there is none).
+
+    Code point order is UTF-8 byte order, so this is the exclusive upper bound of a prefix range
+    in SQLite's BINARY order too. Surrogates cannot appear in stored keys, so they are skipped.
+    """
+    while prefix:
+        last = ord(prefix[-1])
+        if last < 0x10FFFF:
+            following = 0xE000 if 0xD800 <= last + 1 <= 0xDFFF else last + 1
+            return prefix[:-1] + chr(following)
+        prefix = prefix[:-1]
+    return None
+
+
+def _rollup(key: str, prefix: str, delimiter: str | None) -> str | None:
+    """The common prefix ``key`` rolls up into, or None when it is listed as itself."""
+    if not delimiter:
+        return None
+    at = key.find(delimiter, len(prefix))
+    return None if at < 0 else key[: at + len(delimiter)]
+
+
+def _encode_attributes(attributes: ObjectAttributes) -> str:
+    # ensure_ascii (the default) escapes lone surrogates, which SQLite's UTF-8 could not store.
+    return json.dumps(
+        {
+            "content_type": attributes.content_type,
+            "metadata": attributes.metadata,
+            "headers": attributes.headers,
+            "checksums": attributes.checksums,
+        },
+        separators=(",", ":"),
+    )
+
+
+def _decode_attributes(text: str) -> ObjectAttributes:
+    raw = json.loads(text)
+    return ObjectAttributes(
+        content_type=raw.get("content_type"),
+        metadata=dict(raw.get("metadata") or {}),
+        headers=dict(raw.get("headers") or {}),
+        checksums=dict(raw.get("checksums") or {}),
+    )
+
+
+def _discard(path: Path) -> None:
+    """Delete a file that is no longer wanted; failing is harmless, the start-up sweep retries."""
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        log.warning("could not delete %s (%s); the next start-up sweep will", path, exc)
+
+
+def _fsync_dir(path: Path) -> None:
+    """Make a rename or a new entry in ``path`` durable (POSIX keeps directory entries apart from data)."""
+    with contextlib.suppress(OSError):  # Not every platform can open a directory.
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _write_all(file: IO[bytes], chunks: list[bytes], md5: Any) -> None:
+    for chunk in chunks:
+        md5.update(chunk)
+        file.write(chunk)
+
+
+def _finish_file(file: IO[bytes], durable: bool) -> None:
+    file.flush()
+    if durable:
+        os.fsync(file.fileno())
+
+
+def _read_at(file: IO[bytes], position: int, size: int) -> bytes:
+    file.seek(position)
+    return file.read(size)
+
+
+def _translate_sqlite_errors(fn: Callable[..., T], *args: Any) -> T:
+    """Run one database job, turning the errors a client can cause or retry into S3 errors."""
+    try:
+        return fn(*args)
+    except UnicodeEncodeError:
+        raise StoreError("InvalidArgument", "A name or marker is not valid UTF-8") from None
+    except sqlite3.OperationalError as exc:
+        if "locked" in str(exc) or "busy" in str(exc):
+            raise StoreError("SlowDown", "The object index is busy; please retry") from exc
+        raise
+
+
+# -- internal records -----------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _ObjectRow:
+    key: str
+    file: str
+    size: int
+    etag: str
+    modified_us: int
+    attributes: str
+    part_sizes: str | None
+
+    def info(self, bucket: str) -> ObjectInfo:
+        return ObjectInfo(
+            bucket=bucket,
+            key=self.key,
+            size=self.size,
+            etag=self.etag,
+            last_modified=_datetime(self.modified_us),
+            attributes=_decode_attributes(self.attributes),
+            part_sizes=None if self.part_sizes is None else tuple(json.loads(self.part_sizes)),
+        )
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Spooled:
+    """A complete body in ``tmp/``, fsynced, not yet visible."""
+
+    file_id: str
+    path: Path
+    size: int
+    md5: str
+
+
+class _WorkerFile:
+    """A file driven from worker threads one call at a time.
+
+    Closing waits for the call in flight: when the awaiting task is cancelled the thread may still be
+    inside ``write``, and closing the descriptor under it could hand the bytes to a file that reuses
+    the descriptor number.
+    """
+
+    def __init__(self, pool: concurrent.futures.Executor, file: IO[bytes]) -> None:
+        self._pool = pool
+        self._file: IO[bytes] | None = file
+        self._in_flight: concurrent.futures.Future[Any] | None = None
+
+    async def call(self, fn: Callable[..., T], *args: Any) -> T:
+        if self._file is None:
+            raise ValueError("file is closed")
+        future = self._pool.submit(fn, self._file, *args)
+        self._in_flight = future
+        return await asyncio.wrap_future(future)
+
+    def close(self, then: Callable[[], None] | None = None) -> None:
+        file, self._file = self._file, None
+        if file is None:
+            return
+
+        def finish(_: object = None) -> None:
+            file.close()
+            if then is not None:
+                then()
+
+        if self._in_flight is None:
+            finish()
+        else:
+            self._in_flight.add_done_callback(finish)  # Runs at once when already done.
+
+
+class _FileBody:
+    """The bytes ``[position, position + length)`` of an open object file, in chunks.
+
+    Holding the open file is what lets a reader finish the version it started even when a writer
+    replaces the object and deletes the old file meanwhile. Closing releases the file whether or not
+    iteration ever started, which an async generator's ``finally`` would not.
+    """
+
+    def __init__(self, pool: concurrent.futures.Executor, file: IO[bytes], position: int, length: int) -> None:
+        self._file = _WorkerFile(pool, file)
+        self._position = position
+        self._remaining = length
+        if length <= 0:
+            self._file.close()
+
+    def __aiter__(self) -> _FileBody:
+        return self
+
+    async def __anext__(self) -> bytes:
+        if self._remaining <= 0:
+            self._file.close()
+            raise StopAsyncIteration
+        data = await self._file.call(_read_at, self._position, min(READ_CHUNK, self._remaining))
+        if not data:
+            self._file.close()
+            raise StoreError("InternalError", "An object file is shorter than its recorded size")
+        self._position += len(data)
+        self._remaining -= len(data)
+        if self._remaining <= 0:
+            self._file.close()
+        return data
+
+    async def aclose(self) -> None:
+        self._remaining = 0
+        self._file.close()
+
+
+# -- the store ------------------------------------------------------------------------------------
+
+
+class FilesystemStore:
+    """The embedded default ObjectStore; see the module docstring for the on-disk layout.
+
+    Use ``store = await FilesystemStore.open(path)`` (or ``async with await FilesystemStore.open(path)``)
+    and ``await store.close()``. All SQLite work runs on one dedicated thread holding the store's only
+    connection; file I/O runs in a small thread pool, so the event loop never blocks on either.
+    """
+
+    def __init__(self, data_dir: Path | str, *, durable: bool = True) -> None:
+        """Not usable until started; prefer ``await FilesystemStore.open(data_dir)``.
+
+        ``durable=False`` skips every fsync: still consistent after a process crash (the page cache
+        survives it) but not after a power loss. For tests and throw-away data only.
+        """
+        self.data_dir = Path(data_dir)
+        self._tmp = self.data_dir / "tmp"
+        self._objects = self.data_dir / "objects"
+        self._durable = durable
+        self._db_thread = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="s4-sqlite")
+        self._files = concurrent.futures.ThreadPoolExecutor(FILE_WORKERS, thread_name_prefix="s4-files")
+        self._conn: sqlite3.Connection | None = None
+        self._lock_fd: int | None = None
+        self._background: set[asyncio.Task[Any]] = set()
+        self._closed = False
+
+    @classmethod
+    async def open(cls, data_dir: Path | str, *, durable: bool = True) -> FilesystemStore:
+        store = cls(data_dir, durable=durable)
+        try:
+            await store._start()
+        except BaseException:
+            await store.close()
+            raise
+        return store
+
+    async def __aenter__(self) -> FilesystemStore:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    @property
+    def min_part_size(self) -> int:
+        return 0
+
+    async def close(self) -> None:
+        """Finish the commits already under way, then release the connection, threads and lock."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
+        with contextlib.suppress(RuntimeError):
+            await self._db(self._disconnect)
+        self._db_thread.shutdown(wait=False)
+        self._files.shutdown(wait=False)
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # Releases the flock.
+            self._lock_fd = None
+
+    # -- buckets --
+
+    async def list_buckets(self) -> list[BucketInfo]:
+        return await self._db(self._db_list_buckets)
+
+    async def create_bucket(self, bucket: str) -> None:
+        await self._db(self._db_create_bucket, bucket)
+
+    async def delete_bucket(self, bucket: str) -> None:
+        await self._db(self._db_delete_bucket, bucket)
+
+    async def head_bucket(self, bucket: str) -> BucketInfo:
+        return await self._db(self._db_head_bucket, bucket)
+
+    # -- objects --
+
+    async def put_object(
+        self, bucket: str, key: str, body: AsyncIterable[bytes], attributes: ObjectAttributes
+    ) -> ObjectInfo:
+        _check_key(key)
+        await self._db(self._db_require_bucket, bucket)  # Refuse before reading a body nobody can store.
+        spooled = await self._spool(body)
+        return await self._detached(self._publish_object(bucket, key, spooled, spooled.md5, attributes, None))
+
+    async def head_object(self, bucket: str, key: str) -> ObjectInfo:
+        _check_key(key)
+        row = await self._db(self._db_lookup, bucket, key)
+        return row.info(bucket)
+
+    async def get_object(self, bucket: str, key: str, byte_range: ByteRange | None = None) -> ObjectStream:
+        _check_key(key)
+        row, file = await self._open_object(bucket, key)
+        try:
+            first, last = (0, row.size - 1) if byte_range is None else byte_range.resolve(row.size)
+        except BaseException:
+            file.close()
+            raise
+        body = _FileBody(self._files, file, first, last - first + 1)
+        return ObjectStream(row.info(bucket), body, None if byte_range is None else (first, last))
+
+    async def delete_object(self, bucket: str, key: str) -> None:
+        _check_key(key)
+        await self._detached(self._delete_object(bucket, key))
+
+    async def copy_object(
+        self,
+        src_bucket: str,
+        src_key: str,
+        dst_bucket: str,
+        dst_key: str,
+        attributes: ObjectAttributes | None,
+    ) -> ObjectInfo:
+        _check_key(src_key)
+        _check_key(dst_key)
+        # Detached: S3 finishes a copy it has started even if the client goes away.
+        return await self._detached(self._copy_object(src_bucket, src_key, dst_bucket, dst_key, attributes))
+
+    async def list_objects(
+        self,
+        bucket: str,
+        prefix: str = "",
+        delimiter: str | None = None,
+        start_after: str | None = None,
+        max_keys: int = 1000,
+    ) -> ListPage:
+        return await self._db(self._db_list_objects, bucket, prefix, delimiter or None, start_after, max_keys)
+
+    # -- multipart --
+
+    async def create_multipart_upload(self, bucket: str, key: str, attributes: ObjectAttributes) -> str:
+        _check_key(key)
+        return await self._db(self._db_create_upload, bucket, key, _encode_attributes(attributes))
+
+    async def upload_part(
+        self, bucket: str, key: str, upload_id: str, part_number: int, body: AsyncIterable[bytes]
+    ) -> PartInfo:
+        _check_key(key)
+        _check_part_number(part_number)
+        await self._db(self._db_require_upload, bucket, key, upload_id)
+        spooled = await self._spool(body)
+        return await self._detached(self._publish_part(bucket, key, upload_id, part_number, spooled))
+
+    async def upload_part_copy(
+        self,
+        bucket: str,
+        key: str,
+        upload_id: str,
+        part_number: int,
+        src_bucket: str,
+        src_key: str,
+        byte_range: ByteRange | None = None,
+    ) -> PartInfo:
+        _check_key(key)
+        _check_key(src_key)
+        _check_part_number(part_number)
+        return await self._detached(
+            self._upload_part_copy(bucket, key, upload_id, part_number, src_bucket, src_key, byte_range)
+        )
+
+    async def complete_multipart_upload(
+        self, bucket: str, key: str, upload_id: str, parts: Sequence[tuple[int, str]]
+    ) -> ObjectInfo:
+        _check_key(key)
+        return await self._detached(self._complete(bucket, key, upload_id, list(parts)))
+
+    async def abort_multipart_upload(self, bucket: str, key: str, upload_id: str) -> None:
+        _check_key(key)
+        await self._detached(self._abort(bucket, key, upload_id))
+
+    async def list_parts(
+        self, bucket: str, key: str, upload_id: str, part_number_marker: int = 0, max_parts: int = 1000
+    ) -> PartsPage:
+        _check_key(key)
+        return await self._db(self._db_list_parts, bucket, key, upload_id, part_number_marker, max_parts)
+
+    async def list_multipart_uploads(
+        self,
+        bucket: str,
+        prefix: str = "",
+        key_marker: str | None = None,
+        upload_id_marker: str | None = None,
+        max_uploads: int = 1000,
+    ) -> UploadsPage:
+        return await self._db(self._db_list_uploads, bucket, prefix, key_marker, upload_id_marker, max_uploads)
+
+    # -- plumbing --
+
+    async def _db(self, fn: Callable[..., T], *args: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._db_thread, _translate_sqlite_errors, fn, *args)
+
+    async def _io(self, fn: Callable[..., T], *args: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._files, fn, *args)
+
+    async def _detached(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run a commit to its end even if the caller is cancelled halfway.
+
+        Cancelling between the rename and the commit, or between the commit and deleting the
+        replaced file, would only leave garbage for the sweep; but the commit itself may already
+        be running on the database thread, so only the task that started it knows whether the new
+        file is referenced.
+        """
+        task = asyncio.get_running_loop().create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._forget)
+        return await asyncio.shield(task)
+
+    def _forget(self, task: asyncio.Task[Any]) -> None:
+        self._background.discard(task)
+        if not task.cancelled():
+            task.exception()  # Retrieved here so an abandoned failure does not log as unhandled.
+
+    def _object_path(self, file_id: str) -> Path:
+        return self._objects / file_id[:2] / file_id[2:4] / file_id
+
+    async def _start(self) -> None:
+        exclusive = await self._io(self._take_lock)
+        await self._db(self._connect)
+        if exclusive:
+            referenced = await self._db(self._db_referenced_files)
+            await self._io(self._sweep, referenced)
+            await self._io(self._share_lock)
+
+    def _take_lock(self) -> bool:
+        """True when no other store has the directory open: only then may the sweep run.
+
+        A running store's temp files and its renamed-but-not-yet-committed files look exactly like
+        a crashed one's, so the sweep must be sure nobody else is writing.
+        """
+        self._tmp.mkdir(parents=True, exist_ok=True)
+        self._objects.mkdir(exist_ok=True)
+        self._lock_fd = os.open(self.data_dir / "lock", os.O_RDWR | os.O_CREAT, 0o644)
+        if fcntl is None:  # pragma: no cover - without flock a data directory is single-process
+            return True
+        try:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_SH)
+            return False
+        return True
+
+    def _share_lock(self) -> None:
+        if fcntl is not None and self._lock_fd is not None:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_SH)
+
+    def _sweep(self, referenced: set[str]) -> None:
+        """Delete temp files and object files no row points at: what a crash leaves behind."""
+        for entry in os.scandir(self._tmp):
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path, ignore_errors=True)
+            else:
+                _discard(Path(entry.path))
+        for directory, _, names in os.walk(self._objects):
+            for name in names:
+                path = Path(directory) / name
+                if name not in referenced or path != self._object_path(name):
+                    _discard(path)
+
+    def _discard_files(self, file_ids: Sequence[str]) -> None:
+        for file_id in file_ids:
+            _discard(self._object_path(file_id))
+
+    async def _spool(self, body: AsyncIterable[bytes]) -> _Spooled:
+        """Stream a body into a fresh temp file, hashing it; nothing is left behind if it fails."""
+        file_id = uuid.uuid4().hex
+        path = self._tmp / file_id
+        file = _WorkerFile(self._files, await self._io(open, path, "xb"))
+        md5 = hashlib.md5()
+        size = 0
+        batch: list[bytes] = []
+        batched = 0
+        try:
+            async for chunk in body:
+                if not chunk:
+                    continue
+                batch.append(chunk)
+                batched += len(chunk)
+                if batched >= WRITE_BATCH:
+                    await file.call(_write_all, batch, md5)
+                    size, batch, batched = size + batched, [], 0
+            if batch:
+                await file.call(_write_all, batch, md5)
+                size += batched
+            await file.call(_finish_file, self._durable)
+        except BaseException:
+            # Includes a body that raises after its last chunk (a failed digest): nothing is stored.
+            file.close(then=lambda: _discard(path))
+            raise
+        file.close()
+        return _Spooled(file_id, path, size, md5.hexdigest())
+
+    def _place(self, spooled: _Spooled) -> Path:
+        """Move a spooled body to its final name; durable before any row can point at it."""
+        destination = self._object_path(spooled.file_id)
+        try:
+            if not destination.parent.is_dir():
+                destination.parent.mkdir(parents=True, exist_ok=True)
+                if self._durable:
+                    _fsync_dir(destination.parent.parent)
+                    _fsync_dir(self._objects)
+            os.replace(spooled.path, destination)
+            if self._durable:
+                _fsync_dir(destination.parent)
+        except BaseException:
+            _discard(spooled.path)
+            raise
+        return destination
+
+    async def _publish_object(
+        self,
+        bucket: str,
+        key: str,
+        spooled: _Spooled,
+        etag: str,
+        attributes: ObjectAttributes,
+        part_sizes: tuple[int, ...] | None,
+        upload_id: str | None = None,
+    ) -> ObjectInfo:
+        destination = await self._io(self._place, spooled)
+        encoded_sizes = None if part_sizes is None else json.dumps(list(part_sizes))
+        try:
+            info, obsolete = await self._db(
+                self._db_commit_object,
+                bucket,
+                _ObjectRow(key, spooled.file_id, spooled.size, etag, 0, _encode_attributes(attributes), encoded_sizes),
+                upload_id,
+            )
+        except Exception:
+            await self._io(_discard, destination)
+            raise
+        await self._io(self._discard_files, obsolete)
+        return info
+
+    async def _publish_part(
+        self, bucket: str, key: str, upload_id: str, part_number: int, spooled: _Spooled
+    ) -> PartInfo:
+        destination = await self._io(self._place, spooled)
+        try:
+            part, obsolete = await self._db(self._db_commit_part, bucket, key, upload_id, part_number, spooled)
+        except Exception:
+            await self._io(_discard, destination)
+            raise
+        await self._io(self._discard_files, obsolete)
+        return part
+
+    async def _open_object(self, bucket: str, key: str) -> tuple[_ObjectRow, IO[bytes]]:
+        """Look the object up and open its file, which then stays readable whatever writers do.
+
+        Between the lookup and the open a writer may replace the object and delete the file: look
+        again. A row whose file stays missing is damage, not a race.
+        """
+        previous: str | None = None
+        for _ in range(_OPEN_ATTEMPTS):
+            row = await self._db(self._db_lookup, bucket, key)
+            if row.file == previous:
+                break
+            try:
+                return row, await self._io(open, self._object_path(row.file), "rb")
+            except FileNotFoundError:
+                previous = row.file
+        raise StoreError("InternalError", "The object's data is missing from the store", resource=key)
+
+    async def _delete_object(self, bucket: str, key: str) -> None:
+        obsolete = await self._db(self._db_delete_object, bucket, key)
+        await self._io(self._discard_files, obsolete)
+
+    async def _copy_object(
+        self, src_bucket: str, src_key: str, dst_bucket: str, dst_key: str, attributes: ObjectAttributes | None
+    ) -> ObjectInfo:
+        await self._db(self._db_require_bucket, dst_bucket)
+        stream = await self.get_object(src_bucket, src_key)
+        try:
+            spooled = await self._spool(stream.body)
+        finally:
+            await stream.aclose()
+        kept = stream.info.attributes if attributes is None else attributes
+        # The MD5 of the bytes: the source's ETag for a single-part source, as S3 gives.
+        return await self._publish_object(dst_bucket, dst_key, spooled, spooled.md5, kept, None)
+
+    async def _upload_part_copy(
+        self,
+        bucket: str,
+        key: str,
+        upload_id: str,
+        part_number: int,
+        src_bucket: str,
+        src_key: str,
+        byte_range: ByteRange | None,
+    ) -> PartInfo:
+        await self._db(self._db_require_upload, bucket, key, upload_id)
+        stream = await self.get_object(src_bucket, src_key, byte_range)
+        try:
+            spooled = await self._spool(stream.body)
+        finally:
+            await stream.aclose()
+        return await self._publish_part(bucket, key, upload_id, part_number, spooled)
+
+    async def _complete(self, bucket: str, key: str, upload_id: str, requested: list[tuple[int, str]]) -> ObjectInfo:
+        for _ in range(_OPEN_ATTEMPTS):
+            upload, uploaded = await self._db(self._db_upload_parts, bucket, key, upload_id)
+            chosen = validate_completion(requested, {n: part for n, (part, _) in uploaded.items()}, MIN_S3_PART_SIZE)
+            try:
+                spooled = await self._io(self._assemble, [uploaded[p.part_number][1] for p in chosen])
+            except FileNotFoundError:
+                continue  # A part was re-uploaded since the lookup: check the request against the new one.
+            return await self._publish_object(
+                bucket,
+                key,
+                spooled,
+                multipart_etag(chosen),
+                upload.attributes,
+                tuple(p.size for p in chosen),
+                upload_id,
+            )
+        raise StoreError("InternalError", "The upload's parts keep changing or are missing", resource=upload_id)
+
+    def _assemble(self, part_files: list[str]) -> _Spooled:
+        """Concatenate part files into a new temp file; every part is opened before any byte is copied."""
+        file_id = uuid.uuid4().hex
+        path = self._tmp / file_id
+        size = 0
+        with contextlib.ExitStack() as stack:
+            sources = [stack.enter_context(open(self._object_path(f), "rb")) for f in part_files]
+            try:
+                with open(path, "xb") as out:
+                    for source in sources:
+                        shutil.copyfileobj(source, out, COPY_BUFFER)
+                    size = out.tell()
+                    _finish_file(out, self._durable)
+            except BaseException:
+                _discard(path)
+                raise
+        return _Spooled(file_id, path, size, "")
+
+    async def _abort(self, bucket: str, key: str, upload_id: str) -> None:
+        obsolete = await self._db(self._db_abort, bucket, key, upload_id)
+        await self._io(self._discard_files, obsolete)
+
+    # -- database thread: everything below runs on it, and only there --
+
+    @property
+    def _sql(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise RuntimeError("FilesystemStore is not open")
+        return self._conn
+
+    def _connect(self) -> None:
+        conn = sqlite3.connect(self.data_dir / INDEX_NAME, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+        conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+        # WAL: readers never wait for a writer, and writers from several processes queue on the lock.
+        conn.execute("PRAGMA journal_mode = WAL")
+        # FULL: in WAL mode it fsyncs the log at each commit, so an acknowledged PUT survives a power
+        # loss as it would on S3 (NORMAL could roll the last commits back). The object's own fsyncs
+        # cost more than this one anyway. Without durability (tests) NORMAL still survives a crash.
+        conn.execute(f"PRAGMA synchronous = {'FULL' if self._durable else 'NORMAL'}")
+        self._conn = conn
+        with self._transaction():
+            for statement in _SCHEMA:
+                conn.execute(statement)
+
+    def _disconnect(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    @contextlib.contextmanager
+    def _transaction(self, write: bool = True) -> Iterator[sqlite3.Connection]:
+        """One transaction: IMMEDIATE for writers, so that they queue for the lock at the start instead
+        of failing to upgrade a read lock midway; deferred (a consistent snapshot) for readers."""
+        sql = self._sql
+        sql.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+        try:
+            yield sql
+        except BaseException:
+            if sql.in_transaction:
+                sql.execute("ROLLBACK")
+            raise
+        sql.execute("COMMIT")
+
+    def _db_referenced_files(self) -> set[str]:
+        with self._transaction(write=False) as sql:
+            return {file for (file,) in sql.execute("SELECT file FROM objects UNION ALL SELECT file FROM parts")}
+
+    def _db_require_bucket(self, bucket: str) -> None:
+        if self._sql.execute("SELECT 1 FROM buckets WHERE name = ?", (bucket,)).fetchone() is None:
+            raise StoreError("NoSuchBucket", "The specified bucket does not exist", resource=bucket)
+
+    def _db_list_buckets(self) -> list[BucketInfo]:
+        rows = self._sql.execute("SELECT name, created_us FROM buckets ORDER BY name")
+        return [BucketInfo(name, _datetime(created)) for name, created in rows]
+
+    def _db_head_bucket(self, bucket: str) -> BucketInfo:
+        row = self._sql.execute("SELECT created_us FROM buckets WHERE name = ?", (bucket,)).fetchone()
+        if row is None:
+            raise StoreError("NoSuchBucket", "The specified bucket does not exist", resource=bucket)
+        return BucketInfo(bucket, _datetime(row[0]))
+
+    def _db_create_bucket(self, bucket: str) -> None:
+        with self._transaction() as sql:
+            if sql.execute("SELECT 1 FROM buckets WHERE name = ?", (bucket,)).fetchone() is not None:
+                raise StoreError(
+                    "BucketAlreadyOwnedByYou",
+                    "Your previous request to create the named bucket succeeded and you already own it.",
+                    resource=bucket,
+                )
+            sql.execute("INSERT INTO buckets (name, created_us) VALUES (?, ?)", (bucket, _now_us()))
+
+    def _db_delete_bucket(self, bucket: str) -> None:
+        with self._transaction() as sql:
+            self._db_require_bucket(bucket)
+            in_use = sql.execute(
+                "SELECT EXISTS (SELECT 1 FROM objects WHERE bucket = ?)"
+                " OR EXISTS (SELECT 1 FROM uploads WHERE bucket = ?)",
+                (bucket, bucket),
+            ).fetchone()[0]
+            if in_use:
+                raise StoreError("BucketNotEmpty", "The bucket you tried to delete is not empty", resource=bucket)
+            sql.execute("DELETE FROM buckets WHERE name = ?", (bucket,))
+
+    def _db_lookup(self, bucket: str, key: str) -> _ObjectRow:
+        row = self._sql.execute(
+            f"SELECT {_OBJECT_COLUMNS} FROM objects WHERE bucket = ? AND key = ?", (bucket, key)
+        ).fetchone()
+        if row is None:
+            self._db_require_bucket(bucket)
+            raise StoreError("NoSuchKey", "The specified key does not exist.", resource=key)
+        return _ObjectRow(*row)
+
+    def _db_commit_object(self, bucket: str, new: _ObjectRow, upload_id: str | None) -> tuple[ObjectInfo, list[str]]:
+        """Make an object visible, replacing any previous version; completing an upload also drops
+        the upload and its parts in the same transaction. Returns the files to delete afterwards."""
+        obsolete: list[str] = []
+        with self._transaction() as sql:
+            self._db_require_bucket(bucket)
+            if upload_id is not None:
+                self._db_require_upload(bucket, new.key, upload_id)
+                obsolete += [f for (f,) in sql.execute("SELECT file FROM parts WHERE upload_id = ?", (upload_id,))]
+                sql.execute("DELETE FROM parts WHERE upload_id = ?", (upload_id,))
+                sql.execute("DELETE FROM uploads WHERE upload_id = ?", (upload_id,))
+            old = sql.execute("SELECT file FROM objects WHERE bucket = ? AND key = ?", (bucket, new.key)).fetchone()
+            if old is not None:
+                obsolete.append(old[0])
+            # Stamped inside the transaction, so modification times follow commit order.
+            row = dataclasses.replace(new, modified_us=_now_us())
+            sql.execute(
+                f"INSERT OR REPLACE INTO objects (bucket, {_OBJECT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (bucket, *dataclasses.astuple(row)),
+            )
+        return row.info(bucket), obsolete
+
+    def _db_delete_object(self, bucket: str, key: str) -> list[str]:
+        with self._transaction() as sql:
+            self._db_require_bucket(bucket)
+            row = sql.execute("SELECT file FROM objects WHERE bucket = ? AND key = ?", (bucket, key)).fetchone()
+            if row is None:
+                return []
+            sql.execute("DELETE FROM objects WHERE bucket = ? AND key = ?", (bucket, key))
+        return [row[0]]
+
+    def _db_list_objects(
+        self, bucket: str, prefix: str, delimiter: str | None, start_after: str | None, max_keys: int
+    ) -> ListPage:
+        """S3 listing as a series of index range scans.
+
+        Each rolled-up common prefix ends the current scan and starts the next one just past every
+        key under it, so a prefix over a million keys costs one lookup, not a million rows.
+        """
+        with self._transaction(write=False):
+            self._db_require_bucket(bucket)
+            if max_keys <= 0:
+                return ListPage([], [], False, None)
+            upper = _successor(prefix)
+            # The lower bound: (value, inclusive). Keys at or below start_after never come back, nor
+            # does a common prefix that start_after falls in (it was listed on an earlier page).
+            lower: tuple[str, bool] | None = (prefix, True)
+            if start_after is not None and start_after >= prefix:
+                skipped = _rollup(start_after, prefix, delimiter) if start_after.startswith(prefix) else None
+                lower = (start_after, False) if skipped is None else _after_prefix(skipped)
+            objects: list[ObjectInfo] = []
+            prefixes: list[str] = []
+            last: str | None = None
+            while lower is not None:
+                limit = min(max_keys - len(objects) - len(prefixes) + 1, LIST_BATCH)
+                seen = 0
+                rolled_up = False
+                with contextlib.closing(self._db_key_range(bucket, lower, upper, limit)) as rows:
+                    for row in rows:
+                        seen += 1
+                        if len(objects) + len(prefixes) == max_keys:
+                            return ListPage(objects, prefixes, True, last)
+                        common = _rollup(row.key, prefix, delimiter)
+                        if common is None:
+                            objects.append(row.info(bucket))
+                            last = row.key
+                            lower = (row.key, False)
+                        else:
+                            prefixes.append(common)
+                            last = common
+                            lower = _after_prefix(common)
+                            rolled_up = True
+                            break  # Jump past everything under it with a fresh range scan.
+                if not rolled_up and seen < limit:
+                    break  # The range ran out.
+            return ListPage(objects, prefixes, False, None)
+
+    def _db_key_range(
+        self, bucket: str, lower: tuple[str, bool], upper: str | None, limit: int
+    ) -> Generator[_ObjectRow, None, None]:
+        """Rows in key order, fetched one by one: a scan cut short at a common prefix reads no further."""
+        value, inclusive = lower
+        sql = f"SELECT {_OBJECT_COLUMNS} FROM objects WHERE bucket = ? AND key {'>=' if inclusive else '>'} ?"
+        args: list[Any] = [bucket, value]
+        if upper is not None:
+            sql += " AND key < ?"
+            args.append(upper)
+        sql += " ORDER BY key LIMIT ?"
+        args.append(limit)
+        cursor = self._sql.execute(sql, args)
+        try:
+            for row in cursor:
+                yield _ObjectRow(*row)
+        finally:
+            cursor.close()
+
+    def _db_create_upload(self, bucket: str, key: str, attributes: str) -> str:
+        with self._transaction() as sql:
+            self._db_require_bucket(bucket)
+            now_ns = time.time_ns()
+            # Time first, fixed width: upload ids of one key sort in initiation order. Hex is url-safe.
+            upload_id = f"{now_ns:016x}{secrets.token_hex(12)}"
+            sql.execute(
+                "INSERT INTO uploads (upload_id, bucket, key, initiated_us, attributes) VALUES (?, ?, ?, ?, ?)",
+                (upload_id, bucket, key, now_ns // 1000, attributes),
+            )
+        return upload_id
+
+    def _db_require_upload(self, bucket: str, key: str, upload_id: str) -> UploadInfo:
+        row = self._sql.execute(
+            "SELECT bucket, key, initiated_us, attributes FROM uploads WHERE upload_id = ?", (upload_id,)
+        ).fetchone()
+        if row is None or row[0] != bucket or row[1] != key:
+            self._db_require_bucket(bucket)
+            raise StoreError(
+                "NoSuchUpload",
+                "The specified upload does not exist. The upload ID may be invalid, or the upload may have been"
+                " aborted or completed.",
+                resource=upload_id,
+            )
+        return UploadInfo(bucket, key, upload_id, _datetime(row[2]), _decode_attributes(row[3]))
+
+    def _db_upload_parts(
+        self, bucket: str, key: str, upload_id: str
+    ) -> tuple[UploadInfo, dict[int, tuple[PartInfo, str]]]:
+        with self._transaction(write=False) as sql:
+            upload = self._db_require_upload(bucket, key, upload_id)
+            rows = sql.execute(
+                "SELECT part_number, size, etag, modified_us, file FROM parts WHERE upload_id = ?", (upload_id,)
+            )
+            parts = {n: (PartInfo(n, size, etag, _datetime(us)), file) for n, size, etag, us, file in rows}
+        return upload, parts
+
+    def _db_commit_part(
+        self, bucket: str, key: str, upload_id: str, part_number: int, spooled: _Spooled
+    ) -> tuple[PartInfo, list[str]]:
+        with self._transaction() as sql:
+            self._db_require_upload(bucket, key, upload_id)
+            old = sql.execute(
+                "SELECT file FROM parts WHERE upload_id = ? AND part_number = ?", (upload_id, part_number)
+            ).fetchone()
+            now = _now_us()
+            sql.execute(
+                "INSERT OR REPLACE INTO parts (upload_id, part_number, file, size, etag, modified_us)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (upload_id, part_number, spooled.file_id, spooled.size, spooled.md5, now),
+            )
+        return PartInfo(part_number, spooled.size, spooled.md5, _datetime(now)), [] if old is None else [old[0]]
+
+    def _db_abort(self, bucket: str, key: str, upload_id: str) -> list[str]:
+        with self._transaction() as sql:
+            self._db_require_upload(bucket, key, upload_id)
+            files = [f for (f,) in sql.execute("SELECT file FROM parts WHERE upload_id = ?", (upload_id,))]
+            sql.execute("DELETE FROM parts WHERE upload_id = ?", (upload_id,))
+            sql.execute("DELETE FROM uploads WHERE upload_id = ?", (upload_id,))
+        return files
+
+    def _db_list_parts(self, bucket: str, key: str, upload_id: str, marker: int, max_parts: int) -> PartsPage:
+        with self._transaction(write=False) as sql:
+            upload = self._db_require_upload(bucket, key, upload_id)
+            rows = sql.execute(
+                "SELECT part_number, size, etag, modified_us FROM parts WHERE upload_id = ? AND part_number > ?"
+                " ORDER BY part_number LIMIT ?",
+                (upload_id, max(marker, 0), max(max_parts, 0) + 1),
+            ).fetchall()
+        parts = [PartInfo(n, size, etag, _datetime(us)) for n, size, etag, us in rows[: max(max_parts, 0)]]
+        if parts and len(rows) > len(parts):
+            return PartsPage(upload, parts, True, parts[-1].part_number)
+        return PartsPage(upload, parts, False, None)  # As for objects, a page of none is not truncated.
+
+    def _db_list_uploads(
+        self, bucket: str, prefix: str, key_marker: str | None, upload_id_marker: str | None, max_uploads: int
+    ) -> UploadsPage:
+        """S3's markers: after ``key_marker`` alone, the next key; with ``upload_id_marker`` too, the
+        same key's later uploads first. An upload id marker without a key marker is ignored."""
+        sql = "SELECT upload_id, key, initiated_us, attributes FROM uploads WHERE bucket = ? AND key >= ?"
+        args: list[Any] = [bucket, prefix]
+        upper = _successor(prefix)
+        if upper is not None:
+            sql += " AND key < ?"
+            args.append(upper)
+        if key_marker is not None and upload_id_marker:
+            sql += " AND (key, upload_id) > (?, ?)"
+            args += [key_marker, upload_id_marker]
+        elif key_marker is not None:
+            sql += " AND key > ?"
+            args.append(key_marker)
+        sql += " ORDER BY key, upload_id LIMIT ?"
+        args.append(max(max_uploads, 0) + 1)
+        with self._transaction(write=False) as conn:
+            self._db_require_bucket(bucket)
+            rows = conn.execute(sql, args).fetchall()
+        uploads = [
+            UploadInfo(bucket, key, upload_id, _datetime(us), _decode_attributes(attributes))
+            for upload_id, key, us, attributes in rows[: max(max_uploads, 0)]
+        ]
+        if len(rows) > len(uploads) and uploads:
+            return UploadsPage(uploads, [], True, uploads[-1].key, uploads[-1].upload_id)
+        return UploadsPage(uploads, [], False, None, None)
+
+
+def _after_prefix(common_prefix: str) -> tuple[str, bool] | None:
+    """The lower bound just past every key under a common prefix (None: nothing can follow)."""
+    following = _successor(common_prefix)
+    return None if following is None else (following, True)
