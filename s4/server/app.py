@@ -95,7 +95,9 @@ async def handle(request: web.Request) -> web.StreamResponse:
         return await route(req)(req)
     except Exception as exc:  # every failure becomes an S3 error, or a cut connection once bytes went out
         if request.get(_PREPARED):
-            _log.error("request %s failed after the response started: %r", request_id(request), exc)
+            # Too late for an error document: cutting the connection is the only honest answer.
+            level = logging.INFO if isinstance(exc, ConnectionError) else logging.ERROR
+            _log.log(level, "request %s failed after the response started: %r", request_id(request), exc)
             raise
         error = translate(exc)
         if error.status >= 500:

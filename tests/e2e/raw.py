@@ -1,0 +1,109 @@
+"""Hand-built signed requests, for what no SDK sends on purpose: broken chunk signatures, odd hosts."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import http.client
+import ssl
+from unittest import mock
+from urllib.parse import urlsplit
+
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+
+from tests.e2e.gateway import ACCESS_KEY, SECRET_KEY, Gateway
+
+STREAMING = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"
+EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
+
+
+def sign(
+    method: str,
+    url: str,
+    headers: dict[str, str],
+    body: bytes = b"",
+    secret: str = SECRET_KEY,
+    when: dt.datetime | None = None,
+) -> AWSRequest:
+    """SigV4 by botocore, keeping an x-amz-content-sha256 the caller set (streaming modes).
+
+    ``when`` signs as if the clock said so, for clock-skew tests.
+    """
+    request = AWSRequest(method=method, url=url, headers=dict(headers), data=body)
+    auth = SigV4Auth(Credentials(ACCESS_KEY, secret), "s3", "us-east-1")
+    if when is None:
+        auth.add_auth(request)
+    else:
+        with mock.patch("botocore.auth.get_current_datetime", return_value=when.replace(tzinfo=None)):
+            auth.add_auth(request)
+    return request
+
+
+def send(gateway: Gateway, request: AWSRequest, body: bytes | None = None) -> tuple[int, dict[str, str], bytes]:
+    """Send to the gateway's port whatever Host the request was signed for."""
+    parts = urlsplit(request.url)
+    path = parts.path + (f"?{parts.query}" if parts.query else "")
+    if gateway.ca_bundle is not None:
+        context = ssl.create_default_context(cafile=str(gateway.ca_bundle))
+        context.check_hostname = False
+        conn = http.client.HTTPSConnection("127.0.0.1", gateway.port, context=context, timeout=30)
+    else:
+        conn = http.client.HTTPConnection("127.0.0.1", gateway.port, timeout=30)
+    try:
+        conn.putrequest(request.method, path, skip_host=True, skip_accept_encoding=True)
+        if "Host" not in request.headers:
+            conn.putheader("Host", parts.netloc)  # what botocore signed as the host
+        data = request.body if body is None else body
+        data = data.encode() if isinstance(data, str) else (data or b"")
+        for name, value in request.headers.items():
+            conn.putheader(name, value)
+        if "Content-Length" not in request.headers:
+            conn.putheader("Content-Length", str(len(data)))
+        conn.endheaders()
+        if data:
+            conn.send(data)
+        response = conn.getresponse()
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
+    finally:
+        conn.close()
+
+
+def _signing_key(secret: str, date: str) -> bytes:
+    key = ("AWS4" + secret).encode()
+    for part in (date, "us-east-1", "s3", "aws4_request"):
+        key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+    return key
+
+
+def signed_chunked_body(request: AWSRequest, chunks: list[bytes], secret: str = SECRET_KEY) -> bytes:
+    """An aws-chunked body whose chunk signatures chain from the request's signature."""
+    amz_date = request.headers["X-Amz-Date"]
+    scope = f"{amz_date[:8]}/us-east-1/s3/aws4_request"
+    previous = request.headers["Authorization"].rsplit("Signature=", 1)[1]
+    key = _signing_key(secret, amz_date[:8])
+    out = bytearray()
+    for chunk in [*chunks, b""]:
+        to_sign = "\n".join(
+            ["AWS4-HMAC-SHA256-PAYLOAD", amz_date, scope, previous, EMPTY_SHA256, hashlib.sha256(chunk).hexdigest()]
+        )
+        previous = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
+        out += f"{len(chunk):x};chunk-signature={previous}\r\n".encode() + chunk + b"\r\n"
+    return bytes(out)
+
+
+def streaming_put(gateway: Gateway, bucket: str, key: str, chunks: list[bytes]) -> tuple[AWSRequest, bytes]:
+    """A signed STREAMING-AWS4-HMAC-SHA256-PAYLOAD PutObject request and its body."""
+    decoded = sum(len(c) for c in chunks)
+    probe = signed_chunked_body(sign("PUT", "http://x/", {"X-Amz-Content-SHA256": STREAMING}), chunks)
+    headers = {
+        "Host": f"127.0.0.1:{gateway.port}",
+        "X-Amz-Content-SHA256": STREAMING,
+        "Content-Encoding": "aws-chunked",
+        "X-Amz-Decoded-Content-Length": str(decoded),
+        "Content-Length": str(len(probe)),  # same length whatever the signatures
+    }
+    request = sign("PUT", f"{gateway.endpoint}/{bucket}/{key}", headers)
+    return request, signed_chunked_body(request, chunks)
