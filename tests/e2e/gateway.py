@@ -60,6 +60,7 @@ class Gateway:
     data_dir: Path
     ca_bundle: Path | None
     home: Path
+    output: list[str] = dataclasses.field(default_factory=list)
 
     @property
     def port(self) -> int:
@@ -109,7 +110,9 @@ class Gateway:
                 self.process.wait(10)
 
 
-def start_gateway(tmp: Path, tls: bool = False, extra_args: tuple[str, ...] = ()) -> Gateway:
+def start_gateway(
+    tmp: Path, tls: bool = False, extra_args: tuple[str, ...] = (), env_credentials: bool = True
+) -> Gateway:
     """Start ``s4 serve`` exactly as ``make serve`` does, on a free port, and wait for its endpoint line."""
     tmp.mkdir(parents=True, exist_ok=True)
     home = tmp / "home"
@@ -120,14 +123,19 @@ def start_gateway(tmp: Path, tls: bool = False, extra_args: tuple[str, ...] = ()
         cert, key = make_certificate(tmp)
         args += ["--tls-cert", str(cert), "--tls-key", str(key)]
         ca = cert
-    env = dict(os.environ, S4_ACCESS_KEY_ID=ACCESS_KEY, S4_SECRET_ACCESS_KEY=SECRET_KEY, PYTHONUNBUFFERED="1")
+    env = {k: v for k, v in os.environ.items() if k not in ("S4_ACCESS_KEY_ID", "S4_SECRET_ACCESS_KEY")}
+    env["PYTHONUNBUFFERED"] = "1"
+    if env_credentials:
+        env.update(S4_ACCESS_KEY_ID=ACCESS_KEY, S4_SECRET_ACCESS_KEY=SECRET_KEY)
     process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     lines: queue.Queue[str] = queue.Queue()
+    output: list[str] = []
 
     def pump(stream) -> None:
         for raw in stream:
             line = raw.decode(errors="replace")
             lines.put(line)
+            output.append(line)
             sys.stderr.write("[s4] " + line)
 
     for stream in (process.stdout, process.stderr):
@@ -141,6 +149,6 @@ def start_gateway(tmp: Path, tls: bool = False, extra_args: tuple[str, ...] = ()
                 raise RuntimeError(f"s4 serve exited with {process.returncode}") from None
             continue
         if line.startswith("endpoint: "):
-            return Gateway(process, line.split(" ", 1)[1].strip(), tmp / "data", ca, home)
+            return Gateway(process, line.split(" ", 1)[1].strip(), tmp / "data", ca, home, output)
     process.kill()
     raise RuntimeError("s4 serve did not print its endpoint in time")

@@ -107,3 +107,29 @@ def streaming_put(gateway: Gateway, bucket: str, key: str, chunks: list[bytes]) 
     }
     request = sign("PUT", f"{gateway.endpoint}/{bucket}/{key}", headers)
     return request, signed_chunked_body(request, chunks)
+
+
+def first_response_line(gateway: Gateway, request: AWSRequest) -> bytes:
+    """Send only the request head and return the first status line the gateway answers with."""
+    import socket
+
+    parts = urlsplit(request.url)
+    path = parts.path + (f"?{parts.query}" if parts.query else "")
+    sock = socket.create_connection(("127.0.0.1", gateway.port), timeout=10)
+    if gateway.ca_bundle is not None:
+        context = ssl.create_default_context(cafile=str(gateway.ca_bundle))
+        context.check_hostname = False
+        sock = context.wrap_socket(sock)
+    try:
+        head = [f"{request.method} {path} HTTP/1.1", f"Host: {parts.netloc}"]
+        head += [f"{k}: {v}" for k, v in request.headers.items()]
+        sock.sendall(("\r\n".join(head) + "\r\n\r\n").encode())
+        data = b""
+        while b"\r\n" not in data:
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+        return data.split(b"\r\n", 1)[0]
+    finally:
+        sock.close()

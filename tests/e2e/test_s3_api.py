@@ -8,7 +8,7 @@ import zlib
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.e2e.raw import EMPTY_SHA256, send, sign, streaming_put
+from tests.e2e.raw import EMPTY_SHA256, first_response_line, send, sign, streaming_put
 
 MiB = 1024 * 1024
 
@@ -370,3 +370,26 @@ def test_anonymous_and_skewed_requests_are_refused(gateway, bucket):
     stale = sign("GET", f"{gateway.endpoint}/{bucket}/", {"X-Amz-Content-SHA256": EMPTY_SHA256}, when=stale_time)
     status, _, reply = send(gateway, stale)
     assert status == 403 and b"RequestTimeTooSkewed" in reply
+
+
+def test_expect_100_continue_is_answered_only_after_authentication(gateway, bucket):
+    url = f"{gateway.endpoint}/{bucket}/expect"
+    headers = {"X-Amz-Content-SHA256": "UNSIGNED-PAYLOAD", "Expect": "100-continue", "Content-Length": "5"}
+    good = sign("PUT", url, headers)
+    assert first_response_line(gateway, good) == b"HTTP/1.1 100 Continue"
+    bad = sign("PUT", url, headers, secret="wrong-secret")
+    assert first_response_line(gateway, bad).startswith(b"HTTP/1.1 403")
+
+
+@pytest.mark.parametrize(
+    "key",
+    ["../escape", "/leading-slash", "a//double", "spaces and+plus", "unicode-é-日本", "percent%20literal", "q?x=1#h"],
+)
+def test_awkward_keys_round_trip(gateway, bucket, key):
+    c = gateway.client()
+    c.put_object(Bucket=bucket, Key=key, Body=key.encode())
+    assert c.get_object(Bucket=bucket, Key=key)["Body"].read() == key.encode()
+    assert [o["Key"] for o in c.list_objects_v2(Bucket=bucket)["Contents"]] == [key]
+    c.delete_object(Bucket=bucket, Key=key)
+    assert c.list_objects_v2(Bucket=bucket)["KeyCount"] == 0
+    assert not any(p.name == "escape" for p in gateway.data_dir.parent.rglob("escape"))

@@ -1,0 +1,46 @@
+"""``s4 serve`` as a user first meets it: no configuration at all."""
+
+import re
+import stat
+import time
+
+import boto3
+
+from tests.e2e.gateway import start_gateway
+
+
+def printed_credentials(gateway) -> tuple[str, str]:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        text = "".join(gateway.output)
+        key = re.search(r"access key id:\s+(\S+)", text)
+        secret = re.search(r"secret access key:\s+(\S+)", text)
+        if key and secret:
+            return key.group(1), secret.group(1)
+        time.sleep(0.1)
+    raise AssertionError("s4 serve did not print credentials: " + "".join(gateway.output))
+
+
+def test_first_start_generates_saves_and_prints_credentials(tmp_path):
+    gateway = start_gateway(tmp_path, env_credentials=False)
+    try:
+        key, secret = printed_credentials(gateway)
+        assert "aws --endpoint-url" in "".join(gateway.output)
+        client = boto3.client(
+            "s3",
+            endpoint_url=gateway.endpoint,
+            aws_access_key_id=key,
+            aws_secret_access_key=secret,
+            region_name="us-east-1",
+        )
+        client.create_bucket(Bucket="first")
+        assert [b["Name"] for b in client.list_buckets()["Buckets"]] == ["first"]
+        saved = gateway.data_dir / "credentials.json"
+        assert stat.S_IMODE(saved.stat().st_mode) == 0o600
+    finally:
+        gateway.stop()
+    again = start_gateway(tmp_path, env_credentials=False)
+    try:
+        assert printed_credentials(again) == (key, secret)  # the same pair on every later start
+    finally:
+        again.stop()
