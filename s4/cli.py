@@ -76,13 +76,16 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         "tls_cert": args.tls_cert,
         "tls_key": args.tls_key,
         "log_level": args.log_level,
+        "codec": args.codec,
+        "zstd_level": args.zstd_level,
+        "dispatcher": args.dispatcher,
     }
     try:
         config = load_config(args.config, overrides=overrides)
+        run(config)
     except ConfigError as exc:
         print(f"s4 serve: {exc}", file=sys.stderr)
         return 2
-    run(config)
     return 0
 
 
@@ -100,6 +103,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--tls-cert", type=Path, help="PEM certificate: serve HTTPS")
     serve.add_argument("--tls-key", type=Path, help="PEM private key for --tls-cert")
     serve.add_argument("--log-level", help="debug, info, warning, error")
+    serve.add_argument("--codec", help="codec for compressible objects (default cpu-zstd; see `s4 codecs`)")
+    serve.add_argument("--zstd-level", type=int, help="zstd level (default 3)")
+    serve.add_argument(
+        "--dispatcher", choices=["sampling", "always"], help="sampling: skip already-compressed data (default)"
+    )
     serve.set_defaults(func=_cmd_serve)
 
     def stored_body(p: argparse.ArgumentParser) -> None:

@@ -11,7 +11,7 @@ import os
 import secrets
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -24,6 +24,18 @@ class CredentialConfig(BaseModel):
 
     access_key_id: str = Field(min_length=3, max_length=128)
     secret_access_key: str = Field(min_length=8, max_length=256)
+
+
+class FramesConfig(BaseModel):
+    """Frame sizes by object size (bytes): see s4.codec.policy.FramePolicy."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    single_frame_max: int = Field(default=1024**2, ge=1)
+    medium_frame: int = Field(default=4 * 1024**2, ge=64 * 1024, le=1024**3)
+    medium_max: int = Field(default=100 * 1024**2, ge=1)
+    large_frame: int = Field(default=16 * 1024**2, ge=64 * 1024, le=1024**3)
+    unknown_frame: int = Field(default=4 * 1024**2, ge=64 * 1024, le=1024**3)
 
 
 class S4Config(BaseModel):
@@ -39,6 +51,11 @@ class S4Config(BaseModel):
     tls_key: Path | None = None
     credentials: list[CredentialConfig] = Field(default_factory=list)
     log_level: str = "info"
+    codec: str = "cpu-zstd"
+    """Codec for compressible objects (see ``s4 codecs``)."""
+    zstd_level: int = Field(default=3, ge=-7, le=22)
+    dispatcher: Literal["sampling", "always"] = "sampling"
+    frames: FramesConfig = Field(default_factory=FramesConfig)
 
     @field_validator("domain")
     @classmethod
@@ -55,6 +72,9 @@ ENV_FIELDS = {
     "S4_TLS_CERT": "tls_cert",
     "S4_TLS_KEY": "tls_key",
     "S4_LOG_LEVEL": "log_level",
+    "S4_CODEC": "codec",
+    "S4_ZSTD_LEVEL": "zstd_level",
+    "S4_DISPATCHER": "dispatcher",
 }
 
 

@@ -34,12 +34,23 @@ class CpuCodecPool:
             raise ValueError("max_in_flight must be at least 1")
         self._executor = concurrent.futures.ThreadPoolExecutor(self.workers, thread_name_prefix="s4-codec")
         self._slots = asyncio.Semaphore(self.max_in_flight)
-        self._in_flight = 0
+        self._in_flight = [0]  # shared with with_registry() views
+
+    def with_registry(self, registry: CodecRegistry) -> CpuCodecPool:
+        """The same threads and the same bound, running another registry's codecs.
+
+        Objects compressed with a dictionary need a registry that knows it; they must
+        not get threads of their own or escape the pool's bound on frames in flight.
+        """
+        view = object.__new__(CpuCodecPool)
+        view.__dict__.update(self.__dict__)
+        view.registry = registry
+        return view
 
     @property
     def in_flight(self) -> int:
         """Frames handed to threads and not yet finished."""
-        return self._in_flight
+        return self._in_flight[0]
 
     async def compress(self, kind: CodecKind, data: Buffer) -> bytes:
         return await self._run(self.registry.compress, kind, data)
@@ -63,7 +74,7 @@ class CpuCodecPool:
         except BaseException:
             self._slots.release()
             raise
-        self._in_flight += 1
+        self._in_flight[0] += 1
         future.add_done_callback(lambda _: self._release_from_thread(loop))
         return await asyncio.wrap_future(future)
 
@@ -73,7 +84,7 @@ class CpuCodecPool:
             loop.call_soon_threadsafe(self._release)
 
     def _release(self) -> None:
-        self._in_flight -= 1
+        self._in_flight[0] -= 1
         self._slots.release()
 
     def close(self) -> None:

@@ -105,6 +105,11 @@ class VerifiedBody:
         self.checksums: dict[str, str] = {}
         self.trailers: dict[str, str] = {}
 
+    @property
+    def expected_size(self) -> int | None:
+        """The body's declared decoded length: lets a store size its frames before reading."""
+        return self._expected_size
+
     def _check_trailer_declaration(self, algorithm: str | None) -> str | None:
         if algorithm is None:
             return None

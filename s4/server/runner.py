@@ -11,12 +11,29 @@ import sys
 
 from aiohttp import web
 
-from s4.config import S4Config, ensure_credentials
+from s4.codec import CodecDispatcher, CodecError, CodecKind, CodecRegistry, CpuCodecPool, DispatchMode
+from s4.codec.policy import FramePolicy
+from s4.config import ConfigError, S4Config, ensure_credentials
 from s4.server.app import create_app
 from s4.server.auth import Credential, Credentials
+from s4.store.compressing import CompressingStore
 from s4.store.filesystem import FilesystemStore
 
 _log = logging.getLogger("s4.serve")
+
+
+def build_codecs(config: S4Config) -> tuple[CpuCodecPool, CodecDispatcher, FramePolicy]:
+    """The codec pool, dispatcher and frame policy the settings ask for; ConfigError if unusable."""
+    registry = CodecRegistry.cpu_default(zstd_level=config.zstd_level)
+    try:
+        kind = CodecKind.from_name(config.codec)
+    except CodecError as exc:
+        raise ConfigError(f"--codec: {exc}") from None
+    status = registry.status(kind)
+    if not status.available:
+        raise ConfigError(f"--codec {kind.wire_name} cannot run here: {status.reason}")
+    dispatcher = CodecDispatcher(kind, DispatchMode(config.dispatcher))
+    return CpuCodecPool(registry), dispatcher, FramePolicy(**config.frames.model_dump())
 
 
 def _ssl_context(config: S4Config) -> ssl.SSLContext | None:
@@ -30,7 +47,7 @@ def _ssl_context(config: S4Config) -> ssl.SSLContext | None:
 async def serve(config: S4Config, ready: asyncio.Event | None = None) -> None:
     pairs, generated = ensure_credentials(config)
     credentials = Credentials(Credential(p.access_key_id, p.secret_access_key) for p in pairs)
-    store = await FilesystemStore.open(config.data_dir)
+    store = CompressingStore(await FilesystemStore.open(config.data_dir), *build_codecs(config))
     app = create_app(store, credentials, config)
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
@@ -53,6 +70,7 @@ async def serve(config: S4Config, ready: asyncio.Event | None = None) -> None:
     finally:
         await runner.cleanup()
         await store.close()
+        store.pool.close()
 
 
 def _announce(endpoint: str, config: S4Config, key: str, secret: str, generated: bool) -> None:

@@ -6,6 +6,12 @@ server cannot tell them apart. Bodies stream as async iterators of bytes in both
 directions. A PUT body iterator may raise at its end (a digest or signature that
 did not check out): a store must then store nothing, which it gets for free by
 committing only after the iterator is exhausted.
+
+Two promises about PUT bodies a store may rely on, and must honour:
+- the ``attributes`` handed over with a body (metadata, checksums) may be completed
+  while the body streams, so a store reads them only once the body has ended;
+- a body may carry ``expected_size`` (its declared length, or None): a hint for
+  sizing, never trusted for correctness.
 """
 
 from __future__ import annotations

@@ -42,7 +42,6 @@ except ImportError:  # pragma: no cover - not POSIX
 
 from s4.store.base import (
     MAX_PARTS,
-    MIN_S3_PART_SIZE,
     BucketInfo,
     ByteRange,
     ListPage,
@@ -749,7 +748,7 @@ class FilesystemStore:
     async def _complete(self, bucket: str, key: str, upload_id: str, requested: list[tuple[int, str]]) -> ObjectInfo:
         for _ in range(_OPEN_ATTEMPTS):
             upload, uploaded = await self._db(self._db_upload_parts, bucket, key, upload_id)
-            chosen = validate_completion(requested, {n: part for n, (part, _) in uploaded.items()}, MIN_S3_PART_SIZE)
+            chosen = validate_completion(requested, {n: part for n, (part, _) in uploaded.items()}, self.min_part_size)
             try:
                 spooled = await self._io(self._assemble, [uploaded[p.part_number][1] for p in chosen])
             except FileNotFoundError:

@@ -1,0 +1,184 @@
+"""Async framing and unframing of whole bodies through a codec pool.
+
+The store layer streams bodies; these helpers turn a stream of original bytes into a
+stream of S4F2 records (and back), keeping a bounded number of frames in the pool at
+once and delivering results in order. Pure asyncio: no HTTP, no metrics.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import hashlib
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
+from typing import TypeVar
+
+from s4.codec.body import FramedBodyWriter
+from s4.codec.crc import crc32c, crc32c_combine
+from s4.codec.errors import CodecError
+from s4.codec.frame import FrameStreamReader
+from s4.codec.frame_codec import EncodedFrame
+from s4.codec.kinds import CodecKind
+from s4.codec.manifest import ChunkManifest
+from s4.codec.pool import CpuCodecPool
+
+T = TypeVar("T")
+R = TypeVar("R")
+MAX_UNFRAMED_PAYLOAD = 5 * 1024**3
+
+
+async def ordered_map(fn: Callable[[T], Awaitable[R]], items: AsyncIterable[T], ahead: int) -> AsyncIterator[R]:
+    """``fn`` over ``items`` with up to ``ahead`` calls running, results in input order.
+
+    The bound is what keeps memory flat: at most ``ahead`` inputs and outputs are alive.
+    """
+    pending: collections.deque[asyncio.Future[R]] = collections.deque()
+    try:
+        async for item in items:
+            pending.append(asyncio.ensure_future(fn(item)))
+            if len(pending) >= ahead:
+                yield await pending.popleft()
+        while pending:
+            yield await pending.popleft()
+    finally:
+        for future in pending:
+            future.cancel()
+        if pending:
+            await asyncio.gather(*pending, return_exceptions=True)
+
+
+async def rechunk(chunks: AsyncIterable[bytes], size: int) -> AsyncIterator[bytes]:
+    """Exactly ``size``-byte pieces (the last one shorter) from chunks of any size."""
+    buf = bytearray()
+    async for chunk in chunks:
+        buf += chunk
+        while len(buf) >= size:
+            piece = bytes(buf[:size])
+            del buf[:size]
+            yield piece
+    if buf:
+        yield bytes(buf)
+
+
+class OriginalDigest:
+    """MD5 (the logical ETag) of the original bytes, hashed off the event loop, in order."""
+
+    def __init__(self) -> None:
+        self._md5 = hashlib.md5()
+
+    async def update(self, data: bytes) -> None:
+        if len(data) >= 64 * 1024:
+            await asyncio.to_thread(self._md5.update, data)
+        else:
+            self._md5.update(data)
+
+    def hexdigest(self) -> str:
+        return self._md5.hexdigest()
+
+
+async def encode_frames(
+    frames: AsyncIterable[bytes],
+    pick: Callable[[bytes], CodecKind],
+    pool: CpuCodecPool,
+    writer: FramedBodyWriter,
+    digest: OriginalDigest,
+) -> AsyncIterator[bytes]:
+    """S4F2 records for ``frames``; ``pick`` names each frame's codec, the writer keeps the books."""
+
+    async def hashed() -> AsyncIterator[bytes]:
+        async for frame in frames:
+            await digest.update(frame)
+            yield frame
+
+    async def encode(frame: bytes) -> EncodedFrame:
+        return await pool.encode_frame(pick(frame), frame)
+
+    async for encoded in ordered_map(encode, hashed(), pool.max_in_flight):
+        header, payload = writer.append(encoded)
+        yield header
+        yield payload
+
+
+async def decode_frames(
+    chunks: AsyncIterable[bytes],
+    pool: CpuCodecPool,
+    stream_length: int | None,
+) -> AsyncIterator[tuple[int, int, bytes]]:
+    """``(original_offset, crc32c, original bytes)`` of every frame, decoded ahead in the pool and verified."""
+    reader = FrameStreamReader(stream_length=stream_length)
+
+    async def frames() -> AsyncIterator:
+        async for chunk in chunks:
+            for frame in reader.feed(chunk):
+                yield frame
+        reader.finish()
+
+    async def decode(frame) -> tuple[int, bytes]:
+        return frame.header.crc32c, await pool.decode_frame(frame.header, frame.payload)
+
+    offset = 0
+    async for crc, data in ordered_map(decode, frames(), pool.max_in_flight):
+        yield offset, crc, data
+        offset += len(data)
+
+
+async def decode_body_stream(
+    chunks: AsyncIterable[bytes], manifest: ChunkManifest | None, pool: CpuCodecPool
+) -> AsyncIterator[bytes]:
+    """The original bytes of a whole stored body; CodecError before anything unverified is yielded.
+
+    Totals (size, whole-object CRC32C) are checked at the end: a body that fails them
+    raises instead of ending, so a consumer can tell a complete body from a cut one.
+    """
+    if manifest is None:
+        async for chunk in chunks:
+            yield chunk
+        return
+    total = 0
+    crc = 0
+    if manifest.framed:
+        async for _, frame_crc, data in decode_frames(chunks, pool, manifest.compressed_size):
+            total += len(data)
+            if total > manifest.original_size:
+                raise CodecError.corrupt(f"body decodes to more than the manifest's {manifest.original_size} bytes")
+            crc = crc32c_combine(crc, frame_crc, len(data))
+            yield data
+    elif manifest.codec is CodecKind.PASSTHROUGH:
+        # Raw bytes have no per-frame CRC: hold the last chunk back until the whole-object
+        # CRC has checked out, so a corrupt body never reaches its full length.
+        held: bytes | None = None
+        async for chunk in chunks:
+            if not chunk:
+                continue
+            total += len(chunk)
+            if total > manifest.original_size:
+                raise CodecError.corrupt(f"body is longer than the manifest's {manifest.original_size} bytes")
+            crc = crc32c(chunk, crc)
+            if held is not None:
+                yield held
+            held = chunk
+        _check_totals(manifest, total, crc)
+        if held is not None:
+            yield held
+        return
+    else:
+        payload = bytearray()
+        limit = manifest.compressed_size if manifest.compressed_size is not None else MAX_UNFRAMED_PAYLOAD
+        async for chunk in chunks:
+            payload += chunk
+            if len(payload) > limit:
+                raise CodecError.corrupt(f"unframed body is longer than {limit} bytes")
+        data = await pool.decompress(manifest.codec, bytes(payload), manifest.original_size)
+        total, crc = len(data), crc32c(data)
+        if manifest.crc32c is not None and crc != manifest.crc32c:
+            raise CodecError.corrupt("whole-object CRC32C mismatch")
+        yield data
+        return
+    _check_totals(manifest, total, crc)
+
+
+def _check_totals(manifest: ChunkManifest, total: int, crc: int) -> None:
+    if total != manifest.original_size:
+        raise CodecError.corrupt(f"body decoded to {total} bytes, manifest says {manifest.original_size}")
+    if manifest.crc32c is not None and crc != manifest.crc32c:
+        raise CodecError.corrupt(f"whole-object CRC32C mismatch: manifest {manifest.crc32c}, decoded {crc}")

@@ -1,0 +1,606 @@
+"""The S4 stored format as a store wrapper: what clients put is stored compressed in ``inner``.
+
+Clients see the transparent view (original sizes, logical ETags, their own metadata);
+the inner store holds S4F2 frame streams with the chunk manifest in their metadata
+and a ``<key>.s4index`` sidecar beside multi-frame objects (FORMAT.md). Objects the
+inner store already held without a manifest are served as they are.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+from collections import OrderedDict
+from collections.abc import AsyncIterable, AsyncIterator, Sequence
+
+from s4.codec import (
+    ChunkManifest,
+    CodecDispatcher,
+    CodecError,
+    CodecKind,
+    CpuCodecPool,
+    FramedBodyWriter,
+    FrameIndex,
+    FrameStreamReader,
+    ZstdDictionary,
+    crc32c,
+)
+from s4.codec.dispatcher import SAMPLE_SIZE
+from s4.codec.manifest import normalize_metadata
+from s4.codec.policy import FramePolicy
+from s4.codec.stream import OriginalDigest, decode_body_stream, encode_frames, ordered_map, rechunk
+from s4.store.base import (
+    MIN_S3_PART_SIZE,
+    BucketInfo,
+    ByteRange,
+    ListPage,
+    ObjectAttributes,
+    ObjectInfo,
+    ObjectStore,
+    ObjectStream,
+    PartInfo,
+    PartsPage,
+    StoreError,
+    UploadsPage,
+)
+from s4.store.part_sizes import KEY_PART_SIZES, decode_part_sizes
+from s4.store.reserved import DICTIONARY_PREFIX, SIDECAR_SUFFIX, is_reserved, refuse_reserved, reserved_prefix
+from s4.store.staging import MultipartStaging
+from s4.store.stats import StoreStats
+
+_log = logging.getLogger(__name__)
+MAX_SIDECAR_BYTES = 64 * 1024 * 1024
+LISTING_HEAD_CONCURRENCY = 16
+LISTING_CACHE_SIZE = 10_000
+
+
+async def _one(data: bytes) -> AsyncIterator[bytes]:
+    yield data
+
+
+async def read_all(body: AsyncIterable[bytes], limit: int) -> bytes:
+    out = bytearray()
+    async for chunk in body:
+        out += chunk
+        if len(out) > limit:
+            raise StoreError("InternalError", f"object larger than the {limit}-byte limit for this read")
+    return bytes(out)
+
+
+@dataclasses.dataclass
+class EncodedUpload:
+    """What encoding a body produced, known once the stored stream has been consumed."""
+
+    writer: FramedBodyWriter
+    digest: OriginalDigest
+    framed: bool = True
+    raw_size: int = 0
+    raw_crc: int = 0
+    codec: CodecKind = CodecKind.PASSTHROUGH
+
+    @property
+    def original_size(self) -> int:
+        return self.writer.original_size if self.framed else self.raw_size
+
+    @property
+    def crc32c(self) -> int:
+        return self.writer.crc32c if self.framed else self.raw_crc
+
+    @property
+    def stored_size(self) -> int:
+        return self.writer.stored_size if self.framed else self.raw_size
+
+    def manifest(self, logical_etag: str, multipart: bool = False) -> ChunkManifest:
+        return ChunkManifest(
+            codec=self.codec if self.framed else CodecKind.PASSTHROUGH,
+            original_size=self.original_size,
+            compressed_size=self.stored_size,
+            crc32c=self.crc32c,
+            framed=self.framed,
+            multipart=multipart,
+            logical_etag=logical_etag,
+        )
+
+
+class CompressingStore:
+    """An ObjectStore that compresses into another one."""
+
+    listing_includes_metadata = True
+
+    def __init__(
+        self,
+        inner: ObjectStore,
+        pool: CpuCodecPool,
+        dispatcher: CodecDispatcher | None = None,
+        policy: FramePolicy | None = None,
+    ) -> None:
+        self.inner = inner
+        self.pool = pool
+        self.dispatcher = dispatcher or CodecDispatcher()
+        self.policy = policy or FramePolicy()
+        self.stats = StoreStats()
+        self._dictionaries: OrderedDict[tuple[str, str], ZstdDictionary] = OrderedDict()
+        self._listing_cache: OrderedDict[tuple[str, str, str], ObjectInfo] = OrderedDict()
+        self._staging = MultipartStaging(self)
+
+    @property
+    def min_part_size(self) -> int:
+        return MIN_S3_PART_SIZE
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+    # --- buckets: nothing to transform ------------------------------------------------------------
+
+    async def list_buckets(self) -> list[BucketInfo]:
+        return await self.inner.list_buckets()
+
+    async def create_bucket(self, bucket: str) -> None:
+        await self.inner.create_bucket(bucket)
+
+    async def delete_bucket(self, bucket: str) -> None:
+        await self.inner.delete_bucket(bucket)
+
+    async def head_bucket(self, bucket: str) -> BucketInfo:
+        return await self.inner.head_bucket(bucket)
+
+    # --- the transparent view ----------------------------------------------------------------------
+
+    def logical(self, info: ObjectInfo) -> tuple[ObjectInfo, ChunkManifest | None]:
+        """What the client sees of an inner object, and its manifest (None: not S4-managed)."""
+        try:
+            manifest = ChunkManifest.from_metadata(info.attributes.metadata)
+        except CodecError as exc:
+            raise StoreError("InternalError", f"object {info.key!r} carries a malformed S4 manifest: {exc}") from None
+        if manifest is None:
+            return info, None
+        metadata = normalize_metadata(info.attributes.metadata)
+        client = {k: v for k, v in metadata.items() if not k.startswith("s4-")}
+        attributes = dataclasses.replace(info.attributes, metadata=client)
+        etag = manifest.logical_etag or info.etag
+        part_sizes = decode_part_sizes(metadata.get(KEY_PART_SIZES)) if manifest.multipart else None
+        if part_sizes is not None and sum(part_sizes) != manifest.original_size:
+            part_sizes = None
+        view = ObjectInfo(
+            info.bucket, info.key, manifest.original_size, etag, info.last_modified, attributes, part_sizes
+        )
+        return view, manifest
+
+    async def head_object(self, bucket: str, key: str) -> ObjectInfo:
+        refuse_reserved(key)
+        return self.logical(await self.inner.head_object(bucket, key))[0]
+
+    # --- PUT ------------------------------------------------------------------------------------------
+
+    async def put_object(
+        self, bucket: str, key: str, body: AsyncIterable[bytes], attributes: ObjectAttributes
+    ) -> ObjectInfo:
+        refuse_reserved(key)
+        await self.inner.head_bucket(bucket)
+        client_meta = {k: v for k, v in attributes.metadata.items() if not k.lower().startswith("s4-")}
+        metadata = dict(client_meta)  # completed with the manifest once the body has ended
+        upload, stored = await self.encode(body, attributes.content_type, getattr(body, "expected_size", None))
+
+        async def finished() -> AsyncIterator[bytes]:
+            async for piece in stored:
+                yield piece
+            metadata.update(upload.manifest(upload.digest.hexdigest()).to_metadata())
+
+        inner_attributes = dataclasses.replace(attributes, metadata=metadata)
+        inner_info = await self.inner.put_object(bucket, key, finished(), inner_attributes)
+        self.stats.backend_bytes_written += upload.stored_size
+        await self._write_sidecar(bucket, key, upload.writer if upload.framed else None, inner_info)
+        return self.logical(inner_info)[0]
+
+    async def encode(
+        self,
+        body: AsyncIterable[bytes],
+        content_type: str | None,
+        expected_size: int | None,
+        allow_raw: bool = True,
+    ) -> tuple[EncodedUpload, AsyncIterator[bytes]]:
+        """Choose the codec from the first bytes, then the stored stream and its bookkeeping.
+
+        The first frame is compressed before anything is stored: if it does not shrink
+        although the sample looked compressible, the object is stored raw after all,
+        so incompressible objects stay byte-identical in the bucket. Multipart parts
+        (``allow_raw`` False) are always framed, because they are concatenated later.
+        """
+        source = aiter(body)
+        sample = bytearray()
+        async for chunk in source:
+            sample += chunk
+            if len(sample) >= SAMPLE_SIZE:
+                break
+        dispatch = self.dispatcher.choose(bytes(sample[:SAMPLE_SIZE]), content_type)
+        upload = EncodedUpload(FramedBodyWriter(), OriginalDigest(), codec=dispatch.kind)
+        frames = rechunk(_prepend(bytes(sample), source), self.policy.frame_size(expected_size))
+        first = await anext(frames, None)
+        if first is None:
+            upload.framed = not allow_raw
+            return upload, _empty()
+        await upload.digest.update(first)
+        if dispatch.kind is not CodecKind.PASSTHROUGH or not allow_raw:
+            encoded = await self.pool.encode_frame(self.dispatcher.frame_codec(dispatch.kind, first), first)
+            if encoded.header.codec is not CodecKind.PASSTHROUGH or not allow_raw:
+                return upload, self._framed(upload, encoded, frames, dispatch.kind)
+        upload.framed = False
+        upload.codec = CodecKind.PASSTHROUGH
+        self.stats.objects_stored_uncompressed[dispatch.reason] += 1
+        return upload, self._raw(upload, first, frames)
+
+    async def _framed(self, upload: EncodedUpload, first, frames: AsyncIterator[bytes], kind: CodecKind):
+        header, payload = upload.writer.append(first)
+        yield header
+        yield payload
+
+        def pick(frame: bytes) -> CodecKind:
+            return self.dispatcher.frame_codec(kind, frame)
+
+        async for piece in encode_frames(frames, pick, self.pool, upload.writer, upload.digest):
+            yield piece
+
+    async def _raw(self, upload: EncodedUpload, first: bytes, frames: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+        upload.raw_size, upload.raw_crc = len(first), crc32c(first)
+        yield first
+        async for frame in frames:
+            await upload.digest.update(frame)
+            upload.raw_size += len(frame)
+            upload.raw_crc = crc32c(frame, upload.raw_crc)
+            yield frame
+
+    async def _write_sidecar(self, bucket: str, key: str, writer: FramedBodyWriter | None, inner: ObjectInfo) -> None:
+        """The frame index goes in after the object (the object is the commit point); a stale one goes."""
+        sidecar = key + SIDECAR_SUFFIX
+        if writer is None or writer.frame_count <= 1:
+            with contextlib.suppress(StoreError):
+                await self.inner.delete_object(bucket, sidecar)
+            return
+        index = writer.index(inner.etag)
+        if index.source_compressed_size != inner.size:
+            _log.warning("stored size of %s/%s differs from what was written; no sidecar", bucket, key)
+            return
+        await self.inner.put_object(bucket, sidecar, _one(index.encode()), ObjectAttributes())
+
+    # --- GET ------------------------------------------------------------------------------------------
+
+    async def get_object(self, bucket: str, key: str, byte_range: ByteRange | None = None) -> ObjectStream:
+        refuse_reserved(key)
+        if byte_range is None:
+            stream = await self.inner.get_object(bucket, key)
+            try:
+                info, manifest = self.logical(stream.info)
+                pool = await self._pool_for(bucket, manifest)
+            except BaseException:
+                await stream.aclose()
+                raise
+            body = self._counted(decode_body_stream(self._metered(stream.body), manifest, pool), bucket, key)
+            return ObjectStream(info, _closing(body, stream), None)
+        head = await self.inner.head_object(bucket, key)
+        info, manifest = self.logical(head)
+        if manifest is None:
+            return await self.inner.get_object(bucket, key, byte_range)
+        first, last = byte_range.resolve(info.size)
+        body = await self._ranged(bucket, key, head, manifest, first, last)
+        return ObjectStream(info, body, (first, last))
+
+    async def _ranged(
+        self, bucket: str, key: str, head: ObjectInfo, manifest: ChunkManifest, first: int, last: int
+    ) -> AsyncIterator[bytes]:
+        if not manifest.framed:
+            if manifest.codec is CodecKind.PASSTHROUGH:
+                stream = await self._inner_range(bucket, key, head, ByteRange(first, last))
+                return _closing(self._metered(stream.body), stream)
+            whole = await self.inner.get_object(bucket, key)
+            pool = await self._pool_for(bucket, manifest)
+            decoded = decode_body_stream(self._metered(whole.body), manifest, pool)
+            return _closing(_slice(decoded, 0, first, last), whole)
+        pool = await self._pool_for(bucket, manifest)
+        index = await self._sidecar(bucket, key, head)
+        if index is not None:
+            covering = index.covering(first, last + 1)
+            if covering:
+                start, end = covering[0].compressed_offset, covering[-1].compressed_end - 1
+                stream = await self._inner_range(bucket, key, head, ByteRange(start, end), strict=False)
+                if stream is not None:
+                    self.stats.range_frames_fetched += len(covering)
+                    frames = self._frames_in(stream.body, end - start + 1)
+                    body = self._decode_span(frames, pool, covering[0].original_offset, first, last)
+                    return _closing(self._counted(body, bucket, key), stream)
+        self.stats.sidecar_fallbacks += 1
+        stream = await self._inner_range(bucket, key, head, None)
+        frames = self._frames_in(stream.body, manifest.compressed_size)
+        return _closing(self._counted(self._decode_span(frames, pool, 0, first, last), bucket, key), stream)
+
+    async def _inner_range(
+        self, bucket: str, key: str, head: ObjectInfo, byte_range: ByteRange | None, strict: bool = True
+    ) -> ObjectStream | None:
+        """A read of the same object version the HEAD described; a changed object is a conflict."""
+        stream = await self.inner.get_object(bucket, key, byte_range)
+        if stream.info.etag != head.etag:
+            await stream.aclose()
+            if not strict:
+                return None
+            raise StoreError("InternalError", "The object changed while it was being read; retry the request")
+        return stream
+
+    async def _frames_in(self, chunks: AsyncIterable[bytes], length: int | None) -> AsyncIterator:
+        reader = FrameStreamReader(stream_length=length)
+        async for chunk in self._metered(chunks):
+            for frame in reader.feed(chunk):
+                yield frame
+        reader.finish()
+
+    async def _decode_span(
+        self, frames: AsyncIterator, pool: CpuCodecPool, base: int, first: int, last: int
+    ) -> AsyncIterator[bytes]:
+        """Bytes ``first..last`` from frames starting at original offset ``base``; frames before the
+        range are skipped undecoded, reading stops after the last frame the range needs."""
+
+        async def needed() -> AsyncIterator:
+            offset = base
+            async for frame in frames:
+                start, offset = offset, offset + frame.header.original_size
+                if offset <= first or frame.header.original_size == 0:
+                    continue
+                yield start, frame
+                if offset > last:
+                    return
+
+        async def decode(item) -> tuple[int, bytes]:
+            start, frame = item
+            return start, await pool.decode_frame(frame.header, frame.payload)
+
+        produced = 0
+        async for start, data in ordered_map(decode, needed(), pool.max_in_flight):
+            lo, hi = max(first - start, 0), min(last - start + 1, len(data))
+            if lo < hi:
+                produced += hi - lo
+                yield data[lo:hi]
+        if produced != last - first + 1:
+            raise CodecError.corrupt(f"stored frames end before the requested range ({produced} bytes found)")
+
+    async def _sidecar(self, bucket: str, key: str, head: ObjectInfo) -> FrameIndex | None:
+        """The sidecar, only if it describes exactly this version of the object."""
+        try:
+            stream = await self.inner.get_object(bucket, key + SIDECAR_SUFFIX)
+        except StoreError:
+            return None
+        try:
+            data = await read_all(stream.body, MAX_SIDECAR_BYTES)
+        except StoreError:
+            return None
+        finally:
+            await stream.aclose()
+        try:
+            index = FrameIndex.decode(data)
+        except CodecError:
+            _log.warning("unparsable sidecar for %s/%s ignored", bucket, key)
+            return None
+        return index if index.matches(head.etag, head.size) else None
+
+    async def _pool_for(self, bucket: str, manifest: ChunkManifest | None) -> CpuCodecPool:
+        """The pool, bound to the object's zstd dictionary when it has one (read from .s4dict/, cached)."""
+        if manifest is None or manifest.dict_id is None:
+            return self.pool
+        cache_key = (bucket, manifest.dict_id)
+        dictionary = self._dictionaries.get(cache_key)
+        if dictionary is None:
+            try:
+                stream = await self.inner.get_object(bucket, DICTIONARY_PREFIX + manifest.dict_id)
+            except StoreError as exc:
+                raise CodecError.unavailable(
+                    f"dictionary {manifest.dict_id} of this object is missing ({exc.code})"
+                ) from None
+            try:
+                dictionary = ZstdDictionary(await read_all(stream.body, MAX_SIDECAR_BYTES))
+            finally:
+                await stream.aclose()
+            if dictionary.dict_id != manifest.dict_id:
+                raise CodecError.corrupt(f"dictionary stored as {manifest.dict_id} has id {dictionary.dict_id}")
+            self._dictionaries[cache_key] = dictionary
+            while len(self._dictionaries) > 64:
+                self._dictionaries.popitem(last=False)
+        return self.pool.with_registry(self.pool.registry.with_dictionary(dictionary))
+
+    async def _metered(self, chunks: AsyncIterable[bytes]) -> AsyncIterator[bytes]:
+        async for chunk in chunks:
+            self.stats.backend_bytes_read += len(chunk)
+            yield chunk
+
+    async def _counted(self, body: AsyncIterator[bytes], bucket: str, key: str) -> AsyncIterator[bytes]:
+        """Corrupt data is logged with its key and counted before the error cuts the response."""
+        try:
+            async for piece in body:
+                yield piece
+        except CodecError as exc:
+            if exc.is_corrupt:
+                self.stats.corrupt_frames += 1
+                _log.error("corrupt stored data in %s/%s: %s", bucket, key, exc)
+            raise
+
+    # --- delete, copy, list ---------------------------------------------------------------------------
+
+    async def delete_object(self, bucket: str, key: str) -> None:
+        refuse_reserved(key)
+        await self.inner.delete_object(bucket, key)
+        with contextlib.suppress(StoreError):
+            await self.inner.delete_object(bucket, key + SIDECAR_SUFFIX)
+
+    async def copy_object(
+        self,
+        src_bucket: str,
+        src_key: str,
+        dst_bucket: str,
+        dst_key: str,
+        attributes: ObjectAttributes | None,
+    ) -> ObjectInfo:
+        """Stored bytes are copied as they are, manifest included (REPLACE keeps the s4-* keys)."""
+        refuse_reserved(src_key)
+        refuse_reserved(dst_key)
+        source = await self.inner.head_object(src_bucket, src_key)
+        _, manifest = self.logical(source)
+        if attributes is not None and manifest is not None:
+            client = {k: v for k, v in attributes.metadata.items() if not k.lower().startswith("s4-")}
+            attributes = dataclasses.replace(attributes, metadata=client | manifest.to_metadata())
+        copied = await self.inner.copy_object(src_bucket, src_key, dst_bucket, dst_key, attributes)
+        if manifest is not None and manifest.framed:
+            await self._copy_sidecar(src_bucket, src_key, source, dst_bucket, dst_key, copied)
+        else:
+            with contextlib.suppress(StoreError):
+                await self.inner.delete_object(dst_bucket, dst_key + SIDECAR_SUFFIX)
+        return self.logical(copied)[0]
+
+    async def _copy_sidecar(
+        self, src_bucket: str, src_key: str, source: ObjectInfo, dst_bucket: str, dst_key: str, copied: ObjectInfo
+    ) -> None:
+        index = await self._sidecar(src_bucket, src_key, source)
+        if index is None:
+            index = await self._index_by_walking(dst_bucket, dst_key, copied)
+        if index is None or len(index.entries) <= 1:
+            with contextlib.suppress(StoreError):
+                await self.inner.delete_object(dst_bucket, dst_key + SIDECAR_SUFFIX)
+            return
+        bound = FrameIndex.from_entries(index.entries, copied.size, copied.etag)
+        await self.inner.put_object(dst_bucket, dst_key + SIDECAR_SUFFIX, _one(bound.encode()), ObjectAttributes())
+
+    async def _index_by_walking(self, bucket: str, key: str, info: ObjectInfo) -> FrameIndex | None:
+        """Rebuild frame positions by reading the stored stream (nothing is decoded)."""
+        from s4.codec.index import IndexEntry
+
+        stream = await self._inner_range(bucket, key, info, None, strict=False)
+        if stream is None:
+            return None
+        entries = []
+        original = 0
+        try:
+            async for frame in self._frames_in(stream.body, info.size):
+                entries.append(IndexEntry(original, frame.header.original_size, frame.offset, frame.header.record_size))
+                original += frame.header.original_size
+        finally:
+            await stream.aclose()
+        return FrameIndex.from_entries(entries, info.size, info.etag)
+
+    async def list_objects(
+        self,
+        bucket: str,
+        prefix: str = "",
+        delimiter: str | None = None,
+        start_after: str | None = None,
+        max_keys: int = 1000,
+    ) -> ListPage:
+        page = await self.inner.list_objects(bucket, prefix, delimiter, start_after, max_keys)
+        visible = [o for o in page.objects if not is_reserved(o.key)]
+        objects = await self._listing_view(bucket, visible)
+        prefixes = [p for p in page.common_prefixes if not reserved_prefix(p)]
+        return ListPage(objects, prefixes, page.is_truncated, page.next_marker)
+
+    async def _listing_view(self, bucket: str, objects: Sequence[ObjectInfo]) -> list[ObjectInfo]:
+        """Original sizes and logical ETags: from the listing's metadata, or a cached HEAD per key."""
+        if getattr(self.inner, "listing_includes_metadata", False):
+            return [self.logical(o)[0] for o in objects]
+        gate = asyncio.Semaphore(LISTING_HEAD_CONCURRENCY)
+
+        async def view(obj: ObjectInfo) -> ObjectInfo:
+            cache_key = (bucket, obj.key, obj.etag)
+            cached = self._listing_cache.get(cache_key)
+            if cached is not None:
+                self._listing_cache.move_to_end(cache_key)
+                return cached
+            async with gate:
+                try:
+                    head = await self.inner.head_object(bucket, obj.key)
+                except StoreError:
+                    return obj  # deleted since the listing: show what the listing saw
+            result = self.logical(head)[0] if head.etag == obj.etag else obj
+            self._listing_cache[cache_key] = result
+            while len(self._listing_cache) > LISTING_CACHE_SIZE:
+                self._listing_cache.popitem(last=False)
+            return result
+
+        return list(await asyncio.gather(*(view(o) for o in objects)))
+
+    # --- multipart: see s4/store/staging.py ---------------------------------------------------------
+
+    async def create_multipart_upload(self, bucket: str, key: str, attributes: ObjectAttributes) -> str:
+        refuse_reserved(key)
+        return await self._staging.create(bucket, key, attributes)
+
+    async def upload_part(
+        self, bucket: str, key: str, upload_id: str, part_number: int, body: AsyncIterable[bytes]
+    ) -> PartInfo:
+        return await self._staging.upload_part(bucket, key, upload_id, part_number, body)
+
+    async def upload_part_copy(
+        self,
+        bucket: str,
+        key: str,
+        upload_id: str,
+        part_number: int,
+        src_bucket: str,
+        src_key: str,
+        byte_range: ByteRange | None = None,
+    ) -> PartInfo:
+        """The source range is decoded and framed again, like any part."""
+        source = await self.get_object(src_bucket, src_key, byte_range)
+        try:
+            return await self.upload_part(bucket, key, upload_id, part_number, source.body)
+        finally:
+            await source.aclose()
+
+    async def complete_multipart_upload(
+        self, bucket: str, key: str, upload_id: str, parts: Sequence[tuple[int, str]]
+    ) -> ObjectInfo:
+        return await self._staging.complete(bucket, key, upload_id, parts)
+
+    async def abort_multipart_upload(self, bucket: str, key: str, upload_id: str) -> None:
+        await self._staging.abort(bucket, key, upload_id)
+
+    async def list_parts(
+        self, bucket: str, key: str, upload_id: str, part_number_marker: int = 0, max_parts: int = 1000
+    ) -> PartsPage:
+        return await self._staging.list_parts(bucket, key, upload_id, part_number_marker, max_parts)
+
+    async def list_multipart_uploads(
+        self,
+        bucket: str,
+        prefix: str = "",
+        key_marker: str | None = None,
+        upload_id_marker: str | None = None,
+        max_uploads: int = 1000,
+    ) -> UploadsPage:
+        return await self._staging.list_uploads(bucket, prefix, key_marker, upload_id_marker, max_uploads)
+
+
+async def _prepend(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    if first:
+        yield first
+    async for chunk in rest:
+        yield chunk
+
+
+async def _empty() -> AsyncIterator[bytes]:
+    return
+    yield b""
+
+
+async def _closing(body: AsyncIterator[bytes], stream: ObjectStream) -> AsyncIterator[bytes]:
+    """Release the inner stream whether the body is read to its end, abandoned or failed."""
+    try:
+        async for piece in body:
+            yield piece
+    finally:
+        await stream.aclose()
+
+
+async def _slice(body: AsyncIterator[bytes], base: int, first: int, last: int) -> AsyncIterator[bytes]:
+    offset = base
+    async for piece in body:
+        start, offset = offset, offset + len(piece)
+        lo, hi = max(first - start, 0), min(last - start + 1, len(piece))
+        if lo < hi:
+            yield piece[lo:hi]
+        if offset > last:
+            return

@@ -1,0 +1,411 @@
+"""Multipart uploads of the compressing store, staged in the inner store itself.
+
+Every part is compressed into frames and stored as ``.s4mpu/<upload>/part-NNNNN`` with
+a record of its original size, MD5 and CRC32C in its metadata (and, when it has
+several frames, its own sidecar). The upload lives only in the inner store, so any
+gateway process can take any request of it. Complete checks the part list by S3's
+rules, then assembles the final object with the inner store's own multipart: staged
+parts big enough for the inner store are copied server-side, runs of smaller ones are
+concatenated through the gateway. No padding is ever written, so a multipart object
+compresses as well as a single PUT.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import secrets
+import time
+from collections.abc import AsyncIterable, AsyncIterator, Sequence
+from typing import TYPE_CHECKING
+from urllib.parse import quote, unquote
+
+from s4.codec import ChunkManifest, FrameIndex, IndexEntry, crc32c_combine
+from s4.codec.manifest import normalize_metadata
+from s4.store.base import (
+    MAX_PARTS,
+    MIN_S3_PART_SIZE,
+    ObjectAttributes,
+    ObjectInfo,
+    PartInfo,
+    PartsPage,
+    StoreError,
+    UploadInfo,
+    UploadsPage,
+)
+from s4.store.multipart import multipart_etag, validate_completion
+from s4.store.part_sizes import KEY_PART_SIZES, encode_part_sizes
+from s4.store.reserved import MULTIPART_PREFIX, SIDECAR_SUFFIX
+
+if TYPE_CHECKING:
+    from s4.store.compressing import CompressingStore
+
+KEY_UPLOAD_KEY = "s4-mpu-key"
+KEY_PART_MD5 = "s4-part-md5"
+KEY_PART_SIZE = "s4-part-size"
+KEY_PART_CRC = "s4-part-crc32c"
+KEY_PART_FRAMES = "s4-part-frames"
+KEY_RESULT_ETAG = "s4-mpu-etag"
+
+
+def _no_such_upload() -> StoreError:
+    return StoreError(
+        "NoSuchUpload",
+        "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted"
+        " or completed.",
+    )
+
+
+async def _one(data: bytes) -> AsyncIterator[bytes]:
+    yield data
+
+
+@dataclasses.dataclass(frozen=True)
+class StagedPart:
+    number: int
+    key: str
+    """Where the staged frames live in the inner store."""
+    info: ObjectInfo
+    original_size: int
+    md5: str
+    crc32c: int
+    frames: int
+
+    def part_info(self) -> PartInfo:
+        return PartInfo(self.number, self.original_size, self.md5, self.info.last_modified)
+
+
+class MultipartStaging:
+    def __init__(self, store: CompressingStore) -> None:
+        self.store = store
+        self.inner = store.inner
+
+    # --- names ------------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _dir(upload_id: str) -> str:
+        if not upload_id or "/" in upload_id or len(upload_id) > 128:
+            raise _no_such_upload()
+        return f"{MULTIPART_PREFIX}{upload_id}/"
+
+    def _record_key(self, upload_id: str) -> str:
+        return self._dir(upload_id) + "upload"
+
+    def _done_key(self, upload_id: str) -> str:
+        return self._dir(upload_id) + "complete"
+
+    def _part_key(self, upload_id: str, number: int) -> str:
+        return f"{self._dir(upload_id)}part-{number:05d}"
+
+    # --- the upload record ----------------------------------------------------------------------------
+
+    async def create(self, bucket: str, key: str, attributes: ObjectAttributes) -> str:
+        await self.inner.head_bucket(bucket)
+        upload_id = f"{time.time_ns():016x}{secrets.token_hex(12)}"
+        client = {k: v for k, v in attributes.metadata.items() if not k.lower().startswith("s4-")}
+        record = dataclasses.replace(attributes, metadata=client | {KEY_UPLOAD_KEY: quote(key, safe="")})
+        await self.inner.put_object(bucket, self._record_key(upload_id), _one(b""), record)
+        return upload_id
+
+    async def _record(self, bucket: str, key: str, upload_id: str) -> ObjectInfo:
+        try:
+            record = await self.inner.head_object(bucket, self._record_key(upload_id))
+        except StoreError as exc:
+            if exc.code == "NoSuchKey":
+                raise _no_such_upload() from None
+            raise
+        if unquote(normalize_metadata(record.attributes.metadata).get(KEY_UPLOAD_KEY, "")) != key:
+            raise _no_such_upload()
+        return record
+
+    # --- parts ------------------------------------------------------------------------------------------
+
+    async def upload_part(
+        self, bucket: str, key: str, upload_id: str, number: int, body: AsyncIterable[bytes]
+    ) -> PartInfo:
+        if not 1 <= number <= MAX_PARTS:
+            raise StoreError("InvalidArgument", "Part number must be an integer between 1 and 10000, inclusive")
+        record = await self._record(bucket, key, upload_id)
+        upload, stored = await self.store.encode(
+            body, record.attributes.content_type, getattr(body, "expected_size", None), allow_raw=False
+        )
+        metadata: dict[str, str] = {}
+
+        async def finished() -> AsyncIterator[bytes]:
+            async for piece in stored:
+                yield piece
+            metadata.update(
+                {
+                    KEY_PART_MD5: upload.digest.hexdigest(),
+                    KEY_PART_SIZE: str(upload.original_size),
+                    KEY_PART_CRC: str(upload.crc32c),
+                    KEY_PART_FRAMES: str(upload.writer.frame_count),
+                }
+            )
+
+        part_key = self._part_key(upload_id, number)
+        info = await self.inner.put_object(bucket, part_key, finished(), ObjectAttributes(metadata=metadata))
+        self.store.stats.backend_bytes_written += upload.stored_size
+        await self.store._write_sidecar(bucket, part_key, upload.writer, info)
+        return PartInfo(number, upload.original_size, upload.digest.hexdigest(), info.last_modified)
+
+    async def _staged(self, bucket: str, upload_id: str, number: int) -> StagedPart | None:
+        part_key = self._part_key(upload_id, number)
+        try:
+            info = await self.inner.head_object(bucket, part_key)
+        except StoreError as exc:
+            if exc.code == "NoSuchKey":
+                return None
+            raise
+        return self._parse_staged(number, part_key, info)
+
+    @staticmethod
+    def _parse_staged(number: int, part_key: str, info: ObjectInfo) -> StagedPart:
+        meta = normalize_metadata(info.attributes.metadata)
+        try:
+            return StagedPart(
+                number,
+                part_key,
+                info,
+                int(meta[KEY_PART_SIZE]),
+                meta[KEY_PART_MD5],
+                int(meta[KEY_PART_CRC]),
+                int(meta[KEY_PART_FRAMES]),
+            )
+        except (KeyError, ValueError):
+            raise StoreError("InternalError", f"staged part {part_key} has no valid part record") from None
+
+    async def _all_staged(self, bucket: str, upload_id: str) -> list[StagedPart]:
+        prefix = self._dir(upload_id) + "part-"
+        staged: list[StagedPart] = []
+        after = None
+        while True:
+            page = await self.inner.list_objects(bucket, prefix, None, after, 1000)
+            for obj in page.objects:
+                name = obj.key[len(prefix) :]
+                if name.endswith(SIDECAR_SUFFIX) or not name.isdigit():
+                    continue
+                info = obj
+                if not getattr(self.inner, "listing_includes_metadata", False):
+                    info = await self.inner.head_object(bucket, obj.key)
+                staged.append(self._parse_staged(int(name), obj.key, info))
+            if not page.is_truncated or page.next_marker is None:
+                return staged
+            after = page.next_marker
+
+    async def list_parts(
+        self, bucket: str, key: str, upload_id: str, part_number_marker: int, max_parts: int
+    ) -> PartsPage:
+        record = await self._record(bucket, key, upload_id)
+        parts = [p for p in await self._all_staged(bucket, upload_id) if p.number > part_number_marker]
+        page = parts[:max_parts]
+        truncated = len(parts) > max_parts
+        upload = UploadInfo(bucket, key, upload_id, record.last_modified, record.attributes)
+        return PartsPage(
+            upload, [p.part_info() for p in page], truncated, page[-1].number if truncated and page else None
+        )
+
+    # --- complete and abort ---------------------------------------------------------------------------
+
+    async def complete(self, bucket: str, key: str, upload_id: str, parts: Sequence[tuple[int, str]]) -> ObjectInfo:
+        done = await self._completed(bucket, key, upload_id)
+        if done is not None:
+            return done
+        record = await self._record(bucket, key, upload_id)
+        staged = {}
+        for number, _ in parts:
+            if 1 <= number <= MAX_PARTS and number not in staged:
+                part = await self._staged(bucket, upload_id, number)
+                if part is not None:
+                    staged[number] = part
+        chosen_infos = validate_completion(parts, {n: p.part_info() for n, p in staged.items()}, MIN_S3_PART_SIZE)
+        chosen = [staged[p.part_number] for p in chosen_infos]
+        logical_etag = multipart_etag(chosen_infos)
+        crc = 0
+        for part in chosen:
+            crc = crc32c_combine(crc, part.crc32c, part.original_size)
+        manifest = ChunkManifest(
+            codec=self.store.dispatcher.default,
+            original_size=sum(p.original_size for p in chosen),
+            compressed_size=sum(p.info.size for p in chosen),
+            crc32c=crc,
+            framed=True,
+            multipart=True,
+            logical_etag=logical_etag,
+        )
+        client = {k: v for k, v in normalize_metadata(record.attributes.metadata).items() if not k.startswith("s4-")}
+        extension = {}
+        encoded_sizes = encode_part_sizes([p.original_size for p in chosen])
+        if encoded_sizes is not None:
+            extension[KEY_PART_SIZES] = encoded_sizes
+        attributes = dataclasses.replace(record.attributes, metadata=client | manifest.to_metadata() | extension)
+        final = await self._assemble(bucket, key, chosen, attributes)
+        await self.inner.put_object(
+            bucket,
+            self._done_key(upload_id),
+            _one(b""),
+            ObjectAttributes(metadata={KEY_UPLOAD_KEY: quote(key, safe=""), KEY_RESULT_ETAG: final.etag}),
+        )
+        await self._write_final_sidecar(bucket, key, chosen, final)
+        await self._remove(bucket, upload_id, keep_completion=True)
+        return self.store.logical(final)[0]
+
+    async def _completed(self, bucket: str, key: str, upload_id: str) -> ObjectInfo | None:
+        """A retried Complete of an upload that already completed answers the same."""
+        try:
+            done = await self.inner.head_object(bucket, self._done_key(upload_id))
+        except StoreError as exc:
+            if exc.code == "NoSuchKey":
+                return None
+            raise
+        meta = normalize_metadata(done.attributes.metadata)
+        if unquote(meta.get(KEY_UPLOAD_KEY, "")) != key:
+            raise _no_such_upload()
+        current = await self.inner.head_object(bucket, key)
+        if current.etag != meta.get(KEY_RESULT_ETAG):
+            raise _no_such_upload()  # the object was replaced since: the upload is over
+        return self.store.logical(current)[0]
+
+    async def _assemble(
+        self, bucket: str, key: str, chosen: list[StagedPart], attributes: ObjectAttributes
+    ) -> ObjectInfo:
+        minimum = self.inner.min_part_size
+        inner_id = await self.inner.create_multipart_upload(bucket, key, attributes)
+        try:
+            inner_parts: list[tuple[int, str]] = []
+            run: list[StagedPart] = []
+
+            async def flush() -> None:
+                number = len(inner_parts) + 1
+                part = await self.inner.upload_part(bucket, key, inner_id, number, self._concatenated(bucket, run))
+                inner_parts.append((number, part.etag))
+                run.clear()
+
+            for part in chosen:
+                if not run and part.info.size >= minimum:
+                    number = len(inner_parts) + 1
+                    copied = await self.inner.upload_part_copy(bucket, key, inner_id, number, bucket, part.key)
+                    inner_parts.append((number, copied.etag))
+                    continue
+                run.append(part)
+                if sum(p.info.size for p in run) >= minimum:
+                    await flush()
+            if run or not inner_parts:
+                await flush()
+            final = await self.inner.complete_multipart_upload(bucket, key, inner_id, inner_parts)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await self.inner.abort_multipart_upload(bucket, key, inner_id)
+            raise
+        self.store.stats.backend_bytes_written += final.size
+        return final
+
+    async def _concatenated(self, bucket: str, parts: list[StagedPart]) -> AsyncIterator[bytes]:
+        for part in list(parts):
+            stream = await self.inner.get_object(bucket, part.key)
+            try:
+                if stream.info.etag != part.info.etag:
+                    raise StoreError("InternalError", f"staged part {part.number} changed during Complete; retry")
+                async for chunk in stream.body:
+                    yield chunk
+            finally:
+                await stream.aclose()
+
+    async def _write_final_sidecar(self, bucket: str, key: str, chosen: list[StagedPart], final: ObjectInfo) -> None:
+        entries: list[IndexEntry] = []
+        original = stored = 0
+        for part in chosen:
+            for e in await self._part_entries(bucket, part):
+                entries.append(
+                    IndexEntry(
+                        e.original_offset + original, e.original_size, e.compressed_offset + stored, e.compressed_size
+                    )
+                )
+            original += part.original_size
+            stored += part.info.size
+        sidecar = key + SIDECAR_SUFFIX
+        if len(entries) <= 1:
+            with contextlib.suppress(StoreError):
+                await self.inner.delete_object(bucket, sidecar)
+            return
+        try:
+            index = FrameIndex.from_entries(entries, final.size, final.etag)
+        except ValueError as exc:
+            raise StoreError("InternalError", f"assembled frame index is inconsistent: {exc}") from None
+        await self.inner.put_object(bucket, sidecar, _one(index.encode()), ObjectAttributes())
+
+    async def _part_entries(self, bucket: str, part: StagedPart) -> tuple[IndexEntry, ...]:
+        if part.frames == 0:
+            return ()
+        if part.frames == 1:
+            return (IndexEntry(0, part.original_size, 0, part.info.size),)
+        index = await self.store._sidecar(bucket, part.key, part.info)
+        if index is None:
+            index = await self.store._index_by_walking(bucket, part.key, part.info)
+        if index is None:
+            raise StoreError("InternalError", f"staged part {part.number} changed during Complete; retry")
+        return index.entries
+
+    async def abort(self, bucket: str, key: str, upload_id: str) -> None:
+        await self._record(bucket, key, upload_id)
+        await self._remove(bucket, upload_id, keep_completion=False)
+
+    async def _remove(self, bucket: str, upload_id: str, keep_completion: bool) -> None:
+        """Staged parts, their sidecars and the record; the record last, so a crash leaves a listable upload."""
+        prefix = self._dir(upload_id)
+        keys: list[str] = []
+        after = None
+        while True:
+            page = await self.inner.list_objects(bucket, prefix, None, after, 1000)
+            keys.extend(o.key for o in page.objects)
+            if not page.is_truncated or page.next_marker is None:
+                break
+            after = page.next_marker
+        record = self._record_key(upload_id)
+        done = self._done_key(upload_id)
+        for k in keys:
+            if k not in (record, done):
+                await self.inner.delete_object(bucket, k)
+        await self.inner.delete_object(bucket, record)
+        if not keep_completion:
+            await self.inner.delete_object(bucket, done)
+
+    # --- listing uploads --------------------------------------------------------------------------------
+
+    async def list_uploads(
+        self,
+        bucket: str,
+        prefix: str,
+        key_marker: str | None,
+        upload_id_marker: str | None,
+        max_uploads: int,
+    ) -> UploadsPage:
+        uploads: list[UploadInfo] = []
+        after = None
+        while True:
+            page = await self.inner.list_objects(bucket, MULTIPART_PREFIX, None, after, 1000)
+            for obj in page.objects:
+                parts = obj.key[len(MULTIPART_PREFIX) :].split("/")
+                if len(parts) != 2 or parts[1] != "upload":
+                    continue
+                info = obj
+                if not getattr(self.inner, "listing_includes_metadata", False):
+                    info = await self.inner.head_object(bucket, obj.key)
+                key = unquote(normalize_metadata(info.attributes.metadata).get(KEY_UPLOAD_KEY, ""))
+                if key and key.startswith(prefix):
+                    uploads.append(UploadInfo(bucket, key, parts[0], info.last_modified, info.attributes))
+            if not page.is_truncated or page.next_marker is None:
+                break
+            after = page.next_marker
+        uploads.sort(key=lambda u: (u.key.encode(), u.upload_id))
+        if key_marker is not None:
+            uploads = [
+                u
+                for u in uploads
+                if u.key.encode() > key_marker.encode()
+                or (upload_id_marker is not None and u.key == key_marker and u.upload_id > upload_id_marker)
+            ]
+        page_items = uploads[:max_uploads]
+        truncated = len(uploads) > max_uploads
+        last = page_items[-1] if truncated and page_items else None
+        return UploadsPage(page_items, [], truncated, last.key if last else None, last.upload_id if last else None)
