@@ -53,7 +53,8 @@ async def rechunk(chunks: AsyncIterable[bytes], size: int) -> AsyncIterator[byte
     async for chunk in chunks:
         buf += chunk
         while len(buf) >= size:
-            piece = bytes(buf[:size])
+            with memoryview(buf) as view:
+                piece = bytes(view[:size])  # one copy, not a bytearray slice and then a bytes copy
             del buf[:size]
             yield piece
     if buf:
