@@ -46,7 +46,14 @@ from s4.store.base import (
     UploadsPage,
 )
 from s4.store.part_sizes import KEY_PART_SIZES, decode_part_sizes
-from s4.store.reserved import DICTIONARY_PREFIX, SIDECAR_SUFFIX, is_reserved, refuse_reserved, reserved_prefix
+from s4.store.reserved import (
+    DICTIONARY_PREFIX,
+    SIDECAR_SUFFIX,
+    is_completion_record,
+    is_reserved,
+    refuse_reserved,
+    reserved_prefix,
+)
 from s4.store.staging import MultipartStaging
 from s4.store.stats import StoreStats
 
@@ -54,6 +61,7 @@ _log = logging.getLogger(__name__)
 MAX_SIDECAR_BYTES = 64 * 1024 * 1024
 LISTING_HEAD_CONCURRENCY = 16
 LISTING_CACHE_SIZE = 10_000
+SIDECAR_CACHE_SIZE = 256
 
 
 async def _one(data: bytes) -> AsyncIterator[bytes]:
@@ -123,6 +131,7 @@ class CompressingStore:
         self.stats = StoreStats()
         self._dictionaries: OrderedDict[tuple[str, str], ZstdDictionary] = OrderedDict()
         self._listing_cache: OrderedDict[tuple[str, str, str], ObjectInfo] = OrderedDict()
+        self._sidecars: OrderedDict[tuple[str, str, str, int], FrameIndex] = OrderedDict()
         self._staging = MultipartStaging(self)
 
     @property
@@ -141,7 +150,39 @@ class CompressingStore:
         await self.inner.create_bucket(bucket)
 
     async def delete_bucket(self, bucket: str) -> None:
+        """A bucket whose only objects are the gateway's leftovers is empty to the client.
+
+        Completed uploads leave a small completion record (so a retried Complete answers
+        the same), and an object deleted underneath may leave its sidecar; those are
+        removed here rather than making DeleteBucket fail. Objects of clients, in-progress
+        uploads and dictionaries still keep the bucket.
+        """
+        try:
+            await self.inner.delete_bucket(bucket)
+            return
+        except StoreError as exc:
+            if exc.code != "BucketNotEmpty":
+                raise
+            leftovers = await self._leftovers(bucket)
+            if leftovers is None:
+                raise
+        for key in leftovers:
+            await self.inner.delete_object(bucket, key)
         await self.inner.delete_bucket(bucket)
+
+    async def _leftovers(self, bucket: str) -> list[str] | None:
+        """The gateway-only objects of a bucket, or None if anything else is in it."""
+        keys: list[str] = []
+        after = None
+        while True:
+            page = await self.inner.list_objects(bucket, "", None, after, 1000)
+            for obj in page.objects:
+                if not (obj.key.endswith(SIDECAR_SUFFIX) or is_completion_record(obj.key)):
+                    return None
+                keys.append(obj.key)
+            if not page.is_truncated or page.next_marker is None:
+                return keys
+            after = page.next_marker
 
     async def head_bucket(self, bucket: str) -> BucketInfo:
         return await self.inner.head_bucket(bucket)
@@ -363,13 +404,22 @@ class CompressingStore:
             raise CodecError.corrupt(f"stored frames end before the requested range ({produced} bytes found)")
 
     async def _sidecar(self, bucket: str, key: str, head: ObjectInfo) -> FrameIndex | None:
-        """The sidecar, only if it describes exactly this version of the object."""
+        """The sidecar, only if it describes exactly this version of the object.
+
+        Parsed sidecars are cached by the object version they describe, so a reader
+        doing many Range GETs on one big object reads its index once.
+        """
+        cache_key = (bucket, key, head.etag, head.size)
+        cached = self._sidecars.get(cache_key)
+        if cached is not None:
+            self._sidecars.move_to_end(cache_key)
+            return cached
         try:
             stream = await self.inner.get_object(bucket, key + SIDECAR_SUFFIX)
         except StoreError:
             return None
         try:
-            data = await read_all(stream.body, MAX_SIDECAR_BYTES)
+            data = await read_all(self._metered(stream.body), MAX_SIDECAR_BYTES)
         except StoreError:
             return None
         finally:
@@ -379,7 +429,12 @@ class CompressingStore:
         except CodecError:
             _log.warning("unparsable sidecar for %s/%s ignored", bucket, key)
             return None
-        return index if index.matches(head.etag, head.size) else None
+        if not index.matches(head.etag, head.size):
+            return None
+        self._sidecars[cache_key] = index
+        while len(self._sidecars) > SIDECAR_CACHE_SIZE:
+            self._sidecars.popitem(last=False)
+        return index
 
     async def _pool_for(self, bucket: str, manifest: ChunkManifest | None) -> CpuCodecPool:
         """The pool, bound to the object's zstd dictionary when it has one (read from .s4dict/, cached)."""

@@ -393,3 +393,16 @@ def test_awkward_keys_round_trip(gateway, bucket, key):
     c.delete_object(Bucket=bucket, Key=key)
     assert c.list_objects_v2(Bucket=bucket)["KeyCount"] == 0
     assert not any(p.name == "escape" for p in gateway.data_dir.parent.rglob("escape"))
+
+
+def test_bucket_can_be_deleted_after_multipart_uploads(gateway):
+    c = gateway.client()
+    c.create_bucket(Bucket="mp-then-rb")
+    uid = c.create_multipart_upload(Bucket="mp-then-rb", Key="k")["UploadId"]
+    etag = c.upload_part(Bucket="mp-then-rb", Key="k", UploadId=uid, PartNumber=1, Body=b"x" * 100)["ETag"]
+    c.complete_multipart_upload(
+        Bucket="mp-then-rb", Key="k", UploadId=uid, MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": etag}]}
+    )
+    c.delete_object(Bucket="mp-then-rb", Key="k")
+    c.delete_bucket(Bucket="mp-then-rb")
+    assert "mp-then-rb" not in [b["Name"] for b in c.list_buckets()["Buckets"]]

@@ -1,0 +1,107 @@
+"""A real ``s4 serve`` process on 127.0.0.1 for benchmarks (trimmed from tests/e2e/gateway.py).
+
+The benchmarks measure the gateway as users run it: a separate process, reached over
+loopback HTTP with boto3. Its log is kept (not echoed) so a table is not interleaved
+with server lines, and shown only when something went wrong.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import queue
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import boto3
+from botocore.config import Config
+
+ACCESS_KEY = "S4BENCHKEY000000001"
+SECRET_KEY = "s4-bench-secret-key-not-for-production"
+REGION = "us-east-1"
+START_TIMEOUT = 30
+
+
+@dataclasses.dataclass
+class Gateway:
+    name: str
+    process: subprocess.Popen
+    endpoint: str
+    data_dir: Path
+    output: list[str] = dataclasses.field(default_factory=list)
+
+    @property
+    def host_port(self) -> tuple[str, int]:
+        host, port = self.endpoint.removeprefix("http://").rsplit(":", 1)
+        return host, int(port)
+
+    def client(self):
+        """One boto3 client; no retries, so a failing request shows instead of being hidden."""
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint,
+            aws_access_key_id=ACCESS_KEY,
+            aws_secret_access_key=SECRET_KEY,
+            region_name=REGION,
+            config=Config(retries={"max_attempts": 1}, max_pool_connections=16),
+        )
+
+    def proc_status(self, field: str) -> int:
+        """A ``/proc/<pid>/status`` size field (VmHWM, VmRSS) in bytes: peak RSS is read from outside."""
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024
+        raise RuntimeError(f"{field} not in /proc/{self.process.pid}/status")
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def problems(self) -> list[str]:
+        """Server log lines that say something went wrong (the bench reports them verbatim)."""
+        marks = ("ERROR", "WARNING", "Traceback", "Error", "CRITICAL")
+        return [line.rstrip() for line in self.output if any(m in line for m in marks)]
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+
+
+def start_gateway(tmp: Path, name: str, extra_args: tuple[str, ...] = ()) -> Gateway:
+    """Start ``python -m s4 serve`` on a free loopback port and wait for its ``endpoint:`` line."""
+    tmp.mkdir(parents=True, exist_ok=True)
+    data_dir = tmp / "data"
+    args = [sys.executable, "-m", "s4", "serve", "--host", "127.0.0.1", "--port", "0", "--data-dir", str(data_dir)]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("S4_", "AWS_"))}
+    env.update(PYTHONUNBUFFERED="1", S4_ACCESS_KEY_ID=ACCESS_KEY, S4_SECRET_ACCESS_KEY=SECRET_KEY)
+    process = subprocess.Popen([*args, *extra_args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    lines: queue.Queue[str] = queue.Queue()
+    output: list[str] = []
+
+    def pump(stream) -> None:
+        for raw in stream:
+            line = raw.decode(errors="replace")
+            lines.put(line)
+            output.append(line)
+
+    for stream in (process.stdout, process.stderr):
+        threading.Thread(target=pump, args=(stream,), daemon=True).start()
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        try:
+            line = lines.get(timeout=0.5)
+        except queue.Empty:
+            if process.poll() is not None:
+                raise RuntimeError(f"s4 serve exited with {process.returncode}: {''.join(output)}") from None
+            continue
+        if line.startswith("endpoint: "):
+            return Gateway(name, process, line.split(" ", 1)[1].strip(), data_dir, output)
+    process.kill()
+    raise RuntimeError(f"s4 serve did not print its endpoint in {START_TIMEOUT}s: {''.join(output)}")
