@@ -2,7 +2,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: .venv venv test lint serve bench clean
+.PHONY: .venv venv test lint serve bench bench-proxy clean
 
 # The environment: created once, refreshed when pyproject.toml changes.
 $(BIN)/.installed: pyproject.toml
@@ -25,6 +25,9 @@ serve: venv
 
 bench: venv
 	$(BIN)/s4 bench codecs
+
+bench-proxy: venv
+	$(BIN)/python benchmarks/proxy_bench.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis
