@@ -128,8 +128,10 @@ async def decode_body_stream(
 ) -> AsyncIterator[bytes]:
     """The original bytes of a whole stored body; CodecError before anything unverified is yielded.
 
-    Totals (size, whole-object CRC32C) are checked at the end: a body that fails them
-    raises instead of ending, so a consumer can tell a complete body from a cut one.
+    Totals (size, whole-object CRC32C) are checked before the last piece is released:
+    frames that are each intact but out of order, missing or duplicated fail the
+    whole-object CRC, and the body then stops short of its full length instead of
+    looking complete.
     """
     if manifest is None:
         async for chunk in chunks:
@@ -138,16 +140,23 @@ async def decode_body_stream(
     total = 0
     crc = 0
     if manifest.framed:
+        held: bytes | None = None
         async for _, frame_crc, data in decode_frames(chunks, pool, manifest.compressed_size):
             total += len(data)
             if total > manifest.original_size:
                 raise CodecError.corrupt(f"body decodes to more than the manifest's {manifest.original_size} bytes")
             crc = crc32c_combine(crc, frame_crc, len(data))
-            yield data
+            if held is not None:
+                yield held
+            held = data
+        _check_totals(manifest, total, crc)
+        if held is not None:
+            yield held
+        return
     elif manifest.codec is CodecKind.PASSTHROUGH:
         # Raw bytes have no per-frame CRC: hold the last chunk back until the whole-object
         # CRC has checked out, so a corrupt body never reaches its full length.
-        held: bytes | None = None
+        held = None
         async for chunk in chunks:
             if not chunk:
                 continue

@@ -239,14 +239,24 @@ class MultipartStaging:
         if encoded_sizes is not None:
             extension[KEY_PART_SIZES] = encoded_sizes
         attributes = dataclasses.replace(record.attributes, metadata=client | manifest.to_metadata() | extension)
-        final = await self._assemble(bucket, key, chosen, attributes)
-        await self.inner.put_object(
-            bucket,
-            self._done_key(upload_id),
-            _one(b""),
-            ObjectAttributes(metadata={KEY_UPLOAD_KEY: quote(key, safe=""), KEY_RESULT_ETAG: final.etag}),
-        )
-        await self._write_final_sidecar(bucket, key, chosen, final)
+        try:
+            final = await self._assemble(bucket, key, chosen, attributes)
+            await self.inner.put_object(
+                bucket,
+                self._done_key(upload_id),
+                _one(b""),
+                ObjectAttributes(metadata={KEY_UPLOAD_KEY: quote(key, safe=""), KEY_RESULT_ETAG: final.etag}),
+            )
+            await self._write_final_sidecar(bucket, key, chosen, final)
+        except StoreError as exc:
+            if exc.code != "NoSuchKey":
+                raise
+            # Another Complete of this upload (a client retry, another replica) got there first
+            # and removed the staged parts: answer as a retried Complete does.
+            done = await self._completed(bucket, key, upload_id)
+            if done is None:
+                raise _no_such_upload() from None
+            return done
         await self._remove(bucket, upload_id, keep_completion=True)
         return self.store.logical(final)[0]
 
