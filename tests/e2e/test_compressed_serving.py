@@ -285,3 +285,26 @@ def test_sidecar_of_a_multi_frame_put_is_bound_to_the_stored_object(server, buck
     ]
     names = [o["Key"] for o in server.client().list_objects_v2(Bucket=bucket)["Contents"]]
     assert names == ["big.log"]
+
+
+def test_aws_cli_multipart_stores_within_five_percent_of_a_single_put(server, bucket, tmp_path):
+    """40 MB of text sent by aws-cli in 8 MiB parts vs the same bytes in one PUT: no padding, same frames."""
+    data = log_text(40_000_000, seed=40)
+    source = tmp_path / "big.log"
+    source.write_bytes(data)
+    server.aws("s3", "cp", source, f"s3://{bucket}/multipart.log")  # aws-cli's default: 8 MiB parts
+    server.client().put_object(Bucket=bucket, Key="single.log", Body=data)
+
+    async def sizes(store):
+        multi = await store.head_object(bucket, "multipart.log")
+        single = await store.head_object(bucket, "single.log")
+        return multi, single
+
+    multi, single = on_data_dir(server, sizes)
+    assert normalize_metadata(multi.attributes.metadata)["s4-multipart"] == "true"
+    print(f"stored: multipart {multi.size} B, single PUT {single.size} B, original {len(data)} B")
+    assert multi.size <= single.size * 1.05, (multi.size, single.size)
+    assert single.size < len(data) / 3
+    back = tmp_path / "back.log"
+    server.aws("s3", "cp", f"s3://{bucket}/multipart.log", back)
+    assert back.read_bytes() == data
