@@ -51,6 +51,13 @@ class S4Config(BaseModel):
     tls_key: Path | None = None
     credentials: list[CredentialConfig] = Field(default_factory=list)
     log_level: str = "info"
+    log_format: Literal["text", "json"] = "text"
+    access_log: str | None = "-"
+    """Where the per-request access log goes: "-" for stdout, a file path, or null for none."""
+    metrics_port: int | None = Field(default=None, ge=0, le=65535)
+    """Also serve /metrics, /health and /ready on this port (they are always on the S3 port too)."""
+    metrics_bucket_label: bool = False
+    """Label request metrics by bucket (off: bucket counts can be unbounded)."""
     codec: str = "cpu-zstd"
     """Codec for compressible objects (see ``s4 codecs``)."""
     zstd_level: int = Field(default=3, ge=-7, le=22)
@@ -72,6 +79,9 @@ ENV_FIELDS = {
     "S4_TLS_CERT": "tls_cert",
     "S4_TLS_KEY": "tls_key",
     "S4_LOG_LEVEL": "log_level",
+    "S4_LOG_FORMAT": "log_format",
+    "S4_ACCESS_LOG": "access_log",
+    "S4_METRICS_PORT": "metrics_port",
     "S4_CODEC": "codec",
     "S4_ZSTD_LEVEL": "zstd_level",
     "S4_DISPATCHER": "dispatcher",
