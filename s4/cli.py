@@ -79,6 +79,9 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         "codec": args.codec,
         "zstd_level": args.zstd_level,
         "dispatcher": args.dispatcher,
+        "log_format": args.log_format,
+        "access_log": args.access_log,
+        "metrics_port": args.metrics_port,
     }
     try:
         config = load_config(args.config, overrides=overrides)
@@ -103,6 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--tls-cert", type=Path, help="PEM certificate: serve HTTPS")
     serve.add_argument("--tls-key", type=Path, help="PEM private key for --tls-cert")
     serve.add_argument("--log-level", help="debug, info, warning, error")
+    serve.add_argument("--log-format", choices=["text", "json"], help="application log format (default text)")
+    serve.add_argument("--access-log", help='access log target: "-" (stdout, default) or a file path')
+    serve.add_argument("--metrics-port", type=int, help="also serve /metrics, /health, /ready on this port")
     serve.add_argument("--codec", help="codec for compressible objects (default cpu-zstd; see `s4 codecs`)")
     serve.add_argument("--zstd-level", type=int, help="zstd level (default 3)")
     serve.add_argument(

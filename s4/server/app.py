@@ -7,26 +7,55 @@ would refuse. Errors of every layer leave as S3 XML errors with the request id.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import secrets
+import time
 
 from aiohttp import web
 
 from s4.codec import CodecError
 from s4.config import S4Config
+from s4.metrics import Metrics
 from s4.server.addressing import split_target
 from s4.server.auth import AuthContext, Credentials, authenticate
 from s4.server.context import S3Request
 from s4.server.errors import S3Error
-from s4.server.routes import route
+from s4.server.observability import AccessLog, serve_endpoint, service_endpoint
+from s4.server.routes import OPERATION_NAMES, route
 from s4.store import ObjectStore, StoreError
+from s4.store.stats import WRITE_OUTCOME
 
 _log = logging.getLogger("s4.server")
 STORE = web.AppKey("store", ObjectStore)
 CONFIG = web.AppKey("config", S4Config)
 CREDENTIALS = web.AppKey("credentials", Credentials)
+METRICS = web.AppKey("metrics", object)
+ACCESS_LOG = web.AppKey("access_log", AccessLog)
+READINESS = web.AppKey("readiness", object)
+# Store errors that are the client's doing, not the backend's: they do not count as backend errors.
+CLIENT_STORE_ERRORS = frozenset(
+    {
+        "NoSuchKey",
+        "NoSuchBucket",
+        "NoSuchUpload",
+        "BucketAlreadyOwnedByYou",
+        "BucketNotEmpty",
+        "InvalidPart",
+        "InvalidPartOrder",
+        "EntityTooSmall",
+        "InvalidRange",
+        "PreconditionFailed",
+        "InvalidArgument",
+        "KeyTooLongError",
+        "MalformedXML",
+        "AccessDenied",
+        "InvalidRequest",
+    }
+)
 _AUTH = "s4.auth"
+_PREPARED_AT = "s4.prepared_at"
 _RID = "s4.request_id"
 _PREPARED = "s4.prepared"
 
@@ -88,12 +117,53 @@ def translate(error: Exception) -> S3Error:
 
 
 async def handle(request: web.Request) -> web.StreamResponse:
+    endpoint = service_endpoint(request)
+    if endpoint is not None:
+        return await serve_endpoint(endpoint, request.app[METRICS], request.app[READINESS])
+    metrics = request.app[METRICS]
+    started = time.perf_counter()
+    record = _Record()
+    if metrics is not None:
+        metrics.in_flight.inc()
     try:
-        auth = _authenticate(request)
+        response = await _handle_s3(request, record)
+        record.status = response.status
+        return response
+    finally:
+        if metrics is not None:
+            metrics.in_flight.dec()
+        _finish(request, record, started)
+
+
+@dataclasses.dataclass
+class _Record:
+    """What the metrics and the access log learn about one request as it goes."""
+
+    op: str = "Unknown"
+    bucket: str | None = None
+    key: str | None = None
+    principal: str | None = None
+    status: int = 500
+    response: web.StreamResponse | None = None
+    body: object | None = None
+
+
+async def _handle_s3(request: web.Request, record: _Record) -> web.StreamResponse:
+    try:
         bucket, key = split_target(request.host, request.raw_path, request.app[CONFIG].domain)
+        record.bucket, record.key = bucket, key
+        handler = route(request.method, bucket, key, request.query, request.headers)
+        record.op = OPERATION_NAMES.get(handler, "Unknown")
+        auth = _authenticate(request)
+        record.principal = auth.access_key_id
         req = S3Request(request, request_id(request), bucket, key, auth, request.app[STORE], request.app[CONFIG])
-        return await route(req)(req)
+        response = await handler(req)
+        record.response, record.body = response, req.body
+        return response
     except Exception as exc:  # every failure becomes an S3 error, or a cut connection once bytes went out
+        metrics = request.app[METRICS]
+        if isinstance(exc, StoreError) and exc.code not in CLIENT_STORE_ERRORS and metrics is not None:
+            metrics.backend_errors.labels(exc.code).inc()
         if request.get(_PREPARED):
             # Too late for an error document: cutting the connection is the only honest answer.
             level = logging.INFO if isinstance(exc, ConnectionError) else logging.ERROR
@@ -102,7 +172,37 @@ async def handle(request: web.Request) -> web.StreamResponse:
         error = translate(exc)
         if error.status >= 500:
             _log.exception("request %s failed: %s", request_id(request), exc, exc_info=exc)
-        return error_response(request, error)
+        response = error_response(request, error)
+        record.response = response
+        return response
+
+
+def _finish(request: web.Request, record: _Record, started: float) -> None:
+    elapsed = time.perf_counter() - started
+    response = record.response
+    bytes_out = 0
+    if response is not None:
+        bytes_out = response.body_length if response.prepared else len(getattr(response, "body", b"") or b"")
+    bytes_in = getattr(record.body, "size", 0) or 0
+    metrics = request.app[METRICS]
+    if metrics is not None:
+        metrics.observe_request(record.op, record.status, elapsed, bytes_in, bytes_out, record.bucket)
+        prepared_at = request.get(_PREPARED_AT)
+        metrics.ttfb.labels(record.op).observe((prepared_at or time.perf_counter()) - started)
+    outcome = WRITE_OUTCOME.get()
+    request.app[ACCESS_LOG].write(
+        request_id=request_id(request),
+        principal=record.principal,
+        op=record.op,
+        bucket=record.bucket,
+        key=record.key,
+        status=record.status,
+        bytes_in=bytes_in,
+        bytes_out=bytes_out,
+        duration=round(elapsed, 6),
+        codec=outcome[0] if outcome else None,
+        ratio=round(outcome[2] / outcome[1], 4) if outcome and outcome[1] else None,
+    )
 
 
 async def expect_continue(request: web.Request) -> web.StreamResponse | None:
@@ -119,17 +219,27 @@ async def expect_continue(request: web.Request) -> web.StreamResponse | None:
 
 async def _add_request_id(request: web.Request, response: web.StreamResponse) -> None:
     request[_PREPARED] = True  # from here on a failure can only cut the connection
+    request[_PREPARED_AT] = time.perf_counter()
     rid = request_id(request)
     response.headers["x-amz-request-id"] = rid
     response.headers["x-amz-id-2"] = rid
     response.headers.setdefault("Server", "S4")
 
 
-def create_app(store: ObjectStore, credentials: Credentials, config: S4Config) -> web.Application:
+def create_app(
+    store: ObjectStore,
+    credentials: Credentials,
+    config: S4Config,
+    metrics: Metrics | None = None,
+    access_log: AccessLog | None = None,
+) -> web.Application:
     app = web.Application(client_max_size=0)
     app[STORE] = store
     app[CONFIG] = config
     app[CREDENTIALS] = credentials
+    app[METRICS] = metrics
+    app[ACCESS_LOG] = access_log or AccessLog(None)
+    app[READINESS] = getattr(store, "check_ready", None)
     app.router.add_route("*", "/{tail:.*}", handle, expect_handler=expect_continue)
     app.on_response_prepare.append(_add_request_id)
     return app

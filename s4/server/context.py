@@ -26,6 +26,8 @@ class S3Request:
     auth: AuthContext
     store: ObjectStore
     config: S4Config
+    body: VerifiedBody | None = None
+    """The request body once a handler asked for it (its size feeds the metrics)."""
 
     @property
     def headers(self) -> CIMultiDictProxy[str]:
@@ -53,7 +55,8 @@ class S3Request:
         encoding = self.headers.get("Content-Encoding", "")
         if declared is None and "chunked" not in self.headers.get("Transfer-Encoding", "") and not encoding:
             raise S3Error("MissingContentLength", "You must provide the Content-Length HTTP header.")
-        return VerifiedBody(self.http.content.iter_any(), self.headers, self.auth, max_size=max_size)
+        self.body = VerifiedBody(self.http.content.iter_any(), self.headers, self.auth, max_size=max_size)
+        return self.body
 
     async def read_small_body(self, limit: int = MAX_XML_BODY) -> bytes:
         """A request document (XML), verified like any body and refused past ``limit``."""

@@ -48,19 +48,42 @@ UNSUPPORTED = frozenset(
 )
 
 
-def route(req: S3Request) -> Handler:
-    query = req.query
+def route(method: str, bucket: str | None, key: str | None, query, headers) -> Handler:
+    """The handler for a request; decided before authentication so even refusals are counted per operation."""
     unsupported = UNSUPPORTED.intersection(query.keys())
     if unsupported:
         raise S3Error("NotImplemented", f"The {sorted(unsupported)[0]} sub-resource is not implemented by this gateway")
-    method = req.method
-    if req.bucket is None:
+    if bucket is None:
         if method == "GET":
             return buckets.list_buckets
         raise S3Error("MethodNotAllowed", "The specified method is not allowed against this resource.")
-    if req.key is None:
+    if key is None:
         return _bucket_route(method, query)
-    return _object_route(req, method, query)
+    return _object_route(headers, method, query)
+
+
+OPERATION_NAMES: dict[Handler, str] = {
+    buckets.list_buckets: "ListBuckets",
+    buckets.create_bucket: "CreateBucket",
+    buckets.delete_bucket: "DeleteBucket",
+    buckets.head_bucket: "HeadBucket",
+    buckets.get_bucket_location: "GetBucketLocation",
+    listing.list_objects_v1: "ListObjects",
+    listing.list_objects_v2: "ListObjectsV2",
+    objects.get_object: "GetObject",
+    objects.head_object: "HeadObject",
+    objects.put_object: "PutObject",
+    objects.copy_object: "CopyObject",
+    objects.delete_object: "DeleteObject",
+    objects.delete_objects: "DeleteObjects",
+    multipart.create: "CreateMultipartUpload",
+    multipart.upload_part: "UploadPart",
+    multipart.upload_part_copy: "UploadPartCopy",
+    multipart.complete: "CompleteMultipartUpload",
+    multipart.abort: "AbortMultipartUpload",
+    multipart.list_parts: "ListParts",
+    multipart.list_uploads: "ListMultipartUploads",
+}
 
 
 def _bucket_route(method: str, query) -> Handler:
@@ -83,15 +106,15 @@ def _bucket_route(method: str, query) -> Handler:
     raise S3Error("MethodNotAllowed", "The specified method is not allowed against this resource.")
 
 
-def _object_route(req: S3Request, method: str, query) -> Handler:
+def _object_route(headers, method: str, query) -> Handler:
     if method == "GET":
         return multipart.list_parts if "uploadId" in query else objects.get_object
     if method == "HEAD":
         return objects.head_object
     if method == "PUT":
         if "uploadId" in query or "partNumber" in query:
-            return multipart.upload_part_copy if "x-amz-copy-source" in req.headers else multipart.upload_part
-        return objects.copy_object if "x-amz-copy-source" in req.headers else objects.put_object
+            return multipart.upload_part_copy if "x-amz-copy-source" in headers else multipart.upload_part
+        return objects.copy_object if "x-amz-copy-source" in headers else objects.put_object
     if method == "POST":
         if "uploads" in query:
             return multipart.create

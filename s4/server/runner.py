@@ -14,17 +14,20 @@ from aiohttp import web
 from s4.codec import CodecDispatcher, CodecError, CodecKind, CodecRegistry, CpuCodecPool, DispatchMode
 from s4.codec.policy import FramePolicy
 from s4.config import ConfigError, S4Config, ensure_credentials
+from s4.metrics import Metrics
 from s4.server.app import create_app
 from s4.server.auth import Credential, Credentials
+from s4.server.observability import AccessLog, JsonLogFormatter, service_app
 from s4.store.compressing import CompressingStore
 from s4.store.filesystem import FilesystemStore
 
 _log = logging.getLogger("s4.serve")
 
 
-def build_codecs(config: S4Config) -> tuple[CpuCodecPool, CodecDispatcher, FramePolicy]:
+def build_codecs(config: S4Config, metrics: Metrics | None = None) -> tuple[CpuCodecPool, CodecDispatcher, FramePolicy]:
     """The codec pool, dispatcher and frame policy the settings ask for; ConfigError if unusable."""
-    registry = CodecRegistry.cpu_default(zstd_level=config.zstd_level)
+    telemetry = metrics.codec_telemetry if metrics is not None else None
+    registry = CodecRegistry.cpu_default(zstd_level=config.zstd_level, telemetry=telemetry)
     try:
         kind = CodecKind.from_name(config.codec)
     except CodecError as exc:
@@ -47,13 +50,21 @@ def _ssl_context(config: S4Config) -> ssl.SSLContext | None:
 async def serve(config: S4Config, ready: asyncio.Event | None = None) -> None:
     pairs, generated = ensure_credentials(config)
     credentials = Credentials(Credential(p.access_key_id, p.secret_access_key) for p in pairs)
-    store = CompressingStore(await FilesystemStore.open(config.data_dir), *build_codecs(config))
-    app = create_app(store, credentials, config)
+    metrics = Metrics(bucket_label=config.metrics_bucket_label)
+    codecs = build_codecs(config, metrics)
+    store = CompressingStore(await FilesystemStore.open(config.data_dir), *codecs)
+    metrics.watch_store(store.stats)
+    app = create_app(store, credentials, config, metrics, AccessLog(config.access_log))
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     tls = _ssl_context(config)
     site = web.TCPSite(runner, config.host, config.port, ssl_context=tls)
     await site.start()
+    service_runner = None
+    if config.metrics_port is not None:
+        service_runner = web.AppRunner(service_app(metrics, store.check_ready), access_log=None)
+        await service_runner.setup()
+        await web.TCPSite(service_runner, config.host, config.metrics_port).start()
     port = site._server.sockets[0].getsockname()[1] if site._server and site._server.sockets else config.port
     scheme = "https" if tls else "http"
     endpoint = f"{scheme}://{config.host}:{port}"
@@ -69,6 +80,8 @@ async def serve(config: S4Config, ready: asyncio.Event | None = None) -> None:
         await stop.wait()
     finally:
         await runner.cleanup()
+        if service_runner is not None:
+            await service_runner.cleanup()
         await store.close()
         store.pool.close()
 
@@ -90,7 +103,12 @@ def _announce(endpoint: str, config: S4Config, key: str, secret: str, generated:
 
 
 def run(config: S4Config) -> None:
-    logging.basicConfig(level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    handler = logging.StreamHandler(sys.stderr)
+    if config.log_format == "json":
+        handler.setFormatter(JsonLogFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=config.log_level.upper(), handlers=[handler])
     try:
         import uvloop  # optional: faster event loop when installed
 

@@ -55,7 +55,7 @@ from s4.store.reserved import (
     reserved_prefix,
 )
 from s4.store.staging import MultipartStaging
-from s4.store.stats import StoreStats
+from s4.store.stats import WRITE_OUTCOME, StoreStats
 
 _log = logging.getLogger(__name__)
 MAX_SIDECAR_BYTES = 64 * 1024 * 1024
@@ -140,6 +140,20 @@ class CompressingStore:
 
     async def close(self) -> None:
         await self.inner.close()
+
+    async def check_ready(self) -> str | None:
+        """Why this store cannot serve right now, or None: the inner store must answer, the codec must run."""
+        if not self.pool.registry.is_available(self.dispatcher.default):
+            return f"codec {self.dispatcher.default.wire_name} is unavailable"
+        ping = getattr(self.inner, "ping", None)
+        try:
+            if ping is not None:
+                await ping()
+            else:
+                await self.inner.list_buckets()
+        except StoreError as exc:
+            return f"store unreachable: {exc}"
+        return None
 
     # --- buckets: nothing to transform ------------------------------------------------------------
 
@@ -232,6 +246,8 @@ class CompressingStore:
         inner_attributes = dataclasses.replace(attributes, metadata=metadata)
         inner_info = await self.inner.put_object(bucket, key, finished(), inner_attributes)
         self.stats.backend_bytes_written += upload.stored_size
+        codec = upload.codec.wire_name if upload.framed else CodecKind.PASSTHROUGH.wire_name
+        WRITE_OUTCOME.set((codec, upload.original_size, upload.stored_size))
         await self._write_sidecar(bucket, key, upload.writer if upload.framed else None, inner_info)
         return self.logical(inner_info)[0]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import contextvars
 import dataclasses
 
 
@@ -14,3 +15,13 @@ class StoreStats:
     sidecar_fallbacks: int = 0
     corrupt_frames: int = 0
     objects_stored_uncompressed: collections.Counter = dataclasses.field(default_factory=collections.Counter)
+
+
+WRITE_OUTCOME: contextvars.ContextVar[tuple[str, int, int] | None] = contextvars.ContextVar(
+    "s4_write_outcome", default=None
+)
+"""(codec name, original bytes, stored bytes) of the object the current request just wrote.
+
+Set by the compressing store, read by the access log: the server learns the codec as a
+plain string without knowing codecs.
+"""
