@@ -2,7 +2,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: .venv venv test lint serve bench bench-proxy clean
+.PHONY: .venv venv test lint serve bench bench-proxy clean system-deps
 
 # The environment: created once, refreshed when pyproject.toml changes.
 $(BIN)/.installed: pyproject.toml
@@ -14,10 +14,20 @@ $(BIN)/.installed: pyproject.toml
 # `make .venv` (or `make venv`): the environment with the dev extras.
 .venv venv: $(BIN)/.installed
 
+# Debian tools the tests drive for real: Prometheus (the server and promtool) and docker-compose
+# (to validate the compose files; no engine needed). Installed only when missing.
+system-deps:
+	@if ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null || ! command -v docker-compose >/dev/null; then \
+		if command -v apt-get >/dev/null; then \
+			SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+			$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq --no-install-recommends prometheus docker-compose >/dev/null; \
+		else echo "apt-get not found: tests needing prometheus/docker-compose will be skipped"; fi; \
+	fi
+
 lint: venv
 	$(BIN)/ruff check s4 tests benchmarks
 
-test: venv lint
+test: venv lint system-deps
 	$(BIN)/python -m pytest -q
 
 serve: venv
