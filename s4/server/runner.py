@@ -87,15 +87,19 @@ async def serve(config: S4Config, ready: asyncio.Event | None = None) -> None:
 
 
 def _announce(endpoint: str, config: S4Config, key: str, secret: str, generated: bool) -> None:
-    source = (
-        f"generated and saved in {config.data_dir / 'credentials.json'}" if generated else "from your configuration"
-    )
+    """Endpoint and credentials on start. A secret the user configured (env or file) is never printed:
+    container logs are widely readable. The data dir's own generated pair is, so `make serve` just works."""
+    saved = config.data_dir / "credentials.json"
+    if config.credentials:
+        shown, source = "(hidden)", "from your configuration"
+    else:
+        shown, source = secret, (f"generated and saved in {saved}" if generated else f"from {saved}")
     lines = [
         f"S4 is serving S3 at {endpoint} (data in {config.data_dir.resolve()})",
         f"  access key id:     {key}",
-        f"  secret access key: {secret}   ({source})",
+        f"  secret access key: {shown}   ({source})",
         "  try:",
-        f"    AWS_ACCESS_KEY_ID={key} AWS_SECRET_ACCESS_KEY={secret} \\",
+        f"    AWS_ACCESS_KEY_ID={key} AWS_SECRET_ACCESS_KEY={shown if shown != '(hidden)' else '...'} \\",
         f"      aws --endpoint-url {endpoint} s3 mb s3://my-bucket",
     ]
     print("\n".join(lines), flush=True)
