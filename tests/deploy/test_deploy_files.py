@@ -510,3 +510,9 @@ def test_k8s_deployment():
     assert annotations["prometheus.io/scrape"] == "true" and annotations["prometheus.io/path"] == "/metrics"
     [svc_port] = service["spec"]["ports"]
     assert svc_port["port"] == 8014 and svc_port["targetPort"] in ("http", 8014)
+
+
+def test_the_gateway_exports_every_metric_the_issue_names():
+    from tests.deploy.metric_names import ISSUE_7_NAMES
+
+    assert ISSUE_7_NAMES <= EXPORTED, sorted(ISSUE_7_NAMES - EXPORTED)

@@ -44,3 +44,23 @@ def test_first_start_generates_saves_and_prints_credentials(tmp_path):
         assert printed_credentials(again) == (key, secret)  # the same pair on every later start
     finally:
         again.stop()
+
+
+def test_the_shipped_example_config_starts_the_server(tmp_path):
+    from pathlib import Path
+
+    example = Path(__file__).resolve().parents[2] / "config.example.yaml"
+    gateway = start_gateway(tmp_path, env_credentials=False, extra_args=("--config", str(example)))
+    try:
+        text = "".join(gateway.output)
+        assert "S4EXAMPLEKEY0001" in text and "change-me" not in text  # configured secrets are not printed
+        client = boto3.client(
+            "s3",
+            endpoint_url=gateway.endpoint,
+            aws_access_key_id="S4EXAMPLEKEY0001",
+            aws_secret_access_key="change-me-to-a-long-random-secret",
+            region_name="us-east-1",
+        )
+        assert client.list_buckets()["Buckets"] == []
+    finally:
+        gateway.stop()
