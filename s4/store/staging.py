@@ -45,7 +45,8 @@ KEY_PART_MD5 = "s4-part-md5"
 KEY_PART_SIZE = "s4-part-size"
 KEY_PART_CRC = "s4-part-crc32c"
 KEY_PART_FRAMES = "s4-part-frames"
-KEY_RESULT_ETAG = "s4-mpu-etag"
+KEY_UPLOAD_ID = "s4-mpu-id"
+"""On a completed multipart object: the upload it came from (our extension), to recognise a retried Complete."""
 
 
 def _no_such_upload() -> StoreError:
@@ -90,9 +91,6 @@ class MultipartStaging:
 
     def _record_key(self, upload_id: str) -> str:
         return self._dir(upload_id) + "upload"
-
-    def _done_key(self, upload_id: str) -> str:
-        return self._dir(upload_id) + "complete"
 
     def _part_key(self, upload_id: str, number: int) -> str:
         return f"{self._dir(upload_id)}part-{number:05d}"
@@ -208,10 +206,13 @@ class MultipartStaging:
     # --- complete and abort ---------------------------------------------------------------------------
 
     async def complete(self, bucket: str, key: str, upload_id: str, parts: Sequence[tuple[int, str]]) -> ObjectInfo:
-        done = await self._completed(bucket, key, upload_id)
-        if done is not None:
+        try:
+            record = await self._record(bucket, key, upload_id)
+        except StoreError as exc:
+            done = await self._completed(bucket, key, upload_id) if exc.code == "NoSuchUpload" else None
+            if done is None:
+                raise
             return done
-        record = await self._record(bucket, key, upload_id)
         staged = {}
         for number, _ in parts:
             if 1 <= number <= MAX_PARTS and number not in staged:
@@ -234,19 +235,13 @@ class MultipartStaging:
             logical_etag=logical_etag,
         )
         client = {k: v for k, v in normalize_metadata(record.attributes.metadata).items() if not k.startswith("s4-")}
-        extension = {}
+        extension = {KEY_UPLOAD_ID: upload_id}
         encoded_sizes = encode_part_sizes([p.original_size for p in chosen])
         if encoded_sizes is not None:
             extension[KEY_PART_SIZES] = encoded_sizes
         attributes = dataclasses.replace(record.attributes, metadata=client | manifest.to_metadata() | extension)
         try:
             final = await self._assemble(bucket, key, chosen, attributes)
-            await self.inner.put_object(
-                bucket,
-                self._done_key(upload_id),
-                _one(b""),
-                ObjectAttributes(metadata={KEY_UPLOAD_KEY: quote(key, safe=""), KEY_RESULT_ETAG: final.etag}),
-            )
             await self._write_final_sidecar(bucket, key, chosen, final)
         except StoreError as exc:
             if exc.code != "NoSuchKey":
@@ -257,23 +252,24 @@ class MultipartStaging:
             if done is None:
                 raise _no_such_upload() from None
             return done
-        await self._remove(bucket, upload_id, keep_completion=True)
+        await self._remove(bucket, upload_id)
         return self.store.logical(final)[0]
 
     async def _completed(self, bucket: str, key: str, upload_id: str) -> ObjectInfo | None:
-        """A retried Complete of an upload that already completed answers the same."""
+        """A retried Complete of an upload that already completed answers the same.
+
+        The final object names the upload it came from (``s4-mpu-id``), so nothing of the
+        upload has to stay behind in ``.s4mpu/`` to recognise a retry; once the key is
+        overwritten, the upload is simply gone.
+        """
         try:
-            done = await self.inner.head_object(bucket, self._done_key(upload_id))
+            current = await self.inner.head_object(bucket, key)
         except StoreError as exc:
             if exc.code == "NoSuchKey":
                 return None
             raise
-        meta = normalize_metadata(done.attributes.metadata)
-        if unquote(meta.get(KEY_UPLOAD_KEY, "")) != key:
-            raise _no_such_upload()
-        current = await self.inner.head_object(bucket, key)
-        if current.etag != meta.get(KEY_RESULT_ETAG):
-            raise _no_such_upload()  # the object was replaced since: the upload is over
+        if normalize_metadata(current.attributes.metadata).get(KEY_UPLOAD_ID) != upload_id:
+            return None
         return self.store.logical(current)[0]
 
     async def _assemble(
@@ -358,9 +354,9 @@ class MultipartStaging:
 
     async def abort(self, bucket: str, key: str, upload_id: str) -> None:
         await self._record(bucket, key, upload_id)
-        await self._remove(bucket, upload_id, keep_completion=False)
+        await self._remove(bucket, upload_id)
 
-    async def _remove(self, bucket: str, upload_id: str, keep_completion: bool) -> None:
+    async def _remove(self, bucket: str, upload_id: str) -> None:
         """Staged parts, their sidecars and the record; the record last, so a crash leaves a listable upload."""
         prefix = self._dir(upload_id)
         keys: list[str] = []
@@ -372,13 +368,10 @@ class MultipartStaging:
                 break
             after = page.next_marker
         record = self._record_key(upload_id)
-        done = self._done_key(upload_id)
         for k in keys:
-            if k not in (record, done):
+            if k != record:
                 await self.inner.delete_object(bucket, k)
         await self.inner.delete_object(bucket, record)
-        if not keep_completion:
-            await self.inner.delete_object(bucket, done)
 
     # --- listing uploads --------------------------------------------------------------------------------
 

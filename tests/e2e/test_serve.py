@@ -15,7 +15,7 @@ def printed_credentials(gateway) -> tuple[str, str]:
         text = "".join(gateway.output)
         key = re.search(r"access key id:\s+(\S+)", text)
         secret = re.search(r"secret access key:\s+(\S+)", text)
-        if key and secret:
+        if key and secret and "aws --endpoint-url" in text:  # the banner's last line: all of it has arrived
             return key.group(1), secret.group(1)
         time.sleep(0.1)
     raise AssertionError("s4 serve did not print credentials: " + "".join(gateway.output))
