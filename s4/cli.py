@@ -114,6 +114,17 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--dispatcher", choices=["sampling", "always"], help="sampling: skip already-compressed data (default)"
     )
+    serve.add_argument(
+        "--backend",
+        choices=["filesystem", "s3"],
+        help="where objects live: filesystem (embedded, in --data-dir; default) or s3 (an upstream S3 endpoint)",
+    )
+    serve.add_argument(
+        "--upstream-endpoint",
+        help="upstream S3 URL for --backend s3; keys from S4_UPSTREAM_ACCESS_KEY_ID and"
+        " S4_UPSTREAM_SECRET_ACCESS_KEY, or else the standard AWS credential chain",
+    )
+    serve.add_argument("--upstream-region", help="region of the upstream S3 (default us-east-1)")
     serve.set_defaults(func=_cmd_serve)
 
     def stored_body(p: argparse.ArgumentParser) -> None:

@@ -14,9 +14,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 CREDENTIALS_FILE = "credentials.json"
+MiB = 1024 * 1024
+GiB = 1024 * MiB
 
 
 class CredentialConfig(BaseModel):
@@ -36,6 +38,57 @@ class FramesConfig(BaseModel):
     medium_max: int = Field(default=100 * 1024**2, ge=1)
     large_frame: int = Field(default=16 * 1024**2, ge=64 * 1024, le=1024**3)
     unknown_frame: int = Field(default=4 * 1024**2, ge=64 * 1024, le=1024**3)
+
+
+class UpstreamConfig(BaseModel):
+    """The S3 endpoint that holds the data when ``backend: s3`` (see s4.store.s3.S3Store)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    endpoint: str | None = None
+    """``http(s)://host:port`` of the upstream S3 (AWS, MinIO, Ceph, SeaweedFS...)."""
+    region: str = "us-east-1"
+    access_key_id: str | None = None
+    """With ``secret_access_key``; both unset: the standard AWS credential chain (env, profile, IMDS)."""
+    secret_access_key: str | None = Field(default=None, repr=False)
+    addressing_style: Literal["path", "virtual", "auto"] = "path"
+    verify_tls: bool = True
+    ca_bundle: Path | None = None
+    connect_timeout: float = Field(default=5, gt=0)
+    read_timeout: float = Field(default=60, gt=0)
+    max_attempts: int = Field(default=3, ge=1, le=20)
+    """Attempts per request for requests that can be repeated; a streamed body is sent once."""
+    max_pool_connections: int = Field(default=32, ge=1)
+    bucket: str | None = None
+    """Map every client bucket into this one upstream bucket, under ``key_prefix``."""
+    key_prefix: str = "{bucket}/"
+    multipart_threshold: int = Field(default=8 * MiB, ge=0, le=5 * GiB)
+    """Bodies up to this size go up in one PutObject; larger ones as an upstream multipart upload."""
+    part_size: int = Field(default=8 * MiB, ge=5 * MiB, le=5 * GiB)
+
+    @field_validator("endpoint")
+    @classmethod
+    def _check_endpoint(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("the upstream endpoint is a URL: http://host:port or https://host")
+        return value.rstrip("/") if value else None
+
+    @field_validator("key_prefix")
+    @classmethod
+    def _check_key_prefix(cls, value: str) -> str:
+        # "{bucket}/" keeps every bucket's keys apart: with "{bucket}-", bucket "a" would see "a-b"'s keys.
+        rest = value.replace("{bucket}/", "", 1)
+        if value.count("{bucket}/") != 1 or "{" in rest or "}" in rest:
+            raise ValueError('key_prefix must contain "{bucket}/" exactly once and no other braces')
+        if value.startswith(".s4"):
+            raise ValueError("key_prefix must not start with .s4 (reserved for the gateway)")
+        return value
+
+    @model_validator(mode="after")
+    def _keys_go_together(self) -> UpstreamConfig:
+        if (self.access_key_id is None) != (self.secret_access_key is None):
+            raise ValueError("upstream access_key_id and secret_access_key go together (or leave both unset)")
+        return self
 
 
 class S4Config(BaseModel):
@@ -63,6 +116,9 @@ class S4Config(BaseModel):
     zstd_level: int = Field(default=3, ge=-7, le=22)
     dispatcher: Literal["sampling", "always"] = "sampling"
     frames: FramesConfig = Field(default_factory=FramesConfig)
+    backend: Literal["filesystem", "s3"] = "filesystem"
+    """Where objects are stored: the embedded store in ``data_dir``, or an upstream S3 (``upstream``)."""
+    upstream: UpstreamConfig = Field(default_factory=UpstreamConfig)
 
     @field_validator("domain")
     @classmethod
@@ -85,7 +141,15 @@ ENV_FIELDS = {
     "S4_CODEC": "codec",
     "S4_ZSTD_LEVEL": "zstd_level",
     "S4_DISPATCHER": "dispatcher",
+    "S4_BACKEND": "backend",
+    "S4_UPSTREAM_ENDPOINT": "upstream.endpoint",
+    "S4_UPSTREAM_REGION": "upstream.region",
+    "S4_UPSTREAM_ACCESS_KEY_ID": "upstream.access_key_id",
+    "S4_UPSTREAM_SECRET_ACCESS_KEY": "upstream.secret_access_key",
 }
+"""Environment variable to setting; a dotted name is a setting of a section (``upstream.region``)."""
+SECTIONS = ("upstream",)
+"""Sections whose settings a flat override may name as ``<section>_<setting>`` (``upstream_region``)."""
 
 
 class ConfigError(Exception):
@@ -107,13 +171,16 @@ def load_config(
         values.update(loaded)
     for name, field in ENV_FIELDS.items():
         if env.get(name):
-            values[field] = env[name]
+            _assign(values, field, env[name])
     key, secret = env.get("S4_ACCESS_KEY_ID"), env.get("S4_SECRET_ACCESS_KEY")
     if key and secret:
         values["credentials"] = [*values.get("credentials", []), {"access_key_id": key, "secret_access_key": secret}]
     elif key or secret:
         raise ConfigError("set both S4_ACCESS_KEY_ID and S4_SECRET_ACCESS_KEY, or neither")
-    values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    for name, value in (overrides or {}).items():
+        if value is not None:
+            section, _, setting = name.partition("_")
+            _assign(values, f"{section}.{setting}" if section in SECTIONS and setting else name, value)
     try:
         config = S4Config.model_validate(values)
     except ValueError as exc:
@@ -121,6 +188,20 @@ def load_config(
     if (config.tls_cert is None) != (config.tls_key is None):
         raise ConfigError("--tls-cert and --tls-key go together")
     return config
+
+
+def _assign(values: dict[str, Any], field: str, value: Any) -> None:
+    """Set a setting, a dotted one inside its section, keeping the section's other settings from the file."""
+    section, _, setting = field.rpartition(".")
+    if not section:
+        values[field] = value
+        return
+    current = values.get(section)
+    if current is None:
+        current = values[section] = {}
+    if not isinstance(current, dict):
+        raise ConfigError(f"{section} must be a mapping of settings")
+    current[setting] = value
 
 
 def ensure_credentials(config: S4Config) -> tuple[list[CredentialConfig], bool]:

@@ -19,7 +19,7 @@ from s4.server.app import create_app
 from s4.server.auth import Credential, Credentials
 from s4.server.observability import AccessLog, JsonLogFormatter, service_app
 from s4.store.compressing import CompressingStore
-from s4.store.filesystem import FilesystemStore
+from s4.store.factory import open_inner_store
 
 _log = logging.getLogger("s4.serve")
 
@@ -52,7 +52,7 @@ async def serve(config: S4Config, ready: asyncio.Event | None = None) -> None:
     credentials = Credentials(Credential(p.access_key_id, p.secret_access_key) for p in pairs)
     metrics = Metrics(bucket_label=config.metrics_bucket_label)
     codecs = build_codecs(config, metrics)
-    store = CompressingStore(await FilesystemStore.open(config.data_dir), *codecs)
+    store = CompressingStore(await open_inner_store(config), *codecs)
     metrics.watch_store(store.stats)
     app = create_app(store, credentials, config, metrics, AccessLog(config.access_log))
     runner = web.AppRunner(app, access_log=None, handle_signals=False)

@@ -111,7 +111,11 @@ class Gateway:
 
 
 def start_gateway(
-    tmp: Path, tls: bool = False, extra_args: tuple[str, ...] = (), env_credentials: bool = True
+    tmp: Path,
+    tls: bool = False,
+    extra_args: tuple[str, ...] = (),
+    env_credentials: bool = True,
+    extra_env: dict[str, str] | None = None,
 ) -> Gateway:
     """Start ``s4 serve`` exactly as ``make serve`` does, on a free port, and wait for its endpoint line."""
     tmp.mkdir(parents=True, exist_ok=True)
@@ -127,6 +131,7 @@ def start_gateway(
     env["PYTHONUNBUFFERED"] = "1"
     if env_credentials:
         env.update(S4_ACCESS_KEY_ID=ACCESS_KEY, S4_SECRET_ACCESS_KEY=SECRET_KEY)
+    env.update(extra_env or {})
     process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     lines: queue.Queue[str] = queue.Queue()
     output: list[str] = []

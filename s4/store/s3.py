@@ -1,0 +1,777 @@
+"""The ObjectStore over an upstream S3 endpoint (AWS S3, MinIO, Ceph, SeaweedFS), through aiobotocore.
+
+Bodies stream both ways in bounded memory. A PUT body up to ``multipart_threshold`` goes
+up in one PutObject; a larger one as an upstream multipart upload under a temporary key
+``.s4mpu/put-<uuid>``, because S3 fixes an object's metadata when the upload starts while
+ours (the S4 manifest) is only known once the body has ended. The completed temporary
+object is then copied server-side onto the real key with its final metadata, so the real
+key appears at once and complete, and never if the body fails.
+
+Requests are retried with backoff by botocore, except those whose body streams through
+(sent by a second client that makes one attempt): half a body cannot be sent again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import math
+import uuid
+from collections.abc import AsyncIterable, Coroutine, Sequence
+from email.utils import parsedate_to_datetime
+from typing import Any, TypeVar
+
+from aiobotocore.config import AioConfig
+from aiobotocore.session import get_session
+from botocore.exceptions import ClientError
+
+from s4.config import UpstreamConfig
+from s4.store.base import (
+    MAX_PARTS,
+    MIN_S3_PART_SIZE,
+    BucketInfo,
+    ByteRange,
+    ListPage,
+    ObjectAttributes,
+    ObjectInfo,
+    ObjectStream,
+    PartInfo,
+    PartsPage,
+    StoreError,
+    UploadInfo,
+    UploadsPage,
+)
+from s4.store.s3_attributes import from_response, to_params
+from s4.store.s3_bodies import BodyReader, BufferedBody, ResponseBody, StreamedBody, WatchedBody, content_md5, spool
+from s4.store.s3_buckets import Location, NativeBuckets, SharedBucket, no_such_bucket, utc
+from s4.store.s3_errors import translate, unreachable
+
+T = TypeVar("T")
+_log = logging.getLogger(__name__)
+
+GiB = 1024**3
+TEMP_PREFIX = ".s4mpu/put-"
+MAX_PART_SIZE = 5 * GiB
+MAX_SINGLE_COPY = 5 * GiB
+"""The largest object one CopyObject can copy; above it, a multipart copy (UploadPartCopy)."""
+COPY_PART_SIZE = 512 * 1024**2
+COPY_CONCURRENCY = 4
+PARTS_PER_SIZE_STEP = 1000
+MAX_SIZE_STEPS = 6
+"""A body of unknown length doubles its part size every 1000 parts, up to 64 times ``part_size``
+(so 8 MiB parts reach ~2.5 TB within S3's 10,000 parts, one or two parts in memory at a time)."""
+PING_TIMEOUT_S = 5.0
+EMPTY_FOLDER_SERVERS = ("SeaweedFS",)
+"""Server headers of upstreams that may list empty folders as common prefixes: each is checked."""
+PREFIX_CHECK_CONCURRENCY = 16
+
+
+def _etag(value: str) -> str:
+    return value.strip().strip('"')
+
+
+def _quoted(etag: str) -> str:
+    return f'"{etag}"'
+
+
+def _range_header(byte_range: ByteRange) -> str:
+    if byte_range.suffix is not None:
+        if byte_range.suffix <= 0:
+            raise StoreError("InvalidRange", "The requested range is not satisfiable")
+        return f"bytes=-{byte_range.suffix}"
+    start = byte_range.start or 0
+    return f"bytes={start}-{'' if byte_range.end is None else byte_range.end}"
+
+
+def _content_range(value: str) -> tuple[int, int, int] | None:
+    """``bytes a-b/size`` as (a, b, size)."""
+    try:
+        unit, _, rest = value.partition(" ")
+        span, _, total = rest.partition("/")
+        first, _, last = span.partition("-")
+        if unit == "bytes" and total != "*":
+            return int(first), int(last), int(total)
+    except ValueError:
+        pass
+    return None
+
+
+def _answered_at(answer: dict[str, Any]) -> dt.datetime:
+    """When the upstream says it answered (its clock, like its Last-Modified), else now."""
+    date = answer.get("ResponseMetadata", {}).get("HTTPHeaders", {}).get("date")
+    if date:
+        with contextlib.suppress(TypeError, ValueError):
+            return utc(parsedate_to_datetime(date))
+    return dt.datetime.now(dt.UTC)
+
+
+class S3Store:
+    """An ObjectStore whose buckets live in an upstream S3.
+
+    Use ``store = await S3Store.open(config)`` and ``await store.close()``; ``ping()`` tells
+    whether the upstream answers (for readiness).
+    """
+
+    listing_includes_metadata = False
+    """ListObjects carries no user metadata: a CompressingStore HEADs listed keys (and caches)."""
+    max_single_copy = MAX_SINGLE_COPY
+    copy_part_size = COPY_PART_SIZE
+    """S3's copy limits, as attributes so that a test can reach the multipart copy without 5 GiB of data."""
+
+    def __init__(self, config: UpstreamConfig) -> None:
+        """Not usable until opened; prefer ``await S3Store.open(config)``."""
+        if not config.endpoint:
+            raise ValueError("the S3 backend needs an upstream endpoint")
+        self.config = config
+        self.endpoint = config.endpoint
+        self._stack = contextlib.AsyncExitStack()
+        self._client: Any = None
+        self._once: Any = None
+        self._background: set[asyncio.Task[Any]] = set()
+        if config.bucket:
+            self._buckets: NativeBuckets | SharedBucket = SharedBucket(self._call, config.bucket, config.key_prefix)
+        else:
+            self._buckets = NativeBuckets(self._call, config.region)
+
+    @classmethod
+    async def open(cls, config: UpstreamConfig) -> S3Store:
+        store = cls(config)
+        try:
+            await store._start()
+        except BaseException:
+            await store.close()
+            raise
+        return store
+
+    async def __aenter__(self) -> S3Store:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    async def _start(self) -> None:
+        config = self.config
+        session = get_session()
+        verify: bool | str | None = None
+        if not config.verify_tls:
+            verify = False
+        elif config.ca_bundle is not None:
+            verify = str(config.ca_bundle)
+        common = {
+            "region_name": config.region,
+            "endpoint_url": config.endpoint,
+            "aws_access_key_id": config.access_key_id,
+            "aws_secret_access_key": config.secret_access_key,
+            "verify": verify,
+        }
+        self._client = await self._stack.enter_async_context(
+            session.create_client("s3", config=self._client_config(config.max_attempts), **common)
+        )
+        # One attempt only: for bodies that stream through, which cannot be sent a second time.
+        self._once = await self._stack.enter_async_context(
+            session.create_client("s3", config=self._client_config(1), **common)
+        )
+
+    def _client_config(self, attempts: int) -> AioConfig:
+        config = self.config
+        return AioConfig(
+            signature_version="s3v4",
+            # Bodies are checked by Content-MD5 where they are buffered, by TLS or TCP where they stream;
+            # signing their SHA-256 would mean reading every body twice.
+            s3={"addressing_style": config.addressing_style, "payload_signing_enabled": False},
+            connect_timeout=config.connect_timeout,
+            read_timeout=config.read_timeout,
+            retries={"mode": "standard", "total_max_attempts": attempts},
+            max_pool_connections=config.max_pool_connections,
+            request_checksum_calculation="when_required",
+            response_checksum_validation="when_required",
+        )
+
+    async def close(self) -> None:
+        """Let clean-ups under way finish, then release the clients and their connections."""
+        if self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
+        await self._stack.aclose()
+
+    @property
+    def min_part_size(self) -> int:
+        return MIN_S3_PART_SIZE
+
+    async def ping(self) -> None:
+        """Raise StoreError unless the upstream answers within a few seconds (one attempt)."""
+        try:
+            async with asyncio.timeout(PING_TIMEOUT_S):
+                if isinstance(self._buckets, SharedBucket):
+                    await self._once.head_bucket(Bucket=self.config.bucket)
+                else:
+                    await self._once.list_buckets()
+        except TimeoutError:
+            raise unreachable(self.endpoint, f"no answer within {PING_TIMEOUT_S:g} s") from None
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "AccessDenied":
+                raise translate(exc, self.endpoint) from exc
+            # Authenticated but not allowed to list buckets: it answers, which is all a ping asks.
+        except Exception as exc:
+            raise translate(exc, self.endpoint) from exc
+
+    # --- plumbing ---------------------------------------------------------------------------------
+
+    async def _call(self, operation: str, **params: Any) -> dict[str, Any]:
+        """One upstream request (retried by botocore where that is safe); failures as StoreErrors."""
+        if "Body" in params:
+            body = params.pop("Body")
+            return await self._send(operation, body if isinstance(body, WatchedBody) else BufferedBody(body), **params)
+        try:
+            return await getattr(self._client, operation)(**params)
+        except Exception as exc:
+            raise translate(exc, self.endpoint) from exc
+
+    async def _send(self, operation: str, body: WatchedBody, **params: Any) -> dict[str, Any]:
+        """A request with a body, which fails instead of hanging when the upstream stops taking it.
+
+        A streamed body goes through the client that makes a single attempt.
+        """
+        config = self.config
+        start = config.connect_timeout + config.read_timeout
+        client = self._once if isinstance(body, StreamedBody) else self._client
+        try:
+            async with asyncio.timeout_at(asyncio.get_running_loop().time() + start) as deadline:
+                body.watch(deadline, start, config.read_timeout)
+                return await getattr(client, operation)(Body=body, ContentLength=body.length, **params)
+        except Exception as exc:
+            if body.error is not None:
+                raise body.error from None  # the client's body failed, not the upstream
+            if isinstance(exc, TimeoutError):
+                raise unreachable(self.endpoint, "it stopped taking the request body") from None
+            raise translate(exc, self.endpoint) from exc
+
+    async def _detached(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run a clean-up to its end even when the request that started it is cancelled."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        return await asyncio.shield(task)
+
+    async def _missing(self, bucket: str, key: str) -> StoreError:
+        """A 404 for a key: the key, or the whole bucket, is missing."""
+        if not await self._buckets.exists(bucket):
+            return no_such_bucket(bucket)
+        return StoreError("NoSuchKey", "The specified key does not exist.", resource=key)
+
+    def _info(self, bucket: str, key: str, answer: dict[str, Any], size: int | None = None) -> ObjectInfo:
+        return ObjectInfo(
+            bucket=bucket,
+            key=key,
+            size=answer.get("ContentLength", 0) if size is None else size,
+            etag=_etag(answer.get("ETag", "")),
+            last_modified=utc(answer.get("LastModified")),
+            attributes=from_response(answer),
+        )
+
+    # --- buckets ----------------------------------------------------------------------------------
+
+    async def list_buckets(self) -> list[BucketInfo]:
+        return await self._buckets.list()
+
+    async def create_bucket(self, bucket: str) -> None:
+        await self._buckets.create(bucket)
+
+    async def delete_bucket(self, bucket: str) -> None:
+        await self._buckets.delete(bucket, self._is_empty)
+
+    async def head_bucket(self, bucket: str) -> BucketInfo:
+        return await self._buckets.head(bucket)
+
+    async def _is_empty(self, location: Location) -> bool:
+        listed = await self._call("list_objects_v2", Bucket=location.bucket, Prefix=location.prefix, MaxKeys=1)
+        if listed.get("Contents"):
+            return False
+        uploads = await self._call("list_multipart_uploads", Bucket=location.bucket, Prefix=location.prefix)
+        # Our own temporary uploads (a crashed PUT's leftovers) do not keep a bucket.
+        return all(location.client_key(u["Key"]).startswith(TEMP_PREFIX) for u in uploads.get("Uploads", []))
+
+    # --- objects ----------------------------------------------------------------------------------
+
+    async def head_object(self, bucket: str, key: str) -> ObjectInfo:
+        location = self._buckets.locate(bucket)
+        try:
+            answer = await self._call("head_object", Bucket=location.bucket, Key=location.key(key))
+        except StoreError as exc:
+            if exc.code == "NoSuchKey":
+                raise await self._missing(bucket, key) from None
+            raise
+        return self._info(bucket, key, answer)
+
+    async def get_object(self, bucket: str, key: str, byte_range: ByteRange | None = None) -> ObjectStream:
+        location = self._buckets.locate(bucket)
+        params = {} if byte_range is None else {"Range": _range_header(byte_range)}
+        try:
+            answer = await self._call("get_object", Bucket=location.bucket, Key=location.key(key), **params)
+        except StoreError as exc:
+            if exc.code == "NoSuchKey" and self._buckets.shared:
+                raise await self._missing(bucket, key) from None
+            raise
+        stream = answer["Body"]
+        try:
+            served = _content_range(answer.get("ContentRange") or "")
+            if served is not None:
+                first, last, size = served
+                body = ResponseBody(stream, self._translate)
+                return ObjectStream(self._info(bucket, key, answer, size), body, (first, last))
+            info = self._info(bucket, key, answer)
+            if byte_range is None:
+                return ObjectStream(info, ResponseBody(stream, self._translate), None)
+            # The upstream sent it all (some do for a range covering everything): cut the range here.
+            first, last = byte_range.resolve(info.size)
+            body = ResponseBody(stream, self._translate, skip=first, length=last - first + 1)
+            return ObjectStream(info, body, (first, last))
+        except BaseException:
+            stream.close()
+            raise
+
+    def _translate(self, exc: BaseException) -> StoreError:
+        return translate(exc, self.endpoint)
+
+    async def put_object(
+        self, bucket: str, key: str, body: AsyncIterable[bytes], attributes: ObjectAttributes
+    ) -> ObjectInfo:
+        location = await self._buckets.require(bucket)
+        reader = BodyReader(body)
+        threshold = self.config.multipart_threshold
+        first = await reader.read(threshold + 1)
+        if len(first) <= threshold:
+            # The body has ended: its attributes are final now.
+            answer = await self._call(
+                "put_object",
+                Bucket=location.bucket,
+                Key=location.key(key),
+                Body=first,
+                ContentMD5=await content_md5(first),
+                **to_params(attributes),
+            )
+            return ObjectInfo(bucket, key, len(first), _etag(answer["ETag"]), _answered_at(answer), attributes)
+        reader.unread(first)
+        del first
+        return await self._put_through_temporary(
+            bucket, key, location, reader, attributes, getattr(body, "expected_size", None)
+        )
+
+    async def _put_through_temporary(
+        self,
+        bucket: str,
+        key: str,
+        location: Location,
+        reader: BodyReader,
+        attributes: ObjectAttributes,
+        expected_size: int | None,
+    ) -> ObjectInfo:
+        """Multipart upload to a temporary key, then a server-side copy onto ``key`` with the final metadata."""
+        temp = location.key(f"{TEMP_PREFIX}{uuid.uuid4().hex}")
+        created = await self._call("create_multipart_upload", Bucket=location.bucket, Key=temp)
+        upload_id = created["UploadId"]
+        try:
+            parts, size = await self._upload_parts(location.bucket, temp, upload_id, reader, expected_size)
+            await self._call(
+                "complete_multipart_upload",
+                Bucket=location.bucket,
+                Key=temp,
+                UploadId=upload_id,
+                MultipartUpload={"Parts": parts},
+            )
+            # The body has ended without error: its attributes are final now.
+            source = ObjectInfo(bucket, temp, size, "", dt.datetime.now(dt.UTC))
+            info = await self._copy_stored(location, source, location, bucket, key, attributes, replace=True)
+        except BaseException:
+            await self._detached(self._discard_temporary(location.bucket, temp, upload_id))
+            raise
+        await self._detached(self._delete_quietly(location.bucket, temp))
+        return info
+
+    def _part_size(self, uploaded: int, expected_size: int | None) -> int:
+        base = self.config.part_size
+        if expected_size is not None and expected_size > base * MAX_PARTS:
+            return min(MAX_PART_SIZE, -(-expected_size // (MAX_PARTS - 1)))
+        return min(MAX_PART_SIZE, base << min(uploaded // PARTS_PER_SIZE_STEP, MAX_SIZE_STEPS))
+
+    async def _upload_parts(
+        self, bucket: str, key: str, upload_id: str, reader: BodyReader, expected_size: int | None
+    ) -> tuple[list[dict[str, Any]], int]:
+        """Parts read from the body while the previous one goes up: two parts in memory at most."""
+        parts: list[dict[str, Any]] = []
+        size = 0
+        in_flight: asyncio.Task[dict[str, Any]] | None = None
+        try:
+            while True:
+                data = await reader.read(self._part_size(len(parts), expected_size))
+                if not data:
+                    break
+                if in_flight is not None:
+                    parts.append(await in_flight)
+                    in_flight = None
+                number = len(parts) + 1
+                if number > MAX_PARTS:
+                    raise StoreError("EntityTooLarge", "Your proposed upload exceeds the maximum allowed object size")
+                size += len(data)
+                in_flight = asyncio.create_task(self._upload_buffer(bucket, key, upload_id, number, data))
+                del data
+            if in_flight is not None:
+                parts.append(await in_flight)
+                in_flight = None
+        finally:
+            if in_flight is not None:
+                in_flight.cancel()
+                with contextlib.suppress(BaseException):
+                    await in_flight
+        return parts, size
+
+    async def _upload_buffer(self, bucket: str, key: str, upload_id: str, number: int, data: bytes) -> dict[str, Any]:
+        answer = await self._call(
+            "upload_part",
+            Bucket=bucket,
+            Key=key,
+            UploadId=upload_id,
+            PartNumber=number,
+            Body=data,
+            ContentMD5=await content_md5(data),
+        )
+        return {"PartNumber": number, "ETag": answer["ETag"]}
+
+    async def _discard_temporary(self, bucket: str, key: str, upload_id: str) -> None:
+        """Abort the upload and delete the temporary object (its completion may have gone through)."""
+        with contextlib.suppress(StoreError):
+            await self._call("abort_multipart_upload", Bucket=bucket, Key=key, UploadId=upload_id)
+        await self._delete_quietly(bucket, key)
+
+    async def _delete_quietly(self, bucket: str, key: str) -> None:
+        try:
+            await self._call("delete_object", Bucket=bucket, Key=key)
+        except StoreError as exc:
+            _log.warning("could not delete the temporary object %s/%s (%s); an expiry rule may", bucket, key, exc)
+
+    async def delete_object(self, bucket: str, key: str) -> None:
+        location = await self._buckets.require(bucket)
+        await self._call("delete_object", Bucket=location.bucket, Key=location.key(key))
+
+    async def copy_object(
+        self,
+        src_bucket: str,
+        src_key: str,
+        dst_bucket: str,
+        dst_key: str,
+        attributes: ObjectAttributes | None,
+    ) -> ObjectInfo:
+        source_location = self._buckets.locate(src_bucket)
+        target = await self._buckets.require(dst_bucket)
+        source = await self.head_object(src_bucket, src_key)
+        kept = source.attributes if attributes is None else attributes
+        stored = ObjectInfo(src_bucket, source_location.key(src_key), source.size, source.etag, source.last_modified)
+        return await self._copy_stored(
+            source_location, stored, target, dst_bucket, dst_key, kept, replace=attributes is not None
+        )
+
+    async def _copy_stored(
+        self,
+        source_location: Location,
+        source: ObjectInfo,
+        target: Location,
+        bucket: str,
+        key: str,
+        attributes: ObjectAttributes,
+        replace: bool,
+    ) -> ObjectInfo:
+        """Server-side copy of ``source`` (an upstream key) onto ``key``; source.etag, when set, must still match."""
+        copy_source = {"Bucket": source_location.bucket, "Key": source.key}
+        condition = {"CopySourceIfMatch": _quoted(source.etag)} if source.etag else {}
+        if source.size > self.max_single_copy:
+            return await self._multipart_copy(copy_source, condition, source.size, target, bucket, key, attributes)
+        directive = {"MetadataDirective": "REPLACE", **to_params(attributes)} if replace else {}
+        try:
+            answer = await self._call(
+                "copy_object",
+                Bucket=target.bucket,
+                Key=target.key(key),
+                CopySource=copy_source,
+                **condition,
+                **directive,
+            )
+        except StoreError as exc:
+            raise _changed_during_copy(exc) from None
+        result = answer.get("CopyObjectResult", {})
+        last_modified = utc(result["LastModified"]) if result.get("LastModified") else _answered_at(answer)
+        return ObjectInfo(bucket, key, source.size, _etag(result.get("ETag", "")), last_modified, attributes)
+
+    async def _multipart_copy(
+        self,
+        copy_source: dict[str, str],
+        condition: dict[str, str],
+        size: int,
+        target: Location,
+        bucket: str,
+        key: str,
+        attributes: ObjectAttributes,
+    ) -> ObjectInfo:
+        """A copy too big for CopyObject: UploadPartCopy ranges, a few at a time; the key appears at Complete."""
+        created = await self._call(
+            "create_multipart_upload", Bucket=target.bucket, Key=target.key(key), **to_params(attributes)
+        )
+        upload_id = created["UploadId"]
+        span = max(self.copy_part_size, MIN_S3_PART_SIZE, math.ceil(size / MAX_PARTS))
+        gate = asyncio.Semaphore(COPY_CONCURRENCY)
+
+        async def copy_part(number: int, first: int) -> dict[str, Any]:
+            async with gate:
+                answer = await self._call(
+                    "upload_part_copy",
+                    Bucket=target.bucket,
+                    Key=target.key(key),
+                    UploadId=upload_id,
+                    PartNumber=number,
+                    CopySource=copy_source,
+                    CopySourceRange=f"bytes={first}-{min(first + span, size) - 1}",
+                    **condition,
+                )
+            return {"PartNumber": number, "ETag": answer["CopyPartResult"]["ETag"]}
+
+        try:
+            try:
+                async with asyncio.TaskGroup() as group:
+                    tasks = [
+                        group.create_task(copy_part(n, first)) for n, first in enumerate(range(0, size, span), start=1)
+                    ]
+            except BaseExceptionGroup as group_error:
+                raise _changed_during_copy(_first_store_error(group_error)) from None
+            answer = await self._call(
+                "complete_multipart_upload",
+                Bucket=target.bucket,
+                Key=target.key(key),
+                UploadId=upload_id,
+                MultipartUpload={"Parts": [t.result() for t in tasks]},
+            )
+        except BaseException:
+            await self._detached(self._abort_quietly(target.bucket, target.key(key), upload_id))
+            raise
+        return ObjectInfo(bucket, key, size, _etag(answer["ETag"]), _answered_at(answer), attributes)
+
+    async def _abort_quietly(self, bucket: str, key: str, upload_id: str) -> None:
+        with contextlib.suppress(StoreError):
+            await self._call("abort_multipart_upload", Bucket=bucket, Key=key, UploadId=upload_id)
+
+    async def list_objects(
+        self,
+        bucket: str,
+        prefix: str = "",
+        delimiter: str | None = None,
+        start_after: str | None = None,
+        max_keys: int = 1000,
+    ) -> ListPage:
+        location = await self._buckets.require(bucket)
+        params: dict[str, Any] = {"Bucket": location.bucket, "Prefix": location.key(prefix)}
+        if max_keys <= 0:
+            await self._call("list_objects_v2", MaxKeys=1, **params)  # still NoSuchBucket for a missing bucket
+            return ListPage([], [], False, None)
+        params["MaxKeys"] = min(max_keys, 1000)
+        if delimiter:
+            params["Delimiter"] = delimiter
+        if start_after:
+            params["StartAfter"] = location.key(start_after)
+        answer = await self._call("list_objects_v2", **params)
+        objects = [
+            ObjectInfo(
+                bucket,
+                location.client_key(item["Key"]),
+                item.get("Size", 0),
+                _etag(item.get("ETag", "")),
+                utc(item.get("LastModified")),
+            )
+            for item in answer.get("Contents", [])
+        ]
+        prefixes = [location.client_key(p["Prefix"]) for p in answer.get("CommonPrefixes", [])]
+        truncated = bool(answer.get("IsTruncated"))
+        last = max([*objects[-1:], *prefixes[-1:]], key=_listing_order, default=None)
+        if start_after:
+            # A common prefix that start_after falls in was listed on an earlier page.
+            prefixes = [p for p in prefixes if not start_after.startswith(p)]
+        if prefixes and _keeps_empty_folders(answer):
+            prefixes = await self._non_empty(location, prefixes)
+        marker = None if not truncated or last is None else last.key if isinstance(last, ObjectInfo) else last
+        return ListPage(objects, prefixes, truncated, marker)
+
+    async def _non_empty(self, location: Location, prefixes: list[str]) -> list[str]:
+        """The common prefixes that still hold an object (one small listing each, a few at a time)."""
+        gate = asyncio.Semaphore(PREFIX_CHECK_CONCURRENCY)
+
+        async def holds_objects(prefix: str) -> bool:
+            async with gate:
+                answer = await self._call(
+                    "list_objects_v2", Bucket=location.bucket, Prefix=location.key(prefix), MaxKeys=1
+                )
+            return bool(answer.get("Contents"))
+
+        kept = await asyncio.gather(*(holds_objects(p) for p in prefixes))
+        return [p for p, keep in zip(prefixes, kept, strict=True) if keep]
+
+    # --- multipart --------------------------------------------------------------------------------
+
+    async def create_multipart_upload(self, bucket: str, key: str, attributes: ObjectAttributes) -> str:
+        location = await self._buckets.require(bucket)
+        answer = await self._call(
+            "create_multipart_upload", Bucket=location.bucket, Key=location.key(key), **to_params(attributes)
+        )
+        return answer["UploadId"]
+
+    async def upload_part(
+        self, bucket: str, key: str, upload_id: str, part_number: int, body: AsyncIterable[bytes]
+    ) -> PartInfo:
+        """A part goes up as one upstream part: streamed when its length is declared and large,
+        otherwise gathered in a temporary file (in memory up to ``part_size``) and sent with its MD5."""
+        location = self._buckets.locate(bucket)
+        if not 1 <= part_number <= MAX_PARTS:
+            raise StoreError("InvalidArgument", f"Part number must be an integer between 1 and {MAX_PARTS}, inclusive")
+        target = {"Bucket": location.bucket, "Key": location.key(key), "UploadId": upload_id, "PartNumber": part_number}
+        expected = getattr(body, "expected_size", None)
+        if expected is not None and expected > MAX_PART_SIZE:
+            raise StoreError("EntityTooLarge", "Your proposed upload exceeds the maximum allowed size")
+        if expected is not None and expected > self.config.part_size:
+            answer = await self._send("upload_part", StreamedBody(body, expected), **target)
+            size = expected
+        else:
+            spooled = await spool(body, self.config.part_size, MAX_PART_SIZE)
+            try:
+                buffered = BufferedBody(spooled.file, spooled.size)
+                answer = await self._send("upload_part", buffered, ContentMD5=spooled.md5, **target)
+            finally:
+                spooled.close()
+            size = spooled.size
+        return PartInfo(part_number, size, _etag(answer["ETag"]), _answered_at(answer))
+
+    async def upload_part_copy(
+        self,
+        bucket: str,
+        key: str,
+        upload_id: str,
+        part_number: int,
+        src_bucket: str,
+        src_key: str,
+        byte_range: ByteRange | None = None,
+    ) -> PartInfo:
+        location = self._buckets.locate(bucket)
+        source_location = self._buckets.locate(src_bucket)
+        source = await self.head_object(src_bucket, src_key)
+        params: dict[str, Any] = {"CopySourceIfMatch": _quoted(source.etag)}
+        size = source.size
+        if byte_range is not None:
+            first, last = byte_range.resolve(source.size)
+            params["CopySourceRange"] = f"bytes={first}-{last}"
+            size = last - first + 1
+        try:
+            answer = await self._call(
+                "upload_part_copy",
+                Bucket=location.bucket,
+                Key=location.key(key),
+                UploadId=upload_id,
+                PartNumber=part_number,
+                CopySource={"Bucket": source_location.bucket, "Key": source_location.key(src_key)},
+                **params,
+            )
+        except StoreError as exc:
+            raise _changed_during_copy(exc) from None
+        result = answer.get("CopyPartResult", {})
+        last_modified = utc(result["LastModified"]) if result.get("LastModified") else _answered_at(answer)
+        return PartInfo(part_number, size, _etag(result.get("ETag", "")), last_modified)
+
+    async def complete_multipart_upload(
+        self, bucket: str, key: str, upload_id: str, parts: Sequence[tuple[int, str]]
+    ) -> ObjectInfo:
+        if not parts:
+            raise StoreError("MalformedXML", "The XML you provided was not well-formed or did not validate")
+        location = self._buckets.locate(bucket)
+        listed = [{"PartNumber": number, "ETag": _quoted(_etag(etag))} for number, etag in parts]
+        await self._call(
+            "complete_multipart_upload",
+            Bucket=location.bucket,
+            Key=location.key(key),
+            UploadId=upload_id,
+            MultipartUpload={"Parts": listed},
+        )
+        return await self.head_object(bucket, key)
+
+    async def abort_multipart_upload(self, bucket: str, key: str, upload_id: str) -> None:
+        location = self._buckets.locate(bucket)
+        await self._call("abort_multipart_upload", Bucket=location.bucket, Key=location.key(key), UploadId=upload_id)
+
+    async def list_parts(
+        self, bucket: str, key: str, upload_id: str, part_number_marker: int = 0, max_parts: int = 1000
+    ) -> PartsPage:
+        location = self._buckets.locate(bucket)
+        answer = await self._call(
+            "list_parts",
+            Bucket=location.bucket,
+            Key=location.key(key),
+            UploadId=upload_id,
+            PartNumberMarker=max(part_number_marker, 0),
+            MaxParts=max(min(max_parts, 1000), 1),
+        )
+        parts = [
+            PartInfo(p["PartNumber"], p.get("Size", 0), _etag(p.get("ETag", "")), utc(p.get("LastModified")))
+            for p in answer.get("Parts", [])
+        ]
+        truncated = bool(answer.get("IsTruncated")) and bool(parts)
+        upload = UploadInfo(bucket, key, upload_id, utc(answer.get("Initiated")))
+        return PartsPage(upload, parts, truncated, parts[-1].part_number if truncated else None)
+
+    async def list_multipart_uploads(
+        self,
+        bucket: str,
+        prefix: str = "",
+        key_marker: str | None = None,
+        upload_id_marker: str | None = None,
+        max_uploads: int = 1000,
+    ) -> UploadsPage:
+        location = await self._buckets.require(bucket)
+        params: dict[str, Any] = {
+            "Bucket": location.bucket,
+            "Prefix": location.key(prefix),
+            "MaxUploads": max(min(max_uploads, 1000), 1),
+        }
+        if key_marker is not None:
+            params["KeyMarker"] = location.key(key_marker)
+            if upload_id_marker:
+                params["UploadIdMarker"] = upload_id_marker
+        answer = await self._call("list_multipart_uploads", **params)
+        listed = [
+            UploadInfo(bucket, location.client_key(u["Key"]), u["UploadId"], utc(u.get("Initiated")))
+            for u in answer.get("Uploads", [])
+        ]
+        truncated = bool(answer.get("IsTruncated")) and bool(listed)
+        uploads = [u for u in listed if not u.key.startswith(TEMP_PREFIX)]  # our own, in flight
+        last = listed[-1] if truncated else None
+        return UploadsPage(uploads, [], truncated, last.key if last else None, last.upload_id if last else None)
+
+
+def _keeps_empty_folders(answer: dict[str, Any]) -> bool:
+    """Upstreams on a file-system-like namespace list a folder whose objects are all deleted as a
+    common prefix until they clean it up (SeaweedFS, for a while); S3 never shows an empty prefix."""
+    server = answer.get("ResponseMetadata", {}).get("HTTPHeaders", {}).get("server", "")
+    return server.startswith(EMPTY_FOLDER_SERVERS)
+
+
+def _listing_order(item: ObjectInfo | str) -> bytes:
+    return (item.key if isinstance(item, ObjectInfo) else item).encode("utf-8", "surrogatepass")
+
+
+def _first_store_error(group: BaseExceptionGroup) -> BaseException:
+    for exc in group.exceptions:
+        if isinstance(exc, BaseExceptionGroup):
+            return _first_store_error(exc)
+        if isinstance(exc, StoreError):
+            return exc
+    return group.exceptions[0]
+
+
+def _changed_during_copy(exc: BaseException) -> BaseException:
+    """The copy's source condition failing means the source changed under it, not a client's precondition."""
+    if isinstance(exc, StoreError) and exc.code == "PreconditionFailed":
+        return StoreError("InternalError", "The source object changed during the copy; retry the request")
+    return exc

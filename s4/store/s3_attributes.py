@@ -1,0 +1,80 @@
+"""ObjectAttributes to and from an upstream S3 object's headers.
+
+S3 keeps Content-Type, the standard headers and user metadata itself. Two things it has
+no place for travel as user metadata (our extension): verified checksums as
+``s4-checksum-<alg>`` (S3 would recompute its own only on request), and an Expires value
+that is not an HTTP date (S3's SDKs send Expires as a timestamp) as ``s4-expires``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from email.utils import format_datetime, parsedate_to_datetime
+from typing import Any
+
+from s4.store.base import ObjectAttributes
+
+CHECKSUM_PREFIX = "s4-checksum-"
+EXPIRES_KEY = "s4-expires"
+_HEADER_PARAMS = {
+    "cache-control": "CacheControl",
+    "content-disposition": "ContentDisposition",
+    "content-encoding": "ContentEncoding",
+    "content-language": "ContentLanguage",
+}
+STORED_HEADERS = (*_HEADER_PARAMS, "expires")
+
+
+def _http_date(value: str) -> dt.datetime | None:
+    """The date when ``value`` is exactly how S3's client would write it back, else None."""
+    try:
+        parsed = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=dt.UTC)
+    parsed = parsed.astimezone(dt.UTC)
+    return parsed if format_datetime(parsed, usegmt=True) == value else None
+
+
+def to_params(attributes: ObjectAttributes) -> dict[str, Any]:
+    """PutObject / CreateMultipartUpload / CopyObject (REPLACE) parameters for ``attributes``."""
+    params: dict[str, Any] = {}
+    metadata = {k.lower(): v for k, v in attributes.metadata.items()}
+    if attributes.content_type:
+        params["ContentType"] = attributes.content_type
+    for header, param in _HEADER_PARAMS.items():
+        value = attributes.headers.get(header)
+        if value:
+            params[param] = value
+    expires = attributes.headers.get("expires")
+    if expires:
+        when = _http_date(expires)
+        if when is None:
+            metadata[EXPIRES_KEY] = expires
+        else:
+            params["Expires"] = when
+    for algorithm, value in attributes.checksums.items():
+        metadata[CHECKSUM_PREFIX + algorithm.lower()] = value
+    params["Metadata"] = metadata
+    return params
+
+
+def from_response(answer: Mapping[str, Any]) -> ObjectAttributes:
+    """The attributes a HeadObject or GetObject answer carries."""
+    raw = answer.get("ResponseMetadata", {}).get("HTTPHeaders", {})
+    headers = {h: raw[h] for h in STORED_HEADERS if raw.get(h)}
+    metadata: dict[str, str] = {}
+    checksums: dict[str, str] = {}
+    for key, value in (answer.get("Metadata") or {}).items():
+        key = key.lower()
+        if key.startswith(CHECKSUM_PREFIX):
+            checksums[key[len(CHECKSUM_PREFIX) :]] = value
+        elif key == EXPIRES_KEY:
+            headers["expires"] = value
+        else:
+            metadata[key] = value
+    return ObjectAttributes(
+        content_type=answer.get("ContentType") or None, metadata=metadata, headers=headers, checksums=checksums
+    )

@@ -1,0 +1,114 @@
+"""What an upstream S3 failure means to the gateway's client, as a StoreError.
+
+The client must see its own mistakes with S3's own codes (a missing key, a bad part
+list), and the gateway's trouble with the upstream (unreachable, throttling, refused
+credentials) as what it is, never as something the client did wrong.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import aiohttp
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectionError,
+    HTTPClientError,
+    NoCredentialsError,
+    ParamValidationError,
+    PartialCredentialsError,
+    ReadTimeoutError,
+    ResponseStreamingError,
+)
+
+from s4.store.base import StoreError
+
+PASSED_THROUGH = frozenset(
+    {
+        "NoSuchBucket",
+        "NoSuchKey",
+        "NoSuchUpload",
+        "AccessDenied",
+        "BucketAlreadyOwnedByYou",
+        "BucketAlreadyExists",
+        "BucketNotEmpty",
+        "InvalidPart",
+        "InvalidPartOrder",
+        "EntityTooSmall",
+        "EntityTooLarge",
+        "InvalidRange",
+        "PreconditionFailed",
+        "NotModified",
+        "InvalidArgument",
+        "InvalidBucketName",
+        "KeyTooLongError",
+        "MetadataTooLarge",
+        "InvalidRequest",
+        "NotImplemented",
+    }
+)
+"""Codes that say something about the client's own request: the client gets them as they are."""
+
+THROTTLED = frozenset(
+    {"SlowDown", "Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequests", "RequestThrottled"}
+)
+REFUSED_CREDENTIALS = frozenset(
+    {"InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken", "RequestTimeTooSkewed"}
+)
+_STATUS_CODES = {
+    304: "NotModified",
+    403: "AccessDenied",
+    404: "NoSuchKey",
+    412: "PreconditionFailed",
+    416: "InvalidRange",
+    503: "SlowDown",
+}
+"""Answers without a body (HEAD) carry only their status."""
+
+UNREACHABLE = (
+    ConnectionError,  # botocore's: refused, reset, connect and read timeouts, closed mid-response
+    HTTPClientError,
+    ResponseStreamingError,
+    ReadTimeoutError,
+    aiohttp.ClientError,
+    asyncio.TimeoutError,
+    OSError,
+)
+
+
+def unreachable(endpoint: str, detail: object) -> StoreError:
+    return StoreError("ServiceUnavailable", f"upstream S3 at {endpoint} is unreachable: {detail}")
+
+
+def translate(exc: BaseException, endpoint: str) -> StoreError:
+    """The StoreError for an exception raised by an upstream call (or by reading its body)."""
+    if isinstance(exc, StoreError):
+        return exc
+    if isinstance(exc, ClientError):
+        return _client_error(exc, endpoint)
+    if isinstance(exc, (NoCredentialsError, PartialCredentialsError)):
+        return StoreError("InternalError", f"no usable credentials for the upstream S3 at {endpoint}: {exc}")
+    if isinstance(exc, ParamValidationError):
+        return StoreError("InvalidArgument", f"the upstream S3 client refused the request: {exc}")
+    if isinstance(exc, UNREACHABLE):
+        return unreachable(endpoint, exc or type(exc).__name__)
+    if isinstance(exc, BotoCoreError):
+        return StoreError("InternalError", f"upstream error: {exc}")
+    return StoreError("InternalError", f"upstream error: {type(exc).__name__}: {exc}")
+
+
+def _client_error(exc: ClientError, endpoint: str) -> StoreError:
+    error = exc.response.get("Error", {})
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    code = str(error.get("Code") or "")
+    message = str(error.get("Message") or "") or str(exc)
+    if code.isdigit() or not code:
+        code = _STATUS_CODES.get(status or 0, code)
+    if code in THROTTLED or status == 503:
+        return StoreError("SlowDown", f"the upstream S3 is throttling requests ({code or status}): {message}")
+    if code in REFUSED_CREDENTIALS:
+        return StoreError("AccessDenied", f"the upstream S3 at {endpoint} refused the gateway's credentials ({code})")
+    if code in PASSED_THROUGH:
+        return StoreError(code, message)
+    return StoreError("InternalError", f"upstream error: {code or status}: {message}")

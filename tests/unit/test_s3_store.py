@@ -1,0 +1,655 @@
+"""S3Store against a real SeaweedFS on loopback (no mocks of S3): every protocol operation, the
+error mapping, the temporary-key PUT path, streaming, the CompressingStore on top, an upstream
+that stops and comes back; and the settings and factory that open it."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime as dt
+import itertools
+import os
+import random
+import signal
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
+
+import pytest
+
+from s4.codec import CodecDispatcher, CodecRegistry, CpuCodecPool, FrameIndex
+from s4.codec.policy import FramePolicy
+from s4.config import ConfigError, S4Config, UpstreamConfig, load_config
+from s4.store.base import ByteRange, ObjectAttributes, ObjectStream, StoreError
+from s4.store.compressing import CompressingStore
+from s4.store.factory import open_inner_store
+from s4.store.filesystem import FilesystemStore
+from s4.store.s3 import TEMP_PREFIX, S3Store
+from tests.seaweed import ACCESS_KEY, SECRET_KEY, SeaweedFS, SeaweedUnavailable, start_seaweed
+from tests.unit.store_helpers import body, failing_body, md5
+
+T = TypeVar("T")
+KiB = 1024
+MiB = 1024 * KiB
+PART = 5 * MiB
+FRAME = 64 * KiB
+POLICY = FramePolicy(
+    single_frame_max=FRAME, medium_frame=FRAME, medium_max=64 * MiB, large_frame=FRAME, unknown_frame=FRAME
+)
+_names = itertools.count()
+
+
+# -- fixtures: one SeaweedFS, one event loop and one store for the whole module ---------------------
+
+
+@pytest.fixture(scope="module")
+def seaweed(tmp_path_factory) -> SeaweedFS:
+    try:
+        upstream = start_seaweed(tmp_path_factory.mktemp("seaweed"))
+    except SeaweedUnavailable as exc:
+        pytest.skip(f"SeaweedFS cannot run here: {exc}")
+    yield upstream
+    upstream.stop()
+
+
+@pytest.fixture(scope="module")
+def loop() -> asyncio.AbstractEventLoop:
+    loop = asyncio.new_event_loop()
+    yield loop
+    loop.close()
+
+
+def upstream_config(seaweed: SeaweedFS, **changes: Any) -> UpstreamConfig:
+    settings = {
+        "endpoint": seaweed.endpoint,
+        "access_key_id": ACCESS_KEY,
+        "secret_access_key": SECRET_KEY,
+        "multipart_threshold": PART,
+        "part_size": PART,
+        "max_pool_connections": 8,
+        "connect_timeout": 2,
+        "read_timeout": 10,
+    }
+    return UpstreamConfig(**(settings | changes))
+
+
+@pytest.fixture(scope="module")
+def store(seaweed, loop) -> S3Store:
+    opened = loop.run_until_complete(S3Store.open(upstream_config(seaweed)))
+    yield opened
+    loop.run_until_complete(opened.close())
+
+
+@pytest.fixture(scope="module")
+def compressing(store, loop) -> CompressingStore:
+    pool = CpuCodecPool(CodecRegistry.cpu_default())
+    yield CompressingStore(store, pool, CodecDispatcher(), POLICY)
+    pool.close()
+
+
+@pytest.fixture
+def run(loop) -> Callable[[Awaitable[T]], T]:
+    def runner(awaitable: Awaitable[T], timeout: float = 60) -> T:
+        return loop.run_until_complete(asyncio.wait_for(awaitable, timeout))
+
+    return runner
+
+
+@pytest.fixture
+def bucket(store, run) -> str:
+    name = f"s3store-{next(_names)}"
+    run(store.create_bucket(name))
+    return name
+
+
+# -- helpers ------------------------------------------------------------------------------------------
+
+
+async def read(stream: ObjectStream) -> bytes:
+    try:
+        return b"".join([chunk async for chunk in stream.body])
+    finally:
+        await stream.aclose()
+
+
+async def get(store, bucket: str, key: str, byte_range: ByteRange | None = None) -> bytes:
+    return await read(await store.get_object(bucket, key, byte_range))
+
+
+def chunked(data: bytes, size: int = 256 * KiB) -> list[bytes]:
+    return [data[i : i + size] for i in range(0, len(data), size)]
+
+
+@dataclasses.dataclass
+class SizedBody:
+    """A request body that declares its length, as the server's bodies do (``expected_size``)."""
+
+    chunks: list[bytes]
+    expected_size: int | None
+    fail_at_end: bool = False
+
+    async def _iterate(self) -> AsyncIterator[bytes]:
+        for chunk in self.chunks:
+            await asyncio.sleep(0)
+            yield chunk
+        if self.fail_at_end:
+            raise StoreError("BadDigest", "The Content-MD5 you specified did not match what we received.")
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self._iterate()
+
+
+def log_text(size: int, seed: int = 0) -> bytes:
+    """Log-like text that compresses a few times over, never repeating exactly."""
+    rng = random.Random(seed)
+    out = bytearray()
+    while len(out) < size:
+        out += (
+            f"{1_700_000_000 + len(out)} INFO [{rng.choice(('auth', 'orders', 'search'))}] GET /api/"
+            f"{rng.randrange(100000)} status={rng.choice((200, 204, 404))} ms={rng.random() * 90:.2f}\n"
+        ).encode()
+    return bytes(out[:size])
+
+
+def raw_keys(seaweed: SeaweedFS, bucket: str, prefix: str = "") -> list[str]:
+    answer = seaweed.client().list_objects_v2(Bucket=bucket, Prefix=prefix)
+    return [item["Key"] for item in answer.get("Contents", [])]
+
+
+def raw_uploads(seaweed: SeaweedFS, bucket: str) -> list[str]:
+    return [u["Key"] for u in seaweed.client().list_multipart_uploads(Bucket=bucket).get("Uploads", [])]
+
+
+def error_code(run, awaitable: Awaitable[Any]) -> str:
+    with pytest.raises(StoreError) as caught:
+        run(awaitable)
+    return caught.value.code
+
+
+ATTRIBUTES = ObjectAttributes(
+    content_type="text/plain; charset=utf-8",
+    metadata={"owner": "Team-A", "n": "1"},
+    headers={
+        "cache-control": "max-age=60",
+        "content-disposition": 'attachment; filename="a.txt"',
+        "content-language": "en",
+        "expires": "Wed, 21 Oct 2015 07:28:00 GMT",
+    },
+    checksums={"crc32c": "yZRlqg=="},
+)
+
+
+# -- settings and factory (no upstream needed) --------------------------------------------------------
+
+
+def test_upstream_settings_come_from_file_environment_and_flags(tmp_path):
+    path = tmp_path / "s4.yaml"
+    path.write_text(
+        "backend: s3\nupstream:\n  endpoint: http://file:9000\n  region: eu-west-1\n  part_size: 16777216\n"
+    )
+    env = {
+        "S4_UPSTREAM_ENDPOINT": "http://env:9000/",
+        "S4_UPSTREAM_ACCESS_KEY_ID": "AK",
+        "S4_UPSTREAM_SECRET_ACCESS_KEY": "sk",
+    }
+    config = load_config(path, env=env, overrides={"upstream_region": "ap-south-1", "upstream_endpoint": None})
+    up = config.upstream
+    assert (config.backend, up.endpoint, up.region, up.part_size) == ("s3", "http://env:9000", "ap-south-1", 16 * MiB)
+    assert (up.access_key_id, up.secret_access_key) == ("AK", "sk")
+    assert "sk" not in repr(up)
+    assert load_config(None, env={}).upstream == UpstreamConfig()
+    flags = load_config(None, env={}, overrides={"backend": "s3", "upstream_endpoint": "https://s3.example"})
+    assert (flags.backend, flags.upstream.endpoint) == ("s3", "https://s3.example")
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"S4_UPSTREAM_ENDPOINT": "s3.example.com"},
+        {"S4_UPSTREAM_ACCESS_KEY_ID": "only-the-key"},
+        {"S4_BACKEND": "ftp"},
+    ],
+)
+def test_bad_upstream_settings_are_refused(settings):
+    with pytest.raises(ConfigError):
+        load_config(None, env=settings)
+
+
+@pytest.mark.parametrize("prefix", ["{bucket}-", "x/", "{bucket}/{bucket}/", ".s4x/{bucket}/", "{b}{bucket}/"])
+def test_a_key_prefix_must_keep_buckets_apart(prefix):
+    with pytest.raises(ConfigError, match="key_prefix"):
+        load_config(None, env={}, overrides={"upstream_key_prefix": prefix})
+
+
+def test_the_factory_opens_the_configured_backend(tmp_path, loop):
+    async def scenario() -> None:
+        inner = await open_inner_store(S4Config(data_dir=tmp_path / "data"))
+        assert isinstance(inner, FilesystemStore)
+        await inner.close()
+        with pytest.raises(ConfigError, match="endpoint"):
+            await open_inner_store(S4Config(backend="s3"))
+
+    loop.run_until_complete(scenario())
+
+
+def test_the_factory_opens_an_s3_store(seaweed, run):
+    config = S4Config(backend="s3", upstream=upstream_config(seaweed))
+    inner = run(open_inner_store(config))
+    try:
+        assert isinstance(inner, S3Store) and inner.min_part_size == 5 * MiB
+        run(inner.ping())
+    finally:
+        run(inner.close())
+
+
+# -- buckets ------------------------------------------------------------------------------------------
+
+
+def test_bucket_lifecycle(store, run):
+    name = f"s3store-life-{next(_names)}"
+    assert error_code(run, store.head_bucket(name)) == "NoSuchBucket"
+    run(store.create_bucket(name))
+    assert error_code(run, store.create_bucket(name)) == "BucketAlreadyOwnedByYou"
+    assert run(store.head_bucket(name)).name == name
+    listed = {b.name: b for b in run(store.list_buckets())}
+    assert name in listed and listed[name].created.tzinfo == dt.UTC
+    run(store.put_object(name, "k", body(b"x"), ObjectAttributes()))
+    assert error_code(run, store.delete_bucket(name)) == "BucketNotEmpty"
+    run(store.delete_object(name, "k"))
+    run(store.delete_bucket(name))
+    assert error_code(run, store.head_bucket(name)) == "NoSuchBucket"
+    assert error_code(run, store.delete_bucket(name)) == "NoSuchBucket"
+
+
+# -- objects ------------------------------------------------------------------------------------------
+
+
+def test_put_head_get_keep_every_attribute(store, run, bucket):
+    data = b"hello, upstream\n" * 100
+    info = run(store.put_object(bucket, "dir/a.txt", body(data[:700], data[700:]), ATTRIBUTES))
+    assert (info.size, info.etag) == (len(data), md5(data))
+    assert info.last_modified.tzinfo == dt.UTC
+    head = run(store.head_object(bucket, "dir/a.txt"))
+    assert (head.size, head.etag) == (len(data), md5(data))
+    assert head.last_modified.tzinfo == dt.UTC
+    assert abs((head.last_modified - dt.datetime.now(dt.UTC)).total_seconds()) < 120
+    assert head.attributes == ATTRIBUTES
+    stream = run(store.get_object(bucket, "dir/a.txt"))
+    assert stream.info.attributes == ATTRIBUTES and stream.range is None
+    assert run(read(stream)) == data
+    # An Expires that is no HTTP date still comes back as it was given.
+    odd = ObjectAttributes(headers={"expires": "never"})
+    run(store.put_object(bucket, "odd", body(b"x"), odd))
+    assert run(store.head_object(bucket, "odd")).attributes.headers == {"expires": "never"}
+    # Empty objects.
+    info = run(store.put_object(bucket, "empty", body(), ObjectAttributes()))
+    assert (info.size, info.etag) == (0, md5(b""))
+    assert run(get(store, bucket, "empty")) == b""
+
+
+def test_ranged_gets_stream_just_the_range(store, run, bucket):
+    data = os.urandom(700 * KiB + 3)
+    run(store.put_object(bucket, "r", body(data), ObjectAttributes()))
+    for byte_range, (first, last) in [
+        (ByteRange(0, 0), (0, 0)),
+        (ByteRange(1000, 300_000), (1000, 300_000)),
+        (ByteRange(start=500_000), (500_000, len(data) - 1)),
+        (ByteRange(suffix=10), (len(data) - 10, len(data) - 1)),
+        (ByteRange(suffix=10 * MiB), (0, len(data) - 1)),
+        (ByteRange(600_000, 10 * MiB), (600_000, len(data) - 1)),
+    ]:
+        stream = run(store.get_object(bucket, "r", byte_range))
+        assert stream.range == (first, last) and stream.info.size == len(data)
+        chunks = run(_collect(stream))
+        assert b"".join(chunks) == data[first : last + 1]
+        assert max(len(c) for c in chunks) <= 256 * KiB  # streamed in pieces, not read whole
+    assert error_code(run, store.get_object(bucket, "r", ByteRange(start=len(data)))) == "InvalidRange"
+    assert error_code(run, store.get_object(bucket, "r", ByteRange(suffix=0))) == "InvalidRange"
+
+
+async def _collect(stream: ObjectStream) -> list[bytes]:
+    try:
+        return [chunk async for chunk in stream.body]
+    finally:
+        await stream.aclose()
+
+
+def test_closing_a_stream_early_releases_its_connection(store, run, bucket):
+    run(store.put_object(bucket, "big", body(os.urandom(2 * MiB)), ObjectAttributes()))
+
+    async def open_and_abandon() -> None:
+        # Three times the pool size: a leaked connection would make this wait on the pool forever.
+        for _ in range(24):
+            stream = await store.get_object(bucket, "big")
+            await anext(stream.body)
+            await stream.aclose()
+
+    run(open_and_abandon(), timeout=30)
+    assert run(get(store, bucket, "big", ByteRange(0, 9))) is not None
+
+
+def test_missing_things_map_to_s3_errors(store, run, bucket):
+    assert error_code(run, store.head_object(bucket, "nope")) == "NoSuchKey"
+    assert error_code(run, store.get_object(bucket, "nope")) == "NoSuchKey"
+    run(store.delete_object(bucket, "nope"))  # idempotent
+    gone = "s3store-never-created"
+    for call in (
+        lambda: store.head_object(gone, "k"),
+        lambda: store.get_object(gone, "k"),
+        lambda: store.put_object(gone, "k", body(b"x"), ObjectAttributes()),
+        lambda: store.delete_object(gone, "k"),
+        lambda: store.list_objects(gone),
+        lambda: store.create_multipart_upload(gone, "k", ObjectAttributes()),
+    ):
+        assert error_code(run, call()) == "NoSuchBucket"
+    assert error_code(run, store.list_parts(bucket, "k", "no-such-upload")) == "NoSuchUpload"
+    assert error_code(run, store.abort_multipart_upload(bucket, "k", "no-such-upload")) == "NoSuchUpload"
+    assert error_code(run, store.copy_object(bucket, "nope", bucket, "dst", None)) == "NoSuchKey"
+
+
+def test_a_wrong_upstream_secret_is_access_denied(seaweed, run):
+    wrong = run(S3Store.open(upstream_config(seaweed, secret_access_key="not-the-secret")))
+    try:
+        with pytest.raises(StoreError) as caught:
+            run(wrong.list_buckets())
+        assert caught.value.code == "AccessDenied" and "credentials" in caught.value.message
+        assert error_code(run, wrong.ping()) == "AccessDenied"
+    finally:
+        run(wrong.close())
+
+
+def test_a_large_put_goes_through_a_temporary_key_and_leaves_nothing_behind(store, seaweed, run, bucket):
+    data = os.urandom(12 * MiB + 123)
+    started = time.monotonic()
+    info = run(store.put_object(bucket, "large/obj", body(*chunked(data)), ATTRIBUTES))
+    print(f"\n12 MiB PUT through the temporary key: {time.monotonic() - started:.2f} s")
+    assert info.size == len(data) and info.etag.endswith("-3")  # three upstream parts of 5 MiB, 5 MiB, 2 MiB
+    head = run(store.head_object(bucket, "large/obj"))
+    assert (head.size, head.etag, head.attributes) == (len(data), info.etag, ATTRIBUTES)
+    assert run(get(store, bucket, "large/obj")) == data
+    assert run(get(store, bucket, "large/obj", ByteRange(6 * MiB, 6 * MiB + 99))) == data[6 * MiB : 6 * MiB + 100]
+    assert raw_keys(seaweed, bucket) == ["large/obj"]
+    assert raw_uploads(seaweed, bucket) == []
+
+
+@pytest.mark.parametrize("size", [1000, 12 * MiB])
+def test_a_body_that_fails_at_its_end_stores_nothing(store, seaweed, run, bucket, size):
+    data = os.urandom(size)
+    with pytest.raises(ValueError, match="digest mismatch"):
+        run(store.put_object(bucket, "failed", failing_body(*chunked(data)), ATTRIBUTES))
+    assert error_code(run, store.head_object(bucket, "failed")) == "NoSuchKey"
+    assert raw_keys(seaweed, bucket) == []
+    assert raw_uploads(seaweed, bucket) == []
+
+
+def test_a_huge_object_is_copied_with_upload_part_copy(store, seaweed, run, bucket):
+    data = os.urandom(11 * MiB)
+    store.max_single_copy, store.copy_part_size = 1 * MiB, 5 * MiB  # pretend 11 MiB is past 5 GiB
+    try:
+        info = run(store.put_object(bucket, "huge", body(*chunked(data)), ATTRIBUTES))
+        assert info.etag.endswith("-3")
+        assert raw_keys(seaweed, bucket) == ["huge"] and raw_uploads(seaweed, bucket) == []
+        copied = run(store.copy_object(bucket, "huge", bucket, "huge-copy", None))
+        assert copied.size == len(data) and copied.etag.endswith("-3")
+    finally:
+        del store.max_single_copy, store.copy_part_size
+    assert run(store.head_object(bucket, "huge")).attributes == ATTRIBUTES
+    assert run(store.head_object(bucket, "huge-copy")).attributes == ATTRIBUTES
+    assert run(get(store, bucket, "huge-copy")) == data
+
+
+def test_copy_keeps_or_replaces_attributes(store, run, bucket):
+    run(store.put_object(bucket, "src", body(b"copy me"), ATTRIBUTES))
+    kept = run(store.copy_object(bucket, "src", bucket, "kept", None))
+    assert (kept.size, kept.etag, kept.attributes) == (7, md5(b"copy me"), ATTRIBUTES)
+    assert run(store.head_object(bucket, "kept")).attributes == ATTRIBUTES
+    other = run(store.copy_object(bucket, "src", bucket, "replaced", ObjectAttributes("application/x-new", {"k": "v"})))
+    assert other.attributes == ObjectAttributes("application/x-new", {"k": "v"})
+    assert run(store.head_object(bucket, "replaced")).attributes == ObjectAttributes("application/x-new", {"k": "v"})
+    assert run(get(store, bucket, "replaced")) == b"copy me"
+
+
+def test_listing_pages_by_start_after(store, run, bucket):
+    keys = ["a", "b/1", "b/2", "b/3", "c", "d/x/1", "e", "é"]
+
+    async def fill() -> None:
+        await asyncio.gather(*(store.put_object(bucket, k, body(k.encode()), ObjectAttributes()) for k in keys))
+
+    run(fill())
+    page = run(store.list_objects(bucket))
+    assert [o.key for o in page.objects] == keys and not page.is_truncated and page.next_marker is None
+    assert page.objects[0].size == 1 and page.objects[0].etag == md5(b"a")
+    assert page.objects[0].last_modified.tzinfo == dt.UTC
+    seen: list[str] = []
+    after = None
+    while True:
+        page = run(store.list_objects(bucket, "", "/", after, 2))
+        seen += [o.key for o in page.objects] + list(page.common_prefixes)
+        if not page.is_truncated:
+            break
+        after = page.next_marker
+    assert seen == ["a", "b/", "c", "d/", "e", "é"]
+    page = run(store.list_objects(bucket, "b/", None, "b/1", 1))
+    assert [o.key for o in page.objects] == ["b/2"] and page.is_truncated and page.next_marker == "b/2"
+    assert run(store.list_objects(bucket, max_keys=0)).objects == []
+
+
+def test_multipart_operations(store, seaweed, run, bucket):
+    parts = [os.urandom(6 * MiB), os.urandom(5 * MiB + 7), os.urandom(1000)]
+    run(store.put_object(bucket, "copy-source", body(*chunked(parts[1])), ObjectAttributes()))
+    upload = run(store.create_multipart_upload(bucket, "mp", ATTRIBUTES))
+    listed = run(store.list_multipart_uploads(bucket))
+    assert [(u.key, u.upload_id) for u in listed.uploads] == [("mp", upload)]
+    assert listed.uploads[0].initiated.tzinfo == dt.UTC
+    # Declared and large: streamed through as one part.
+    p1 = run(store.upload_part(bucket, "mp", upload, 1, SizedBody(chunked(parts[0]), len(parts[0]))))
+    # A server-side copy of a range.
+    p2 = run(store.upload_part_copy(bucket, "mp", upload, 2, bucket, "copy-source", ByteRange(start=0)))
+    # Length unknown: gathered first.
+    p3 = run(store.upload_part(bucket, "mp", upload, 3, body(parts[2])))
+    assert [(p.part_number, p.size) for p in (p1, p2, p3)] == [(n + 1, len(d)) for n, d in enumerate(parts)]
+    # A copied part's ETag is the upstream's to choose (SeaweedFS gives the source's); sent parts' are MD5s.
+    assert (p1.etag, p3.etag) == (md5(parts[0]), md5(parts[2])) and p2.etag
+    page = run(store.list_parts(bucket, "mp", upload, 0, 2))
+    assert [p.part_number for p in page.parts] == [1, 2] and page.is_truncated and page.next_part_number_marker == 2
+    assert [p.part_number for p in run(store.list_parts(bucket, "mp", upload, 2)).parts] == [3]
+    assert error_code(run, store.complete_multipart_upload(bucket, "mp", upload, [(1, p1.etag), (2, "0" * 32)])) in (
+        "InvalidPart",
+        "InternalError",
+    )
+    done = run(store.complete_multipart_upload(bucket, "mp", upload, [(p.part_number, p.etag) for p in (p1, p2, p3)]))
+    assert done.size == sum(map(len, parts)) and done.etag.endswith("-3")
+    assert done.attributes == ATTRIBUTES
+    assert run(get(store, bucket, "mp")) == b"".join(parts)
+    aborted = run(store.create_multipart_upload(bucket, "gone", ObjectAttributes()))
+    run(store.abort_multipart_upload(bucket, "gone", aborted))
+    assert run(store.list_multipart_uploads(bucket)).uploads == []
+    assert raw_uploads(seaweed, bucket) == []
+
+
+def test_a_streamed_part_that_fails_at_its_end_is_not_stored(store, run, bucket):
+    upload = run(store.create_multipart_upload(bucket, "mp", ObjectAttributes()))
+    data = os.urandom(6 * MiB)
+    with pytest.raises(StoreError, match="Content-MD5"):
+        run(store.upload_part(bucket, "mp", upload, 1, SizedBody(chunked(data), len(data), fail_at_end=True)))
+    # A body shorter than it said is refused too, before its last bytes go up.
+    short = SizedBody(chunked(data[:-1]), len(data))
+    assert error_code(run, store.upload_part(bucket, "mp", upload, 2, short)) == "IncompleteBody"
+    assert run(store.list_parts(bucket, "mp", upload)).parts == []
+    run(store.abort_multipart_upload(bucket, "mp", upload))
+
+
+def test_one_shared_upstream_bucket_holds_many_client_buckets(seaweed, run):
+    seaweed.client().create_bucket(Bucket="s4-shared")
+    shared = run(S3Store.open(upstream_config(seaweed, bucket="s4-shared", key_prefix="tenants/{bucket}/")))
+    try:
+        run(shared.create_bucket("alpha"))
+        run(shared.create_bucket("alpha-b"))
+        assert error_code(run, shared.create_bucket("alpha")) == "BucketAlreadyOwnedByYou"
+        assert error_code(run, shared.create_bucket("Bad_Name")) == "InvalidBucketName"
+        assert [b.name for b in run(shared.list_buckets())] == ["alpha", "alpha-b"]
+        run(shared.put_object("alpha", "k/1", body(b"one"), ATTRIBUTES))
+        run(shared.put_object("alpha-b", "k/2", body(b"two"), ObjectAttributes()))
+        data = os.urandom(6 * MiB)
+        run(shared.put_object("alpha", "large", body(*chunked(data)), ATTRIBUTES))
+        assert [o.key for o in run(shared.list_objects("alpha")).objects] == ["k/1", "large"]
+        assert run(shared.list_objects("alpha-b", "", "/")).common_prefixes == ["k/"]
+        assert run(shared.head_object("alpha", "k/1")).attributes == ATTRIBUTES
+        assert run(get(shared, "alpha", "large")) == data
+        assert run(shared.copy_object("alpha", "k/1", "alpha-b", "copied", None)).attributes == ATTRIBUTES
+        assert error_code(run, shared.head_object("alpha", "k/2")) == "NoSuchKey"
+        assert error_code(run, shared.head_object("gamma", "k/1")) == "NoSuchBucket"
+        assert error_code(run, shared.put_object("gamma", "k", body(b"x"), ObjectAttributes())) == "NoSuchBucket"
+        upload = run(shared.create_multipart_upload("alpha", "mp", ObjectAttributes()))
+        assert [u.key for u in run(shared.list_multipart_uploads("alpha")).uploads] == ["mp"]
+        assert run(shared.list_multipart_uploads("alpha-b")).uploads == []
+        run(shared.abort_multipart_upload("alpha", "mp", upload))
+        assert error_code(run, shared.delete_bucket("alpha")) == "BucketNotEmpty"
+        for key in ("k/1", "large"):
+            run(shared.delete_object("alpha", key))
+        run(shared.delete_bucket("alpha"))
+        assert [b.name for b in run(shared.list_buckets())] == ["alpha-b"]
+        assert sorted(raw_keys(seaweed, "s4-shared")) == [
+            ".s4buckets/alpha-b",
+            "tenants/alpha-b/copied",
+            "tenants/alpha-b/k/2",
+        ]
+        run(shared.ping())
+    finally:
+        run(shared.close())
+
+
+# -- the compressing store on top ---------------------------------------------------------------------
+
+
+def test_compressing_store_over_s3_round_trip(compressing, seaweed, run, bucket):
+    data = log_text(600 * KiB + 11)
+    info = run(compressing.put_object(bucket, "logs/app.log", body(*chunked(data, 100_000)), ATTRIBUTES))
+    assert (info.size, info.etag) == (len(data), md5(data))
+    raw = seaweed.client()
+    stored = raw.get_object(Bucket=bucket, Key="logs/app.log")
+    stored_body = stored["Body"].read()
+    assert stored_body.startswith(b"S4F2") and len(stored_body) < len(data) / 2
+    assert stored["Metadata"]["s4-codec"] and int(stored["Metadata"]["s4-original-size"]) == len(data)
+    assert stored["Metadata"]["owner"] == "Team-A"
+    sidecar = FrameIndex.decode(raw.get_object(Bucket=bucket, Key="logs/app.log.s4index")["Body"].read())
+    assert sidecar.version == 2 and len(sidecar.entries) > 1
+    assert sidecar.etag == stored["ETag"].strip('"') and sidecar.source_compressed_size == len(stored_body)
+    assert run(get(compressing, bucket, "logs/app.log")) == data
+    assert run(get(compressing, bucket, "logs/app.log", ByteRange(300_000, 300_099))) == data[300_000:300_100]
+    assert compressing.stats.sidecar_fallbacks == 0
+    head = run(compressing.head_object(bucket, "logs/app.log"))
+    assert (head.size, head.etag, head.attributes) == (len(data), md5(data), ATTRIBUTES)
+    listed = run(compressing.list_objects(bucket)).objects
+    assert [(o.key, o.size, o.etag) for o in listed] == [("logs/app.log", len(data), md5(data))]
+
+
+def test_compressing_store_large_put_and_multipart_over_s3(compressing, seaweed, run, bucket):
+    data = log_text(24 * MiB, seed=3)
+    noise = os.urandom(7 * MiB)  # stored raw, so past the 5 MiB threshold: the temporary-key path
+    run(compressing.put_object(bucket, "noise", body(*chunked(noise)), ObjectAttributes()))
+    assert raw_keys(seaweed, bucket) == ["noise"]  # raw (incompressible), above the threshold, no temp left
+    assert run(get(compressing, bucket, "noise")) == noise
+    upload = run(compressing.create_multipart_upload(bucket, "mp.log", ObjectAttributes("text/plain")))
+    etags = []
+    for number, start in enumerate(range(0, len(data), 8 * MiB), start=1):
+        part = data[start : start + 8 * MiB]
+        etags.append(
+            (number, run(compressing.upload_part(bucket, "mp.log", upload, number, body(*chunked(part)))).etag)
+        )
+    done = run(compressing.complete_multipart_upload(bucket, "mp.log", upload, etags))
+    assert done.size == len(data)
+    assert run(get(compressing, bucket, "mp.log")) == data
+    assert run(get(compressing, bucket, "mp.log", ByteRange(17 * MiB, 17 * MiB + 9))) == data[17 * MiB : 17 * MiB + 10]
+    assert not [k for k in raw_keys(seaweed, bucket) if k.startswith(TEMP_PREFIX)]
+
+
+def test_an_object_written_straight_to_the_upstream_is_served_as_is(compressing, seaweed, run, bucket):
+    data = log_text(300 * KiB, seed=9)
+    seaweed.client().put_object(Bucket=bucket, Key="plain.txt", Body=data, ContentType="text/plain")
+    head = run(compressing.head_object(bucket, "plain.txt"))
+    assert (head.size, head.etag, head.attributes.content_type) == (len(data), md5(data), "text/plain")
+    assert run(get(compressing, bucket, "plain.txt")) == data
+    assert run(get(compressing, bucket, "plain.txt", ByteRange(suffix=5))) == data[-5:]
+    assert [(o.key, o.size) for o in run(compressing.list_objects(bucket)).objects] == [("plain.txt", len(data))]
+
+
+def test_listing_figures_cold_and_warm(compressing, run, bucket):
+    """Not a test of speed: the ms per 1000-key page of the CompressingStore over S3 (HEAD fan-out, then cache)."""
+
+    async def fill() -> None:
+        gate = asyncio.Semaphore(32)
+
+        async def one(n: int) -> None:
+            async with gate:
+                await compressing.put_object(bucket, f"obj/{n:05d}", body(b"small object %d\n" % n), ObjectAttributes())
+
+        await asyncio.gather(*(one(n) for n in range(1000)))
+
+    started = time.monotonic()
+    run(fill(), timeout=300)
+    filled = time.monotonic() - started
+    compressing._listing_cache.clear()
+    started = time.monotonic()
+    cold = run(compressing.list_objects(bucket, max_keys=1000))
+    cold_ms = (time.monotonic() - started) * 1000
+    started = time.monotonic()
+    warm = run(compressing.list_objects(bucket, max_keys=1000))
+    warm_ms = (time.monotonic() - started) * 1000
+    assert len(cold.objects) == len(warm.objects) == 1000 and not cold.is_truncated
+    assert cold.objects[5].size == len(b"small object 5\n")
+    print(f"\n1000 PUTs (32 at a time): {filled:.2f} s")
+    print(f"CompressingStore over S3Store list_objects: cold {cold_ms:.0f} ms per 1000-key page (HEAD fan-out),")
+    print(f"                                            warm {warm_ms:.0f} ms per 1000-key page (cached)")
+
+
+# -- an upstream that goes away ------------------------------------------------------------------------
+
+
+def test_a_stopped_upstream_fails_fast_and_recovers(store, seaweed, run, bucket):
+    run(store.put_object(bucket, "before", body(b"still here"), ObjectAttributes()))
+    seaweed.stop()
+    try:
+        started = time.monotonic()
+        with pytest.raises(StoreError) as caught:
+            run(store.head_object(bucket, "before"))
+        assert caught.value.code == "ServiceUnavailable" and seaweed.endpoint in caught.value.message
+        assert error_code(run, store.put_object(bucket, "during", body(b"x"), ObjectAttributes())) == (
+            "ServiceUnavailable"
+        )
+        assert error_code(run, store.get_object(bucket, "before")) == "ServiceUnavailable"
+        assert error_code(run, store.ping()) == "ServiceUnavailable"
+        assert time.monotonic() - started < 20
+    finally:
+        seaweed.start()
+    run(store.ping())
+    assert run(get(store, bucket, "before")) == b"still here"
+    run(store.put_object(bucket, "after", body(b"x"), ObjectAttributes()))
+    assert run(get(store, bucket, "after")) == b"x"
+
+
+def test_a_stalled_upstream_times_out_instead_of_hanging(store, seaweed, run, bucket):
+    # More than the socket buffers between the two hold, so a reader must wait on the upstream.
+    run(store.put_object(bucket, "k", body(*chunked(os.urandom(32 * MiB), MiB)), ObjectAttributes()))
+    impatient = run(S3Store.open(upstream_config(seaweed, read_timeout=1, max_attempts=1)))
+    try:
+        stream = run(impatient.get_object(bucket, "k"))
+        run(anext(stream.body))
+        os.kill(seaweed.process.pid, signal.SIGSTOP)
+        try:
+            started = time.monotonic()
+            assert error_code(run, _collect(stream)) == "ServiceUnavailable"
+            assert error_code(run, impatient.head_object(bucket, "k")) == "ServiceUnavailable"
+            assert error_code(run, impatient.get_object(bucket, "k")) == "ServiceUnavailable"
+            # Bodies going up, buffered or streamed, fail once the upstream stops taking them.
+            small = body(os.urandom(4 * MiB))
+            assert (
+                error_code(run, impatient.put_object(bucket, "k2", small, ObjectAttributes())) == "ServiceUnavailable"
+            )
+            stalled = SizedBody(chunked(os.urandom(32 * MiB)), 32 * MiB)
+            assert error_code(run, impatient.upload_part(bucket, "k", "stalled", 1, stalled)) == "ServiceUnavailable"
+            assert time.monotonic() - started < 20
+        finally:
+            os.kill(seaweed.process.pid, signal.SIGCONT)
+    finally:
+        run(impatient.close())
