@@ -121,7 +121,20 @@ def start_gateway(
     tmp.mkdir(parents=True, exist_ok=True)
     home = tmp / "home"
     home.mkdir(exist_ok=True)
-    args = [sys.executable, "-m", "s4", "serve", "--port", "0", "--data-dir", str(tmp / "data"), *extra_args]
+    # The access log goes to a file: on stdout it would bury the test output.
+    args = [
+        sys.executable,
+        "-m",
+        "s4",
+        "serve",
+        "--port",
+        "0",
+        "--data-dir",
+        str(tmp / "data"),
+        "--access-log",
+        str(tmp / "access.log"),
+        *extra_args,
+    ]
     ca = None
     if tls:
         cert, key = make_certificate(tmp)

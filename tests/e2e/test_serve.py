@@ -9,16 +9,23 @@ import boto3
 from tests.e2e.gateway import start_gateway
 
 
-def printed_credentials(gateway) -> tuple[str, str]:
+def banner(gateway) -> str:
+    """The start-up banner, once all of it has arrived (stdout lines trail the endpoint line on stderr)."""
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         text = "".join(gateway.output)
-        key = re.search(r"access key id:\s+(\S+)", text)
-        secret = re.search(r"secret access key:\s+(\S+)", text)
-        if key and secret and "aws --endpoint-url" in text:  # the banner's last line: all of it has arrived
-            return key.group(1), secret.group(1)
+        if "aws --endpoint-url" in text:  # the banner's last line
+            return text
         time.sleep(0.1)
-    raise AssertionError("s4 serve did not print credentials: " + "".join(gateway.output))
+    raise AssertionError("s4 serve did not print its banner: " + "".join(gateway.output))
+
+
+def printed_credentials(gateway) -> tuple[str, str]:
+    text = banner(gateway)
+    key = re.search(r"access key id:\s+(\S+)", text)
+    secret = re.search(r"secret access key:\s+(\S+)", text)
+    assert key and secret, text
+    return key.group(1), secret.group(1)
 
 
 def test_first_start_generates_saves_and_prints_credentials(tmp_path):
@@ -52,7 +59,7 @@ def test_the_shipped_example_config_starts_the_server(tmp_path):
     example = Path(__file__).resolve().parents[2] / "config.example.yaml"
     gateway = start_gateway(tmp_path, env_credentials=False, extra_args=("--config", str(example)))
     try:
-        text = "".join(gateway.output)
+        text = banner(gateway)
         assert "S4EXAMPLEKEY0001" in text and "change-me" not in text  # configured secrets are not printed
         client = boto3.client(
             "s3",
