@@ -134,7 +134,11 @@ class SeaweedFS:
         )
 
     def start(self, timeout: float = START_TIMEOUT_S) -> None:
-        """Start (again, on the same directory and ports) and wait until S3 answers ListBuckets."""
+        """Start (again, on the same directory and ports) and wait until objects can be written and read.
+
+        S3 answers ListBuckets before the volume server is back, and writes fail with
+        InternalError until it is: a probe object round trip is the real readiness.
+        """
         if self.process is not None and self.process.poll() is None:
             return
         with self.log_path.open("ab") as log:
@@ -151,7 +155,11 @@ class SeaweedFS:
                 raise SeaweedUnavailable(f"weed mini exited with {self.process.returncode}: {self._log_tail()}")
             try:
                 client.list_buckets()
-                return
+                if not any(b["Name"] == "s4-probe" for b in client.list_buckets()["Buckets"]):
+                    client.create_bucket(Bucket="s4-probe")
+                client.put_object(Bucket="s4-probe", Key="probe", Body=b"ready")
+                if client.get_object(Bucket="s4-probe", Key="probe")["Body"].read() == b"ready":
+                    return
             except Exception:
                 time.sleep(0.2)
         self.stop()
