@@ -62,7 +62,7 @@ class UpstreamConfig(BaseModel):
     bucket: str | None = None
     """Map every client bucket into this one upstream bucket, under ``key_prefix``."""
     key_prefix: str = "{bucket}/"
-    multipart_threshold: int = Field(default=8 * MiB, ge=0, le=5 * GiB)
+    multipart_threshold: int = Field(default=9 * MiB, ge=0, le=5 * GiB)
     """Bodies up to this size go up in one PutObject; larger ones as an upstream multipart upload."""
     part_size: int = Field(default=8 * MiB, ge=5 * MiB, le=5 * GiB)
 
