@@ -24,6 +24,7 @@ from s4.codec import (
     FramedBodyWriter,
     FrameIndex,
     FrameStreamReader,
+    IndexEntry,
     ZstdDictionary,
     crc32c,
 )
@@ -543,8 +544,6 @@ class CompressingStore:
 
     async def _index_by_walking(self, bucket: str, key: str, info: ObjectInfo) -> FrameIndex | None:
         """Rebuild frame positions by reading the stored stream (nothing is decoded)."""
-        from s4.codec.index import IndexEntry
-
         stream = await self._inner_range(bucket, key, info, None, strict=False)
         if stream is None:
             return None
