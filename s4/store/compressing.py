@@ -50,23 +50,19 @@ from s4.store.part_sizes import KEY_PART_SIZES, decode_part_sizes
 from s4.store.reserved import (
     DICTIONARY_PREFIX,
     SIDECAR_SUFFIX,
-    is_completion_record,
     is_reserved,
     refuse_reserved,
     reserved_prefix,
 )
 from s4.store.staging import MultipartStaging
 from s4.store.stats import WRITE_OUTCOME, StoreStats
+from s4.store.walk import single_chunk, walk
 
 _log = logging.getLogger(__name__)
 MAX_SIDECAR_BYTES = 64 * 1024 * 1024
 LISTING_HEAD_CONCURRENCY = 16
 LISTING_CACHE_SIZE = 10_000
 SIDECAR_CACHE_SIZE = 256
-
-
-async def _one(data: bytes) -> AsyncIterator[bytes]:
-    yield data
 
 
 async def read_all(body: AsyncIterable[bytes], limit: int) -> bytes:
@@ -167,10 +163,9 @@ class CompressingStore:
     async def delete_bucket(self, bucket: str) -> None:
         """A bucket whose only objects are the gateway's leftovers is empty to the client.
 
-        Completed uploads leave a small completion record (so a retried Complete answers
-        the same), and an object deleted underneath may leave its sidecar; those are
-        removed here rather than making DeleteBucket fail. Objects of clients, in-progress
-        uploads and dictionaries still keep the bucket.
+        An object deleted underneath the gateway may leave its sidecar behind; such orphans
+        are removed here rather than making DeleteBucket fail. Objects of clients,
+        in-progress uploads and dictionaries still keep the bucket.
         """
         try:
             await self.inner.delete_bucket(bucket)
@@ -188,16 +183,11 @@ class CompressingStore:
     async def _leftovers(self, bucket: str) -> list[str] | None:
         """The gateway-only objects of a bucket, or None if anything else is in it."""
         keys: list[str] = []
-        after = None
-        while True:
-            page = await self.inner.list_objects(bucket, "", None, after, 1000)
-            for obj in page.objects:
-                if not (obj.key.endswith(SIDECAR_SUFFIX) or is_completion_record(obj.key)):
-                    return None
-                keys.append(obj.key)
-            if not page.is_truncated or page.next_marker is None:
-                return keys
-            after = page.next_marker
+        async for obj in walk(self.inner, bucket):
+            if not obj.key.endswith(SIDECAR_SUFFIX):
+                return None
+            keys.append(obj.key)
+        return keys
 
     async def head_bucket(self, bucket: str) -> BucketInfo:
         return await self.inner.head_bucket(bucket)
@@ -320,7 +310,7 @@ class CompressingStore:
         if index.source_compressed_size != inner.size:
             _log.warning("stored size of %s/%s differs from what was written; no sidecar", bucket, key)
             return
-        await self.inner.put_object(bucket, sidecar, _one(index.encode()), ObjectAttributes())
+        await self.inner.put_object(bucket, sidecar, single_chunk(index.encode()), ObjectAttributes())
 
     # --- GET ------------------------------------------------------------------------------------------
 
@@ -540,7 +530,9 @@ class CompressingStore:
                 await self.inner.delete_object(dst_bucket, dst_key + SIDECAR_SUFFIX)
             return
         bound = FrameIndex.from_entries(index.entries, copied.size, copied.etag)
-        await self.inner.put_object(dst_bucket, dst_key + SIDECAR_SUFFIX, _one(bound.encode()), ObjectAttributes())
+        await self.inner.put_object(
+            dst_bucket, dst_key + SIDECAR_SUFFIX, single_chunk(bound.encode()), ObjectAttributes()
+        )
 
     async def _index_by_walking(self, bucket: str, key: str, info: ObjectInfo) -> FrameIndex | None:
         """Rebuild frame positions by reading the stored stream (nothing is decoded)."""

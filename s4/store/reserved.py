@@ -23,12 +23,6 @@ def refuse_reserved(key: str) -> None:
         )
 
 
-def is_completion_record(key: str) -> bool:
-    """``.s4mpu/<upload>/complete``: what a completed multipart upload leaves behind."""
-    parts = key.split("/")
-    return key.startswith(MULTIPART_PREFIX) and len(parts) == 3 and parts[2] == "complete"
-
-
 def reserved_prefix(prefix: str) -> bool:
     """A common prefix that only holds reserved objects."""
     return prefix.startswith((MULTIPART_PREFIX, DICTIONARY_PREFIX))

@@ -36,6 +36,7 @@ from s4.store.base import (
 from s4.store.multipart import multipart_etag, validate_completion
 from s4.store.part_sizes import KEY_PART_SIZES, encode_part_sizes
 from s4.store.reserved import MULTIPART_PREFIX, SIDECAR_SUFFIX
+from s4.store.walk import single_chunk, walk, with_metadata
 
 if TYPE_CHECKING:
     from s4.store.compressing import CompressingStore
@@ -55,10 +56,6 @@ def _no_such_upload() -> StoreError:
         "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted"
         " or completed.",
     )
-
-
-async def _one(data: bytes) -> AsyncIterator[bytes]:
-    yield data
 
 
 @dataclasses.dataclass(frozen=True)
@@ -102,7 +99,7 @@ class MultipartStaging:
         upload_id = f"{time.time_ns():016x}{secrets.token_hex(12)}"
         client = {k: v for k, v in attributes.metadata.items() if not k.lower().startswith("s4-")}
         record = dataclasses.replace(attributes, metadata=client | {KEY_UPLOAD_KEY: quote(key, safe="")})
-        await self.inner.put_object(bucket, self._record_key(upload_id), _one(b""), record)
+        await self.inner.put_object(bucket, self._record_key(upload_id), single_chunk(b""), record)
         return upload_id
 
     async def _record(self, bucket: str, key: str, upload_id: str) -> ObjectInfo:
@@ -176,20 +173,12 @@ class MultipartStaging:
     async def _all_staged(self, bucket: str, upload_id: str) -> list[StagedPart]:
         prefix = self._dir(upload_id) + "part-"
         staged: list[StagedPart] = []
-        after = None
-        while True:
-            page = await self.inner.list_objects(bucket, prefix, None, after, 1000)
-            for obj in page.objects:
-                name = obj.key[len(prefix) :]
-                if name.endswith(SIDECAR_SUFFIX) or not name.isdigit():
-                    continue
-                info = obj
-                if not getattr(self.inner, "listing_includes_metadata", False):
-                    info = await self.inner.head_object(bucket, obj.key)
+        async for obj in walk(self.inner, bucket, prefix):
+            name = obj.key[len(prefix) :]
+            if name.isdigit():  # not a part's sidecar
+                info = await with_metadata(self.inner, bucket, obj)
                 staged.append(self._parse_staged(int(name), obj.key, info))
-            if not page.is_truncated or page.next_marker is None:
-                return staged
-            after = page.next_marker
+        return staged
 
     async def list_parts(
         self, bucket: str, key: str, upload_id: str, part_number_marker: int, max_parts: int
@@ -338,7 +327,7 @@ class MultipartStaging:
             index = FrameIndex.from_entries(entries, final.size, final.etag)
         except ValueError as exc:
             raise StoreError("InternalError", f"assembled frame index is inconsistent: {exc}") from None
-        await self.inner.put_object(bucket, sidecar, _one(index.encode()), ObjectAttributes())
+        await self.inner.put_object(bucket, sidecar, single_chunk(index.encode()), ObjectAttributes())
 
     async def _part_entries(self, bucket: str, part: StagedPart) -> tuple[IndexEntry, ...]:
         if part.frames == 0:
@@ -358,15 +347,7 @@ class MultipartStaging:
 
     async def _remove(self, bucket: str, upload_id: str) -> None:
         """Staged parts, their sidecars and the record; the record last, so a crash leaves a listable upload."""
-        prefix = self._dir(upload_id)
-        keys: list[str] = []
-        after = None
-        while True:
-            page = await self.inner.list_objects(bucket, prefix, None, after, 1000)
-            keys.extend(o.key for o in page.objects)
-            if not page.is_truncated or page.next_marker is None:
-                break
-            after = page.next_marker
+        keys = [o.key async for o in walk(self.inner, bucket, self._dir(upload_id))]
         record = self._record_key(upload_id)
         for k in keys:
             if k != record:
@@ -384,22 +365,14 @@ class MultipartStaging:
         max_uploads: int,
     ) -> UploadsPage:
         uploads: list[UploadInfo] = []
-        after = None
-        while True:
-            page = await self.inner.list_objects(bucket, MULTIPART_PREFIX, None, after, 1000)
-            for obj in page.objects:
-                parts = obj.key[len(MULTIPART_PREFIX) :].split("/")
-                if len(parts) != 2 or parts[1] != "upload":
-                    continue
-                info = obj
-                if not getattr(self.inner, "listing_includes_metadata", False):
-                    info = await self.inner.head_object(bucket, obj.key)
-                key = unquote(normalize_metadata(info.attributes.metadata).get(KEY_UPLOAD_KEY, ""))
-                if key and key.startswith(prefix):
-                    uploads.append(UploadInfo(bucket, key, parts[0], info.last_modified, info.attributes))
-            if not page.is_truncated or page.next_marker is None:
-                break
-            after = page.next_marker
+        async for obj in walk(self.inner, bucket, MULTIPART_PREFIX):
+            parts = obj.key[len(MULTIPART_PREFIX) :].split("/")
+            if len(parts) != 2 or parts[1] != "upload":
+                continue
+            info = await with_metadata(self.inner, bucket, obj)
+            key = unquote(normalize_metadata(info.attributes.metadata).get(KEY_UPLOAD_KEY, ""))
+            if key and key.startswith(prefix):
+                uploads.append(UploadInfo(bucket, key, parts[0], info.last_modified, info.attributes))
         uploads.sort(key=lambda u: (u.key.encode(), u.upload_id))
         if key_marker is not None:
             uploads = [

@@ -58,26 +58,8 @@ def _read_headers(req: S3Request, info: ObjectInfo, selected: tuple[int, int] | 
 async def head_object(req: S3Request) -> web.StreamResponse:
     info = await req.store.head_object(req.bucket, req.key)
     byte_range, part = _requested_range(req, info)
-    try:
-        check_conditions(info, req.headers)
-    except S3Error as exc:
-        if exc.code == "NotModified":
-            return _not_modified(info)
-        raise
     selected = byte_range.resolve(info.size) if byte_range is not None else None
-    headers = _read_headers(req, info, selected, part)
-    if part is not None and not info.part_sizes:
-        headers.pop("Content-Range", None)
-    response = web.StreamResponse(status=_read_status(info, selected, part), headers=headers)
-    response.content_length = info.size if selected is None else selected[1] - selected[0] + 1
-    return response
-
-
-def _read_status(info: ObjectInfo, selected: tuple[int, int] | None, part: int | None) -> int:
-    """206 for a range, or for a part of a multipart object; part 1 of a simple object is all of it."""
-    if selected is None or (part is not None and not info.part_sizes):
-        return 200
-    return 206
+    return _read_response(req, info, selected, part)
 
 
 async def get_object(req: S3Request) -> web.StreamResponse:
@@ -87,19 +69,9 @@ async def get_object(req: S3Request) -> web.StreamResponse:
         byte_range = part_range(info, part)
     stream = await req.store.get_object(req.bucket, req.key, byte_range)
     try:
-        info = stream.info
-        try:
-            check_conditions(info, req.headers)
-        except S3Error as exc:
-            if exc.code == "NotModified":
-                return _not_modified(info)
-            raise
-        selected = stream.range
-        headers = _read_headers(req, info, selected, part)
-        if part is not None and not info.part_sizes:
-            headers.pop("Content-Range", None)
-        response = web.StreamResponse(status=_read_status(info, selected, part), headers=headers)
-        response.content_length = info.size if selected is None else selected[1] - selected[0] + 1
+        response = _read_response(req, stream.info, stream.range, part)
+        if response.status == 304:
+            return response
         await response.prepare(req.http)
         async for chunk in stream.body:
             await response.write(chunk)
@@ -107,6 +79,26 @@ async def get_object(req: S3Request) -> web.StreamResponse:
         return response
     finally:
         await stream.aclose()
+
+
+def _read_response(
+    req: S3Request, info: ObjectInfo, selected: tuple[int, int] | None, part: int | None
+) -> web.StreamResponse:
+    """The response head GET and HEAD share: conditions (304/412), headers, status and length."""
+    try:
+        check_conditions(info, req.headers)
+    except S3Error as exc:
+        if exc.code == "NotModified":
+            return _not_modified(info)
+        raise
+    headers = _read_headers(req, info, selected, part)
+    simple_part = part is not None and not info.part_sizes  # part 1 of a simple object is all of it
+    if simple_part:
+        headers.pop("Content-Range", None)
+    status = 200 if selected is None or simple_part else 206
+    response = web.StreamResponse(status=status, headers=headers)
+    response.content_length = info.size if selected is None else selected[1] - selected[0] + 1
+    return response
 
 
 def _not_modified(info: ObjectInfo) -> web.Response:
