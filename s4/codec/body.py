@@ -79,21 +79,48 @@ class FramedBodyWriter:
         return FrameIndex.from_entries(self.entries, self.stored_size, stored_etag)
 
 
+class ManifestTotals:
+    """Running size and CRC32C of a body's original bytes, held against its manifest.
+
+    Frames that are each intact can still be out of order, missing or repeated; only
+    the whole-object totals catch that, so every decoder of whole bodies keeps these.
+    """
+
+    def __init__(self, manifest: ChunkManifest) -> None:
+        self.manifest = manifest
+        self.size = 0
+        self.crc = 0
+
+    def add(self, length: int, crc: int) -> None:
+        self.crc = crc32c_combine(self.crc, crc, length)
+        self.size += length
+        if self.size > self.manifest.original_size:
+            raise CodecError.corrupt(f"body decodes to more than the manifest's {self.manifest.original_size} bytes")
+
+    def check(self) -> None:
+        m = self.manifest
+        if self.size != m.original_size:
+            raise CodecError.corrupt(f"body decoded to {self.size} bytes, manifest says {m.original_size}")
+        if m.crc32c is not None and self.crc != m.crc32c:
+            raise CodecError.corrupt(f"whole-object CRC32C mismatch: manifest {m.crc32c}, decoded {self.crc}")
+
+
 class BodyDecoder:
     """Stored bytes in, original bytes out, with every check the format allows.
 
     ``manifest`` None means the object was never written by a gateway: its bytes are
     the original. Unframed compressed bodies (old S4 objects, gzip blobs) are one
     payload and can only be decoded once complete, so they are buffered, bounded by
-    the frame limit.
+    the frame limit. The last piece is held back until the manifest's totals check
+    out, so a body that fails them never comes out at its full length.
     """
 
     def __init__(self, manifest: ChunkManifest | None, registry: CodecRegistry) -> None:
         self._manifest = manifest
         self._registry = registry
-        self._original = 0
-        self._crc = 0
+        self._totals = ManifestTotals(manifest) if manifest is not None else None
         self._stored = 0
+        self._held: bytes | None = None
         self._reader: FrameStreamReader | None = None
         self._pending = bytearray()
         if manifest is not None and manifest.framed:
@@ -110,14 +137,14 @@ class BodyDecoder:
         if self.raw:
             data = bytes(chunk)
             self._account(data)
-            return [data] if data else []
+            return self._release([data] if data else [])
         if self._reader is not None:
             out = []
             for frame in self._reader.feed(chunk):
                 data = decode_frame(self._registry, frame.header, frame.payload)
                 self._account(data, frame.header.crc32c)
                 out.append(data)
-            return out
+            return self._release(out)
         limit = self._manifest.compressed_size if self._manifest.compressed_size is not None else MAX_FRAME_BYTES
         if len(self._pending) + len(chunk) > limit:
             raise CodecError.corrupt(f"unframed body is longer than {limit} bytes")
@@ -125,8 +152,7 @@ class BodyDecoder:
         return []
 
     def finish(self) -> list[bytes]:
-        """End of the stored body: decode what was buffered and check the manifest's totals."""
-        out: list[bytes] = []
+        """End of the stored body: decode what was buffered, check the totals, release the rest."""
         m = self._manifest
         if self._reader is not None:
             self._reader.finish()
@@ -134,27 +160,25 @@ class BodyDecoder:
             data = self._registry.decompress(m.codec, self._pending, m.original_size)
             self._pending = bytearray()
             self._account(data)
-            out.append(data)
-        if m is not None:
-            self._check_totals(m)
+            self._release([data])
+        if self._totals is not None:
+            self._totals.check()
+            if m.compressed_size is not None and self._stored != m.compressed_size:
+                raise CodecError.corrupt(f"stored body is {self._stored} bytes, manifest says {m.compressed_size}")
+        held, self._held = self._held, None
+        return [held] if held is not None else []
+
+    def _release(self, pieces: list[bytes]) -> list[bytes]:
+        """Everything but the newest piece, which waits for the next one or for finish()."""
+        if not pieces or self._manifest is None:
+            return pieces
+        out = [self._held, *pieces[:-1]] if self._held is not None else pieces[:-1]
+        self._held = pieces[-1]
         return out
 
     def _account(self, data: bytes, known_crc: int | None = None) -> None:
-        if self._manifest is None:
-            return
-        piece_crc = crc32c(data) if known_crc is None else known_crc
-        self._crc = crc32c_combine(self._crc, piece_crc, len(data))
-        self._original += len(data)
-        if self._original > self._manifest.original_size:
-            raise CodecError.corrupt(f"body decodes to more than the manifest's {self._manifest.original_size} bytes")
-
-    def _check_totals(self, m: ChunkManifest) -> None:
-        if self._original != m.original_size:
-            raise CodecError.corrupt(f"body decoded to {self._original} bytes, manifest says {m.original_size}")
-        if m.compressed_size is not None and self._stored != m.compressed_size:
-            raise CodecError.corrupt(f"stored body is {self._stored} bytes, manifest says {m.compressed_size}")
-        if m.crc32c is not None and self._crc != m.crc32c:
-            raise CodecError.corrupt(f"whole-object CRC32C mismatch: manifest {m.crc32c}, decoded {self._crc}")
+        if self._totals is not None:
+            self._totals.add(len(data), crc32c(data) if known_crc is None else known_crc)
 
 
 def iter_decoded(chunks: Iterable[Buffer], manifest: ChunkManifest | None, registry: CodecRegistry) -> Iterator[bytes]:

@@ -13,8 +13,8 @@ import hashlib
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from typing import TypeVar
 
-from s4.codec.body import FramedBodyWriter
-from s4.codec.crc import crc32c, crc32c_combine
+from s4.codec.body import FramedBodyWriter, ManifestTotals
+from s4.codec.crc import crc32c
 from s4.codec.errors import CodecError
 from s4.codec.frame import FrameStreamReader
 from s4.codec.frame_codec import EncodedFrame
@@ -137,40 +137,30 @@ async def decode_body_stream(
         async for chunk in chunks:
             yield chunk
         return
-    total = 0
-    crc = 0
+    totals = ManifestTotals(manifest)
+    held: bytes | None = None
+    async for data, crc in _verified_pieces(chunks, manifest, pool):
+        totals.add(len(data), crc)
+        if held is not None:
+            yield held
+        held = data
+    totals.check()
+    if held is not None:
+        yield held
+
+
+async def _verified_pieces(
+    chunks: AsyncIterable[bytes], manifest: ChunkManifest, pool: CpuCodecPool
+) -> AsyncIterator[tuple[bytes, int]]:
+    """``(original bytes, their CRC32C)`` of a managed body: frames (each already CRC-checked), raw
+    passthrough chunks, or the one decoded payload of an unframed body."""
     if manifest.framed:
-        held: bytes | None = None
-        async for _, frame_crc, data in decode_frames(chunks, pool, manifest.compressed_size):
-            total += len(data)
-            if total > manifest.original_size:
-                raise CodecError.corrupt(f"body decodes to more than the manifest's {manifest.original_size} bytes")
-            crc = crc32c_combine(crc, frame_crc, len(data))
-            if held is not None:
-                yield held
-            held = data
-        _check_totals(manifest, total, crc)
-        if held is not None:
-            yield held
-        return
+        async for _, crc, data in decode_frames(chunks, pool, manifest.compressed_size):
+            yield data, crc
     elif manifest.codec is CodecKind.PASSTHROUGH:
-        # Raw bytes have no per-frame CRC: hold the last chunk back until the whole-object
-        # CRC has checked out, so a corrupt body never reaches its full length.
-        held = None
         async for chunk in chunks:
-            if not chunk:
-                continue
-            total += len(chunk)
-            if total > manifest.original_size:
-                raise CodecError.corrupt(f"body is longer than the manifest's {manifest.original_size} bytes")
-            crc = crc32c(chunk, crc)
-            if held is not None:
-                yield held
-            held = chunk
-        _check_totals(manifest, total, crc)
-        if held is not None:
-            yield held
-        return
+            if chunk:
+                yield chunk, crc32c(chunk)
     else:
         payload = bytearray()
         limit = manifest.compressed_size if manifest.compressed_size is not None else MAX_UNFRAMED_PAYLOAD
@@ -179,16 +169,4 @@ async def decode_body_stream(
             if len(payload) > limit:
                 raise CodecError.corrupt(f"unframed body is longer than {limit} bytes")
         data = await pool.decompress(manifest.codec, bytes(payload), manifest.original_size)
-        total, crc = len(data), crc32c(data)
-        if manifest.crc32c is not None and crc != manifest.crc32c:
-            raise CodecError.corrupt("whole-object CRC32C mismatch")
-        yield data
-        return
-    _check_totals(manifest, total, crc)
-
-
-def _check_totals(manifest: ChunkManifest, total: int, crc: int) -> None:
-    if total != manifest.original_size:
-        raise CodecError.corrupt(f"body decoded to {total} bytes, manifest says {manifest.original_size}")
-    if manifest.crc32c is not None and crc != manifest.crc32c:
-        raise CodecError.corrupt(f"whole-object CRC32C mismatch: manifest {manifest.crc32c}, decoded {crc}")
+        yield data, crc32c(data)
