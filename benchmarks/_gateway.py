@@ -74,13 +74,16 @@ class Gateway:
                 self.process.wait(10)
 
 
-def start_gateway(tmp: Path, name: str, extra_args: tuple[str, ...] = ()) -> Gateway:
+def start_gateway(
+    tmp: Path, name: str, extra_args: tuple[str, ...] = (), extra_env: dict[str, str] | None = None
+) -> Gateway:
     """Start ``python -m s4 serve`` on a free loopback port and wait for its ``endpoint:`` line."""
     tmp.mkdir(parents=True, exist_ok=True)
     data_dir = tmp / "data"
     args = [sys.executable, "-m", "s4", "serve", "--host", "127.0.0.1", "--port", "0", "--data-dir", str(data_dir)]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("S4_", "AWS_"))}
     env.update(PYTHONUNBUFFERED="1", S4_ACCESS_KEY_ID=ACCESS_KEY, S4_SECRET_ACCESS_KEY=SECRET_KEY)
+    env.update(extra_env or {})
     process = subprocess.Popen([*args, *extra_args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     lines: queue.Queue[str] = queue.Queue()
     output: list[str] = []

@@ -25,7 +25,6 @@ import contextlib
 import hashlib
 import os
 import platform
-import queue
 import shlex
 import shutil
 import socket
@@ -33,13 +32,12 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 import boto3
 import botocore
-from _gateway import ACCESS_KEY, REGION, SECRET_KEY, Gateway
+from _gateway import ACCESS_KEY, REGION, SECRET_KEY, Gateway, start_gateway
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 
@@ -104,40 +102,9 @@ def client(endpoint: str, access: str, secret: str):
 # --- processes ------------------------------------------------------------------------------------
 
 
-def _pump(process: subprocess.Popen, output: list[str], lines: queue.Queue[str]) -> None:
-    def pump(stream) -> None:
-        for raw in stream:
-            line = raw.decode(errors="replace")
-            output.append(line)
-            lines.put(line)
-
-    for stream in (process.stdout, process.stderr):
-        threading.Thread(target=pump, args=(stream,), daemon=True).start()
-
-
 def start_s4_over(seaweed: SeaweedFS, tmp: Path) -> Gateway:
-    """``s4 serve --backend s3`` with SeaweedFS as its upstream (like _gateway.start_gateway, plus the env)."""
-    tmp.mkdir(parents=True, exist_ok=True)
-    args = [sys.executable, "-m", "s4", "serve", "--host", "127.0.0.1", "--port", "0", "--backend", "s3"]
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("S4_", "AWS_"))}
-    env.update(PYTHONUNBUFFERED="1", S4_ACCESS_KEY_ID=ACCESS_KEY, S4_SECRET_ACCESS_KEY=SECRET_KEY, **seaweed.env())
-    process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=tmp)
-    output: list[str] = []
-    lines: queue.Queue[str] = queue.Queue()
-    _pump(process, output, lines)
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        try:
-            line = lines.get(timeout=0.5)
-        except queue.Empty:
-            if process.poll() is not None:
-                raise RuntimeError(f"s4 serve exited with {process.returncode}: {''.join(output)}") from None
-            continue
-        if line.startswith("endpoint: "):
-            return Gateway("s4", process, line.split(" ", 1)[1].strip(), tmp, output)
-    process.kill()
-    process.wait(10)
-    raise RuntimeError(f"s4 serve did not print its endpoint: {''.join(output)}")
+    """``s4 serve --backend s3`` with SeaweedFS as its upstream."""
+    return start_gateway(tmp, "s4", extra_env=seaweed.env())
 
 
 def rclone_binary() -> Path:

@@ -104,8 +104,3 @@ def test_wrong_secret_is_refused(gateway, bucket, tmp_path):
     put = gateway.aws("s3", "cp", write(tmp_path / "x", b"x"), f"s3://{bucket}/x", secret="nope", check=False)
     assert put.returncode != 0
     assert gateway.aws("s3", "ls", f"s3://{bucket}/", check=False).stdout.decode().strip() == ""
-
-
-def test_environment_is_isolated_from_the_users_aws_config(gateway):
-    env = gateway.client_env()
-    assert not os.path.exists(env["AWS_CONFIG_FILE"])
