@@ -2,7 +2,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: .venv venv test lint serve bench bench-proxy clean system-deps
+.PHONY: .venv venv test lint serve bench bench-proxy bench-load clean system-deps
 
 # The environment: created once, refreshed when pyproject.toml changes.
 $(BIN)/.installed: pyproject.toml
@@ -38,6 +38,11 @@ bench: venv
 
 bench-proxy: venv
 	$(BIN)/python benchmarks/proxy_bench.py
+
+# 64 clients for 60 s per store (embedded, then over SeaweedFS); fails on any error or mismatch.
+# Options pass through: make bench-load LOAD_ARGS="--clients 8 --seconds 10 --out /tmp/load.json"
+bench-load: venv
+	$(BIN)/python benchmarks/load_bench.py $(LOAD_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis
