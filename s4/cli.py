@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from s4.codec import CodecError, CodecRegistry, FrameIndex
+from s4.codec import CodecError, FrameIndex
 
 
 def _cmd_inspect(args: argparse.Namespace) -> int:
@@ -43,9 +43,50 @@ def _cmd_index(args: argparse.Namespace) -> int:
 
 
 def _cmd_codecs(args: argparse.Namespace) -> int:
-    for status in CodecRegistry.cpu_default().statuses():
+    from s4.codec.gpu_setup import GpuSettings, codec_report
+    from s4.config import ConfigError, load_config
+
+    try:
+        config = load_config(args.config, overrides={"gpu_mode": args.gpu})
+    except ConfigError as exc:
+        print(f"s4 codecs: {exc}", file=sys.stderr)
+        return 2
+    statuses, gpu_line = codec_report(GpuSettings.from_mapping(config.gpu.model_dump()))
+    print(gpu_line, file=sys.stderr)
+    for status in statuses:
         where = f"available ({status.device})" if status.available else f"unavailable: {status.reason}"
         print(f"{int(status.kind):>2} {status.kind.wire_name:<16} {where}")
+    return 0
+
+
+def _cmd_bench_gpu(args: argparse.Namespace) -> int:
+    from s4.bench import gpu as bench
+    from s4.bench.corpus import files_corpus
+    from s4.codec.gpu_setup import GpuSettings
+    from s4.codec.nvcomp import probe
+
+    found = probe(args.device)
+    if not found.available:
+        print(f"s4 bench gpu: no GPU here, nothing was measured: {found.reason}", file=sys.stderr)
+        return 3
+    from s4.codec.nvcomp import NvcompBackend
+
+    limit = args.max_mib * 1024 * 1024
+    samples = files_corpus(args.files, limit) if args.files else bench.default_samples(limit)
+    for s in samples:
+        print(f"# {s.name}: {len(s.data)} bytes from {s.source}", file=sys.stderr)
+    settings = GpuSettings(
+        mode="on", device=args.device, streams=args.streams, batch_bytes=args.batch_mib * 1024 * 1024
+    )
+    report = bench.run(
+        samples,
+        settings=settings,
+        timer=NvcompBackend(args.device, warm_up=False),
+        concurrency=tuple(args.concurrency),
+        frame_size=args.frame_mib * 1024 * 1024,
+        rounds=args.rounds,
+    )
+    print(bench.to_json(report) if args.json else bench.format_report(report))
     return 0
 
 
@@ -82,6 +123,12 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         "log_format": args.log_format,
         "access_log": args.access_log,
         "metrics_port": args.metrics_port,
+        "backend": args.backend,
+        "upstream_endpoint": args.upstream_endpoint,
+        "upstream_region": args.upstream_region,
+        "limits_idle_timeout": args.idle_timeout,
+        "limits_max_concurrent_requests": args.max_concurrent_requests,
+        "gpu_mode": args.gpu,
     }
     try:
         config = load_config(args.config, overrides=overrides)
@@ -110,6 +157,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--access-log", help='access log target: "-" (stdout, default) or a file path')
     serve.add_argument("--metrics-port", type=int, help="also serve /metrics, /health, /ready on this port")
     serve.add_argument("--codec", help="codec for compressible objects (default cpu-zstd; see `s4 codecs`)")
+    serve.add_argument(
+        "--gpu", choices=["auto", "on", "off"], help="use a GPU: auto (when nvCOMP finds one; default), on, off"
+    )
     serve.add_argument("--zstd-level", type=int, help="zstd level (default 3)")
     serve.add_argument(
         "--dispatcher", choices=["sampling", "always"], help="sampling: skip already-compressed data (default)"
@@ -125,6 +175,14 @@ def build_parser() -> argparse.ArgumentParser:
         " S4_UPSTREAM_SECRET_ACCESS_KEY, or else the standard AWS credential chain",
     )
     serve.add_argument("--upstream-region", help="region of the upstream S3 (default us-east-1)")
+    serve.add_argument(
+        "--idle-timeout",
+        type=float,
+        help="seconds a request body or response may make no progress before it fails (default 60)",
+    )
+    serve.add_argument(
+        "--max-concurrent-requests", type=int, help="S3 requests served at once; beyond: 503 SlowDown (default 1024)"
+    )
     serve.set_defaults(func=_cmd_serve)
 
     def stored_body(p: argparse.ArgumentParser) -> None:
@@ -146,6 +204,8 @@ def build_parser() -> argparse.ArgumentParser:
     index.set_defaults(func=_cmd_index)
 
     codecs = sub.add_parser("codecs", help="every codec, available here or not and why")
+    codecs.add_argument("--config", type=Path, help="YAML file of settings (its gpu section is used)")
+    codecs.add_argument("--gpu", choices=["auto", "on", "off"], help="as `s4 serve --gpu` (default auto)")
     codecs.set_defaults(func=_cmd_codecs)
 
     bench = sub.add_parser("bench", help="benchmarks (figures, not tests)")
@@ -158,6 +218,17 @@ def build_parser() -> argparse.ArgumentParser:
     bc.add_argument("--threads", type=int, default=0, help="threads for the all-cores runs (default: cores)")
     bc.add_argument("--json", action="store_true", help="machine-readable output")
     bc.set_defaults(func=_cmd_bench_codecs)
+    bg = bench_sub.add_parser("gpu", help="GPU codec GB/s through the pool, beside kernels alone, PCIe and cpu-zstd")
+    bg.add_argument("files", nargs="*", type=Path, help="corpus files (default: text, binaries, an int64 column)")
+    bg.add_argument("--max-mib", type=int, default=64, help="bytes taken from each sample (MiB)")
+    bg.add_argument("--frame-mib", type=int, default=4, help="frame size (MiB)")
+    bg.add_argument("--batch-mib", type=int, default=64, help="GPU batch bound (MiB)")
+    bg.add_argument("--streams", type=int, default=2, help="CUDA streams (worker threads)")
+    bg.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 16, 64], help="concurrent requests")
+    bg.add_argument("--device", type=int, default=0, help="CUDA device")
+    bg.add_argument("--rounds", type=int, default=3, help="best of this many timed rounds")
+    bg.add_argument("--json", action="store_true", help="machine-readable output")
+    bg.set_defaults(func=_cmd_bench_gpu)
     return parser
 
 

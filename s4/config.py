@@ -40,6 +40,39 @@ class FramesConfig(BaseModel):
     unknown_frame: int = Field(default=4 * 1024**2, ge=64 * 1024, le=1024**3)
 
 
+class GpuConfig(BaseModel):
+    """The GPU worker pool (see s4.codec.gpu_setup): whether to use a GPU, and how to batch for it.
+
+    ``gpu: auto`` (or on / off) alone is accepted as short for ``gpu: {mode: ...}``.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    mode: Literal["auto", "on", "off"] = "auto"
+    """auto: use a GPU when nvCOMP finds one; on: refuse to start without one; off: never use one."""
+    device: int = Field(default=0, ge=0)
+    streams: int = Field(default=2, ge=1, le=16)
+    """Worker threads, one CUDA stream each: two or more overlap copies and kernels of consecutive batches."""
+    batch_bytes: int = Field(default=64 * MiB, ge=64 * 1024, le=4 * GiB)
+    """A batch closes when it holds this many original bytes..."""
+    batch_wait_ms: float = Field(default=2.0, ge=0, le=1000)
+    """...or this long after its first frame arrived, whichever comes first."""
+    queue_bytes: int = Field(default=256 * MiB, ge=64 * 1024)
+    """Frames waiting for the GPU, at most; submitters wait beyond that (back-pressure)."""
+    min_bytes: int | None = Field(default=1 * MiB, ge=0)
+    """Frames of cpu-zstd objects at least this large run as nvcomp-zstd on the GPU; null: never."""
+    prefer_columnar: bool = False
+    """Frames that look like integer columns go to nvcomp-bitcomp (readable only where a GPU is)."""
+    dietgpu_library: Path | None = None
+    """The DietGPU shared library (registers torch.ops.dietgpu) for the dietgpu-ans codec."""
+
+    @field_validator("mode", mode="before")
+    @classmethod
+    def _yaml_on_off(cls, value: Any) -> Any:
+        # YAML reads a bare on/off as a boolean.
+        return {True: "on", False: "off"}.get(value, value) if isinstance(value, bool) else value
+
+
 class UpstreamConfig(BaseModel):
     """The S3 endpoint that holds the data when ``backend: s3`` (see s4.store.s3.S3Store)."""
 
@@ -91,6 +124,29 @@ class UpstreamConfig(BaseModel):
         return self
 
 
+class LimitsConfig(BaseModel):
+    """Bounds on what one client can hold: time without progress, header bytes, requests at once.
+
+    Enforced in s4.server.limits; each refusal is the S3 error AWS gives for it.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    idle_timeout: float = Field(default=60, gt=0, le=3600)
+    """Seconds a request body may go without a byte, or a response without being read, before
+    the request fails (RequestTimeout) or the connection is cut. Progress resets it: slow but
+    steady uploads and downloads of any size still work."""
+    keepalive_timeout: float = Field(default=75, gt=0, le=3600)
+    """Seconds an idle connection is kept, which also bounds how long a client may take to send a
+    request's headers (slowloris). Keep it above the idle timeout of any proxy in front (60 s
+    for ALB and nginx), so that the proxy, not S4, closes idle connections."""
+    max_header_bytes: int = Field(default=8 * 1024, ge=1024, le=1024 * 1024)
+    """Header section plus query string; beyond: RequestHeaderSectionTooLarge (AWS allows 8 KiB)."""
+    max_concurrent_requests: int = Field(default=1024, ge=1)
+    """S3 requests served at once; beyond: 503 SlowDown at once, not an unbounded queue.
+    /health, /ready and /metrics are never refused."""
+
+
 class S4Config(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -116,9 +172,19 @@ class S4Config(BaseModel):
     zstd_level: int = Field(default=3, ge=-7, le=22)
     dispatcher: Literal["sampling", "always"] = "sampling"
     frames: FramesConfig = Field(default_factory=FramesConfig)
+    gpu: GpuConfig = Field(default_factory=GpuConfig)
     backend: Literal["filesystem", "s3"] = "filesystem"
     """Where objects are stored: the embedded store in ``data_dir``, or an upstream S3 (``upstream``)."""
     upstream: UpstreamConfig = Field(default_factory=UpstreamConfig)
+    limits: LimitsConfig = Field(default_factory=LimitsConfig)
+
+    @field_validator("gpu", mode="before")
+    @classmethod
+    def _gpu_shorthand(cls, value: Any) -> Any:
+        """``gpu: auto | on | off`` alone sets the mode (YAML reads a bare on/off as a boolean)."""
+        if isinstance(value, bool | str):
+            return {"mode": value}
+        return value
 
     @field_validator("domain")
     @classmethod
@@ -141,14 +207,20 @@ ENV_FIELDS = {
     "S4_CODEC": "codec",
     "S4_ZSTD_LEVEL": "zstd_level",
     "S4_DISPATCHER": "dispatcher",
+    "S4_GPU": "gpu.mode",
+    "S4_GPU_DIETGPU_LIBRARY": "gpu.dietgpu_library",
     "S4_BACKEND": "backend",
     "S4_UPSTREAM_ENDPOINT": "upstream.endpoint",
     "S4_UPSTREAM_REGION": "upstream.region",
     "S4_UPSTREAM_ACCESS_KEY_ID": "upstream.access_key_id",
     "S4_UPSTREAM_SECRET_ACCESS_KEY": "upstream.secret_access_key",
+    "S4_LIMITS_IDLE_TIMEOUT": "limits.idle_timeout",
+    "S4_LIMITS_KEEPALIVE_TIMEOUT": "limits.keepalive_timeout",
+    "S4_LIMITS_MAX_HEADER_BYTES": "limits.max_header_bytes",
+    "S4_LIMITS_MAX_CONCURRENT_REQUESTS": "limits.max_concurrent_requests",
 }
 """Environment variable to setting; a dotted name is a setting of a section (``upstream.region``)."""
-SECTIONS = ("upstream",)
+SECTIONS = ("upstream", "limits", "gpu")
 """Sections whose settings a flat override may name as ``<section>_<setting>`` (``upstream_region``)."""
 
 

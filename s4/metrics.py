@@ -15,6 +15,7 @@ from prometheus_client.core import CounterMetricFamily
 from prometheus_client.registry import Collector
 
 from s4.codec import CodecOp, CompressTelemetry
+from s4.codec.gpu_pool import GpuCodecPool
 from s4.store.stats import StoreStats
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
@@ -52,6 +53,24 @@ class StoreStatsCollector(Collector):
         for reason, count in sorted(stats.objects_stored_uncompressed.items()):
             uncompressed.add_metric([reason], count)
         yield uncompressed
+
+    def describe(self) -> Iterator[CounterMetricFamily]:
+        return iter(())
+
+
+class GpuFallbackCollector(Collector):
+    """Frames the GPU could not do, done on the CPU instead (none is ever lost)."""
+
+    def __init__(self, pool: GpuCodecPool) -> None:
+        self._pool = pool
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        family = CounterMetricFamily(
+            "s4_gpu_cpu_fallback_frames", "Frames the GPU could not process, done on the CPU instead", labels=["op"]
+        )
+        family.add_metric(["compress"], self._pool.gpu_stats.cpu_fallback_frames)
+        family.add_metric(["decompress"], self._pool.gpu_stats.cpu_decoded_frames)
+        yield family
 
     def describe(self) -> Iterator[CounterMetricFamily]:
         return iter(())
@@ -126,6 +145,12 @@ class Metrics:
 
     def watch_store(self, stats: StoreStats) -> None:
         self._store_stats = lambda: stats
+
+    def watch_gpu(self, pool: GpuCodecPool) -> None:
+        """Live GPU gauges read from the pool at scrape time, and its count of CPU fallbacks."""
+        self.gpu_in_flight.set_function(lambda: pool.gpu_in_flight)
+        self.gpu_queue_depth.set_function(lambda: pool.gpu_queue_depth)
+        self.registry.register(GpuFallbackCollector(pool))
 
     def codec_telemetry(self, record: CompressTelemetry) -> None:
         """The codec registry's callback (called from worker threads; prometheus_client is thread-safe)."""

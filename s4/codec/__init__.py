@@ -1,4 +1,4 @@
-"""The S4 codec layer: stored format, codecs, registry, dispatcher and the CPU pool.
+"""The S4 codec layer: stored format, codecs, registry, dispatcher, the CPU pool and the GPU pool.
 
 Nothing here knows HTTP or metrics: the server maps CodecError kinds to S3 errors,
 and metrics arrive through the registry's telemetry callback.
@@ -29,6 +29,9 @@ from s4.codec.frame import (
     parse_record_header,
 )
 from s4.codec.frame_codec import EncodedFrame, decode_frame, encode_frame
+from s4.codec.gpu_engine import GpuEngine
+from s4.codec.gpu_pool import GpuCodecPool
+from s4.codec.gpu_setup import GpuSettings, GpuSetup, codec_report, setup_gpu
 from s4.codec.index import FrameIndex, IndexEntry, sidecar_key
 from s4.codec.kinds import CodecKind
 from s4.codec.manifest import ChunkManifest
@@ -63,10 +66,15 @@ __all__ = [
     "FrameIndex",
     "FrameStreamReader",
     "FramedBodyWriter",
+    "GpuCodecPool",
+    "GpuEngine",
+    "GpuSettings",
+    "GpuSetup",
     "IndexEntry",
     "PaddingHeader",
     "TelemetryCallback",
     "ZstdDictionary",
+    "codec_report",
     "crc32c",
     "crc32c_combine",
     "decode_body",
@@ -79,5 +87,6 @@ __all__ = [
     "iter_frames",
     "looks_like_oom",
     "parse_record_header",
+    "setup_gpu",
     "sidecar_key",
 ]

@@ -12,11 +12,14 @@ import sys
 from aiohttp import web
 
 from s4.codec import CodecDispatcher, CodecError, CodecKind, CodecRegistry, CpuCodecPool, DispatchMode
+from s4.codec.gpu_pool import GpuCodecPool
+from s4.codec.gpu_setup import GpuSettings, setup_gpu
 from s4.codec.policy import FramePolicy
 from s4.config import ConfigError, S4Config, ensure_credentials
 from s4.metrics import Metrics
 from s4.server.app import create_app
 from s4.server.auth import Credential, Credentials
+from s4.server.limits import server_settings
 from s4.server.observability import AccessLog, JsonLogFormatter, service_app
 from s4.store.compressing import CompressingStore
 from s4.store.factory import open_inner_store
@@ -32,11 +35,20 @@ def build_codecs(config: S4Config, metrics: Metrics | None = None) -> tuple[CpuC
         kind = CodecKind.from_name(config.codec)
     except CodecError as exc:
         raise ConfigError(f"--codec: {exc}") from None
+    try:
+        gpu = setup_gpu(registry, GpuSettings.from_mapping(config.gpu.model_dump()))
+    except CodecError as exc:
+        raise ConfigError(str(exc)) from None
     status = registry.status(kind)
     if not status.available:
+        if gpu.engine is not None:
+            gpu.engine.close()
         raise ConfigError(f"--codec {kind.wire_name} cannot run here: {status.reason}")
-    dispatcher = CodecDispatcher(kind, DispatchMode(config.dispatcher))
-    return CpuCodecPool(registry), dispatcher, FramePolicy(**config.frames.model_dump())
+    dispatcher = CodecDispatcher(kind, DispatchMode(config.dispatcher), promotion=gpu.promotion)
+    pool = gpu.pool(registry)
+    if metrics is not None and isinstance(pool, GpuCodecPool):
+        metrics.watch_gpu(pool)
+    return pool, dispatcher, FramePolicy(**config.frames.model_dump())
 
 
 def _ssl_context(config: S4Config) -> ssl.SSLContext | None:
@@ -55,7 +67,7 @@ async def serve(config: S4Config, ready: asyncio.Event | None = None) -> None:
     store = CompressingStore(await open_inner_store(config), *codecs)
     metrics.watch_store(store.stats)
     app = create_app(store, credentials, config, metrics, AccessLog(config.access_log))
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, **server_settings(config.limits))
     await runner.setup()
     tls = _ssl_context(config)
     site = web.TCPSite(runner, config.host, config.port, ssl_context=tls)
