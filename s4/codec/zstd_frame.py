@@ -15,6 +15,10 @@ import zstandard
 from s4.codec.base import Buffer
 from s4.codec.errors import CodecError
 
+MAX_ZSTD_RATIO = 128 * 1024 // 4
+"""No zstd frame decodes to more than this many times its length: a block yields at most 128 KiB
+and takes at least 4 bytes (an RLE block). Real encoders reach 32,500:1 on zeros."""
+
 
 def decompress_zstd_frame(dctx: zstandard.ZstdDecompressor, payload: Buffer, original_size: int, what: str) -> bytes:
     """Exactly ``original_size`` bytes from one zstd frame, or a corrupt-data CodecError."""
@@ -24,6 +28,10 @@ def decompress_zstd_frame(dctx: zstandard.ZstdDecompressor, payload: Buffer, ori
         raise CodecError.corrupt(f"{what}: not a zstd frame ({exc})") from None
     if declared not in (-1, original_size):
         raise CodecError.corrupt(f"{what}: zstd frame declares {declared} bytes, expected {original_size}")
+    if original_size > len(payload) * MAX_ZSTD_RATIO + 128 * 1024:
+        # zstd allocates the whole output before decoding a byte: a 20-byte payload whose header
+        # claims 5 GiB would cost a 5 GiB allocation just to find out it lies.
+        raise CodecError.corrupt(f"{what}: {len(payload)} bytes of zstd cannot decode to {original_size} bytes")
     try:
         out = dctx.decompress(payload, max_output_size=max(original_size, 1), allow_extra_data=False)
     except zstandard.ZstdError as exc:

@@ -22,6 +22,7 @@ from s4.server.addressing import split_target
 from s4.server.auth import AuthContext, Credentials, authenticate
 from s4.server.context import S3Request
 from s4.server.errors import S3Error
+from s4.server.limits import RequestLimiter, check_header_section, finish_within, slow_down
 from s4.server.observability import AccessLog, serve_endpoint, service_endpoint
 from s4.server.routes import OPERATION_NAMES, route
 from s4.store import ObjectStore, StoreError
@@ -34,6 +35,7 @@ CREDENTIALS = web.AppKey("credentials", Credentials)
 METRICS = web.AppKey("metrics", object)
 ACCESS_LOG = web.AppKey("access_log", AccessLog)
 READINESS = web.AppKey("readiness", object)
+LIMITER = web.AppKey("limiter", RequestLimiter)
 # Store errors that are the client's doing, not the backend's: they do not count as backend errors.
 CLIENT_STORE_ERRORS = frozenset(
     {
@@ -123,13 +125,20 @@ async def handle(request: web.Request) -> web.StreamResponse:
     metrics = request.app[METRICS]
     started = time.perf_counter()
     record = _Record()
+    limiter = request.app[LIMITER]
+    admitted = limiter.try_acquire()
     if metrics is not None:
         metrics.in_flight.inc()
     try:
-        response = await _handle_s3(request, record)
+        response = await _handle_s3(request, record, admitted)
         record.status = response.status
+        record.streamed = response.prepared
+        # Sent here, not by aiohttp after we return: bounded in time, and the slot is held until it is out.
+        await finish_within(request, response, request.app[CONFIG].limits.idle_timeout)
         return response
     finally:
+        if admitted:
+            limiter.release()
         if metrics is not None:
             metrics.in_flight.dec()
         _finish(request, record, started)
@@ -145,18 +154,25 @@ class _Record:
     principal: str | None = None
     status: int = 500
     response: web.StreamResponse | None = None
+    streamed: bool = False
+    """The handler sent the response itself (a GET): its length is what went out, not a body's."""
     body: object | None = None
 
 
-async def _handle_s3(request: web.Request, record: _Record) -> web.StreamResponse:
+async def _handle_s3(request: web.Request, record: _Record, admitted: bool) -> web.StreamResponse:
     try:
-        bucket, key = split_target(request.host, request.raw_path, request.app[CONFIG].domain)
+        config = request.app[CONFIG]
+        bucket, key = split_target(request.host, request.raw_path, config.domain)
         record.bucket, record.key = bucket, key
+        # Refused before any work (routing, signature): these guard the gateway's own resources.
+        check_header_section(request, config.limits.max_header_bytes)
+        if not admitted:
+            raise slow_down()
         handler = route(request.method, bucket, key, request.query, request.headers)
         record.op = OPERATION_NAMES.get(handler, "Unknown")
         auth = _authenticate(request)
         record.principal = auth.access_key_id
-        req = S3Request(request, request_id(request), bucket, key, auth, request.app[STORE], request.app[CONFIG])
+        req = S3Request(request, request_id(request), bucket, key, auth, request.app[STORE], config)
         response = await handler(req)
         record.response, record.body = response, req.body
         return response
@@ -170,7 +186,7 @@ async def _handle_s3(request: web.Request, record: _Record) -> web.StreamRespons
             _log.log(level, "request %s failed after the response started: %r", request_id(request), exc)
             raise
         error = translate(exc)
-        if error.status >= 500:
+        if error.status >= 500 and error.code != "SlowDown":  # SlowDown is load shedding by design, not a fault
             _log.exception("request %s failed: %s", request_id(request), exc, exc_info=exc)
         response = error_response(request, error)
         record.response = response
@@ -182,7 +198,7 @@ def _finish(request: web.Request, record: _Record, started: float) -> None:
     response = record.response
     bytes_out = 0
     if response is not None:
-        bytes_out = response.body_length if response.prepared else len(getattr(response, "body", b"") or b"")
+        bytes_out = response.body_length if record.streamed else len(getattr(response, "body", b"") or b"")
     bytes_in = getattr(record.body, "size", 0) or 0
     metrics = request.app[METRICS]
     if metrics is not None:
@@ -206,10 +222,13 @@ def _finish(request: web.Request, record: _Record, started: float) -> None:
 
 
 async def expect_continue(request: web.Request) -> web.StreamResponse | None:
-    """Answer ``Expect: 100-continue`` only once the request's headers authenticate."""
+    """Answer ``Expect: 100-continue`` only once the request's headers authenticate and fit the limits."""
     if request.version != (1, 1) or request.headers.get("Expect", "").lower() != "100-continue":
         return None
     try:
+        check_header_section(request, request.app[CONFIG].limits.max_header_bytes)
+        if request.app[LIMITER].full:
+            raise slow_down()  # no body the gateway has no room for
         _authenticate(request)
     except S3Error as exc:
         return error_response(request, exc)
@@ -240,6 +259,7 @@ def create_app(
     app[METRICS] = metrics
     app[ACCESS_LOG] = access_log or AccessLog(None)
     app[READINESS] = getattr(store, "check_ready", None)
+    app[LIMITER] = RequestLimiter(config.limits.max_concurrent_requests)
     app.router.add_route("*", "/{tail:.*}", handle, expect_handler=expect_continue)
     app.on_response_prepare.append(_add_request_id)
     return app

@@ -93,8 +93,13 @@ def verify_presigned_v2(
 ) -> str:
     """The access key id of a valid, unexpired SigV2 presigned request; S3Error otherwise."""
     params = dict(pairs)
+    for name in ("AWSAccessKeyId", "Signature", "Expires"):
+        # dict() keeps the last of repeats, a reader of the URL may take the first: refuse the ambiguity.
+        if sum(1 for key, _ in pairs if key == name) > 1:
+            raise S3Error("AuthorizationQueryParametersError", f"{name} must appear only once.")
     access_key_id, signature, expires = params["AWSAccessKeyId"], params["Signature"], params["Expires"]
-    if not expires.isdigit():
+    # ASCII digits, and few enough for int(): str.isdigit() also takes '²', which int() refuses.
+    if not (expires.isascii() and expires.isdigit() and len(expires) <= 20):
         raise S3Error("AuthorizationQueryParametersError", "Expires must be a number of seconds since the epoch")
     if now.timestamp() > int(expires):
         raise S3Error("AccessDenied", "Request has expired", extra={"Expires": expires})
@@ -106,8 +111,10 @@ def verify_presigned_v2(
             extra={"AWSAccessKeyId": access_key_id},
         )
     to_sign = string_to_sign(method, raw_path, pairs, headers, expires)
-    expected = base64.b64encode(hmac.new(secret.encode(), to_sign.encode(), hashlib.sha1).digest()).decode()
-    if not hmac.compare_digest(expected.encode(), signature.encode()):
+    # Query values and the path may hold lone surrogates (bytes that were not UTF-8): sign the bytes sent.
+    raw = to_sign.encode("utf-8", errors="surrogateescape")
+    expected = base64.b64encode(hmac.new(secret.encode(), raw, hashlib.sha1).digest()).decode()
+    if not hmac.compare_digest(expected.encode(), signature.encode("utf-8", errors="surrogateescape")):
         raise S3Error(
             "SignatureDoesNotMatch",
             "The request signature we calculated does not match the signature you provided. "

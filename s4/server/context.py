@@ -10,6 +10,7 @@ from multidict import CIMultiDictProxy, MultiDictProxy
 from s4.config import S4Config
 from s4.server.auth import AuthContext
 from s4.server.errors import S3Error
+from s4.server.limits import idle_bounded
 from s4.server.payload import VerifiedBody
 from s4.store import ObjectStore
 
@@ -50,19 +51,33 @@ class S3Request:
         return self.auth.access_key_id
 
     def verified_body(self, max_size: int = MAX_OBJECT_BYTES) -> VerifiedBody:
-        """The request body, decoded (aws-chunked) and checked (signature, MD5, checksums) as it streams."""
+        """The request body, decoded (aws-chunked) and checked (signature, MD5, checksums) as it streams.
+
+        A body that stops arriving for ``limits.idle_timeout`` fails with RequestTimeout, so a stalled
+        client cannot hold the handler (and the upload it is staging) forever.
+        """
         declared = self.http.content_length
         encoding = self.headers.get("Content-Encoding", "")
         if declared is None and "chunked" not in self.headers.get("Transfer-Encoding", "") and not encoding:
             raise S3Error("MissingContentLength", "You must provide the Content-Length HTTP header.")
-        self.body = VerifiedBody(self.http.content.iter_any(), self.headers, self.auth, max_size=max_size)
+        source = idle_bounded(self.http.content, self.config.limits.idle_timeout)
+        self.body = VerifiedBody(source, self.headers, self.auth, max_size=max_size)
         return self.body
 
     async def read_small_body(self, limit: int = MAX_XML_BODY) -> bytes:
-        """A request document (XML), verified like any body and refused past ``limit``."""
+        """A request document (XML), verified like any body and refused past ``limit``.
+
+        Past the limit it is S3's MaxMessageLengthExceeded, as for a document too big to parse,
+        not EntityTooLarge, which S3 keeps for object data.
+        """
         if self.http.content_length is None and not self.http.body_exists:
             return b""
         data = bytearray()
-        async for chunk in self.verified_body(max_size=limit):
-            data += chunk
+        try:
+            async for chunk in self.verified_body(max_size=limit):
+                data += chunk
+        except S3Error as exc:
+            if exc.code == "EntityTooLarge":
+                raise S3Error("MaxMessageLengthExceeded", "Your request was too big.", extra=exc.extra) from None
+            raise
         return bytes(data)

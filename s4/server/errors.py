@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from xml.sax.saxutils import escape
 
 STATUS_BY_CODE: dict[str, int] = {
@@ -78,5 +79,15 @@ class S3Error(Exception):
         if self.resource or resource:
             fields.append(("Resource", self.resource or resource or ""))
         fields.append(("RequestId", request_id))
-        inner = "".join(f"<{k}>{escape(v)}</{k}>" for k, v in fields)
-        return f'<?xml version="1.0" encoding="UTF-8"?>\n<Error>{inner}</Error>'.encode()
+        inner = "".join(f"<{k}>{escape(_xml_text(v))}</{k}>" for k, v in fields)
+        # Details echo request bytes (CanonicalRequest, ArgumentValue) that may not be UTF-8: an error
+        # page must never fail to render, so undecodable characters become U+FFFD.
+        return f'<?xml version="1.0" encoding="UTF-8"?>\n<Error>{inner}</Error>'.encode("utf-8", "replace")
+
+
+_NOT_XML_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def _xml_text(value: str) -> str:
+    """Characters XML 1.0 cannot carry at all (control characters) would make the document unparseable."""
+    return _NOT_XML_CHARS.sub("\ufffd", value)

@@ -21,7 +21,10 @@ RESPONSE_OVERRIDES = {
 }
 MAX_METADATA_BYTES = 2048
 DEFAULT_CONTENT_TYPE = "binary/octet-stream"
-_RANGE = re.compile(r"bytes=(\d*)-(\d*)")
+_RANGE = re.compile(r"bytes=([0-9]*)-([0-9]*)")
+_RANGE_HUGE = 10**20
+"""Stands in for any range number of more digits: it is past the end of every object, and int()
+refuses strings of more than 4300 digits."""
 
 
 def http_date(when: dt.datetime) -> str:
@@ -33,7 +36,8 @@ def parse_http_date(value: str | None) -> dt.datetime | None:
         return None
     try:
         parsed = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+    # OverflowError: a numeric field too long for a C long ('Mon, 23 Nov 2026 4444...44:10:00').
+    except (TypeError, ValueError, OverflowError):
         return None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
 
@@ -49,10 +53,21 @@ def parse_range(value: str | None) -> ByteRange | None:
     if not first and not last:
         return None
     if not first:
-        return ByteRange(suffix=int(last))
-    if last and int(last) < int(first):
+        return ByteRange(suffix=_range_number(last))
+    if last and _magnitude(last) < _magnitude(first):
         return None
-    return ByteRange(start=int(first), end=int(last) if last else None)
+    return ByteRange(start=_range_number(first), end=_range_number(last) if last else None)
+
+
+def _magnitude(digits: str) -> tuple[int, str]:
+    """Orders decimal strings of any length exactly, without converting them."""
+    significant = digits.lstrip("0") or "0"
+    return len(significant), significant
+
+
+def _range_number(digits: str) -> int:
+    length, significant = _magnitude(digits)
+    return int(significant) if length <= 20 else _RANGE_HUGE
 
 
 def attributes_from_headers(headers: Mapping[str, str]) -> ObjectAttributes:
@@ -64,7 +79,8 @@ def attributes_from_headers(headers: Mapping[str, str]) -> ObjectAttributes:
         if lowered.startswith("x-amz-meta-"):
             key = lowered[len("x-amz-meta-") :]
             metadata[key] = value
-            size += len(key) + len(value.encode())
+            # Header bytes that were not UTF-8 arrive as lone surrogates; count them as the bytes they were.
+            size += len(key) + len(value.encode("utf-8", errors="surrogateescape"))
     if size > MAX_METADATA_BYTES:
         raise S3Error(
             "MetadataTooLarge",

@@ -44,7 +44,8 @@ def _declared_length(collected: dict[str, list[str]], name: str) -> int | None:
     if value is None:
         return None
     value = value.strip()
-    if not value.isdigit():
+    # ASCII digits that int() takes: str.isdigit() also accepts '²', and int() refuses over 4300 digits.
+    if not (value.isascii() and value.isdigit() and len(value) <= 20):
         raise S3Error("InvalidArgument", f"The {name} header is not a valid length.", extra={"ArgumentName": name})
     return int(value)
 

@@ -84,6 +84,8 @@ class EncodedUpload:
     raw_size: int = 0
     raw_crc: int = 0
     codec: CodecKind = CodecKind.PASSTHROUGH
+    ended: bool = False
+    """Set by the writer once the inner store has read the stored stream to its end."""
 
     @property
     def original_size(self) -> int:
@@ -233,9 +235,11 @@ class CompressingStore:
                 yield piece
             metadata.update({k: v for k, v in attributes.metadata.items() if not k.lower().startswith("s4-")})
             metadata.update(upload.manifest(upload.digest.hexdigest()).to_metadata())
+            upload.ended = True
 
         inner_attributes = dataclasses.replace(attributes, metadata=metadata)
         inner_info = await self.inner.put_object(bucket, key, finished(), inner_attributes)
+        await self.confirm_stored(bucket, key, inner_info, upload)
         self.stats.backend_bytes_written += upload.stored_size
         codec = upload.codec.wire_name if upload.framed else CodecKind.PASSTHROUGH.wire_name
         WRITE_OUTCOME.set((codec, upload.original_size, upload.stored_size))
@@ -299,6 +303,29 @@ class CompressingStore:
             upload.raw_crc = crc32c(frame, upload.raw_crc)
             yield frame
 
+    async def confirm_stored(self, bucket: str, key: str, inner: ObjectInfo, upload: EncodedUpload) -> None:
+        """Fail a write the inner store took short, removing what it stored.
+
+        A store that returns before reading the whole stream, or stores another number of
+        bytes than it was sent, has committed a partial object, which (its manifest comes
+        last) would even be served as an unmanaged one. No object is better than that.
+        """
+        if upload.ended and inner.size == upload.stored_size:
+            return
+        _log.error(
+            "the inner store kept %d of %d bytes of %s/%s (body read to its end: %s); removing it",
+            inner.size,
+            upload.stored_size,
+            bucket,
+            key,
+            upload.ended,
+        )
+        try:
+            await self.inner.delete_object(bucket, key)
+        except Exception as exc:
+            _log.error("could not remove the incomplete %s/%s: %r", bucket, key, exc)
+        raise StoreError("InternalError", "The storage backend kept an incomplete object; please retry")
+
     async def _write_sidecar(self, bucket: str, key: str, writer: FramedBodyWriter | None, inner: ObjectInfo) -> None:
         """The frame index goes in after the object (the object is the commit point); a stale one goes."""
         sidecar = key + SIDECAR_SUFFIX
@@ -325,7 +352,7 @@ class CompressingStore:
                 await stream.aclose()
                 raise
             body = self._counted(decode_body_stream(self._metered(stream.body), manifest, pool), bucket, key)
-            return ObjectStream(info, _closing(body, stream), None)
+            return ObjectStream(info, _Closing(body, stream), None)
         head = await self.inner.head_object(bucket, key)
         info, manifest = self.logical(head)
         if manifest is None:
@@ -344,11 +371,11 @@ class CompressingStore:
         if not manifest.framed:
             if manifest.codec is CodecKind.PASSTHROUGH:
                 stream = await self._inner_range(bucket, key, head, ByteRange(first, last))
-                return _closing(self._metered(stream.body), stream)
+                return _Closing(self._metered(stream.body), stream)
+            pool = await self._pool_for(bucket, manifest)  # before opening the body: a refusal leaks nothing
             whole = await self.inner.get_object(bucket, key)
-            pool = await self._pool_for(bucket, manifest)
             decoded = decode_body_stream(self._metered(whole.body), manifest, pool)
-            return _closing(_slice(decoded, 0, first, last), whole)
+            return _Closing(_slice(decoded, 0, first, last), whole)
         pool = await self._pool_for(bucket, manifest)
         index = await self._sidecar(bucket, key, head)
         if index is not None:
@@ -360,11 +387,11 @@ class CompressingStore:
                     self.stats.range_frames_fetched += len(covering)
                     frames = _matching(self._frames_in(stream.body, end - start + 1), covering, start)
                     body = self._decode_span(frames, pool, covering[0].original_offset, first, last)
-                    return _closing(self._counted(body, bucket, key), stream)
+                    return _Closing(self._counted(body, bucket, key), stream)
         self.stats.sidecar_fallbacks += 1
         stream = await self._inner_range(bucket, key, head, None)
         frames = self._frames_in(stream.body, manifest.compressed_size)
-        return _closing(self._counted(self._decode_span(frames, pool, 0, first, last), bucket, key), stream)
+        return _Closing(self._counted(self._decode_span(frames, pool, 0, first, last), bucket, key), stream)
 
     async def _inner_range(
         self, bucket: str, key: str, head: ObjectInfo, byte_range: ByteRange | None, strict: bool = True
@@ -448,8 +475,15 @@ class CompressingStore:
         return index
 
     async def _pool_for(self, bucket: str, manifest: ChunkManifest | None) -> CpuCodecPool:
-        """The pool, bound to the object's zstd dictionary when it has one (read from .s4dict/, cached)."""
-        if manifest is None or manifest.dict_id is None:
+        """The pool, bound to the object's zstd dictionary when it has one (read from .s4dict/, cached).
+
+        An object whose codec cannot run on this node (an nvCOMP codec other than zstd without a
+        GPU) is refused here, before any response starts: a 503 naming the codec, not a cut body.
+        """
+        if manifest is None:
+            return self.pool
+        if manifest.dict_id is None:
+            self.pool.registry.get(manifest.codec)  # CodecError(unavailable) naming the codec
             return self.pool
         cache_key = (bucket, manifest.dict_id)
         dictionary = self._dictionaries.get(cache_key)
@@ -652,13 +686,38 @@ async def _empty() -> AsyncIterator[bytes]:
     yield b""
 
 
-async def _closing(body: AsyncIterator[bytes], stream: ObjectStream) -> AsyncIterator[bytes]:
-    """Release the inner stream whether the body is read to its end, abandoned or failed."""
-    try:
-        async for piece in body:
-            yield piece
-    finally:
-        await stream.aclose()
+class _Closing:
+    """A body that releases its inner stream once read to its end, failed, or closed.
+
+    A class, not an async generator: a generator's ``finally`` never runs when it is closed
+    before its first item, and a GET answered by its conditions (304, 412) or failing while
+    it sends the head closes a body it never read; that must still release the object.
+    """
+
+    def __init__(self, body: AsyncIterator[bytes], stream: ObjectStream) -> None:
+        self._body = body
+        self._stream: ObjectStream | None = stream
+
+    def __aiter__(self) -> _Closing:
+        return self
+
+    async def __anext__(self) -> bytes:
+        try:
+            return await anext(self._body)
+        except BaseException:  # the end (StopAsyncIteration) too
+            await self.aclose()
+            raise
+
+    async def aclose(self) -> None:
+        stream, self._stream = self._stream, None
+        if stream is None:
+            return
+        try:
+            close = getattr(self._body, "aclose", None)
+            if close is not None:
+                await close()
+        finally:
+            await stream.aclose()
 
 
 async def _matching(frames: AsyncIterator, entries: Sequence, base: int) -> AsyncIterator:

@@ -50,6 +50,15 @@ KEY_UPLOAD_ID = "s4-mpu-id"
 """On a completed multipart object: the upload it came from (our extension), to recognise a retried Complete."""
 
 
+def _check_assembled(stored: int, expected: int) -> None:
+    """An inner part of another size than the staged bytes it was made of would corrupt the object:
+    fail the Complete before the inner upload is completed (it is aborted; the staging stays, for a retry)."""
+    if stored != expected:
+        raise StoreError(
+            "InternalError", f"the storage backend kept {stored} of {expected} bytes of an assembled part; please retry"
+        )
+
+
 def _no_such_upload() -> StoreError:
     return StoreError(
         "NoSuchUpload",
@@ -137,9 +146,11 @@ class MultipartStaging:
                     KEY_PART_FRAMES: str(upload.writer.frame_count),
                 }
             )
+            upload.ended = True
 
         part_key = self._part_key(upload_id, number)
         info = await self.inner.put_object(bucket, part_key, finished(), ObjectAttributes(metadata=metadata))
+        await self.store.confirm_stored(bucket, part_key, info, upload)
         self.store.stats.backend_bytes_written += upload.stored_size
         await self.store._write_sidecar(bucket, part_key, upload.writer, info)
         return PartInfo(number, upload.original_size, upload.digest.hexdigest(), info.last_modified)
@@ -208,7 +219,16 @@ class MultipartStaging:
                 part = await self._staged(bucket, upload_id, number)
                 if part is not None:
                     staged[number] = part
-        chosen_infos = validate_completion(parts, {n: p.part_info() for n, p in staged.items()}, MIN_S3_PART_SIZE)
+        try:
+            chosen_infos = validate_completion(parts, {n: p.part_info() for n, p in staged.items()}, MIN_S3_PART_SIZE)
+        except StoreError as exc:
+            # A Complete that assembled the object, then failed while removing the staging, leaves
+            # parts missing: its retry finishes the removal and answers as the Complete would have.
+            done = await self._completed(bucket, key, upload_id) if exc.code == "InvalidPart" else None
+            if done is None:
+                raise
+            await self._remove(bucket, upload_id)
+            return done
         chosen = [staged[p.part_number] for p in chosen_infos]
         logical_etag = multipart_etag(chosen_infos)
         crc = 0
@@ -273,6 +293,7 @@ class MultipartStaging:
             async def flush() -> None:
                 number = len(inner_parts) + 1
                 part = await self.inner.upload_part(bucket, key, inner_id, number, self._concatenated(bucket, run))
+                _check_assembled(part.size, sum(p.info.size for p in run))
                 inner_parts.append((number, part.etag))
                 run.clear()
 
@@ -280,6 +301,7 @@ class MultipartStaging:
                 if not run and part.info.size >= minimum:
                     number = len(inner_parts) + 1
                     copied = await self.inner.upload_part_copy(bucket, key, inner_id, number, bucket, part.key)
+                    _check_assembled(copied.size, part.info.size)
                     inner_parts.append((number, copied.etag))
                     continue
                 run.append(part)

@@ -8,6 +8,7 @@ processes may share one) to look at, and tamper with, what the server stored.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import http.client
 import itertools
@@ -308,3 +309,32 @@ def test_aws_cli_multipart_stores_within_five_percent_of_a_single_put(server, bu
     back = tmp_path / "back.log"
     server.aws("s3", "cp", f"s3://{bucket}/multipart.log", back)
     assert back.read_bytes() == data
+
+
+# -- (d) an object this node cannot decode is refused before the response starts -----------------------------
+
+
+def test_an_object_only_a_gpu_can_decode_is_a_503_naming_the_codec(server, bucket):
+    """nvcomp-bitcomp has no CPU decoder: on a node without a GPU the client gets a 503 that says why,
+    for full and ranged reads alike, not a 200 whose body is cut."""
+    server.client().put_object(Bucket=bucket, Key="columns.bin", Body=log_text(64 * 1024, seed=5))
+
+    async def relabel(store: FilesystemStore):
+        stored, info = await read_inner(store, bucket, "columns.bin")
+        metadata = {
+            name: ("nvcomp-bitcomp" if name.lower().endswith("s4-codec") else value)
+            for name, value in info.attributes.metadata.items()
+        }
+        assert metadata != info.attributes.metadata
+        attributes = dataclasses.replace(info.attributes, metadata=metadata)
+        await store.put_object(bucket, "columns.bin", _one(stored), attributes)
+
+    on_data_dir(server, relabel)
+    client = server.client()
+    for extra in ({}, {"Range": "bytes=10-99"}):
+        with pytest.raises(botocore.exceptions.ClientError) as info:
+            client.get_object(Bucket=bucket, Key="columns.bin", **extra)
+        response = info.value.response
+        assert response["ResponseMetadata"]["HTTPStatusCode"] == 503
+        assert response["Error"]["Code"] == "ServiceUnavailable"
+        assert "nvcomp-bitcomp" in response["Error"]["Message"]

@@ -596,11 +596,20 @@ def test_presigned_wrong_secret_and_unknown_key():
     assert info.value.code == "InvalidAccessKeyId"
 
 
-def test_presigned_requests_tolerate_unsigned_x_amz_headers():
-    # A browser following a presigned link cannot sign extra headers; S3 only
-    # insists on signed x-amz-* headers for header-signed requests.
+def test_presigned_requests_refuse_unsigned_x_amz_headers():
+    # As S3 does: an unsigned x-amz-* header (a copy source, an ACL, a checksum) would change what a
+    # presigned request does without touching its signature.
     wire = presign(f"{ENDPOINT}/bucket/key")
-    check(wire.with_header("X-Amz-Request-Payer", "requester"))
+    with pytest.raises(S3Error) as info:
+        check(wire.with_header("X-Amz-Copy-Source", "/other/secret"))
+    assert info.value.code == "AccessDenied"
+    assert "x-amz-copy-source" in info.value.extra["HeadersNotSigned"]
+
+
+def test_presigned_requests_tolerate_an_unsigned_content_sha256():
+    # The query decides the payload mode of a presigned request; the header changes nothing.
+    wire = presign(f"{ENDPOINT}/bucket/key")
+    check(wire.with_header("x-amz-content-sha256", "UNSIGNED-PAYLOAD"))
 
 
 # --- the worked examples in AWS's SigV4-for-S3 documentation ------------------------------------------

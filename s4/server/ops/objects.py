@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import AsyncIterator
 from urllib.parse import unquote
 
 from aiohttp import web
@@ -18,6 +19,7 @@ from s4.server.http import (
     parse_range,
     part_range,
 )
+from s4.server.limits import client_reads_within, write_within
 from s4.server.xml import document, element, iso8601, parse_delete_objects
 from s4.store import ByteRange, ObjectInfo, StoreError
 
@@ -73,12 +75,31 @@ async def get_object(req: S3Request) -> web.StreamResponse:
         if response.status == 304:
             return response
         await response.prepare(req.http)
-        async for chunk in stream.body:
-            await response.write(chunk)
-        await response.write_eof()
+        # A client that stops reading would block the writer's drain forever: bounded, it is cut.
+        timeout = req.config.limits.idle_timeout
+        async for chunk in _exactly(stream.body, response.content_length):
+            await write_within(req.http, response, chunk, timeout)
+        async with client_reads_within(req.http, timeout):
+            await response.write_eof()
         return response
     finally:
         await stream.aclose()
+
+
+async def _exactly(body: AsyncIterator[bytes], length: int | None) -> AsyncIterator[bytes]:
+    """The body, failing (which cuts the response) unless it holds exactly the ``length`` announced.
+
+    A store body that ends short would otherwise leave the client waiting on an open
+    connection for bytes that never come, and then read the next response as the rest.
+    """
+    sent = 0
+    async for chunk in body:
+        sent += len(chunk)
+        if length is not None and sent > length:
+            raise StoreError("InternalError", f"the object's body is longer than the {length} bytes announced")
+        yield chunk
+    if length is not None and sent < length:
+        raise StoreError("InternalError", f"the object's body ended after {sent} of the {length} bytes announced")
 
 
 def _read_response(
