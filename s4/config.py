@@ -145,6 +145,10 @@ class LimitsConfig(BaseModel):
     max_concurrent_requests: int = Field(default=1024, ge=1)
     """S3 requests served at once; beyond: 503 SlowDown at once, not an unbounded queue.
     /health, /ready and /metrics are never refused."""
+    max_connections: int = Field(default=2048, ge=1)
+    """Client connections open at once, idle keep-alive ones included (each holds a file descriptor);
+    beyond: the new connection gets 503 SlowDown and is closed. Keep it under the process's open-file
+    limit (ulimit -n), leaving room for the store's own files and connections."""
 
 
 class S4Config(BaseModel):
@@ -218,6 +222,7 @@ ENV_FIELDS = {
     "S4_LIMITS_KEEPALIVE_TIMEOUT": "limits.keepalive_timeout",
     "S4_LIMITS_MAX_HEADER_BYTES": "limits.max_header_bytes",
     "S4_LIMITS_MAX_CONCURRENT_REQUESTS": "limits.max_concurrent_requests",
+    "S4_LIMITS_MAX_CONNECTIONS": "limits.max_connections",
 }
 """Environment variable to setting; a dotted name is a setting of a section (``upstream.region``)."""
 SECTIONS = ("upstream", "limits", "gpu")

@@ -19,6 +19,7 @@ from s4.config import ConfigError, S4Config, ensure_credentials
 from s4.metrics import Metrics
 from s4.server.app import create_app
 from s4.server.auth import Credential, Credentials
+from s4.server.connections import CappedTCPSite
 from s4.server.limits import server_settings
 from s4.server.observability import AccessLog, JsonLogFormatter, service_app
 from s4.store.compressing import CompressingStore
@@ -70,14 +71,14 @@ async def serve(config: S4Config, ready: asyncio.Event | None = None) -> None:
     runner = web.AppRunner(app, access_log=None, handle_signals=False, **server_settings(config.limits))
     await runner.setup()
     tls = _ssl_context(config)
-    site = web.TCPSite(runner, config.host, config.port, ssl_context=tls)
+    site = CappedTCPSite(runner, config.host, config.port, config.limits.max_connections, ssl_context=tls)
     await site.start()
     service_runner = None
     if config.metrics_port is not None:
         service_runner = web.AppRunner(service_app(metrics, store.check_ready), access_log=None)
         await service_runner.setup()
         await web.TCPSite(service_runner, config.host, config.metrics_port).start()
-    port = site._server.sockets[0].getsockname()[1] if site._server and site._server.sockets else config.port
+    port = site.port
     scheme = "https" if tls else "http"
     endpoint = f"{scheme}://{config.host}:{port}"
     _announce(endpoint, config, pairs[0].access_key_id, pairs[0].secret_access_key, generated)

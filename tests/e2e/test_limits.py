@@ -352,3 +352,47 @@ def test_requests_past_the_bound_get_slow_down_while_admitted_ones_complete(narr
     for i, body in enumerate(bodies):
         assert client.get_object(Bucket="narrow", Key=f"held-{i}")["Body"].read() == body
     assert_absent(narrow, "narrow", "third")
+
+
+# --- connections -----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def few(tmp_path_factory):
+    """A gateway that keeps at most three client connections open."""
+    tmp = tmp_path_factory.mktemp("few")
+    gateway = start_gateway(tmp / "gateway", extra_env={"S4_LIMITS_MAX_CONNECTIONS": "3"})
+    yield gateway
+    gateway.stop()
+
+
+def _health(sock: socket.socket) -> tuple[int, dict[str, str], bytes]:
+    sock.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    return read_response(sock)
+
+
+def test_connections_past_the_bound_get_slow_down_and_are_closed(few):
+    held = [connect(few) for _ in range(3)]
+    try:
+        for sock in held:  # open and served: each now holds its keep-alive connection
+            assert _health(sock)[0] == 200
+        extra = connect(few)
+        try:
+            status, headers, body = _health(extra)
+            assert_s3_error(status, body, 503, "SlowDown")
+            assert headers["x-amz-request-id"] and headers["connection"].lower() == "close"
+            assert extra.recv(1) == b""  # closed by the gateway after the answer
+        finally:
+            extra.close()
+        assert _health(held[0])[0] == 200  # the admitted connections keep working
+    finally:
+        for sock in held:
+            sock.close()
+    deadline = time.monotonic() + 10
+    while True:  # the freed slots take new connections again, for S3 requests too
+        try:
+            few.client().list_buckets()
+            break
+        except ClientError:
+            assert time.monotonic() < deadline, "connections stayed refused after the others closed"
+            time.sleep(0.1)
