@@ -182,7 +182,13 @@ class BodyDecoder:
 
 
 def iter_decoded(chunks: Iterable[Buffer], manifest: ChunkManifest | None, registry: CodecRegistry) -> Iterator[bytes]:
-    """Original bytes of a stored body, piece by piece; raises CodecError before any wrong byte."""
+    """Original bytes of a stored body, piece by piece; raises CodecError instead of completing it wrongly.
+
+    Every piece is a frame whose own CRC32C checked out, but frames dropped, repeated or
+    reordered as whole records are only caught by the whole-object CRC32C at the end: such
+    pieces may come out before the error. The last piece is held back until that check
+    passes, so a consumer never sees a wrong body reach its full length.
+    """
     decoder = BodyDecoder(manifest, registry)
     for chunk in chunks:
         yield from decoder.feed(chunk)

@@ -143,7 +143,11 @@ def test_a_real_prometheus_scrapes_the_gateway(observed, tmp_path):
         result = []
         while time.time() < deadline and not result:
             time.sleep(1)
-            status, body = get(f"http://127.0.0.1:{port}/api/v1/query?{query}")
+            assert prometheus.poll() is None, "prometheus exited"
+            try:
+                status, body = get(f"http://127.0.0.1:{port}/api/v1/query?{query}")
+            except urllib.error.URLError:  # not listening yet: it can take seconds to start on a busy machine
+                continue
             if status == 200:
                 result = json.loads(body)["data"]["result"]
         assert result, "Prometheus never returned s4_requests_total"
