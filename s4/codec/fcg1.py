@@ -52,7 +52,8 @@ class Fcg1Container:
     algo: Fcg1Algo
     original_size: int
     chunk_size: int
-    chunks: tuple[bytes, ...]
+    chunks: tuple[Buffer, ...]
+    """bytes, or memoryviews of the payload from ``decode_fcg1(..., views=True)``."""
     data_type: int = 0
     """Bitcomp's element type; zero for every other algorithm."""
 
@@ -87,8 +88,12 @@ def encode_fcg1(
     return b"".join([header, sizes, *(bytes(c) for c in chunks)])
 
 
-def decode_fcg1(payload: Buffer) -> Fcg1Container:
-    """Parse and check a container; every inconsistency is a corrupt-data CodecError."""
+def decode_fcg1(payload: Buffer, views: bool = False) -> Fcg1Container:
+    """Parse and check a container; every inconsistency is a corrupt-data CodecError.
+
+    ``views``: the chunks are memoryviews of ``payload`` instead of copies, for readers that
+    hand them straight to a decoder (the GPU backend packs them into pinned memory itself).
+    """
     view = memoryview(payload).cast("B")
     if len(view) < FCG1_HEADER_SIZE:
         raise CodecError.corrupt(f"FCG1 container truncated: {len(view)} bytes")
@@ -122,6 +127,7 @@ def decode_fcg1(payload: Buffer) -> Fcg1Container:
     chunks = []
     pos = table_end
     for size in sizes:
-        chunks.append(bytes(view[pos : pos + size]))
+        chunk = view[pos : pos + size]
+        chunks.append(chunk if views else bytes(chunk))
         pos += size
     return Fcg1Container(algo, original_size, chunk_size, tuple(chunks), data_type)

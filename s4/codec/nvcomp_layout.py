@@ -11,15 +11,15 @@ from __future__ import annotations
 import dataclasses
 import struct
 
-from s4.codec.base import MAX_FRAME_BYTES, Buffer
+from s4.codec.base import Buffer
 from s4.codec.errors import CodecError
 from s4.codec.fcg1 import (
     DEFAULT_CHUNK_SIZE,
     FCG1_HEADER,
-    FCG1_HEADER_SIZE,
     FCG1_MAGIC,
     BitcompDataType,
     Fcg1Algo,
+    decode_fcg1,
     expected_chunk_count,
 )
 from s4.codec.kinds import CodecKind
@@ -92,42 +92,20 @@ def read_container(kind: CodecKind, payload: Buffer, original_size: int) -> Chun
     algo = ALGO_OF.get(kind)
     if algo is None:
         raise ValueError(f"{kind.wire_name} does not use FCG1 containers")
-    view = memoryview(payload).cast("B")
-    if len(view) < FCG1_HEADER_SIZE:
-        raise CodecError.corrupt(f"{kind.wire_name}: FCG1 container truncated at {len(view)} bytes")
-    magic, algo_id, reserved, size, chunk_size, num_chunks = FCG1_HEADER.unpack_from(view)
-    if magic != FCG1_MAGIC:
-        raise CodecError.corrupt(f"{kind.wire_name}: bad FCG1 magic {bytes(magic)!r}")
-    if algo_id != algo:
-        raise CodecError.corrupt(f"{kind.wire_name} payload holds FCG1 algorithm {algo_id}, expected {int(algo)}")
-    data_type = reserved[0] if algo is Fcg1Algo.BITCOMP else 0
-    if algo is Fcg1Algo.BITCOMP and data_type not in BitcompDataType._value2member_map_:
-        raise CodecError.corrupt(f"{kind.wire_name}: unknown Bitcomp data type {data_type}")
-    if size != original_size:
-        raise CodecError.corrupt(f"{kind.wire_name} container holds {size} bytes, expected {original_size}")
-    if size > MAX_FRAME_BYTES:
-        raise CodecError.corrupt(f"{kind.wire_name}: FCG1 original size {size} exceeds the limit")
-    if chunk_size == 0:
-        raise CodecError.corrupt(f"{kind.wire_name}: FCG1 chunk size is zero")
-    if num_chunks != expected_chunk_count(size, chunk_size):
+    try:
+        container = decode_fcg1(payload, views=True)
+    except CodecError as exc:
+        raise CodecError.corrupt(f"{kind.wire_name}: {exc}") from None
+    if container.algo is not algo:
         raise CodecError.corrupt(
-            f"{kind.wire_name}: FCG1 has {num_chunks} chunks, {size} bytes in {chunk_size}-byte chunks need"
-            f" {expected_chunk_count(size, chunk_size)}"
+            f"{kind.wire_name} payload holds FCG1 algorithm {int(container.algo)}, expected {int(algo)}"
         )
-    table_end = FCG1_HEADER_SIZE + 4 * num_chunks
-    if table_end > len(view):
-        raise CodecError.corrupt(f"{kind.wire_name}: FCG1 chunk table runs past the end of the payload")
-    sizes = struct.unpack_from(f"<{num_chunks}I", view, FCG1_HEADER_SIZE)
-    if table_end + sum(sizes) != len(view):
+    if container.original_size != original_size:
         raise CodecError.corrupt(
-            f"{kind.wire_name}: FCG1 chunks total {sum(sizes)} bytes, the payload holds {len(view) - table_end}"
+            f"{kind.wire_name} container holds {container.original_size} bytes, expected {original_size}"
         )
-    chunks = []
-    pos = table_end
-    for n in sizes:
-        chunks.append(view[pos : pos + n])
-        pos += n
-    return ChunkedPayload(kind, size, chunk_size, data_type, tuple(chunks))
+    chunks = tuple(memoryview(c) for c in container.chunks)
+    return ChunkedPayload(kind, container.original_size, container.chunk_size, container.data_type, chunks)
 
 
 def write_container(
