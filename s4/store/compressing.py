@@ -337,7 +337,15 @@ class CompressingStore:
         if index.source_compressed_size != inner.size:
             _log.warning("stored size of %s/%s differs from what was written; no sidecar", bucket, key)
             return
-        await self.inner.put_object(bucket, sidecar, single_chunk(index.encode()), ObjectAttributes())
+        encoded = index.encode()
+        stored = await self.inner.put_object(bucket, sidecar, single_chunk(encoded), ObjectAttributes())
+        if stored.size != len(encoded):
+            # A short sidecar would be refused on every Range GET forever; none at all means one scan.
+            _log.warning(
+                "the inner store kept %d of %d bytes of %s/%s; removed", stored.size, len(encoded), bucket, sidecar
+            )
+            with contextlib.suppress(StoreError):
+                await self.inner.delete_object(bucket, sidecar)
 
     # --- GET ------------------------------------------------------------------------------------------
 

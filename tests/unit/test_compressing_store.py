@@ -36,6 +36,7 @@ from s4.store.base import ByteRange, ObjectAttributes, ObjectInfo, ObjectStream,
 from s4.store.compressing import CompressingStore
 from s4.store.filesystem import FilesystemStore
 from tests.conftest import GATEWAY_OBJECTS, load_meta
+from tests.faults import Fault, FaultKind, FaultyStore
 from tests.unit.store_helpers import body, failing_body, md5
 
 KiB = 1024
@@ -1703,3 +1704,27 @@ def test_objects_the_gateway_never_touched_are_served_as_they_are(tmp_path):
         assert (await inner_bytes(store, "copy.txt"))[0] == data
 
     run(scenario, tmp_path)
+
+
+def test_a_sidecar_the_inner_store_kept_short_is_removed(tmp_path):
+    """A truncated sidecar would be refused on every Range GET forever; without one, ranges scan."""
+    data = text(6 * FRAME + 123, seed=7)
+
+    async def scenario():
+        inner = await FilesystemStore.open(tmp_path, durable=False)
+        faulty = FaultyStore(inner)
+        store = CompressingStore(faulty, CpuCodecPool(CodecRegistry.cpu_default()), CodecDispatcher(), POLICY)
+        try:
+            await store.create_bucket(B)
+            faulty.arm(Fault(FaultKind.TRUNCATE, call=2, method="put_object", byte=20))  # the sidecar's put
+            await store.put_object(B, "k", body(data), ObjectAttributes())
+            assert faulty.fired is not None
+            faulty.disarm()
+            with pytest.raises(StoreError):
+                await inner.head_object(B, "k" + SIDECAR)
+            ranged = await store.get_object(B, "k", ByteRange(FRAME + 5, 3 * FRAME))
+            return b"".join([chunk async for chunk in ranged.body])
+        finally:
+            await store.close()
+
+    assert asyncio.run(scenario()) == data[FRAME + 5 : 3 * FRAME + 1]
