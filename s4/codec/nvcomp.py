@@ -19,6 +19,7 @@ a node without them starts and says why these codecs are unavailable.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import Any
 
 from s4.codec.errors import CodecError
@@ -335,20 +336,11 @@ class NvcompBackend:
 
     def _host_buffer(self, name: str, nbytes: int) -> Any:
         """A pinned host buffer of at least ``nbytes``, reused across batches (grown when short)."""
-        buf = self._host.get(name)
-        if buf is None or buf.nbytes < nbytes:
-            self._host.pop(name, None)
-            buf = self._cpx.empty_pinned((_grow(nbytes),), dtype=self._np.uint8)
-            self._host[name] = buf
-        return buf
+        return _reused(self._host, name, nbytes, lambda n: self._cpx.empty_pinned((n,), dtype=self._np.uint8))
 
     def _device_buffer(self, name: str, nbytes: int) -> Any:
-        buf = self._gpu.get(name)
-        if buf is None or buf.nbytes < nbytes:
-            self._gpu.pop(name, None)
-            buf = self._cp.empty((_grow(nbytes),), dtype=self._cp.uint8)
-            self._gpu[name] = buf
-        return buf
+        """A device buffer of at least ``nbytes``, reused across batches (grown when short)."""
+        return _reused(self._gpu, name, nbytes, lambda n: self._cp.empty((n,), dtype=self._cp.uint8))
 
     def _copy(self, dst: int, src: int, nbytes: int, to_device: bool) -> None:
         runtime = self._cp.cuda.runtime
@@ -377,3 +369,13 @@ def _grow(nbytes: int) -> int:
     """Allocation size for a buffer of ``nbytes``: a quarter more, in whole MiB, so growth is rare."""
     mib = 1024 * 1024
     return max(mib, -(-(nbytes + nbytes // 4) // mib) * mib)
+
+
+def _reused(buffers: dict[str, Any], name: str, nbytes: int, allocate: Callable[[int], Any]) -> Any:
+    """``buffers[name]`` when it holds ``nbytes``; otherwise the old one is dropped (freed) and a larger one made."""
+    buf = buffers.get(name)
+    if buf is None or buf.nbytes < nbytes:
+        buffers.pop(name, None)
+        buf = allocate(_grow(nbytes))
+        buffers[name] = buf
+    return buf

@@ -33,7 +33,7 @@ _AMZ_DATE = re.compile(r"[0-9]{8}T[0-9]{6}Z")
 _HEX64 = re.compile(r"[0-9a-fA-F]{64}")
 _DIGITS = re.compile(r"[0-9]+")
 _SIGNATURE = re.compile(r"[0-9a-f]{64}")
-_PRESIGN_PARAMS = (
+PRESIGN_PARAMS = (
     "X-Amz-Algorithm",
     "X-Amz-Credential",
     "X-Amz-Signature",
@@ -352,11 +352,11 @@ def _query_error(message: str) -> S3Error:
 def _presign_params(pairs: list[tuple[str, str]]) -> dict[str, str]:
     params: dict[str, str] = {}
     for key, value in pairs:
-        if key in _PRESIGN_PARAMS:
+        if key in PRESIGN_PARAMS:
             if key in params:
                 raise _query_error(f"{key} must appear only once.")
             params[key] = value
-    if not all(params.get(name) for name in _PRESIGN_PARAMS):
+    if not all(params.get(name) for name in PRESIGN_PARAMS):
         raise _query_error(
             "Query-string authentication version 4 requires the X-Amz-Algorithm, X-Amz-Credential, "
             "X-Amz-Signature, X-Amz-Date, X-Amz-SignedHeaders, and X-Amz-Expires parameters."

@@ -46,6 +46,22 @@ def send(gateway: Gateway, request: AWSRequest, body: bytes | None = None) -> tu
     """Send to the gateway's port whatever Host the request was signed for."""
     parts = urlsplit(request.url)
     path = parts.path + (f"?{parts.query}" if parts.query else "")
+    data = request.body if body is None else body
+    data = data.encode() if isinstance(data, str) else (data or b"")
+    headers = dict(request.headers.items())
+    if "host" not in {name.lower() for name in headers}:
+        headers["Host"] = parts.netloc  # what botocore signed as the host
+    return send_target(gateway, request.method, path, headers, data)
+
+
+def send_target(
+    gateway: Gateway, method: str, target: str, headers: dict[str, str] | None = None, body: bytes = b""
+) -> tuple[int, dict[str, str], bytes]:
+    """Send exactly ``target`` (path and query) as the request target: no normalisation, no re-encoding.
+
+    Host defaults to the gateway's address and Content-Length to the body's; every other header is
+    the caller's, sent as given.
+    """
     if gateway.ca_bundle is not None:
         context = ssl.create_default_context(cafile=str(gateway.ca_bundle))
         context.check_hostname = False
@@ -53,18 +69,18 @@ def send(gateway: Gateway, request: AWSRequest, body: bytes | None = None) -> tu
     else:
         conn = http.client.HTTPConnection("127.0.0.1", gateway.port, timeout=30)
     try:
-        conn.putrequest(request.method, path, skip_host=True, skip_accept_encoding=True)
-        if "Host" not in request.headers:
-            conn.putheader("Host", parts.netloc)  # what botocore signed as the host
-        data = request.body if body is None else body
-        data = data.encode() if isinstance(data, str) else (data or b"")
-        for name, value in request.headers.items():
+        conn.putrequest(method, target, skip_host=True, skip_accept_encoding=True)
+        headers = dict(headers or {})
+        present = {name.lower() for name in headers}
+        if "host" not in present:
+            headers["Host"] = f"127.0.0.1:{gateway.port}"
+        if "content-length" not in present:
+            headers["Content-Length"] = str(len(body))
+        for name, value in headers.items():
             conn.putheader(name, value)
-        if "Content-Length" not in request.headers:
-            conn.putheader("Content-Length", str(len(data)))
         conn.endheaders()
-        if data:
-            conn.send(data)
+        if body:
+            conn.send(body)
         response = conn.getresponse()
         return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
     finally:

@@ -13,7 +13,6 @@ import base64
 import datetime as dt
 import hashlib
 import hmac
-import http.client
 import re
 import zlib
 from unittest import mock
@@ -26,7 +25,7 @@ from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
 from tests.e2e.gateway import ACCESS_KEY, SECRET_KEY, start_gateway
-from tests.e2e.raw import send, sign, signed_chunked_body, streaming_put
+from tests.e2e.raw import send, send_target, sign, signed_chunked_body, streaming_put
 
 SIGNED_TRAILER = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER"
 UNSIGNED_TRAILER = "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
@@ -84,30 +83,9 @@ def presign(method: str, url: str, expires: int = 300, when: dt.datetime | None 
     return request.url
 
 
-def send_raw(
-    gateway, method: str, target: str, headers: dict[str, str] | None = None, body: bytes = b""
-) -> tuple[int, dict[str, str], bytes]:
-    """Send exactly ``target`` (path and query) as the request target: no normalisation, no re-encoding."""
-    conn = http.client.HTTPConnection("127.0.0.1", gateway.port, timeout=30)
-    try:
-        conn.putrequest(method, target, skip_host=True, skip_accept_encoding=True)
-        headers = dict(headers or {})
-        headers.setdefault("Host", f"127.0.0.1:{gateway.port}")
-        headers.setdefault("Content-Length", str(len(body)))
-        for name, value in headers.items():
-            conn.putheader(name, value)
-        conn.endheaders()
-        if body:
-            conn.send(body)
-        response = conn.getresponse()
-        return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
-    finally:
-        conn.close()
-
-
 def send_presigned(gateway, method: str, url: str, body: bytes = b"", headers: dict[str, str] | None = None):
     parts = urlsplit(url)
-    return send_raw(gateway, method, f"{parts.path}?{parts.query}", headers, body)
+    return send_target(gateway, method, f"{parts.path}?{parts.query}", headers, body)
 
 
 def signed_headers_for(gateway, method: str, raw_target: str, body: bytes = b"") -> dict[str, str]:
@@ -159,7 +137,7 @@ def test_presigned_url_used_for_something_else_is_refused(
 ):
     url = presign(signed_method, f"{gw.endpoint}{signed_path}")
     query = urlsplit(url).query
-    reply = send_raw(gw, sent_method, f"{sent_path}?{query}", body=b"hijacked")
+    reply = send_target(gw, sent_method, f"{sent_path}?{query}", body=b"hijacked")
     assert_refused(reply, 403, "SignatureDoesNotMatch")
     assert_absent(gw, "abuse", "mine", "yours")
     assert_absent(gw, "abuse-other", "mine")
@@ -189,7 +167,7 @@ def test_x_amz_header_added_to_a_presigned_put_is_refused(gw, bucket):
 def test_signature_for_another_request_is_refused(gw, bucket, signed_method, signed_path, sent_method, sent_path):
     body = b"hijacked"
     headers = signed_headers_for(gw, signed_method, signed_path, body)
-    assert_refused(send_raw(gw, sent_method, sent_path, headers, body), 403, "SignatureDoesNotMatch")
+    assert_refused(send_target(gw, sent_method, sent_path, headers, body), 403, "SignatureDoesNotMatch")
     assert_absent(gw, "abuse", "mine", "yours")
     assert_absent(gw, "abuse-other", "mine")
 
@@ -197,8 +175,8 @@ def test_signature_for_another_request_is_refused(gw, bucket, signed_method, sig
 def test_signed_get_replayed_as_delete_deletes_nothing(gw, bucket):
     gw.client().put_object(Bucket=bucket, Key="keep", Body=b"kept")
     headers = signed_headers_for(gw, "GET", f"/{bucket}/keep")
-    assert send_raw(gw, "GET", f"/{bucket}/keep", headers)[0] == 200  # the control
-    assert_refused(send_raw(gw, "DELETE", f"/{bucket}/keep", headers), 403, "SignatureDoesNotMatch")
+    assert send_target(gw, "GET", f"/{bucket}/keep", headers)[0] == 200  # the control
+    assert_refused(send_target(gw, "DELETE", f"/{bucket}/keep", headers), 403, "SignatureDoesNotMatch")
     assert gw.client().get_object(Bucket=bucket, Key="keep")["Body"].read() == b"kept"
 
 
@@ -378,12 +356,12 @@ def test_path_like_keys_stay_keys_inside_the_store(gw, bucket, raw_key, key):
     before = _outside_files(gw)
     target = f"/{bucket}/{raw_key}"
     # Nothing there yet: a GET must not reach a file of the host (/etc/passwd, least of all).
-    reply = send_raw(gw, "GET", target, signed_headers_for(gw, "GET", target))
+    reply = send_target(gw, "GET", target, signed_headers_for(gw, "GET", target))
     assert_refused(reply, 404, "NoSuchKey")
     body = f"stored under {key!r}".encode()
-    status, _, reply_body = send_raw(gw, "PUT", target, signed_headers_for(gw, "PUT", target, body), body)
+    status, _, reply_body = send_target(gw, "PUT", target, signed_headers_for(gw, "PUT", target, body), body)
     assert status == 200, reply_body
-    status, _, got = send_raw(gw, "GET", target, signed_headers_for(gw, "GET", target))
+    status, _, got = send_target(gw, "GET", target, signed_headers_for(gw, "GET", target))
     assert (status, got) == (200, body)
     client = gw.client()
     assert client.get_object(Bucket=bucket, Key=key)["Body"].read() == body
@@ -400,9 +378,9 @@ def test_path_like_bucket_names_reach_no_directory(gw, bucket):
     before = _outside_files(gw)
     for raw in ("..%2F..%2Fescape", "%2E%2E", ".."):
         target = f"/{raw}/key"
-        reply = send_raw(gw, "PUT", target, signed_headers_for(gw, "PUT", target, b"x"), b"x")
+        reply = send_target(gw, "PUT", target, signed_headers_for(gw, "PUT", target, b"x"), b"x")
         assert_refused(reply, 404, "NoSuchBucket")
         create = f"/{raw}"
-        reply = send_raw(gw, "PUT", create, signed_headers_for(gw, "PUT", create))
+        reply = send_target(gw, "PUT", create, signed_headers_for(gw, "PUT", create))
         assert_refused(reply, 400, "InvalidBucketName")
     assert _outside_files(gw) == before

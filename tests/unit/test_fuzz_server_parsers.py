@@ -35,6 +35,7 @@ from multidict import CIMultiDict
 
 from s4.server.addressing import check_bucket_name, split_target
 from s4.server.auth import (
+    PRESIGN_PARAMS,
     AuthContext,
     Credential,
     Credentials,
@@ -234,15 +235,7 @@ query_values = st.one_of(
     texts,
     credentials.map(lambda c: _percent(c.encode("utf-8", "surrogateescape"))),
 )
-V4_KEYS = [
-    "X-Amz-Algorithm",
-    "X-Amz-Credential",
-    "X-Amz-Signature",
-    "X-Amz-Date",
-    "X-Amz-SignedHeaders",
-    "X-Amz-Expires",
-    "x-amz-content-sha256",
-]
+V4_KEYS = [*PRESIGN_PARAMS, "x-amz-content-sha256"]
 V2_KEYS = ["AWSAccessKeyId", "Signature", "Expires", "response-content-type", "uploadId", "versionId"]
 query_pairs = st.lists(
     st.tuples(st.one_of(st.sampled_from(V4_KEYS + V2_KEYS), texts.map(lambda t: _percent(as_bytes(t)))), query_values),
