@@ -48,9 +48,9 @@ from s4.bench.corpus import default_corpus, stdlib_text
 from s4.codec import CodecDispatcher, CodecRegistry, CpuCodecPool
 from s4.codec.policy import FramePolicy
 from s4.store.base import ByteRange, ObjectAttributes
-from s4.store.compressing import CompressingStore
+from s4.store.compressing.reserved import SIDECAR_SUFFIX
+from s4.store.compressing.store import CompressingStore
 from s4.store.filesystem import FilesystemStore
-from s4.store.reserved import SIDECAR_SUFFIX
 
 MiB = 1024 * 1024
 GiB = 1024 * MiB

@@ -33,17 +33,17 @@ sys.path.insert(0, str(REPO))
 # Instrument the parsers themselves; the test helpers and libraries stay uninstrumented.
 with atheris.instrument_imports(include=["s4"]):
     import s4.codec.body
-    import s4.codec.fcg1
-    import s4.codec.frame
-    import s4.codec.index
-    import s4.codec.manifest
+    import s4.codec.format.fcg1
+    import s4.codec.format.frame
+    import s4.codec.format.index
+    import s4.codec.format.manifest
     import s4.server.addressing
-    import s4.server.auth
-    import s4.server.auth_v2
-    import s4.server.checksums
-    import s4.server.chunked
+    import s4.server.auth.sigv2
+    import s4.server.auth.sigv4
+    import s4.server.body.checksums
+    import s4.server.body.chunked
+    import s4.server.body.verified
     import s4.server.http
-    import s4.server.payload
     import s4.server.xml  # noqa: F401  (imported for instrumentation)
 
 from tests.unit.fuzz_support import CORPUS  # noqa: E402

@@ -43,7 +43,7 @@ def _cmd_index(args: argparse.Namespace) -> int:
 
 
 def _cmd_codecs(args: argparse.Namespace) -> int:
-    from s4.codec.gpu_setup import GpuSettings, codec_report
+    from s4.codec.gpu.setup import GpuSettings, codec_report
     from s4.config import ConfigError, load_config
 
     try:
@@ -62,14 +62,14 @@ def _cmd_codecs(args: argparse.Namespace) -> int:
 def _cmd_bench_gpu(args: argparse.Namespace) -> int:
     from s4.bench import gpu as bench
     from s4.bench.corpus import files_corpus
-    from s4.codec.gpu_setup import GpuSettings
-    from s4.codec.nvcomp import probe
+    from s4.codec.gpu.nvcomp import probe
+    from s4.codec.gpu.setup import GpuSettings
 
     found = probe(args.device)
     if not found.available:
         print(f"s4 bench gpu: no GPU here, nothing was measured: {found.reason}", file=sys.stderr)
         return 3
-    from s4.codec.nvcomp import NvcompBackend
+    from s4.codec.gpu.nvcomp import NvcompBackend
 
     limit = args.max_mib * 1024 * 1024
     samples = files_corpus(args.files, limit) if args.files else bench.default_samples(limit)

@@ -41,7 +41,7 @@ class FramesConfig(BaseModel):
 
 
 class GpuConfig(BaseModel):
-    """The GPU worker pool (see s4.codec.gpu_setup): whether to use a GPU, and how to batch for it.
+    """The GPU worker pool (see s4.codec.gpu.setup): whether to use a GPU, and how to batch for it.
 
     ``gpu: auto`` (or on / off) alone is accepted as short for ``gpu: {mode: ...}``.
     """
@@ -74,7 +74,7 @@ class GpuConfig(BaseModel):
 
 
 class UpstreamConfig(BaseModel):
-    """The S3 endpoint that holds the data when ``backend: s3`` (see s4.store.s3.S3Store)."""
+    """The S3 endpoint that holds the data when ``backend: s3`` (see s4.store.s3.store.S3Store)."""
 
     model_config = ConfigDict(extra="forbid")
 

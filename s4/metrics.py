@@ -15,7 +15,7 @@ from prometheus_client.core import CounterMetricFamily
 from prometheus_client.registry import Collector
 
 from s4.codec import CodecOp, CompressTelemetry
-from s4.codec.gpu_pool import GpuCodecPool
+from s4.codec.gpu.pool import GpuCodecPool
 from s4.store.stats import StoreStats
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)

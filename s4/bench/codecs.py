@@ -28,7 +28,7 @@ from s4.codec import (
     encode_frame,
     iter_decoded,
 )
-from s4.codec.zstd_frame import PerThread
+from s4.codec.cpu.zstd_frame import PerThread
 
 MB = 1_000_000
 FEED_CHUNK = 1024 * 1024

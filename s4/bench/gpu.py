@@ -28,12 +28,12 @@ from typing import Any, Protocol
 
 from s4.bench.corpus import Sample, interpreter_binaries, stdlib_text
 from s4.codec import CodecKind, CodecRegistry
-from s4.codec.cpu_zstd import CpuZstdCodec
-from s4.codec.frame import FRAME_HEADER_SIZE
-from s4.codec.gpu_backend import BackendFactory
-from s4.codec.gpu_pool import GpuCodecPool
-from s4.codec.gpu_setup import GpuSettings, setup_gpu
-from s4.codec.nvcomp import NvcompProbe
+from s4.codec.cpu.zstd import CpuZstdCodec
+from s4.codec.format.frame import FRAME_HEADER_SIZE
+from s4.codec.gpu.backend import BackendFactory
+from s4.codec.gpu.nvcomp import NvcompProbe
+from s4.codec.gpu.pool import GpuCodecPool
+from s4.codec.gpu.setup import GpuSettings, setup_gpu
 
 GB = 1e9
 MiB = 1024 * 1024

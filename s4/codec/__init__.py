@@ -14,12 +14,12 @@ from s4.codec.body import (
     encode_body,
     iter_decoded,
 )
-from s4.codec.cpu_zstd_dict import ZstdDictionary
-from s4.codec.crc import crc32c, crc32c_combine
+from s4.codec.cpu.zstd_dict import ZstdDictionary
 from s4.codec.dispatcher import CodecDispatcher, Dispatch, DispatchMode
 from s4.codec.errors import CodecError, CodecErrorKind, looks_like_oom
-from s4.codec.fcg1 import Fcg1Algo, Fcg1Container, decode_fcg1, encode_fcg1
-from s4.codec.frame import (
+from s4.codec.format.crc import crc32c, crc32c_combine
+from s4.codec.format.fcg1 import Fcg1Algo, Fcg1Container, decode_fcg1, encode_fcg1
+from s4.codec.format.frame import (
     MAX_FRAMES,
     Frame,
     FrameHeader,
@@ -28,13 +28,13 @@ from s4.codec.frame import (
     iter_frames,
     parse_record_header,
 )
+from s4.codec.format.index import FrameIndex, IndexEntry, sidecar_key
+from s4.codec.format.kinds import CodecKind
+from s4.codec.format.manifest import ChunkManifest
 from s4.codec.frame_codec import EncodedFrame, decode_frame, encode_frame
-from s4.codec.gpu_engine import GpuEngine
-from s4.codec.gpu_pool import GpuCodecPool
-from s4.codec.gpu_setup import GpuSettings, GpuSetup, codec_report, setup_gpu
-from s4.codec.index import FrameIndex, IndexEntry, sidecar_key
-from s4.codec.kinds import CodecKind
-from s4.codec.manifest import ChunkManifest
+from s4.codec.gpu.engine import GpuEngine
+from s4.codec.gpu.pool import GpuCodecPool
+from s4.codec.gpu.setup import GpuSettings, GpuSetup, codec_report, setup_gpu
 from s4.codec.pool import CpuCodecPool
 from s4.codec.registry import CodecRegistry, CodecStatus
 from s4.codec.telemetry import CodecOp, CompressTelemetry, TelemetryCallback

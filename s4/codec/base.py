@@ -6,7 +6,7 @@ import abc
 from collections.abc import Sequence
 
 from s4.codec.errors import CodecError
-from s4.codec.kinds import CodecKind
+from s4.codec.format.kinds import CodecKind
 
 Buffer = bytes | bytearray | memoryview
 

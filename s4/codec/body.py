@@ -14,13 +14,13 @@ import dataclasses
 from collections.abc import Iterable, Iterator
 
 from s4.codec.base import MAX_FRAME_BYTES, Buffer
-from s4.codec.crc import crc32c, crc32c_combine
 from s4.codec.errors import CodecError
-from s4.codec.frame import FrameStreamReader
+from s4.codec.format.crc import crc32c, crc32c_combine
+from s4.codec.format.frame import FrameStreamReader
+from s4.codec.format.index import FrameIndex, IndexEntry
+from s4.codec.format.kinds import CodecKind
+from s4.codec.format.manifest import ChunkManifest
 from s4.codec.frame_codec import EncodedFrame, decode_frame, encode_frame
-from s4.codec.index import FrameIndex, IndexEntry
-from s4.codec.kinds import CodecKind
-from s4.codec.manifest import ChunkManifest
 from s4.codec.registry import CodecRegistry
 
 DEFAULT_FRAME_SIZE = 4 * 1024 * 1024

@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Callable
 
 from s4.codec.base import Buffer
-from s4.codec.kinds import CodecKind
+from s4.codec.format.kinds import CodecKind
 
 SAMPLE_SIZE = 4096
 ENTROPY_THRESHOLD = 7.5

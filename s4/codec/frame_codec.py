@@ -10,10 +10,10 @@ from __future__ import annotations
 import dataclasses
 
 from s4.codec.base import Buffer
-from s4.codec.crc import crc32c
 from s4.codec.errors import CodecError
-from s4.codec.frame import FrameHeader
-from s4.codec.kinds import CodecKind
+from s4.codec.format.crc import crc32c
+from s4.codec.format.frame import FrameHeader
+from s4.codec.format.kinds import CodecKind
 from s4.codec.registry import CodecRegistry
 
 

@@ -17,9 +17,9 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from s4.codec.base import Buffer
-from s4.codec.frame import FrameHeader
+from s4.codec.format.frame import FrameHeader
+from s4.codec.format.kinds import CodecKind
 from s4.codec.frame_codec import EncodedFrame, decode_frame, encode_frame
-from s4.codec.kinds import CodecKind
 from s4.codec.registry import CodecRegistry
 
 T = TypeVar("T")

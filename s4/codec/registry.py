@@ -10,13 +10,13 @@ from collections import OrderedDict
 from collections.abc import Iterable
 
 from s4.codec.base import Buffer, Codec
-from s4.codec.cpu_gzip import DEFAULT_GZIP_LEVEL, CpuGzipCodec
-from s4.codec.cpu_zstd import DEFAULT_ZSTD_LEVEL, CpuZstdCodec
-from s4.codec.cpu_zstd_dict import CpuZstdDictCodec, ZstdDictionary
+from s4.codec.cpu.gzip import DEFAULT_GZIP_LEVEL, CpuGzipCodec
+from s4.codec.cpu.nvcomp_zstd import NvcompZstdCpuCodec
+from s4.codec.cpu.passthrough import PassthroughCodec
+from s4.codec.cpu.zstd import DEFAULT_ZSTD_LEVEL, CpuZstdCodec
+from s4.codec.cpu.zstd_dict import CpuZstdDictCodec, ZstdDictionary
 from s4.codec.errors import CodecError, looks_like_oom
-from s4.codec.kinds import CodecKind
-from s4.codec.nvcomp_zstd_cpu import NvcompZstdCpuCodec
-from s4.codec.passthrough import PassthroughCodec
+from s4.codec.format.kinds import CodecKind
 from s4.codec.telemetry import CodecOp, CompressTelemetry, TelemetryCallback
 
 NO_GPU_REASON = "needs an NVIDIA GPU with nvCOMP; this node has none configured"

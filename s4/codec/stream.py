@@ -14,12 +14,12 @@ from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from typing import TypeVar
 
 from s4.codec.body import FramedBodyWriter, ManifestTotals
-from s4.codec.crc import crc32c
 from s4.codec.errors import CodecError
-from s4.codec.frame import FrameStreamReader
+from s4.codec.format.crc import crc32c
+from s4.codec.format.frame import FrameStreamReader
+from s4.codec.format.kinds import CodecKind
+from s4.codec.format.manifest import ChunkManifest
 from s4.codec.frame_codec import EncodedFrame
-from s4.codec.kinds import CodecKind
-from s4.codec.manifest import ChunkManifest
 from s4.codec.pool import CpuCodecPool
 
 T = TypeVar("T")

@@ -6,7 +6,7 @@ import dataclasses
 import enum
 from collections.abc import Callable
 
-from s4.codec.kinds import CodecKind
+from s4.codec.format.kinds import CodecKind
 
 
 class CodecOp(enum.Enum):

@@ -19,7 +19,7 @@ from s4.codec import CodecError
 from s4.config import S4Config
 from s4.metrics import Metrics
 from s4.server.addressing import split_target
-from s4.server.auth import AuthContext, Credentials, authenticate
+from s4.server.auth.sigv4 import AuthContext, Credentials, authenticate
 from s4.server.context import S3Request
 from s4.server.errors import S3Error
 from s4.server.limits import RequestLimiter, check_header_section, finish_within, slow_down

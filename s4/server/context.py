@@ -8,10 +8,10 @@ from aiohttp import web
 from multidict import CIMultiDictProxy, MultiDictProxy
 
 from s4.config import S4Config
-from s4.server.auth import AuthContext
+from s4.server.auth.sigv4 import AuthContext
+from s4.server.body.verified import VerifiedBody
 from s4.server.errors import S3Error
 from s4.server.limits import idle_bounded
-from s4.server.payload import VerifiedBody
 from s4.store import ObjectStore
 
 MAX_XML_BODY = 2 * 1024 * 1024

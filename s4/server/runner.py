@@ -12,17 +12,17 @@ import sys
 from aiohttp import web
 
 from s4.codec import CodecDispatcher, CodecError, CodecKind, CodecRegistry, CpuCodecPool, DispatchMode
-from s4.codec.gpu_pool import GpuCodecPool
-from s4.codec.gpu_setup import GpuSettings, setup_gpu
+from s4.codec.gpu.pool import GpuCodecPool
+from s4.codec.gpu.setup import GpuSettings, setup_gpu
 from s4.codec.policy import FramePolicy
 from s4.config import ConfigError, S4Config, ensure_credentials
 from s4.metrics import Metrics
 from s4.server.app import create_app
-from s4.server.auth import Credential, Credentials
+from s4.server.auth.sigv4 import Credential, Credentials
 from s4.server.connections import CappedTCPSite
 from s4.server.limits import server_settings
 from s4.server.observability import AccessLog, JsonLogFormatter, service_app
-from s4.store.compressing import CompressingStore
+from s4.store.compressing.store import CompressingStore
 from s4.store.factory import open_inner_store
 
 _log = logging.getLogger("s4.serve")

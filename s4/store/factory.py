@@ -20,7 +20,7 @@ async def open_inner_store(config: S4Config) -> ObjectStore:
             raise ConfigError("--backend s3 needs an upstream endpoint (--upstream-endpoint or S4_UPSTREAM_ENDPOINT)")
         if config.upstream.ca_bundle is not None and not config.upstream.ca_bundle.is_file():
             raise ConfigError(f"upstream ca_bundle {config.upstream.ca_bundle} is not a file")
-        from s4.store.s3 import S3Store
+        from s4.store.s3.store import S3Store
 
         return await S3Store.open(config.upstream)
     raise ConfigError(f"unknown backend {config.backend!r}")

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from s4.codec import ChunkManifest, CodecError, CodecRegistry, ZstdDictionary
-from s4.codec.frame import FRAME_MAGIC, PADDING_MAGIC
+from s4.codec.format.frame import FRAME_MAGIC, PADDING_MAGIC
 
 READ_CHUNK = 1024 * 1024
 

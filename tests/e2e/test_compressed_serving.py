@@ -19,8 +19,8 @@ import pytest
 import urllib3.exceptions
 
 from s4.codec import ChunkManifest, FrameIndex, crc32c, iter_frames
-from s4.codec.frame import FRAME_HEADER_SIZE
-from s4.codec.manifest import normalize_metadata
+from s4.codec.format.frame import FRAME_HEADER_SIZE
+from s4.codec.format.manifest import normalize_metadata
 from s4.store.base import ObjectAttributes
 from s4.store.filesystem import FilesystemStore
 from tests.conftest import GATEWAY_OBJECTS, load_meta

@@ -6,7 +6,7 @@ import functools
 
 import pytest
 
-from s4.codec.nvcomp import NvcompProbe, probe
+from s4.codec.gpu.nvcomp import NvcompProbe, probe
 
 
 @functools.cache

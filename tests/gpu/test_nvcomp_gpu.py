@@ -15,10 +15,10 @@ import pytest
 import zstandard
 
 from s4.codec import CodecKind, CodecRegistry, decode_frame
-from s4.codec.gpu_pool import GpuCodecPool
-from s4.codec.gpu_setup import GpuSettings, setup_gpu
-from s4.codec.nvcomp_layout import NVCOMP_KINDS, read_container
-from s4.codec.nvcomp_zstd_cpu import NvcompZstdCpuCodec
+from s4.codec.cpu.nvcomp_zstd import NvcompZstdCpuCodec
+from s4.codec.gpu.nvcomp_layout import NVCOMP_KINDS, read_container
+from s4.codec.gpu.pool import GpuCodecPool
+from s4.codec.gpu.setup import GpuSettings, setup_gpu
 
 pytestmark = pytest.mark.gpu
 

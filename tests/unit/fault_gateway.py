@@ -31,9 +31,9 @@ from s4.codec import CodecDispatcher, CodecRegistry, CpuCodecPool
 from s4.codec.policy import FramePolicy
 from s4.config import S4Config
 from s4.server.app import create_app
-from s4.server.auth import Credential, Credentials
+from s4.server.auth.sigv4 import Credential, Credentials
 from s4.server.limits import server_settings
-from s4.store.compressing import CompressingStore
+from s4.store.compressing.store import CompressingStore
 from s4.store.filesystem import FilesystemStore
 from tests.faults import FaultyStore
 

@@ -16,8 +16,8 @@ import zlib
 import zstandard
 
 from s4.codec.errors import CodecError
-from s4.codec.gpu_backend import CompressBatch, CompressedChunks, DecodedFrame, DecompressBatch
-from s4.codec.kinds import CodecKind
+from s4.codec.format.kinds import CodecKind
+from s4.codec.gpu.backend import CompressBatch, CompressedChunks, DecodedFrame, DecompressBatch
 from s4.codec.telemetry import CodecOp
 
 

@@ -27,8 +27,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from s4.server import auth as auth_module
-from s4.server.auth import (
+from s4.server.auth import sigv4 as auth_module
+from s4.server.auth.sigv4 import (
     AuthContext,
     Credential,
     Credentials,

@@ -18,7 +18,7 @@ from s4.codec import (
     encode_frame,
     iter_decoded,
 )
-from s4.codec.frame import encode_padding
+from s4.codec.format.frame import encode_padding
 
 REGISTRY = CodecRegistry.cpu_default()
 TEXT = b"".join(b"%08d some fairly compressible text\n" % i for i in range(30_000))

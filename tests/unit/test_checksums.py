@@ -7,7 +7,7 @@ from botocore import httpchecksum
 from hypothesis import given
 from hypothesis import strategies as st
 
-from s4.server.checksums import (
+from s4.server.body.checksums import (
     CHECKSUM_ALGORITHMS,
     BodyDigests,
     checksum_of,

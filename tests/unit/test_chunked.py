@@ -22,9 +22,9 @@ from botocore.httpchecksum import (
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from s4.server.auth import AuthContext, Credential, Credentials, PayloadMode, authenticate
-from s4.server.checksums import checksum_of
-from s4.server.chunked import MAX_CHUNK, MAX_LINE, MAX_TRAILER, AwsChunkedDecoder
+from s4.server.auth.sigv4 import AuthContext, Credential, Credentials, PayloadMode, authenticate
+from s4.server.body.checksums import checksum_of
+from s4.server.body.chunked import MAX_CHUNK, MAX_LINE, MAX_TRAILER, AwsChunkedDecoder
 from s4.server.errors import S3Error
 from tests.unit.test_auth import DOC_NOW, ENDPOINT, check, sign
 

@@ -8,11 +8,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from s4.codec import CodecError, CodecKind, Fcg1Algo, ZstdDictionary, decode_fcg1, encode_fcg1
-from s4.codec.cpu_gzip import CpuGzipCodec
-from s4.codec.cpu_zstd import CpuZstdCodec
-from s4.codec.cpu_zstd_dict import CpuZstdDictCodec
-from s4.codec.nvcomp_zstd_cpu import NvcompZstdCpuCodec
-from s4.codec.passthrough import PassthroughCodec
+from s4.codec.cpu.gzip import CpuGzipCodec
+from s4.codec.cpu.nvcomp_zstd import NvcompZstdCpuCodec
+from s4.codec.cpu.passthrough import PassthroughCodec
+from s4.codec.cpu.zstd import CpuZstdCodec
+from s4.codec.cpu.zstd_dict import CpuZstdDictCodec
 
 TEXT = b"".join(b"line %d of a log, status=ok latency=%dms\n" % (i, i % 97) for i in range(40_000))
 DICTIONARY = ZstdDictionary(

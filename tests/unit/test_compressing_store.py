@@ -29,11 +29,11 @@ from s4.codec import (
     encode_frame,
     iter_frames,
 )
-from s4.codec.frame import FRAME_HEADER_SIZE, PADDING_MAGIC, encode_padding
-from s4.codec.manifest import normalize_metadata
+from s4.codec.format.frame import FRAME_HEADER_SIZE, PADDING_MAGIC, encode_padding
+from s4.codec.format.manifest import normalize_metadata
 from s4.codec.policy import FramePolicy
 from s4.store.base import ByteRange, ObjectAttributes, ObjectInfo, ObjectStream, StoreError
-from s4.store.compressing import CompressingStore
+from s4.store.compressing.store import CompressingStore
 from s4.store.filesystem import FilesystemStore
 from tests.conftest import GATEWAY_OBJECTS, load_meta
 from tests.faults import Fault, FaultKind, FaultyStore

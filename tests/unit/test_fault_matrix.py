@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from s4.codec.policy import FramePolicy
-from s4.store import staging
+from s4.store.compressing import staging
 from tests.faults import Fault, FaultKind, injection_points
 from tests.unit.fault_gateway import FaultGateway, open_fds, settled
 from tests.unit.fault_scenarios import (

@@ -3,7 +3,7 @@ import struct
 import pytest
 
 from s4.codec import CodecError, Fcg1Algo, decode_fcg1, encode_fcg1
-from s4.codec.fcg1 import FCG1_HEADER_SIZE, Fcg1Container
+from s4.codec.format.fcg1 import FCG1_HEADER_SIZE, Fcg1Container
 
 
 def container(original_size=150_000, chunk_size=65536, algo=Fcg1Algo.ZSTD, data_type=0) -> bytes:

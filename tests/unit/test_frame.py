@@ -5,7 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from s4.codec import MAX_FRAME_BYTES, CodecError, CodecKind, FrameHeader, FrameStreamReader, iter_frames
-from s4.codec.frame import (
+from s4.codec.format.frame import (
     FRAME_HEADER_SIZE,
     PaddingHeader,
     encode_frame,

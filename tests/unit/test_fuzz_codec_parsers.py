@@ -40,11 +40,11 @@ from s4.codec import (
     encode_fcg1,
     encode_frame,
 )
-from s4.codec.fcg1 import FCG1_HEADER, FCG1_MAGIC, Fcg1Algo
-from s4.codec.frame import FRAME_HEADER, FRAME_MAGIC, PADDING_HEADER_SIZE, encode_padding
-from s4.codec.index import ENTRY, INDEX_MAGIC, V1_HEADER, V2_TAIL
-from s4.codec.manifest import KEY_CODEC, KEY_COMPRESSED_SIZE, KEY_ORIGINAL_SIZE, MAX_OBJECT_BYTES
-from s4.codec.nvcomp_zstd_cpu import NvcompZstdCpuCodec
+from s4.codec.cpu.nvcomp_zstd import NvcompZstdCpuCodec
+from s4.codec.format.fcg1 import FCG1_HEADER, FCG1_MAGIC, Fcg1Algo
+from s4.codec.format.frame import FRAME_HEADER, FRAME_MAGIC, PADDING_HEADER_SIZE, encode_padding
+from s4.codec.format.index import ENTRY, INDEX_MAGIC, V1_HEADER, V2_TAIL
+from s4.codec.format.manifest import KEY_CODEC, KEY_COMPRESSED_SIZE, KEY_ORIGINAL_SIZE, MAX_OBJECT_BYTES
 from tests.unit.fuzz_support import MiB, fuzz_settings, measure, mutations
 
 REGISTRY = CodecRegistry.cpu_default()

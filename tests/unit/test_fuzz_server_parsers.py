@@ -34,7 +34,7 @@ from hypothesis import strategies as st
 from multidict import CIMultiDict
 
 from s4.server.addressing import check_bucket_name, split_target
-from s4.server.auth import (
+from s4.server.auth.sigv4 import (
     PRESIGN_PARAMS,
     AuthContext,
     Credential,
@@ -42,11 +42,11 @@ from s4.server.auth import (
     PayloadMode,
     authenticate,
 )
-from s4.server.checksums import checksum_of, requested_checksums, trailer_algorithm
-from s4.server.chunked import MAX_CHUNK, MAX_LINE, MAX_TRAILER, AwsChunkedDecoder
+from s4.server.body.checksums import checksum_of, requested_checksums, trailer_algorithm
+from s4.server.body.chunked import MAX_CHUNK, MAX_LINE, MAX_TRAILER, AwsChunkedDecoder
+from s4.server.body.verified import VerifiedBody
 from s4.server.errors import STATUS_BY_CODE, S3Error
 from s4.server.http import MAX_METADATA_BYTES, attributes_from_headers, check_conditions, parse_range
-from s4.server.payload import VerifiedBody
 from s4.server.xml import MAX_REQUEST_XML, parse_complete_multipart, parse_delete_objects
 from s4.store import ObjectInfo, StoreError
 from tests.unit.fuzz_support import Edit, MiB, edits, fuzz_settings, measure, mutate, mutations

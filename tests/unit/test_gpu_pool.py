@@ -26,22 +26,22 @@ from s4.codec import (
     FrameHeader,
     decode_frame,
 )
-from s4.codec.dietgpu import NO_LIBRARY_REASON, load_dietgpu
-from s4.codec.gpu_codec import DeviceCodec
-from s4.codec.gpu_pool import GpuCodecPool
-from s4.codec.gpu_queue import QueueClosed
-from s4.codec.gpu_setup import GpuSettings, codec_report, setup_gpu
-from s4.codec.nvcomp import NvcompProbe, probe
-from s4.codec.nvcomp_layout import read_container
-from s4.codec.nvcomp_zstd_cpu import NvcompZstdCpuCodec
+from s4.codec.cpu.nvcomp_zstd import NvcompZstdCpuCodec
+from s4.codec.gpu.device_codec import DeviceCodec
+from s4.codec.gpu.dietgpu import NO_LIBRARY_REASON, load_dietgpu
+from s4.codec.gpu.nvcomp import NvcompProbe, probe
+from s4.codec.gpu.nvcomp_layout import read_container
+from s4.codec.gpu.pool import GpuCodecPool
+from s4.codec.gpu.promotion import GpuPromotion
+from s4.codec.gpu.queue import QueueClosed
+from s4.codec.gpu.setup import GpuSettings, codec_report, setup_gpu
 from s4.codec.policy import FramePolicy
-from s4.codec.promotion import GpuPromotion
 from s4.codec.telemetry import CodecOp, CompressTelemetry
 from s4.config import ConfigError, load_config
 from s4.metrics import Metrics
 from s4.server.runner import build_codecs
 from s4.store.base import ObjectAttributes
-from s4.store.compressing import CompressingStore
+from s4.store.compressing.store import CompressingStore
 from s4.store.filesystem import FilesystemStore
 from tests.unit.gpu_standin import StandInDevice
 from tests.unit.store_helpers import body, read_all
@@ -471,7 +471,7 @@ def test_the_real_probe_answers_with_a_reason_when_it_finds_nothing():
 
 
 def test_serve_refuses_gpu_on_without_a_gpu_and_runs_without_one_on_auto(monkeypatch):
-    monkeypatch.setattr("s4.codec.gpu_setup.probe", lambda _d: NvcompProbe(False, "CuPy is not installed"))
+    monkeypatch.setattr("s4.codec.gpu.setup.probe", lambda _d: NvcompProbe(False, "CuPy is not installed"))
     with pytest.raises(ConfigError, match="CuPy is not installed"):
         build_codecs(load_config(None, env={"S4_GPU": "on"}))
     pool, dispatcher, _ = build_codecs(load_config(None, env={}))
@@ -485,8 +485,8 @@ def test_serve_refuses_gpu_on_without_a_gpu_and_runs_without_one_on_auto(monkeyp
 
 def test_serve_builds_the_gpu_pool_and_promotion_when_a_gpu_is_found(monkeypatch):
     device = StandInDevice()
-    monkeypatch.setattr("s4.codec.gpu_setup.probe", lambda _d: FOUND)
-    monkeypatch.setattr("s4.codec.gpu_setup._nvcomp_factory", lambda _device: device.factory)
+    monkeypatch.setattr("s4.codec.gpu.setup.probe", lambda _d: FOUND)
+    monkeypatch.setattr("s4.codec.gpu.setup._nvcomp_factory", lambda _device: device.factory)
     metrics = Metrics()
     pool, dispatcher, _ = build_codecs(load_config(None, env={"S4_CODEC": "nvcomp-bitcomp"}), metrics)
     try:

@@ -3,7 +3,7 @@ import struct
 import pytest
 
 from s4.codec import CodecError, FrameIndex, IndexEntry, sidecar_key
-from s4.codec.index import MAX_ETAG_BYTES
+from s4.codec.format.index import MAX_ETAG_BYTES
 
 ENTRIES = (IndexEntry(0, 100, 0, 60), IndexEntry(100, 50, 60, 40), IndexEntry(150, 0, 100, 28))
 

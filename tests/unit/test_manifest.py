@@ -1,7 +1,7 @@
 import pytest
 
 from s4.codec import ChunkManifest, CodecError, CodecKind
-from s4.codec.manifest import normalize_metadata, strip_reserved
+from s4.codec.format.manifest import normalize_metadata, strip_reserved
 
 FULL = {
     "s4-codec": "cpu-zstd",

@@ -10,9 +10,10 @@ import pytest
 import zstandard
 
 from s4.codec import CodecError, CodecKind, decode_fcg1, encode_fcg1
-from s4.codec.columnar import bitcomp_data_type, integer_column_type
-from s4.codec.fcg1 import BitcompDataType, Fcg1Algo
-from s4.codec.nvcomp_layout import (
+from s4.codec.cpu.nvcomp_zstd import NvcompZstdCpuCodec
+from s4.codec.format.fcg1 import BitcompDataType, Fcg1Algo
+from s4.codec.gpu.columnar import bitcomp_data_type, integer_column_type
+from s4.codec.gpu.nvcomp_layout import (
     ALGO_OF,
     BITCOMP_TYPESTR,
     NVCOMP_KINDS,
@@ -21,7 +22,6 @@ from s4.codec.nvcomp_layout import (
     read_container,
     write_container,
 )
-from s4.codec.nvcomp_zstd_cpu import NvcompZstdCpuCodec
 
 KiB = 64 * 1024
 

@@ -16,8 +16,8 @@ from s4.codec import (
     encode_fcg1,
     parse_record_header,
 )
-from s4.codec.fcg1 import Fcg1Algo
-from s4.codec.manifest import KEY_CODEC, KEY_CRC32C, KEY_FRAMED, KEY_LOGICAL_ETAG, KEY_ORIGINAL_SIZE
+from s4.codec.format.fcg1 import Fcg1Algo
+from s4.codec.format.manifest import KEY_CODEC, KEY_CRC32C, KEY_FRAMED, KEY_LOGICAL_ETAG, KEY_ORIGINAL_SIZE
 
 
 def mutate(base: bytes):

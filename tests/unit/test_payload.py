@@ -14,10 +14,10 @@ from collections.abc import AsyncIterator
 import pytest
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from s4.server.auth import AuthContext, PayloadMode
-from s4.server.checksums import checksum_of
+from s4.server.auth.sigv4 import AuthContext, PayloadMode
+from s4.server.body.checksums import checksum_of
+from s4.server.body.verified import VerifiedBody
 from s4.server.errors import S3Error
-from s4.server.payload import VerifiedBody
 from tests.unit.test_auth import Wire, capture, check, client, http_client
 from tests.unit.test_chunked import encode_signed, encode_unsigned, streaming_auth
 

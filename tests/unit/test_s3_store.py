@@ -21,10 +21,10 @@ from s4.codec import CodecDispatcher, CodecRegistry, CpuCodecPool, FrameIndex
 from s4.codec.policy import FramePolicy
 from s4.config import ConfigError, S4Config, UpstreamConfig, load_config
 from s4.store.base import ByteRange, ObjectAttributes, ObjectStream, StoreError
-from s4.store.compressing import CompressingStore
+from s4.store.compressing.store import CompressingStore
 from s4.store.factory import open_inner_store
 from s4.store.filesystem import FilesystemStore
-from s4.store.s3 import TEMP_PREFIX, S3Store
+from s4.store.s3.store import TEMP_PREFIX, S3Store
 from tests.seaweed import ACCESS_KEY, SECRET_KEY, SeaweedFS, SeaweedUnavailable, start_seaweed
 from tests.unit.store_helpers import body, failing_body, md5
 

@@ -7,7 +7,7 @@ import re
 from collections.abc import Mapping
 
 from s4.codec.errors import CodecError
-from s4.codec.kinds import CodecKind
+from s4.codec.format.kinds import CodecKind
 
 META_PREFIX = "x-amz-meta-"
 RESERVED_META_PREFIX = "s4-"

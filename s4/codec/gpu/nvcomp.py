@@ -23,10 +23,10 @@ from collections.abc import Callable
 from typing import Any
 
 from s4.codec.errors import CodecError
-from s4.codec.fcg1 import DEFAULT_CHUNK_SIZE, BitcompDataType
-from s4.codec.gpu_backend import CompressBatch, CompressedChunks, DecodedFrame, DecompressBatch
-from s4.codec.kinds import CodecKind
-from s4.codec.nvcomp_layout import BITCOMP_TYPESTR
+from s4.codec.format.fcg1 import DEFAULT_CHUNK_SIZE, BitcompDataType
+from s4.codec.format.kinds import CodecKind
+from s4.codec.gpu.backend import CompressBatch, CompressedChunks, DecodedFrame, DecompressBatch
+from s4.codec.gpu.nvcomp_layout import BITCOMP_TYPESTR
 
 ALGORITHM: dict[CodecKind, str] = {
     CodecKind.NVCOMP_ZSTD: "Zstd",
@@ -238,7 +238,7 @@ class NvcompBackend:
         """(compress, decompress) seconds of the nvCOMP kernels alone on device-resident chunks."""
         import time
 
-        from s4.codec.columnar import bitcomp_data_type
+        from s4.codec.gpu.columnar import bitcomp_data_type
 
         data_type = bitcomp_data_type(data) if kind is CodecKind.NVCOMP_BITCOMP else 0
         codec, max_chunk = self._codec(kind, data_type, chunk_size)
@@ -352,7 +352,7 @@ class NvcompBackend:
         """Compile the gather kernel and round-trip one buffer, so a broken install fails at start."""
         import zstandard
 
-        from s4.codec.nvcomp_layout import read_container, write_container
+        from s4.codec.gpu.nvcomp_layout import read_container, write_container
 
         data = (b"s4 nvCOMP warm-up " * (_WARM_UP_BYTES // 18 + 1))[:_WARM_UP_BYTES]
         view = memoryview(data)

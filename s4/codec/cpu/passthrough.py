@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from s4.codec.base import Buffer, Codec, check_decoded_size
-from s4.codec.kinds import CodecKind
+from s4.codec.format.kinds import CodecKind
 
 
 class PassthroughCodec(Codec):

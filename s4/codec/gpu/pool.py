@@ -19,12 +19,12 @@ import dataclasses
 import logging
 
 from s4.codec.base import Buffer, Codec
-from s4.codec.crc import crc32c
 from s4.codec.errors import CodecError
-from s4.codec.frame import FrameHeader
+from s4.codec.format.crc import crc32c
+from s4.codec.format.frame import FrameHeader
+from s4.codec.format.kinds import CodecKind
 from s4.codec.frame_codec import EncodedFrame
-from s4.codec.gpu_engine import GpuEngine
-from s4.codec.kinds import CodecKind
+from s4.codec.gpu.engine import GpuEngine
 from s4.codec.pool import CpuCodecPool
 from s4.codec.registry import CodecRegistry
 

@@ -13,7 +13,7 @@ import struct
 
 from s4.codec.base import Buffer
 from s4.codec.errors import CodecError
-from s4.codec.fcg1 import (
+from s4.codec.format.fcg1 import (
     DEFAULT_CHUNK_SIZE,
     FCG1_HEADER,
     FCG1_MAGIC,
@@ -22,7 +22,7 @@ from s4.codec.fcg1 import (
     decode_fcg1,
     expected_chunk_count,
 )
-from s4.codec.kinds import CodecKind
+from s4.codec.format.kinds import CodecKind
 
 ALGO_OF: dict[CodecKind, Fcg1Algo] = {
     CodecKind.NVCOMP_ZSTD: Fcg1Algo.ZSTD,

@@ -15,7 +15,7 @@ from typing import Protocol
 
 from awscrt import checksums as crt
 
-from s4.server.auth import collect_headers, header_value
+from s4.server.auth.sigv4 import collect_headers, header_value
 from s4.server.errors import S3Error
 
 CHECKSUM_ALGORITHMS = ("crc32", "crc32c", "crc64nvme", "sha1", "sha256")

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator
 
 from s4.codec.base import MAX_FRAME_BYTES, Buffer
 from s4.codec.errors import CodecError
-from s4.codec.kinds import CodecKind
+from s4.codec.format.kinds import CodecKind
 
 FRAME_MAGIC = b"S4F2"
 PADDING_MAGIC = b"S4P1"

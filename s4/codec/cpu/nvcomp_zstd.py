@@ -10,11 +10,11 @@ from __future__ import annotations
 import zstandard
 
 from s4.codec.base import Buffer, Codec, check_decoded_size
-from s4.codec.cpu_zstd import DEFAULT_ZSTD_LEVEL, check_zstd_level
+from s4.codec.cpu.zstd import DEFAULT_ZSTD_LEVEL, check_zstd_level
+from s4.codec.cpu.zstd_frame import PerThread, decompress_zstd_frame
 from s4.codec.errors import CodecError
-from s4.codec.fcg1 import DEFAULT_CHUNK_SIZE, Fcg1Algo, decode_fcg1, encode_fcg1
-from s4.codec.kinds import CodecKind
-from s4.codec.zstd_frame import PerThread, decompress_zstd_frame
+from s4.codec.format.fcg1 import DEFAULT_CHUNK_SIZE, Fcg1Algo, decode_fcg1, encode_fcg1
+from s4.codec.format.kinds import CodecKind
 
 
 class NvcompZstdCpuCodec(Codec):

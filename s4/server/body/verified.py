@@ -23,8 +23,8 @@ import base64
 import binascii
 from collections.abc import AsyncIterable, AsyncIterator, Mapping
 
-from s4.server.auth import AuthContext, PayloadMode, collect_headers, header_value
-from s4.server.checksums import (
+from s4.server.auth.sigv4 import AuthContext, PayloadMode, collect_headers, header_value
+from s4.server.body.checksums import (
     CHECKSUM_HEADER_PREFIX,
     BodyDigests,
     display_name,
@@ -33,7 +33,7 @@ from s4.server.checksums import (
     trailer_algorithm,
     valid_checksum_value,
 )
-from s4.server.chunked import AwsChunkedDecoder
+from s4.server.body.chunked import AwsChunkedDecoder
 from s4.server.errors import S3Error
 
 DEFAULT_MAX_SIZE = 5 * 1024**3

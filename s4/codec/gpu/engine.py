@@ -24,13 +24,13 @@ import time
 from collections.abc import Iterable, Sequence
 
 from s4.codec.base import Buffer
-from s4.codec.columnar import bitcomp_data_type
 from s4.codec.errors import CodecError, looks_like_oom
-from s4.codec.fcg1 import DEFAULT_CHUNK_SIZE
-from s4.codec.gpu_backend import BackendFactory, CompressBatch, DecompressBatch, DeviceBackend
-from s4.codec.gpu_queue import BatchQueue, Job
-from s4.codec.kinds import CodecKind
-from s4.codec.nvcomp_layout import NVCOMP_KINDS, read_container, write_container
+from s4.codec.format.fcg1 import DEFAULT_CHUNK_SIZE
+from s4.codec.format.kinds import CodecKind
+from s4.codec.gpu.backend import BackendFactory, CompressBatch, DecompressBatch, DeviceBackend
+from s4.codec.gpu.columnar import bitcomp_data_type
+from s4.codec.gpu.nvcomp_layout import NVCOMP_KINDS, read_container, write_container
+from s4.codec.gpu.queue import BatchQueue, Job
 from s4.codec.telemetry import CodecOp, CompressTelemetry, TelemetryCallback
 
 MiB = 1024 * 1024

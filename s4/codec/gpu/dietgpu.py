@@ -16,7 +16,7 @@ from typing import Any
 
 from s4.codec.base import Buffer, Codec, check_decoded_size
 from s4.codec.errors import CodecError, looks_like_oom
-from s4.codec.kinds import CodecKind
+from s4.codec.format.kinds import CodecKind
 
 NO_LIBRARY_REASON = "needs the DietGPU library (torch.ops.dietgpu): set gpu.dietgpu_library to its .so"
 

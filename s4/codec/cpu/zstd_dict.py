@@ -14,10 +14,10 @@ import hashlib
 import zstandard
 
 from s4.codec.base import Buffer, Codec
-from s4.codec.cpu_zstd import DEFAULT_ZSTD_LEVEL, check_zstd_level
+from s4.codec.cpu.zstd import DEFAULT_ZSTD_LEVEL, check_zstd_level
+from s4.codec.cpu.zstd_frame import PerThread, decompress_zstd_frame
 from s4.codec.errors import CodecError
-from s4.codec.kinds import CodecKind
-from s4.codec.zstd_frame import PerThread, decompress_zstd_frame
+from s4.codec.format.kinds import CodecKind
 
 DICT_PREFIX = ".s4dict/"
 

@@ -16,7 +16,7 @@ import enum
 import hashlib
 import re
 
-from s4.server.auth import EMPTY_SHA256, AuthContext, PayloadMode, sign, signatures_equal
+from s4.server.auth.sigv4 import EMPTY_SHA256, AuthContext, PayloadMode, sign, signatures_equal
 from s4.server.errors import S3Error
 
 MAX_LINE = 4096

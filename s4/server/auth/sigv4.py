@@ -18,7 +18,7 @@ from email.utils import parsedate_to_datetime
 from functools import lru_cache
 from urllib.parse import quote, unquote_to_bytes
 
-from s4.server.auth_v2 import is_presigned_v2, verify_presigned_v2
+from s4.server.auth.sigv2 import is_presigned_v2, verify_presigned_v2
 from s4.server.errors import S3Error
 
 ALGORITHM = "AWS4-HMAC-SHA256"

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import quote, unquote
 
 from s4.codec import ChunkManifest, FrameIndex, IndexEntry, crc32c_combine
-from s4.codec.manifest import normalize_metadata
+from s4.codec.format.manifest import normalize_metadata
 from s4.store.base import (
     MAX_PARTS,
     MIN_S3_PART_SIZE,
@@ -33,13 +33,13 @@ from s4.store.base import (
     UploadInfo,
     UploadsPage,
 )
+from s4.store.compressing.part_sizes import KEY_PART_SIZES, encode_part_sizes
+from s4.store.compressing.reserved import MULTIPART_PREFIX, SIDECAR_SUFFIX
 from s4.store.multipart import multipart_etag, validate_completion
-from s4.store.part_sizes import KEY_PART_SIZES, encode_part_sizes
-from s4.store.reserved import MULTIPART_PREFIX, SIDECAR_SUFFIX
 from s4.store.walk import single_chunk, walk, with_metadata
 
 if TYPE_CHECKING:
-    from s4.store.compressing import CompressingStore
+    from s4.store.compressing.store import CompressingStore
 
 KEY_UPLOAD_KEY = "s4-mpu-key"
 KEY_PART_MD5 = "s4-part-md5"

@@ -15,18 +15,18 @@ from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
 from s4.codec.base import Codec
-from s4.codec.dietgpu import load_dietgpu
 from s4.codec.dispatcher import FramePromotion
 from s4.codec.errors import CodecError
-from s4.codec.gpu_backend import BackendFactory, DeviceBackend
-from s4.codec.gpu_codec import DeviceCodec
-from s4.codec.gpu_engine import DEFAULT_BATCH_BYTES, DEFAULT_QUEUE_BYTES, DEFAULT_WAIT_WINDOW, GpuEngine
-from s4.codec.gpu_pool import GpuCodecPool
-from s4.codec.kinds import CodecKind
-from s4.codec.nvcomp import NvcompProbe, probe
-from s4.codec.nvcomp_layout import NVCOMP_KINDS
+from s4.codec.format.kinds import CodecKind
+from s4.codec.gpu.backend import BackendFactory, DeviceBackend
+from s4.codec.gpu.device_codec import DeviceCodec
+from s4.codec.gpu.dietgpu import load_dietgpu
+from s4.codec.gpu.engine import DEFAULT_BATCH_BYTES, DEFAULT_QUEUE_BYTES, DEFAULT_WAIT_WINDOW, GpuEngine
+from s4.codec.gpu.nvcomp import NvcompProbe, probe
+from s4.codec.gpu.nvcomp_layout import NVCOMP_KINDS
+from s4.codec.gpu.pool import GpuCodecPool
+from s4.codec.gpu.promotion import GpuPromotion
 from s4.codec.pool import CpuCodecPool
-from s4.codec.promotion import GpuPromotion
 from s4.codec.registry import CodecRegistry, CodecStatus
 
 GpuMode = Literal["auto", "on", "off"]
@@ -133,7 +133,7 @@ def setup_gpu(
 
 def _nvcomp_factory(device: int) -> BackendFactory:
     def build(_index: int) -> DeviceBackend:
-        from s4.codec.nvcomp import NvcompBackend
+        from s4.codec.gpu.nvcomp import NvcompBackend
 
         return NvcompBackend(device)
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import zstandard
 
 from s4.codec.base import Buffer, Codec
+from s4.codec.cpu.zstd_frame import PerThread, decompress_zstd_frame
 from s4.codec.errors import CodecError
-from s4.codec.kinds import CodecKind
-from s4.codec.zstd_frame import PerThread, decompress_zstd_frame
+from s4.codec.format.kinds import CodecKind
 
 DEFAULT_ZSTD_LEVEL = 3
 

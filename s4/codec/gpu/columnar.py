@@ -14,7 +14,7 @@ from __future__ import annotations
 import sys
 
 from s4.codec.base import Buffer
-from s4.codec.fcg1 import BitcompDataType
+from s4.codec.format.fcg1 import BitcompDataType
 
 SAMPLE_BYTES = 4096
 MIN_ELEMENTS = 16

@@ -6,7 +6,7 @@ import zlib
 
 from s4.codec.base import Buffer, Codec
 from s4.codec.errors import CodecError
-from s4.codec.kinds import CodecKind
+from s4.codec.format.kinds import CodecKind
 
 DEFAULT_GZIP_LEVEL = 6
 _GZIP_WBITS = 16 + zlib.MAX_WBITS

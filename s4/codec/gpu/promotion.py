@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from s4.codec.base import Buffer
-from s4.codec.columnar import integer_column_type
-from s4.codec.kinds import CodecKind
+from s4.codec.format.kinds import CodecKind
+from s4.codec.gpu.columnar import integer_column_type
 
 PROMOTABLE = frozenset({CodecKind.CPU_ZSTD, CodecKind.NVCOMP_ZSTD})
 """Object codecs whose frames may be moved: the zstd family (not gzip, dictionaries or passthrough)."""

@@ -13,8 +13,8 @@ from collections.abc import Sequence
 
 from s4.codec.base import Buffer, Codec
 from s4.codec.errors import CodecError
-from s4.codec.gpu_engine import GpuEngine
-from s4.codec.kinds import CodecKind
+from s4.codec.format.kinds import CodecKind
+from s4.codec.gpu.engine import GpuEngine
 
 
 class DeviceCodec(Codec):

@@ -29,7 +29,7 @@ from s4.codec import (
     crc32c,
 )
 from s4.codec.dispatcher import SAMPLE_SIZE
-from s4.codec.manifest import normalize_metadata
+from s4.codec.format.manifest import normalize_metadata
 from s4.codec.policy import FramePolicy
 from s4.codec.stream import OriginalDigest, decode_body_stream, encode_frames, ordered_map, rechunk
 from s4.store.base import (
@@ -46,15 +46,15 @@ from s4.store.base import (
     StoreError,
     UploadsPage,
 )
-from s4.store.part_sizes import KEY_PART_SIZES, decode_part_sizes
-from s4.store.reserved import (
+from s4.store.compressing.part_sizes import KEY_PART_SIZES, decode_part_sizes
+from s4.store.compressing.reserved import (
     DICTIONARY_PREFIX,
     SIDECAR_SUFFIX,
     is_reserved,
     refuse_reserved,
     reserved_prefix,
 )
-from s4.store.staging import MultipartStaging
+from s4.store.compressing.staging import MultipartStaging
 from s4.store.stats import WRITE_OUTCOME, StoreStats
 from s4.store.walk import single_chunk, walk
 
@@ -630,7 +630,7 @@ class CompressingStore:
 
         return list(await asyncio.gather(*(view(o) for o in objects)))
 
-    # --- multipart: see s4/store/staging.py ---------------------------------------------------------
+    # --- multipart: see s4/store/compressing/staging.py ---------------------------------------------------------
 
     async def create_multipart_upload(self, bucket: str, key: str, attributes: ObjectAttributes) -> str:
         refuse_reserved(key)

@@ -16,8 +16,8 @@ from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from s4.codec.errors import CodecError
-from s4.codec.kinds import CodecKind
-from s4.codec.nvcomp_layout import ChunkedPayload, chunk_spans
+from s4.codec.format.kinds import CodecKind
+from s4.codec.gpu.nvcomp_layout import ChunkedPayload, chunk_spans
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

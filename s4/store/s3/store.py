@@ -43,10 +43,10 @@ from s4.store.base import (
     UploadInfo,
     UploadsPage,
 )
-from s4.store.s3_attributes import from_response, to_params
-from s4.store.s3_bodies import BodyReader, BufferedBody, ResponseBody, StreamedBody, WatchedBody, content_md5, spool
-from s4.store.s3_buckets import Location, NativeBuckets, SharedBucket, no_such_bucket, utc
-from s4.store.s3_errors import translate, unreachable
+from s4.store.s3.attributes import from_response, to_params
+from s4.store.s3.bodies import BodyReader, BufferedBody, ResponseBody, StreamedBody, WatchedBody, content_md5, spool
+from s4.store.s3.buckets import Location, NativeBuckets, SharedBucket, no_such_bucket, utc
+from s4.store.s3.errors import translate, unreachable
 
 T = TypeVar("T")
 _log = logging.getLogger(__name__)

@@ -1,0 +1,1 @@
+"""The upstream S3 store, through aiobotocore: AWS S3, MinIO, Ceph, SeaweedFS."""
