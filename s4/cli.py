@@ -106,7 +106,7 @@ def _cmd_bench_codecs(args: argparse.Namespace) -> int:
 
 def _cmd_serve(args: argparse.Namespace) -> int:
     from s4.config import ConfigError, load_config
-    from s4.server.runner import run
+    from s4.gateway import run
 
     overrides = {
         "host": args.host,

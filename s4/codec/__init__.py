@@ -1,10 +1,10 @@
 """The S4 codec layer: stored format, codecs, registry, dispatcher, the CPU pool and the GPU pool.
 
-Nothing here knows HTTP or metrics: the server maps CodecError kinds to S3 errors,
+Nothing here knows HTTP, stores or metrics: the compressing store reports CodecError kinds as StoreErrors,
 and metrics arrive through the registry's telemetry callback.
 """
 
-from s4.codec.base import MAX_FRAME_BYTES, Codec
+from s4.codec.base import Codec
 from s4.codec.body import (
     DEFAULT_FRAME_SIZE,
     BodyDecoder,
@@ -20,6 +20,7 @@ from s4.codec.errors import CodecError, CodecErrorKind, looks_like_oom
 from s4.codec.format.crc import crc32c, crc32c_combine
 from s4.codec.format.fcg1 import Fcg1Algo, Fcg1Container, decode_fcg1, encode_fcg1
 from s4.codec.format.frame import (
+    MAX_FRAME_BYTES,
     MAX_FRAMES,
     Frame,
     FrameHeader,

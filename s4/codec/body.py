@@ -13,10 +13,10 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable, Iterator
 
-from s4.codec.base import MAX_FRAME_BYTES, Buffer
+from s4.codec.buffer import Buffer
 from s4.codec.errors import CodecError
 from s4.codec.format.crc import crc32c, crc32c_combine
-from s4.codec.format.frame import FrameStreamReader
+from s4.codec.format.frame import MAX_FRAME_BYTES, FrameStreamReader
 from s4.codec.format.index import FrameIndex, IndexEntry
 from s4.codec.format.kinds import CodecKind
 from s4.codec.format.manifest import ChunkManifest

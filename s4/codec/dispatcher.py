@@ -14,7 +14,7 @@ import math
 from collections import Counter
 from collections.abc import Callable
 
-from s4.codec.base import Buffer
+from s4.codec.buffer import Buffer
 from s4.codec.format.kinds import CodecKind
 
 SAMPLE_SIZE = 4096

@@ -1,8 +1,9 @@
 """Typed codec failures.
 
-The server maps each kind to its own S3 error (corrupt data is a 500 with the key
-logged, an unavailable codec a 503 naming it, OOM a retry on another device), so the
-kind is part of the error rather than a message to be parsed.
+The compressing store turns each kind into a StoreError kind, which the server maps to an
+S3 error (corrupt data is a 500 with the key logged, an unavailable codec a 503 naming it,
+OOM a retry on another device), so the kind is part of the error rather than a message
+to be parsed.
 """
 
 from __future__ import annotations

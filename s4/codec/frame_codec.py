@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from s4.codec.base import Buffer
+from s4.codec.buffer import Buffer
 from s4.codec.errors import CodecError
 from s4.codec.format.crc import crc32c
 from s4.codec.format.frame import FrameHeader

@@ -16,7 +16,7 @@ import os
 from collections.abc import Callable
 from typing import TypeVar
 
-from s4.codec.base import Buffer
+from s4.codec.buffer import Buffer
 from s4.codec.format.frame import FrameHeader
 from s4.codec.format.kinds import CodecKind
 from s4.codec.frame_codec import EncodedFrame, decode_frame, encode_frame

@@ -9,7 +9,8 @@ import time
 from collections import OrderedDict
 from collections.abc import Iterable
 
-from s4.codec.base import Buffer, Codec
+from s4.codec.base import Codec
+from s4.codec.buffer import Buffer
 from s4.codec.cpu.gzip import DEFAULT_GZIP_LEVEL, CpuGzipCodec
 from s4.codec.cpu.nvcomp_zstd import NvcompZstdCpuCodec
 from s4.codec.cpu.passthrough import PassthroughCodec

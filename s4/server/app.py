@@ -15,7 +15,6 @@ import time
 
 from aiohttp import web
 
-from s4.codec import CodecError
 from s4.config import S4Config
 from s4.metrics import Metrics
 from s4.server.addressing import split_target
@@ -25,7 +24,7 @@ from s4.server.errors import S3Error
 from s4.server.limits import RequestLimiter, check_header_section, finish_within, slow_down
 from s4.server.observability import AccessLog, serve_endpoint, service_endpoint
 from s4.server.routes import OPERATION_NAMES, route
-from s4.store import ObjectStore, StoreError
+from s4.store import ObjectStore, StoreError, StoreErrorKind
 from s4.store.stats import WRITE_OUTCOME
 
 _log = logging.getLogger("s4.server")
@@ -111,10 +110,6 @@ def translate(error: Exception) -> S3Error:
         return error
     if isinstance(error, StoreError):
         return S3Error(error.code, error.message, resource=error.resource)
-    if isinstance(error, CodecError):
-        if error.is_corrupt:
-            return S3Error("InternalError", "The stored object is corrupt and cannot be returned.")
-        return S3Error("ServiceUnavailable", str(error), status=503)
     return S3Error("InternalError", "We encountered an internal error. Please try again.")
 
 
@@ -178,7 +173,12 @@ async def _handle_s3(request: web.Request, record: _Record, admitted: bool) -> w
         return response
     except Exception as exc:  # every failure becomes an S3 error, or a cut connection once bytes went out
         metrics = request.app[METRICS]
-        if isinstance(exc, StoreError) and exc.code not in CLIENT_STORE_ERRORS and metrics is not None:
+        if (
+            isinstance(exc, StoreError)
+            and exc.kind is StoreErrorKind.BACKEND
+            and exc.code not in CLIENT_STORE_ERRORS
+            and metrics is not None
+        ):
             metrics.backend_errors.labels(exc.code).inc()
         if request.get(_PREPARED):
             # Too late for an error document: cutting the connection is the only honest answer.

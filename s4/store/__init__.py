@@ -1,4 +1,5 @@
-"""Object stores: the ObjectStore protocol, the embedded filesystem store, and (later) S3 and compression."""
+"""Object stores: the ObjectStore protocol and its errors; the embedded store (``filesystem``), the
+upstream S3 store (``s3/``) and the S4-format wrapper over either (``compressing/``)."""
 
 from s4.store.base import (
     BucketInfo,
@@ -11,6 +12,7 @@ from s4.store.base import (
     PartInfo,
     PartsPage,
     StoreError,
+    StoreErrorKind,
     UploadInfo,
     UploadsPage,
 )
@@ -26,6 +28,7 @@ __all__ = [
     "PartInfo",
     "PartsPage",
     "StoreError",
+    "StoreErrorKind",
     "UploadInfo",
     "UploadsPage",
 ]

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import enum
 from collections.abc import AsyncIterable, AsyncIterator, Sequence
 from typing import Protocol, runtime_checkable
 
@@ -25,20 +26,52 @@ MIN_S3_PART_SIZE = 5 * 1024 * 1024
 MAX_PARTS = 10_000
 
 
+class StoreErrorKind(enum.Enum):
+    """Where a failure comes from, beyond its S3 code: the server counts only BACKEND ones as backend errors."""
+
+    BACKEND = "backend"
+    """The store, or the one under it, answered this (the usual case)."""
+    CORRUPT = "corrupt"
+    """Stored bytes failed a check (framing, sizes, CRC): nothing of them may reach a client."""
+    UNAVAILABLE = "unavailable"
+    """This node cannot decode or encode the object (its codec, library or dictionary is missing)."""
+    OUT_OF_MEMORY = "out-of-memory"
+    """Host or device memory ran out; another try, later or elsewhere, may succeed."""
+
+
 class StoreError(Exception):
     """A failure with an S3 error code (``NoSuchKey``, ``BucketNotEmpty``...).
 
     Stores speak S3's vocabulary but not HTTP: the server maps each code to its status.
+    A store that transforms bytes (the compressing store) reports its own failures as
+    kinds other than BACKEND, so the server never needs to know the layers below.
     """
 
-    def __init__(self, code: str, message: str, *, resource: str | None = None) -> None:
+    def __init__(
+        self, code: str, message: str, *, resource: str | None = None, kind: StoreErrorKind = StoreErrorKind.BACKEND
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.resource = resource
+        self.kind = kind
 
     def __str__(self) -> str:
         return f"{self.code}: {self.message}"
+
+    @classmethod
+    def corrupt(cls) -> StoreError:
+        """Stored data that cannot be returned; the details go to the log, not to the client."""
+        return cls("InternalError", "The stored object is corrupt and cannot be returned.", kind=StoreErrorKind.CORRUPT)
+
+    @classmethod
+    def unavailable(cls, reason: str) -> StoreError:
+        """A 503 naming what this node lacks, so a client retries elsewhere or an operator installs it."""
+        return cls("ServiceUnavailable", reason, kind=StoreErrorKind.UNAVAILABLE)
+
+    @classmethod
+    def out_of_memory(cls, reason: str) -> StoreError:
+        return cls("ServiceUnavailable", reason, kind=StoreErrorKind.OUT_OF_MEMORY)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import zstandard
 
-from s4.codec.base import Buffer, Codec, check_decoded_size
+from s4.codec.base import Codec, check_decoded_size
+from s4.codec.buffer import Buffer
 from s4.codec.cpu.zstd import DEFAULT_ZSTD_LEVEL, check_zstd_level
 from s4.codec.cpu.zstd_frame import PerThread, decompress_zstd_frame
 from s4.codec.errors import CodecError

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from s4.codec.base import Buffer, Codec, check_decoded_size
+from s4.codec.base import Codec, check_decoded_size
+from s4.codec.buffer import Buffer
 from s4.codec.format.kinds import CodecKind
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import zstandard
 
-from s4.codec.base import Buffer, Codec
+from s4.codec.base import Codec
+from s4.codec.buffer import Buffer
 from s4.codec.cpu.zstd_frame import PerThread, decompress_zstd_frame
 from s4.codec.errors import CodecError
 from s4.codec.format.kinds import CodecKind

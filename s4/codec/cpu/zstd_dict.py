@@ -13,7 +13,8 @@ import hashlib
 
 import zstandard
 
-from s4.codec.base import Buffer, Codec
+from s4.codec.base import Codec
+from s4.codec.buffer import Buffer
 from s4.codec.cpu.zstd import DEFAULT_ZSTD_LEVEL, check_zstd_level
 from s4.codec.cpu.zstd_frame import PerThread, decompress_zstd_frame
 from s4.codec.errors import CodecError

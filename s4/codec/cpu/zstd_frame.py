@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import zstandard
 
-from s4.codec.base import Buffer
+from s4.codec.buffer import Buffer
 from s4.codec.errors import CodecError
 
 MAX_ZSTD_RATIO = 128 * 1024 // 4

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from awscrt.checksums import crc32c as _awscrt_crc32c
 
-from s4.codec.base import Buffer
+from s4.codec.buffer import Buffer
 
 
 def crc32c(data: Buffer, previous: int = 0) -> int:

@@ -12,8 +12,9 @@ import enum
 import struct
 from collections.abc import Sequence
 
-from s4.codec.base import MAX_FRAME_BYTES, Buffer
+from s4.codec.buffer import Buffer
 from s4.codec.errors import CodecError
+from s4.codec.format.frame import MAX_FRAME_BYTES
 
 FCG1_MAGIC = b"FCG1"
 FCG1_HEADER = struct.Struct("<4sB3sQII")

@@ -11,7 +11,7 @@ import dataclasses
 import struct
 from collections.abc import Iterable, Iterator
 
-from s4.codec.base import MAX_FRAME_BYTES, Buffer
+from s4.codec.buffer import Buffer
 from s4.codec.errors import CodecError
 from s4.codec.format.kinds import CodecKind
 
@@ -23,6 +23,8 @@ FRAME_HEADER_SIZE = FRAME_HEADER.size  # 28
 PADDING_HEADER_SIZE = PADDING_HEADER.size  # 12
 MAX_FRAMES = 16 * 1024 * 1024
 """Most frames one stream (and one sidecar) may hold."""
+MAX_FRAME_BYTES = 5 * 1024**3
+"""Largest original or compressed frame a reader accepts (FORMAT.md section 3)."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

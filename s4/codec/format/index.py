@@ -12,9 +12,9 @@ import dataclasses
 import struct
 from collections.abc import Iterable, Sequence
 
-from s4.codec.base import MAX_FRAME_BYTES, Buffer
+from s4.codec.buffer import Buffer
 from s4.codec.errors import CodecError
-from s4.codec.format.frame import FRAME_HEADER_SIZE, MAX_FRAMES
+from s4.codec.format.frame import FRAME_HEADER_SIZE, MAX_FRAME_BYTES, MAX_FRAMES
 
 INDEX_MAGIC = b"S4IX"
 SIDECAR_SUFFIX = ".s4index"

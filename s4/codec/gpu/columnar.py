@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import sys
 
-from s4.codec.base import Buffer
+from s4.codec.buffer import Buffer
 from s4.codec.format.fcg1 import BitcompDataType
 
 SAMPLE_BYTES = 4096

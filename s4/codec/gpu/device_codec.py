@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from s4.codec.base import Buffer, Codec
+from s4.codec.base import Codec
+from s4.codec.buffer import Buffer
 from s4.codec.errors import CodecError
 from s4.codec.format.kinds import CodecKind
 from s4.codec.gpu.engine import GpuEngine

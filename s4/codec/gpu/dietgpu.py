@@ -14,7 +14,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from s4.codec.base import Buffer, Codec, check_decoded_size
+from s4.codec.base import Codec, check_decoded_size
+from s4.codec.buffer import Buffer
 from s4.codec.errors import CodecError, looks_like_oom
 from s4.codec.format.kinds import CodecKind
 

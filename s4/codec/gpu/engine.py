@@ -23,7 +23,7 @@ import threading
 import time
 from collections.abc import Iterable, Sequence
 
-from s4.codec.base import Buffer
+from s4.codec.buffer import Buffer
 from s4.codec.errors import CodecError, looks_like_oom
 from s4.codec.format.fcg1 import DEFAULT_CHUNK_SIZE
 from s4.codec.format.kinds import CodecKind

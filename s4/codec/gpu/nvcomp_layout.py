@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import struct
 
-from s4.codec.base import Buffer
+from s4.codec.buffer import Buffer
 from s4.codec.errors import CodecError
 from s4.codec.format.fcg1 import (
     DEFAULT_CHUNK_SIZE,

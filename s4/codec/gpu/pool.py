@@ -18,7 +18,8 @@ import asyncio
 import dataclasses
 import logging
 
-from s4.codec.base import Buffer, Codec
+from s4.codec.base import Codec
+from s4.codec.buffer import Buffer
 from s4.codec.errors import CodecError
 from s4.codec.format.crc import crc32c
 from s4.codec.format.frame import FrameHeader

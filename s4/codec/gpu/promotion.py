@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from s4.codec.base import Buffer
+from s4.codec.buffer import Buffer
 from s4.codec.format.kinds import CodecKind
 from s4.codec.gpu.columnar import integer_column_type
 

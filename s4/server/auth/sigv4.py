@@ -20,6 +20,7 @@ from urllib.parse import quote, unquote_to_bytes
 
 from s4.server.auth.sigv2 import is_presigned_v2, verify_presigned_v2
 from s4.server.errors import S3Error
+from s4.server.headers import collect_headers, header_value
 
 ALGORITHM = "AWS4-HMAC-SHA256"
 SERVICE = "s3"
@@ -106,24 +107,6 @@ class AuthContext:
 
 
 # --- headers -------------------------------------------------------------------------------
-
-
-def collect_headers(headers: Mapping[str, str]) -> dict[str, list[str]]:
-    """Lower-case name -> every value, in order.
-
-    Iterating items() rather than looking names up keeps repeated headers (a multidict
-    yields each one) and works the same for plain dicts of any case.
-    """
-    collected: dict[str, list[str]] = {}
-    for name, value in headers.items():
-        collected.setdefault(name.lower(), []).append(value)
-    return collected
-
-
-def header_value(collected: dict[str, list[str]], name: str) -> str | None:
-    """One header's value from collect_headers output, repeats joined by ',' as HTTP allows."""
-    values = collected.get(name)
-    return None if values is None else ",".join(values)
 
 
 # --- canonical request pieces -----------------------------------------------------------------

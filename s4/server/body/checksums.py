@@ -15,8 +15,8 @@ from typing import Protocol
 
 from awscrt import checksums as crt
 
-from s4.server.auth.sigv4 import collect_headers, header_value
 from s4.server.errors import S3Error
+from s4.server.headers import collect_headers, header_value
 
 CHECKSUM_ALGORITHMS = ("crc32", "crc32c", "crc64nvme", "sha1", "sha256")
 DIGEST_SIZES = {"crc32": 4, "crc32c": 4, "crc64nvme": 8, "sha1": 20, "sha256": 32}

@@ -23,7 +23,7 @@ import base64
 import binascii
 from collections.abc import AsyncIterable, AsyncIterator, Mapping
 
-from s4.server.auth.sigv4 import AuthContext, PayloadMode, collect_headers, header_value
+from s4.server.auth.sigv4 import AuthContext, PayloadMode
 from s4.server.body.checksums import (
     CHECKSUM_HEADER_PREFIX,
     BodyDigests,
@@ -35,6 +35,7 @@ from s4.server.body.checksums import (
 )
 from s4.server.body.chunked import AwsChunkedDecoder
 from s4.server.errors import S3Error
+from s4.server.headers import collect_headers, header_value
 
 DEFAULT_MAX_SIZE = 5 * 1024**3
 

@@ -17,7 +17,6 @@ import dataclasses
 import secrets
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Sequence
-from typing import TYPE_CHECKING
 from urllib.parse import quote, unquote
 
 from s4.codec import ChunkManifest, FrameIndex, IndexEntry, crc32c_combine
@@ -27,19 +26,20 @@ from s4.store.base import (
     MIN_S3_PART_SIZE,
     ObjectAttributes,
     ObjectInfo,
+    ObjectStore,
     PartInfo,
     PartsPage,
     StoreError,
     UploadInfo,
     UploadsPage,
 )
+from s4.store.compressing.encoding import BodyEncoder, confirm_stored
 from s4.store.compressing.part_sizes import KEY_PART_SIZES, encode_part_sizes
-from s4.store.compressing.reserved import MULTIPART_PREFIX, SIDECAR_SUFFIX
+from s4.store.compressing.reserved import MULTIPART_PREFIX
+from s4.store.compressing.sidecars import Sidecars
+from s4.store.compressing.view import logical
 from s4.store.multipart import multipart_etag, validate_completion
 from s4.store.walk import single_chunk, walk, with_metadata
-
-if TYPE_CHECKING:
-    from s4.store.compressing.store import CompressingStore
 
 KEY_UPLOAD_KEY = "s4-mpu-key"
 KEY_PART_MD5 = "s4-part-md5"
@@ -83,9 +83,13 @@ class StagedPart:
 
 
 class MultipartStaging:
-    def __init__(self, store: CompressingStore) -> None:
-        self.store = store
-        self.inner = store.inner
+    """Multipart uploads over ``inner``, each part encoded by ``encoder`` as a PUT body is."""
+
+    def __init__(self, inner: ObjectStore, encoder: BodyEncoder, sidecars: Sidecars) -> None:
+        self.inner = inner
+        self.encoder = encoder
+        self.sidecars = sidecars
+        self.stats = encoder.stats
 
     # --- names ------------------------------------------------------------------------------------------
 
@@ -130,7 +134,7 @@ class MultipartStaging:
         if not 1 <= number <= MAX_PARTS:
             raise StoreError("InvalidArgument", "Part number must be an integer between 1 and 10000, inclusive")
         record = await self._record(bucket, key, upload_id)
-        upload, stored = await self.store.encode(
+        upload, stored = await self.encoder.encode(
             body, record.attributes.content_type, getattr(body, "expected_size", None), allow_raw=False
         )
         metadata: dict[str, str] = {}
@@ -150,9 +154,9 @@ class MultipartStaging:
 
         part_key = self._part_key(upload_id, number)
         info = await self.inner.put_object(bucket, part_key, finished(), ObjectAttributes(metadata=metadata))
-        await self.store.confirm_stored(bucket, part_key, info, upload)
-        self.store.stats.backend_bytes_written += upload.stored_size
-        await self.store._write_sidecar(bucket, part_key, upload.writer, info)
+        await confirm_stored(self.inner, bucket, part_key, info, upload)
+        self.stats.backend_bytes_written += upload.stored_size
+        await self.sidecars.write(bucket, part_key, upload.writer, info)
         return PartInfo(number, upload.original_size, upload.digest.hexdigest(), info.last_modified)
 
     async def _staged(self, bucket: str, upload_id: str, number: int) -> StagedPart | None:
@@ -235,7 +239,7 @@ class MultipartStaging:
         for part in chosen:
             crc = crc32c_combine(crc, part.crc32c, part.original_size)
         manifest = ChunkManifest(
-            codec=self.store.dispatcher.default,
+            codec=self.encoder.dispatcher.default,
             original_size=sum(p.original_size for p in chosen),
             compressed_size=sum(p.info.size for p in chosen),
             crc32c=crc,
@@ -262,7 +266,7 @@ class MultipartStaging:
                 raise _no_such_upload() from None
             return done
         await self._remove(bucket, upload_id)
-        return self.store.logical(final)[0]
+        return logical(final)[0]
 
     async def _completed(self, bucket: str, key: str, upload_id: str) -> ObjectInfo | None:
         """A retried Complete of an upload that already completed answers the same.
@@ -279,7 +283,7 @@ class MultipartStaging:
             raise
         if normalize_metadata(current.attributes.metadata).get(KEY_UPLOAD_ID) != upload_id:
             return None
-        return self.store.logical(current)[0]
+        return logical(current)[0]
 
     async def _assemble(
         self, bucket: str, key: str, chosen: list[StagedPart], attributes: ObjectAttributes
@@ -314,7 +318,7 @@ class MultipartStaging:
             with contextlib.suppress(Exception):
                 await self.inner.abort_multipart_upload(bucket, key, inner_id)
             raise
-        self.store.stats.backend_bytes_written += final.size
+        self.stats.backend_bytes_written += final.size
         return final
 
     async def _concatenated(self, bucket: str, parts: list[StagedPart]) -> AsyncIterator[bytes]:
@@ -340,25 +344,23 @@ class MultipartStaging:
                 )
             original += part.original_size
             stored += part.info.size
-        sidecar = key + SIDECAR_SUFFIX
         if len(entries) <= 1:
-            with contextlib.suppress(StoreError):
-                await self.inner.delete_object(bucket, sidecar)
+            await self.sidecars.remove(bucket, key)
             return
         try:
             index = FrameIndex.from_entries(entries, final.size, final.etag)
         except ValueError as exc:
             raise StoreError("InternalError", f"assembled frame index is inconsistent: {exc}") from None
-        await self.inner.put_object(bucket, sidecar, single_chunk(index.encode()), ObjectAttributes())
+        await self.sidecars.put(bucket, key, index)
 
     async def _part_entries(self, bucket: str, part: StagedPart) -> tuple[IndexEntry, ...]:
         if part.frames == 0:
             return ()
         if part.frames == 1:
             return (IndexEntry(0, part.original_size, 0, part.info.size),)
-        index = await self.store._sidecar(bucket, part.key, part.info)
+        index = await self.sidecars.read(bucket, part.key, part.info)
         if index is None:
-            index = await self.store._index_by_walking(bucket, part.key, part.info)
+            index = await self.sidecars.by_walking(bucket, part.key, part.info)
         if index is None:
             raise StoreError("InternalError", f"staged part {part.number} changed during Complete; retry")
         return index.entries

@@ -9,7 +9,6 @@ inner store already held without a manifest are served as they are.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import logging
 from collections import OrderedDict
@@ -21,17 +20,10 @@ from s4.codec import (
     CodecError,
     CodecKind,
     CpuCodecPool,
-    FramedBodyWriter,
-    FrameIndex,
-    FrameStreamReader,
-    IndexEntry,
     ZstdDictionary,
-    crc32c,
 )
-from s4.codec.dispatcher import SAMPLE_SIZE
-from s4.codec.format.manifest import normalize_metadata
 from s4.codec.policy import FramePolicy
-from s4.codec.stream import OriginalDigest, decode_body_stream, encode_frames, ordered_map, rechunk
+from s4.codec.stream import decode_body_stream, ordered_map
 from s4.store.base import (
     MIN_S3_PART_SIZE,
     BucketInfo,
@@ -46,7 +38,9 @@ from s4.store.base import (
     StoreError,
     UploadsPage,
 )
-from s4.store.compressing.part_sizes import KEY_PART_SIZES, decode_part_sizes
+from s4.store.compressing.codec_failures import as_store_error, translating
+from s4.store.compressing.encoding import BodyEncoder, confirm_stored
+from s4.store.compressing.reads import InnerReads, read_all
 from s4.store.compressing.reserved import (
     DICTIONARY_PREFIX,
     SIDECAR_SUFFIX,
@@ -54,63 +48,15 @@ from s4.store.compressing.reserved import (
     refuse_reserved,
     reserved_prefix,
 )
+from s4.store.compressing.sidecars import MAX_SIDECAR_BYTES, Sidecars
 from s4.store.compressing.staging import MultipartStaging
+from s4.store.compressing.view import logical
 from s4.store.stats import WRITE_OUTCOME, StoreStats
-from s4.store.walk import single_chunk, walk
+from s4.store.walk import walk
 
 _log = logging.getLogger(__name__)
-MAX_SIDECAR_BYTES = 64 * 1024 * 1024
 LISTING_HEAD_CONCURRENCY = 16
 LISTING_CACHE_SIZE = 10_000
-SIDECAR_CACHE_SIZE = 256
-
-
-async def read_all(body: AsyncIterable[bytes], limit: int) -> bytes:
-    out = bytearray()
-    async for chunk in body:
-        out += chunk
-        if len(out) > limit:
-            raise StoreError("InternalError", f"object larger than the {limit}-byte limit for this read")
-    return bytes(out)
-
-
-@dataclasses.dataclass
-class EncodedUpload:
-    """What encoding a body produced, known once the stored stream has been consumed."""
-
-    writer: FramedBodyWriter
-    digest: OriginalDigest
-    framed: bool = True
-    raw_size: int = 0
-    raw_crc: int = 0
-    codec: CodecKind = CodecKind.PASSTHROUGH
-    ended: bool = False
-    """Set by the writer once the inner store has read the stored stream to its end."""
-
-    @property
-    def original_size(self) -> int:
-        return self.writer.original_size if self.framed else self.raw_size
-
-    @property
-    def crc32c(self) -> int:
-        return self.writer.crc32c if self.framed else self.raw_crc
-
-    @property
-    def stored_size(self) -> int:
-        return self.writer.stored_size if self.framed else self.raw_size
-
-    def manifest(self, logical_etag: str, multipart: bool = False) -> ChunkManifest:
-        return ChunkManifest(
-            codec=self.codec if self.framed else CodecKind.PASSTHROUGH,
-            original_size=self.original_size,
-            compressed_size=self.stored_size,
-            crc32c=self.crc32c,
-            framed=self.framed,
-            multipart=multipart,
-            logical_etag=logical_etag,
-        )
-
-
 class CompressingStore:
     """An ObjectStore that compresses into another one."""
 
@@ -128,10 +74,12 @@ class CompressingStore:
         self.dispatcher = dispatcher or CodecDispatcher()
         self.policy = policy or FramePolicy()
         self.stats = StoreStats()
+        self.encoder = BodyEncoder(self.pool, self.dispatcher, self.policy, self.stats)
+        self.reads = InnerReads(inner, self.stats)
+        self.sidecars = Sidecars(self.reads)
         self._dictionaries: OrderedDict[tuple[str, str], ZstdDictionary] = OrderedDict()
         self._listing_cache: OrderedDict[tuple[str, str, str], ObjectInfo] = OrderedDict()
-        self._sidecars: OrderedDict[tuple[str, str, str, int], FrameIndex] = OrderedDict()
-        self._staging = MultipartStaging(self)
+        self._staging = MultipartStaging(inner, self.encoder, self.sidecars)
 
     @property
     def min_part_size(self) -> int:
@@ -162,6 +110,7 @@ class CompressingStore:
     async def create_bucket(self, bucket: str) -> None:
         await self.inner.create_bucket(bucket)
 
+    @translating
     async def delete_bucket(self, bucket: str) -> None:
         """A bucket whose only objects are the gateway's leftovers is empty to the client.
 
@@ -198,37 +147,23 @@ class CompressingStore:
 
     def logical(self, info: ObjectInfo) -> tuple[ObjectInfo, ChunkManifest | None]:
         """What the client sees of an inner object, and its manifest (None: not S4-managed)."""
-        try:
-            manifest = ChunkManifest.from_metadata(info.attributes.metadata)
-        except CodecError as exc:
-            raise StoreError("InternalError", f"object {info.key!r} carries a malformed S4 manifest: {exc}") from None
-        if manifest is None:
-            return info, None
-        metadata = normalize_metadata(info.attributes.metadata)
-        client = {k: v for k, v in metadata.items() if not k.startswith("s4-")}
-        attributes = dataclasses.replace(info.attributes, metadata=client)
-        etag = manifest.logical_etag or info.etag
-        part_sizes = decode_part_sizes(metadata.get(KEY_PART_SIZES)) if manifest.multipart else None
-        if part_sizes is not None and sum(part_sizes) != manifest.original_size:
-            part_sizes = None
-        view = ObjectInfo(
-            info.bucket, info.key, manifest.original_size, etag, info.last_modified, attributes, part_sizes
-        )
-        return view, manifest
+        return logical(info)
 
+    @translating
     async def head_object(self, bucket: str, key: str) -> ObjectInfo:
         refuse_reserved(key)
         return self.logical(await self.inner.head_object(bucket, key))[0]
 
     # --- PUT ------------------------------------------------------------------------------------------
 
+    @translating
     async def put_object(
         self, bucket: str, key: str, body: AsyncIterable[bytes], attributes: ObjectAttributes
     ) -> ObjectInfo:
         refuse_reserved(key)
         await self.inner.head_bucket(bucket)
         metadata: dict[str, str] = {}  # filled once the body has ended (the caller may still add to its own)
-        upload, stored = await self.encode(body, attributes.content_type, getattr(body, "expected_size", None))
+        upload, stored = await self.encoder.encode(body, attributes.content_type, getattr(body, "expected_size", None))
 
         async def finished() -> AsyncIterator[bytes]:
             async for piece in stored:
@@ -239,116 +174,16 @@ class CompressingStore:
 
         inner_attributes = dataclasses.replace(attributes, metadata=metadata)
         inner_info = await self.inner.put_object(bucket, key, finished(), inner_attributes)
-        await self.confirm_stored(bucket, key, inner_info, upload)
+        await confirm_stored(self.inner, bucket, key, inner_info, upload)
         self.stats.backend_bytes_written += upload.stored_size
         codec = upload.codec.wire_name if upload.framed else CodecKind.PASSTHROUGH.wire_name
         WRITE_OUTCOME.set((codec, upload.original_size, upload.stored_size))
-        await self._write_sidecar(bucket, key, upload.writer if upload.framed else None, inner_info)
+        await self.sidecars.write(bucket, key, upload.writer if upload.framed else None, inner_info)
         return self.logical(inner_info)[0]
-
-    async def encode(
-        self,
-        body: AsyncIterable[bytes],
-        content_type: str | None,
-        expected_size: int | None,
-        allow_raw: bool = True,
-    ) -> tuple[EncodedUpload, AsyncIterator[bytes]]:
-        """Choose the codec from the first bytes, then the stored stream and its bookkeeping.
-
-        The first frame is compressed before anything is stored: if it does not shrink
-        although the sample looked compressible, the object is stored raw after all,
-        so incompressible objects stay byte-identical in the bucket. Multipart parts
-        (``allow_raw`` False) are always framed, because they are concatenated later.
-        """
-        source = aiter(body)
-        sample = bytearray()
-        async for chunk in source:
-            sample += chunk
-            if len(sample) >= SAMPLE_SIZE:
-                break
-        dispatch = self.dispatcher.choose(bytes(sample[:SAMPLE_SIZE]), content_type)
-        upload = EncodedUpload(FramedBodyWriter(), OriginalDigest(), codec=dispatch.kind)
-        frames = rechunk(_prepend(bytes(sample), source), self.policy.frame_size(expected_size))
-        first = await anext(frames, None)
-        if first is None:
-            upload.framed = not allow_raw
-            return upload, _empty()
-        await upload.digest.update(first)
-        if dispatch.kind is not CodecKind.PASSTHROUGH or not allow_raw:
-            encoded = await self.pool.encode_frame(self.dispatcher.frame_codec(dispatch.kind, first), first)
-            if encoded.header.codec is not CodecKind.PASSTHROUGH or not allow_raw:
-                return upload, self._framed(upload, encoded, frames, dispatch.kind)
-        upload.framed = False
-        upload.codec = CodecKind.PASSTHROUGH
-        self.stats.objects_stored_uncompressed[dispatch.reason] += 1
-        return upload, self._raw(upload, first, frames)
-
-    async def _framed(self, upload: EncodedUpload, first, frames: AsyncIterator[bytes], kind: CodecKind):
-        header, payload = upload.writer.append(first)
-        yield header
-        yield payload
-
-        def pick(frame: bytes) -> CodecKind:
-            return self.dispatcher.frame_codec(kind, frame)
-
-        async for piece in encode_frames(frames, pick, self.pool, upload.writer, upload.digest):
-            yield piece
-
-    async def _raw(self, upload: EncodedUpload, first: bytes, frames: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-        upload.raw_size, upload.raw_crc = len(first), crc32c(first)
-        yield first
-        async for frame in frames:
-            await upload.digest.update(frame)
-            upload.raw_size += len(frame)
-            upload.raw_crc = crc32c(frame, upload.raw_crc)
-            yield frame
-
-    async def confirm_stored(self, bucket: str, key: str, inner: ObjectInfo, upload: EncodedUpload) -> None:
-        """Fail a write the inner store took short, removing what it stored.
-
-        A store that returns before reading the whole stream, or stores another number of
-        bytes than it was sent, has committed a partial object, which (its manifest comes
-        last) would even be served as an unmanaged one. No object is better than that.
-        """
-        if upload.ended and inner.size == upload.stored_size:
-            return
-        _log.error(
-            "the inner store kept %d of %d bytes of %s/%s (body read to its end: %s); removing it",
-            inner.size,
-            upload.stored_size,
-            bucket,
-            key,
-            upload.ended,
-        )
-        try:
-            await self.inner.delete_object(bucket, key)
-        except Exception as exc:
-            _log.error("could not remove the incomplete %s/%s: %r", bucket, key, exc)
-        raise StoreError("InternalError", "The storage backend kept an incomplete object; please retry")
-
-    async def _write_sidecar(self, bucket: str, key: str, writer: FramedBodyWriter | None, inner: ObjectInfo) -> None:
-        """The frame index goes in after the object (the object is the commit point); a stale one goes."""
-        sidecar = key + SIDECAR_SUFFIX
-        if writer is None or writer.frame_count <= 1:
-            with contextlib.suppress(StoreError):
-                await self.inner.delete_object(bucket, sidecar)
-            return
-        index = writer.index(inner.etag)
-        if index.source_compressed_size != inner.size:
-            _log.warning("stored size of %s/%s differs from what was written; no sidecar", bucket, key)
-            return
-        encoded = index.encode()
-        stored = await self.inner.put_object(bucket, sidecar, single_chunk(encoded), ObjectAttributes())
-        if stored.size != len(encoded):
-            # A short sidecar would be refused on every Range GET forever; none at all means one scan.
-            _log.warning(
-                "the inner store kept %d of %d bytes of %s/%s; removed", stored.size, len(encoded), bucket, sidecar
-            )
-            with contextlib.suppress(StoreError):
-                await self.inner.delete_object(bucket, sidecar)
 
     # --- GET ------------------------------------------------------------------------------------------
 
+    @translating
     async def get_object(self, bucket: str, key: str, byte_range: ByteRange | None = None) -> ObjectStream:
         refuse_reserved(key)
         if byte_range is None:
@@ -359,7 +194,7 @@ class CompressingStore:
             except BaseException:
                 await stream.aclose()
                 raise
-            body = self._counted(decode_body_stream(self._metered(stream.body), manifest, pool), bucket, key)
+            body = self._counted(decode_body_stream(self.reads.metered(stream.body), manifest, pool), bucket, key)
             return ObjectStream(info, _Closing(body, stream), None)
         head = await self.inner.head_object(bucket, key)
         info, manifest = self.logical(head)
@@ -378,47 +213,28 @@ class CompressingStore:
     ) -> AsyncIterator[bytes]:
         if not manifest.framed:
             if manifest.codec is CodecKind.PASSTHROUGH:
-                stream = await self._inner_range(bucket, key, head, ByteRange(first, last))
-                return _Closing(self._metered(stream.body), stream)
+                stream = await self.reads.same_version(bucket, key, head, ByteRange(first, last))
+                return _Closing(self.reads.metered(stream.body), stream)
             pool = await self._pool_for(bucket, manifest)  # before opening the body: a refusal leaks nothing
             whole = await self.inner.get_object(bucket, key)
-            decoded = decode_body_stream(self._metered(whole.body), manifest, pool)
+            decoded = decode_body_stream(self.reads.metered(whole.body), manifest, pool)
             return _Closing(_slice(decoded, 0, first, last), whole)
         pool = await self._pool_for(bucket, manifest)
-        index = await self._sidecar(bucket, key, head)
+        index = await self.sidecars.read(bucket, key, head)
         if index is not None:
             covering = index.covering(first, last + 1)
             if covering:
                 start, end = covering[0].compressed_offset, covering[-1].compressed_end - 1
-                stream = await self._inner_range(bucket, key, head, ByteRange(start, end), strict=False)
+                stream = await self.reads.same_version(bucket, key, head, ByteRange(start, end), strict=False)
                 if stream is not None:
                     self.stats.range_frames_fetched += len(covering)
-                    frames = _matching(self._frames_in(stream.body, end - start + 1), covering, start)
+                    frames = _matching(self.reads.frames(stream.body, end - start + 1), covering, start)
                     body = self._decode_span(frames, pool, covering[0].original_offset, first, last)
                     return _Closing(self._counted(body, bucket, key), stream)
         self.stats.sidecar_fallbacks += 1
-        stream = await self._inner_range(bucket, key, head, None)
-        frames = self._frames_in(stream.body, manifest.compressed_size)
+        stream = await self.reads.same_version(bucket, key, head, None)
+        frames = self.reads.frames(stream.body, manifest.compressed_size)
         return _Closing(self._counted(self._decode_span(frames, pool, 0, first, last), bucket, key), stream)
-
-    async def _inner_range(
-        self, bucket: str, key: str, head: ObjectInfo, byte_range: ByteRange | None, strict: bool = True
-    ) -> ObjectStream | None:
-        """A read of the same object version the HEAD described; a changed object is a conflict."""
-        stream = await self.inner.get_object(bucket, key, byte_range)
-        if stream.info.etag != head.etag:
-            await stream.aclose()
-            if not strict:
-                return None
-            raise StoreError("InternalError", "The object changed while it was being read; retry the request")
-        return stream
-
-    async def _frames_in(self, chunks: AsyncIterable[bytes], length: int | None) -> AsyncIterator:
-        reader = FrameStreamReader(stream_length=length)
-        async for chunk in self._metered(chunks):
-            for frame in reader.feed(chunk):
-                yield frame
-        reader.finish()
 
     async def _decode_span(
         self, frames: AsyncIterator, pool: CpuCodecPool, base: int, first: int, last: int
@@ -448,39 +264,6 @@ class CompressingStore:
                 yield data[lo:hi]
         if produced != last - first + 1:
             raise CodecError.corrupt(f"stored frames end before the requested range ({produced} bytes found)")
-
-    async def _sidecar(self, bucket: str, key: str, head: ObjectInfo) -> FrameIndex | None:
-        """The sidecar, only if it describes exactly this version of the object.
-
-        Parsed sidecars are cached by the object version they describe, so a reader
-        doing many Range GETs on one big object reads its index once.
-        """
-        cache_key = (bucket, key, head.etag, head.size)
-        cached = self._sidecars.get(cache_key)
-        if cached is not None:
-            self._sidecars.move_to_end(cache_key)
-            return cached
-        try:
-            stream = await self.inner.get_object(bucket, key + SIDECAR_SUFFIX)
-        except StoreError:
-            return None
-        try:
-            data = await read_all(self._metered(stream.body), MAX_SIDECAR_BYTES)
-        except StoreError:
-            return None
-        finally:
-            await stream.aclose()
-        try:
-            index = FrameIndex.decode(data)
-        except CodecError:
-            _log.warning("unparsable sidecar for %s/%s ignored", bucket, key)
-            return None
-        if not index.matches(head.etag, head.size):
-            return None
-        self._sidecars[cache_key] = index
-        while len(self._sidecars) > SIDECAR_CACHE_SIZE:
-            self._sidecars.popitem(last=False)
-        return index
 
     async def _pool_for(self, bucket: str, manifest: ChunkManifest | None) -> CpuCodecPool:
         """The pool, bound to the object's zstd dictionary when it has one (read from .s4dict/, cached).
@@ -513,11 +296,6 @@ class CompressingStore:
                 self._dictionaries.popitem(last=False)
         return self.pool.with_registry(self.pool.registry.with_dictionary(dictionary))
 
-    async def _metered(self, chunks: AsyncIterable[bytes]) -> AsyncIterator[bytes]:
-        async for chunk in chunks:
-            self.stats.backend_bytes_read += len(chunk)
-            yield chunk
-
     async def _counted(self, body: AsyncIterator[bytes], bucket: str, key: str) -> AsyncIterator[bytes]:
         """Corrupt data is logged with its key and counted before the error cuts the response."""
         try:
@@ -531,12 +309,13 @@ class CompressingStore:
 
     # --- delete, copy, list ---------------------------------------------------------------------------
 
+    @translating
     async def delete_object(self, bucket: str, key: str) -> None:
         refuse_reserved(key)
         await self.inner.delete_object(bucket, key)
-        with contextlib.suppress(StoreError):
-            await self.inner.delete_object(bucket, key + SIDECAR_SUFFIX)
+        await self.sidecars.remove(bucket, key)
 
+    @translating
     async def copy_object(
         self,
         src_bucket: str,
@@ -555,42 +334,12 @@ class CompressingStore:
             attributes = dataclasses.replace(attributes, metadata=client | manifest.to_metadata())
         copied = await self.inner.copy_object(src_bucket, src_key, dst_bucket, dst_key, attributes)
         if manifest is not None and manifest.framed:
-            await self._copy_sidecar(src_bucket, src_key, source, dst_bucket, dst_key, copied)
+            await self.sidecars.copy(src_bucket, src_key, source, dst_bucket, dst_key, copied)
         else:
-            with contextlib.suppress(StoreError):
-                await self.inner.delete_object(dst_bucket, dst_key + SIDECAR_SUFFIX)
+            await self.sidecars.remove(dst_bucket, dst_key)
         return self.logical(copied)[0]
 
-    async def _copy_sidecar(
-        self, src_bucket: str, src_key: str, source: ObjectInfo, dst_bucket: str, dst_key: str, copied: ObjectInfo
-    ) -> None:
-        index = await self._sidecar(src_bucket, src_key, source)
-        if index is None:
-            index = await self._index_by_walking(dst_bucket, dst_key, copied)
-        if index is None or len(index.entries) <= 1:
-            with contextlib.suppress(StoreError):
-                await self.inner.delete_object(dst_bucket, dst_key + SIDECAR_SUFFIX)
-            return
-        bound = FrameIndex.from_entries(index.entries, copied.size, copied.etag)
-        await self.inner.put_object(
-            dst_bucket, dst_key + SIDECAR_SUFFIX, single_chunk(bound.encode()), ObjectAttributes()
-        )
-
-    async def _index_by_walking(self, bucket: str, key: str, info: ObjectInfo) -> FrameIndex | None:
-        """Rebuild frame positions by reading the stored stream (nothing is decoded)."""
-        stream = await self._inner_range(bucket, key, info, None, strict=False)
-        if stream is None:
-            return None
-        entries = []
-        original = 0
-        try:
-            async for frame in self._frames_in(stream.body, info.size):
-                entries.append(IndexEntry(original, frame.header.original_size, frame.offset, frame.header.record_size))
-                original += frame.header.original_size
-        finally:
-            await stream.aclose()
-        return FrameIndex.from_entries(entries, info.size, info.etag)
-
+    @translating
     async def list_objects(
         self,
         bucket: str,
@@ -630,17 +379,20 @@ class CompressingStore:
 
         return list(await asyncio.gather(*(view(o) for o in objects)))
 
-    # --- multipart: see s4/store/compressing/staging.py ---------------------------------------------------------
+    # --- multipart: see staging.py -------------------------------------------------------------------
 
+    @translating
     async def create_multipart_upload(self, bucket: str, key: str, attributes: ObjectAttributes) -> str:
         refuse_reserved(key)
         return await self._staging.create(bucket, key, attributes)
 
+    @translating
     async def upload_part(
         self, bucket: str, key: str, upload_id: str, part_number: int, body: AsyncIterable[bytes]
     ) -> PartInfo:
         return await self._staging.upload_part(bucket, key, upload_id, part_number, body)
 
+    @translating
     async def upload_part_copy(
         self,
         bucket: str,
@@ -658,19 +410,23 @@ class CompressingStore:
         finally:
             await source.aclose()
 
+    @translating
     async def complete_multipart_upload(
         self, bucket: str, key: str, upload_id: str, parts: Sequence[tuple[int, str]]
     ) -> ObjectInfo:
         return await self._staging.complete(bucket, key, upload_id, parts)
 
+    @translating
     async def abort_multipart_upload(self, bucket: str, key: str, upload_id: str) -> None:
         await self._staging.abort(bucket, key, upload_id)
 
+    @translating
     async def list_parts(
         self, bucket: str, key: str, upload_id: str, part_number_marker: int = 0, max_parts: int = 1000
     ) -> PartsPage:
         return await self._staging.list_parts(bucket, key, upload_id, part_number_marker, max_parts)
 
+    @translating
     async def list_multipart_uploads(
         self,
         bucket: str,
@@ -680,18 +436,6 @@ class CompressingStore:
         max_uploads: int = 1000,
     ) -> UploadsPage:
         return await self._staging.list_uploads(bucket, prefix, key_marker, upload_id_marker, max_uploads)
-
-
-async def _prepend(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-    if first:
-        yield first
-    async for chunk in rest:
-        yield chunk
-
-
-async def _empty() -> AsyncIterator[bytes]:
-    return
-    yield b""
 
 
 class _Closing:
@@ -712,6 +456,9 @@ class _Closing:
     async def __anext__(self) -> bytes:
         try:
             return await anext(self._body)
+        except CodecError as exc:
+            await self.aclose()
+            raise as_store_error(exc) from exc
         except BaseException:  # the end (StopAsyncIteration) too
             await self.aclose()
             raise

@@ -1,0 +1,89 @@
+"""The composition root: settings become the codec pool, dispatcher, frame policy, inner store and
+CompressingStore, which the server then serves.
+
+The only module that knows every layer, so that none of the layers has to: the server receives
+a ready ObjectStore, the store receives a ready codec pool, the codecs know nothing of either.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+
+from s4.codec import CodecDispatcher, CodecError, CodecKind, CodecRegistry, CpuCodecPool, DispatchMode
+from s4.codec.gpu.pool import GpuCodecPool
+from s4.codec.gpu.setup import GpuSettings, setup_gpu
+from s4.codec.policy import FramePolicy
+from s4.config import ConfigError, S4Config
+from s4.metrics import Metrics
+from s4.server.observability import JsonLogFormatter
+from s4.server.runner import serve_store
+from s4.store.compressing import CompressingStore
+from s4.store.factory import open_inner_store
+
+
+def build_codecs(config: S4Config, metrics: Metrics | None = None) -> tuple[CpuCodecPool, CodecDispatcher, FramePolicy]:
+    """The codec pool, dispatcher and frame policy the settings ask for; ConfigError if unusable."""
+    telemetry = metrics.codec_telemetry if metrics is not None else None
+    registry = CodecRegistry.cpu_default(zstd_level=config.zstd_level, telemetry=telemetry)
+    try:
+        kind = CodecKind.from_name(config.codec)
+    except CodecError as exc:
+        raise ConfigError(f"--codec: {exc}") from None
+    try:
+        gpu = setup_gpu(registry, GpuSettings.from_mapping(config.gpu.model_dump()))
+    except CodecError as exc:
+        raise ConfigError(str(exc)) from None
+    status = registry.status(kind)
+    if not status.available:
+        if gpu.engine is not None:
+            gpu.engine.close()
+        raise ConfigError(f"--codec {kind.wire_name} cannot run here: {status.reason}")
+    dispatcher = CodecDispatcher(kind, DispatchMode(config.dispatcher), promotion=gpu.promotion)
+    pool = gpu.pool(registry)
+    if metrics is not None and isinstance(pool, GpuCodecPool):
+        metrics.watch_gpu(pool)
+    return pool, dispatcher, FramePolicy(**config.frames.model_dump())
+
+
+async def open_store(config: S4Config, metrics: Metrics | None = None) -> CompressingStore:
+    """The store the server serves: the configured inner store, compressed with the configured codecs."""
+    pool, dispatcher, policy = build_codecs(config, metrics)
+    try:
+        inner = await open_inner_store(config)
+    except BaseException:
+        pool.close()
+        raise
+    store = CompressingStore(inner, pool, dispatcher, policy)
+    if metrics is not None:
+        metrics.watch_store(store.stats)
+    return store
+
+
+async def serve(config: S4Config, ready: asyncio.Event | None = None) -> None:
+    """``s4 serve``: build everything, serve until SIGINT/SIGTERM, then release the store and codecs."""
+    metrics = Metrics(bucket_label=config.metrics_bucket_label)
+    store = await open_store(config, metrics)
+    try:
+        await serve_store(store, config, metrics, ready)
+    finally:
+        await store.close()
+        store.pool.close()
+
+
+def run(config: S4Config) -> None:
+    """Logging, the event loop (uvloop when installed), then ``serve``."""
+    handler = logging.StreamHandler(sys.stderr)
+    if config.log_format == "json":
+        handler.setFormatter(JsonLogFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=config.log_level.upper(), handlers=[handler])
+    try:
+        import uvloop  # optional: faster event loop when installed
+
+        uvloop.install()
+    except ImportError:
+        pass
+    asyncio.run(serve(config))

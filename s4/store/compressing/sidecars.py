@@ -1,0 +1,120 @@
+"""``<key>.s4index`` sidecars: read (only when bound to this very object version), written, rebuilt.
+
+A sidecar goes in after its object (the object is the commit point) and is trusted only
+while its ETag and size match the object's, so a stale or foreign one is never used;
+without a usable one, a ranged read walks the frame headers instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections import OrderedDict
+
+from s4.codec import CodecError, FramedBodyWriter, FrameIndex, IndexEntry
+from s4.store.base import ObjectAttributes, ObjectInfo, StoreError
+from s4.store.compressing.reads import InnerReads, read_all
+from s4.store.compressing.reserved import SIDECAR_SUFFIX
+from s4.store.walk import single_chunk
+
+_log = logging.getLogger(__name__)
+MAX_SIDECAR_BYTES = 64 * 1024 * 1024
+SIDECAR_CACHE_SIZE = 256
+
+
+class Sidecars:
+    """The frame indexes of one inner store, parsed ones cached by the object version they describe."""
+
+    def __init__(self, reads: InnerReads) -> None:
+        self.reads = reads
+        self.inner = reads.inner
+        self._cache: OrderedDict[tuple[str, str, str, int], FrameIndex] = OrderedDict()
+
+    async def read(self, bucket: str, key: str, head: ObjectInfo) -> FrameIndex | None:
+        """The sidecar, only if it describes exactly this version of the object.
+
+        A reader doing many Range GETs on one big object reads its index once.
+        """
+        cache_key = (bucket, key, head.etag, head.size)
+        cached = self._cache.get(cache_key)
+        if cached is not None:
+            self._cache.move_to_end(cache_key)
+            return cached
+        try:
+            stream = await self.inner.get_object(bucket, key + SIDECAR_SUFFIX)
+        except StoreError:
+            return None
+        try:
+            data = await read_all(self.reads.metered(stream.body), MAX_SIDECAR_BYTES)
+        except StoreError:
+            return None
+        finally:
+            await stream.aclose()
+        try:
+            index = FrameIndex.decode(data)
+        except CodecError:
+            _log.warning("unparsable sidecar for %s/%s ignored", bucket, key)
+            return None
+        if not index.matches(head.etag, head.size):
+            return None
+        self._cache[cache_key] = index
+        while len(self._cache) > SIDECAR_CACHE_SIZE:
+            self._cache.popitem(last=False)
+        return index
+
+    async def write(self, bucket: str, key: str, writer: FramedBodyWriter | None, stored: ObjectInfo) -> None:
+        """The index of what ``writer`` wrote as ``stored``; a single-frame or raw object gets none
+        (and loses a stale one)."""
+        if writer is None or writer.frame_count <= 1:
+            await self.remove(bucket, key)
+            return
+        index = writer.index(stored.etag)
+        if index.source_compressed_size != stored.size:
+            _log.warning("stored size of %s/%s differs from what was written; no sidecar", bucket, key)
+            return
+        await self.put(bucket, key, index)
+
+    async def put(self, bucket: str, key: str, index: FrameIndex) -> None:
+        """Store ``index`` beside ``key``; one the inner store kept short is removed at once, since it
+        would be refused on every Range GET forever while no sidecar costs one scan."""
+        sidecar = key + SIDECAR_SUFFIX
+        encoded = index.encode()
+        stored = await self.inner.put_object(bucket, sidecar, single_chunk(encoded), ObjectAttributes())
+        if stored.size != len(encoded):
+            _log.warning(
+                "the inner store kept %d of %d bytes of %s/%s; removed", stored.size, len(encoded), bucket, sidecar
+            )
+            await self.remove(bucket, key)
+
+    async def remove(self, bucket: str, key: str) -> None:
+        with contextlib.suppress(StoreError):
+            await self.inner.delete_object(bucket, key + SIDECAR_SUFFIX)
+
+    async def copy(
+        self, src_bucket: str, src_key: str, source: ObjectInfo, dst_bucket: str, dst_key: str, copied: ObjectInfo
+    ) -> None:
+        """The source's index, bound to the copy (whose ETag differs); rebuilt from the copy's frames
+        when the source has no usable one."""
+        index = await self.read(src_bucket, src_key, source)
+        if index is None:
+            index = await self.by_walking(dst_bucket, dst_key, copied)
+        if index is None or len(index.entries) <= 1:
+            await self.remove(dst_bucket, dst_key)
+            return
+        await self.put(dst_bucket, dst_key, FrameIndex.from_entries(index.entries, copied.size, copied.etag))
+
+    async def by_walking(self, bucket: str, key: str, info: ObjectInfo) -> FrameIndex | None:
+        """Rebuild frame positions by reading the stored stream (nothing is decoded); None if the
+        object changed meanwhile."""
+        stream = await self.reads.same_version(bucket, key, info, None, strict=False)
+        if stream is None:
+            return None
+        entries = []
+        original = 0
+        try:
+            async for frame in self.reads.frames(stream.body, info.size):
+                entries.append(IndexEntry(original, frame.header.original_size, frame.offset, frame.header.record_size))
+                original += frame.header.original_size
+        finally:
+            await stream.aclose()
+        return FrameIndex.from_entries(entries, info.size, info.etag)

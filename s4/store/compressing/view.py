@@ -1,0 +1,30 @@
+"""The transparent view: what a client sees of an object the inner store holds."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from s4.codec import ChunkManifest, CodecError
+from s4.codec.format.manifest import normalize_metadata
+from s4.store.base import ObjectInfo, StoreError
+from s4.store.compressing.part_sizes import KEY_PART_SIZES, decode_part_sizes
+
+
+def logical(info: ObjectInfo) -> tuple[ObjectInfo, ChunkManifest | None]:
+    """The client's view of an inner object (original size, logical ETag, its own metadata), and
+    the object's manifest; None for an object S4 does not manage, which is served as it is."""
+    try:
+        manifest = ChunkManifest.from_metadata(info.attributes.metadata)
+    except CodecError as exc:
+        raise StoreError("InternalError", f"object {info.key!r} carries a malformed S4 manifest: {exc}") from None
+    if manifest is None:
+        return info, None
+    metadata = normalize_metadata(info.attributes.metadata)
+    client = {k: v for k, v in metadata.items() if not k.startswith("s4-")}
+    attributes = dataclasses.replace(info.attributes, metadata=client)
+    etag = manifest.logical_etag or info.etag
+    part_sizes = decode_part_sizes(metadata.get(KEY_PART_SIZES)) if manifest.multipart else None
+    if part_sizes is not None and sum(part_sizes) != manifest.original_size:
+        part_sizes = None
+    view = ObjectInfo(info.bucket, info.key, manifest.original_size, etag, info.last_modified, attributes, part_sizes)
+    return view, manifest
