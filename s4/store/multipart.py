@@ -22,14 +22,25 @@ def validate_completion(
     Parts must be listed in ascending order (InvalidPartOrder), each must exist with
     the given ETag (InvalidPart), and every part but the last must be at least 5 MiB
     (EntityTooSmall), whatever the backing store's own minimum.
+
+    A part number listed several times in a row names one part, by the last of its
+    ETags: a client that sent a part twice lists both answers in the order they came,
+    and the send that finished last is the part that was kept (Ceph RGW completes such a
+    list, and s3-tests ``test_multipart_resend_first_finishes_last`` expects it to).
     """
     if not requested:
         raise StoreError("MalformedXML", "The XML you provided was not well-formed or did not validate")
     if len(requested) > MAX_PARTS:
         raise StoreError("InvalidArgument", f"Part count must not exceed {MAX_PARTS}")
+    latest: list[tuple[int, str]] = []
+    for number, etag in requested:
+        if latest and number == latest[-1][0]:
+            latest[-1] = (number, etag)
+        else:
+            latest.append((number, etag))
     chosen: list[PartInfo] = []
     previous = 0
-    for number, etag in requested:
+    for number, etag in latest:
         if number <= previous:
             raise StoreError("InvalidPartOrder", "The list of parts was not in ascending order")
         previous = number

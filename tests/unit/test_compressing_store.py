@@ -1295,7 +1295,7 @@ def test_multipart_errors(tmp_path):
         # Part 2 (1 MiB) is not the last one.
         assert await error_code(complete(B, "mp", upload_id, etags)) == "EntityTooSmall"
         assert await error_code(complete(B, "mp", upload_id, [etags[1], etags[0]])) == "InvalidPartOrder"
-        assert await error_code(complete(B, "mp", upload_id, [etags[0], etags[0]])) == "InvalidPartOrder"
+        assert await error_code(complete(B, "mp", upload_id, [etags[0], etags[1], etags[0]])) == "InvalidPartOrder"
         assert await error_code(complete(B, "mp", upload_id, [(1, md5(b"other"))])) == "InvalidPart"
         assert await error_code(complete(B, "mp", upload_id, [etags[0], (7, etags[1][1])])) == "InvalidPart"
         assert await error_code(complete(B, "mp", upload_id, [])) == "MalformedXML"

@@ -764,7 +764,10 @@ def test_multipart_completion_errors(tmp_path):
             p2 = await store.upload_part("b", "k", upload_id, 2, body(b"b"))
             complete = store.complete_multipart_upload
             assert await error_code(complete("b", "k", upload_id, [(2, p2.etag), (1, p1.etag)])) == "InvalidPartOrder"
-            assert await error_code(complete("b", "k", upload_id, [(1, p1.etag), (1, p1.etag)])) == "InvalidPartOrder"
+            repeated = [(1, p1.etag), (2, p2.etag), (1, p1.etag)]
+            assert await error_code(complete("b", "k", upload_id, repeated)) == "InvalidPartOrder"
+            # A number listed twice in a row: its last ETag is the one checked.
+            assert await error_code(complete("b", "k", upload_id, [(1, p1.etag), (1, p2.etag)])) == "InvalidPart"
             assert await error_code(complete("b", "k", upload_id, [(1, p2.etag)])) == "InvalidPart"
             assert await error_code(complete("b", "k", upload_id, [(1, p1.etag), (5, p2.etag)])) == "InvalidPart"
             assert await error_code(complete("b", "k", upload_id, [])) == "MalformedXML"
