@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import datetime as dt
 import logging
 from collections import OrderedDict
 from collections.abc import AsyncIterable, AsyncIterator, Sequence
@@ -78,7 +79,7 @@ class CompressingStore:
         self.reads = InnerReads(inner, self.stats)
         self.sidecars = Sidecars(self.reads)
         self._dictionaries: OrderedDict[tuple[str, str], ZstdDictionary] = OrderedDict()
-        self._listing_cache: OrderedDict[tuple[str, str, str], ObjectInfo] = OrderedDict()
+        self._listing_cache: OrderedDict[tuple[str, str, str, int, dt.datetime], ObjectInfo] = OrderedDict()
         self._staging = MultipartStaging(inner, self.encoder, self.sidecars)
 
     @property
@@ -108,6 +109,7 @@ class CompressingStore:
         return await self.inner.list_buckets()
 
     async def create_bucket(self, bucket: str) -> None:
+        self._forget_listings(bucket)  # deleted and re-created elsewhere: not the bucket it was
         await self.inner.create_bucket(bucket)
 
     @translating
@@ -118,6 +120,7 @@ class CompressingStore:
         are removed here rather than making DeleteBucket fail. Objects of clients,
         in-progress uploads and dictionaries still keep the bucket.
         """
+        self._forget_listings(bucket)
         try:
             await self.inner.delete_bucket(bucket)
             return
@@ -355,13 +358,19 @@ class CompressingStore:
         return ListPage(objects, prefixes, page.is_truncated, page.next_marker)
 
     async def _listing_view(self, bucket: str, objects: Sequence[ObjectInfo]) -> list[ObjectInfo]:
-        """Original sizes and logical ETags: from the listing's metadata, or a cached HEAD per key."""
+        """Original sizes and logical ETags: from the listing's metadata, or a cached HEAD per key.
+
+        The cache answers only for the very inner object it saw: keyed by everything the
+        listing tells of it (ETag, LastModified, size). An identical rewrite or a REPLACE
+        copy keeps the stored ETag but not LastModified, so it is a new entry; a bucket's
+        entries go with the bucket.
+        """
         if getattr(self.inner, "listing_includes_metadata", False):
             return [self.logical(o)[0] for o in objects]
         gate = asyncio.Semaphore(LISTING_HEAD_CONCURRENCY)
 
-        async def view(obj: ObjectInfo) -> ObjectInfo:
-            cache_key = (bucket, obj.key, obj.etag)
+        async def view(obj: ObjectInfo) -> ObjectInfo | None:
+            cache_key = _listing_identity(obj)
             cached = self._listing_cache.get(cache_key)
             if cached is not None:
                 self._listing_cache.move_to_end(cache_key)
@@ -369,15 +378,26 @@ class CompressingStore:
             async with gate:
                 try:
                     head = await self.inner.head_object(bucket, obj.key)
-                except StoreError:
-                    return obj  # deleted since the listing: show what the listing saw
-            result = self.logical(head)[0] if head.etag == obj.etag else obj
-            self._listing_cache[cache_key] = result
-            while len(self._listing_cache) > LISTING_CACHE_SIZE:
-                self._listing_cache.popitem(last=False)
+                except StoreError as exc:
+                    if exc.code == "NoSuchKey":
+                        return None  # deleted since the listing, as a listing now would show it
+                    raise
+            result = self.logical(head)[0]
+            if _listing_identity(head) == cache_key:
+                self._listing_cache[cache_key] = result
+                while len(self._listing_cache) > LISTING_CACHE_SIZE:
+                    self._listing_cache.popitem(last=False)
+            # Otherwise it changed since the listing: show what HEAD saw (the newer version, in
+            # its client view, never the stored size and ETag), and cache nothing.
             return result
 
-        return list(await asyncio.gather(*(view(o) for o in objects)))
+        views = await asyncio.gather(*(view(o) for o in objects))
+        return [v for v in views if v is not None]
+
+    def _forget_listings(self, bucket: str) -> None:
+        """Drop a bucket's cached listing views: a bucket of the same name is another bucket."""
+        for cache_key in [k for k in self._listing_cache if k[0] == bucket]:
+            del self._listing_cache[cache_key]
 
     # --- multipart: see staging.py -------------------------------------------------------------------
 
@@ -436,6 +456,14 @@ class CompressingStore:
         max_uploads: int = 1000,
     ) -> UploadsPage:
         return await self._staging.list_uploads(bucket, prefix, key_marker, upload_id_marker, max_uploads)
+
+
+def _listing_identity(info: ObjectInfo) -> tuple[str, str, str, int, dt.datetime]:
+    """What tells one stored version of a key from another, as both a listing and a HEAD give it.
+
+    To the second: some stores list milliseconds but HEAD whole seconds (HTTP dates).
+    """
+    return info.bucket, info.key, info.etag, info.size, info.last_modified.replace(microsecond=0)
 
 
 class _Closing:

@@ -17,6 +17,7 @@ def logical(info: ObjectInfo) -> tuple[ObjectInfo, ChunkManifest | None]:
         manifest = ChunkManifest.from_metadata(info.attributes.metadata)
     except CodecError as exc:
         raise StoreError("InternalError", f"object {info.key!r} carries a malformed S4 manifest: {exc}") from None
+    info = whole_seconds(info)
     if manifest is None:
         return info, None
     metadata = normalize_metadata(info.attributes.metadata)
@@ -28,3 +29,17 @@ def logical(info: ObjectInfo) -> tuple[ObjectInfo, ChunkManifest | None]:
         part_sizes = None
     view = ObjectInfo(info.bucket, info.key, manifest.original_size, etag, info.last_modified, attributes, part_sizes)
     return view, manifest
+
+
+def whole_seconds(info: ObjectInfo) -> ObjectInfo:
+    """``info`` with LastModified cut to the second, as S3 keeps it.
+
+    HEAD's Last-Modified header has no fraction while a listing's XML has milliseconds:
+    from the same inner timestamp they would differ (``10:00:00.567Z`` listed, ``10:00:00``
+    on HEAD), and a client comparing the two (sync tools, If-Unmodified-Since with a listed
+    time) would see a changed object. S3 itself lists ``10:00:00.000Z`` and HEADs the same
+    second; so does every view this store gives.
+    """
+    if info.last_modified.microsecond == 0:
+        return info
+    return dataclasses.replace(info, last_modified=info.last_modified.replace(microsecond=0))
