@@ -35,7 +35,7 @@ from s4.store.base import (
 )
 from s4.store.compressing.encoding import BodyEncoder, confirm_stored
 from s4.store.compressing.part_sizes import KEY_PART_SIZES, encode_part_sizes
-from s4.store.compressing.reserved import MULTIPART_PREFIX
+from s4.store.compressing.reserved import MULTIPART_PREFIX, SIDECAR_SUFFIX
 from s4.store.compressing.sidecars import Sidecars
 from s4.store.compressing.view import logical
 from s4.store.multipart import multipart_etag, validate_completion
@@ -48,6 +48,7 @@ KEY_PART_CRC = "s4-part-crc32c"
 KEY_PART_FRAMES = "s4-part-frames"
 KEY_UPLOAD_ID = "s4-mpu-id"
 """On a completed multipart object: the upload it came from (our extension), to recognise a retried Complete."""
+LISTING_PAGE = 1000
 
 
 def _check_assembled(stored: int, expected: int) -> None:
@@ -185,23 +186,39 @@ class MultipartStaging:
         except (KeyError, ValueError):
             raise StoreError("InternalError", f"staged part {part_key} has no valid part record") from None
 
-    async def _all_staged(self, bucket: str, upload_id: str) -> list[StagedPart]:
+    async def _listed_parts(self, bucket: str, upload_id: str, after: int, count: int) -> list[ObjectInfo]:
+        """Up to ``count`` staged parts numbered above ``after``, as listed, in order.
+
+        The listing starts just past the marker's part and its sidecar and stops as soon as it
+        has ``count`` parts, so one page of ListParts reads one page's worth of the upload,
+        whether it has ten parts or ten thousand. Part names are fixed-width numbers, so key
+        order is part order, and each part has at most one sidecar right after it.
+        """
         prefix = self._dir(upload_id) + "part-"
-        staged: list[StagedPart] = []
-        async for obj in walk(self.inner, bucket, prefix):
-            name = obj.key[len(prefix) :]
-            if name.isdigit():  # not a part's sidecar
-                info = await with_metadata(self.inner, bucket, obj)
-                staged.append(self._parse_staged(int(name), obj.key, info))
-        return staged
+        after = min(max(after, 0), MAX_PARTS)
+        start_after: str | None = f"{prefix}{after:05d}{SIDECAR_SUFFIX}"
+        listed: list[ObjectInfo] = []
+        while len(listed) < count and start_after is not None:
+            wanted = min(2 * (count - len(listed)), LISTING_PAGE)
+            page = await self.inner.list_objects(bucket, prefix, None, start_after, wanted)
+            for obj in page.objects:
+                if obj.key[len(prefix) :].isdigit() and len(listed) < count:  # not a part's sidecar
+                    listed.append(obj)
+            start_after = page.next_marker if page.is_truncated else None
+        return listed
 
     async def list_parts(
         self, bucket: str, key: str, upload_id: str, part_number_marker: int, max_parts: int
     ) -> PartsPage:
         record = await self._record(bucket, key, upload_id)
-        parts = [p for p in await self._all_staged(bucket, upload_id) if p.number > part_number_marker]
-        page = parts[:max_parts]
-        truncated = len(parts) > max_parts
+        max_parts = max(max_parts, 0)
+        listed = await self._listed_parts(bucket, upload_id, part_number_marker, max_parts + 1)
+        prefix = self._dir(upload_id) + "part-"
+        page = [
+            self._parse_staged(int(obj.key[len(prefix) :]), obj.key, await with_metadata(self.inner, bucket, obj))
+            for obj in listed[:max_parts]
+        ]
+        truncated = len(listed) > max_parts
         upload = UploadInfo(bucket, key, upload_id, record.last_modified, record.attributes)
         return PartsPage(
             upload, [p.part_info() for p in page], truncated, page[-1].number if truncated and page else None
