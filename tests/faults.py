@@ -35,6 +35,7 @@ from s4.store.base import (
     PartsPage,
     StoreError,
     UploadsPage,
+    WriteCondition,
 )
 
 T = TypeVar("T")
@@ -244,13 +245,18 @@ class FaultyStore:
     # --- objects -------------------------------------------------------------------------------------------
 
     async def put_object(
-        self, bucket: str, key: str, body: AsyncIterable[bytes], attributes: ObjectAttributes
+        self,
+        bucket: str,
+        key: str,
+        body: AsyncIterable[bytes],
+        attributes: ObjectAttributes,
+        condition: WriteCondition | None = None,
     ) -> ObjectInfo:
         call, fault = self._record("put_object", (bucket, key), streams=True)
         if fault is not None and fault.byte is None:
             await self._strike(fault)
             fault = None
-        return await self.inner.put_object(bucket, key, self._body(body, call, fault), attributes)
+        return await self.inner.put_object(bucket, key, self._body(body, call, fault), attributes, condition)
 
     async def head_object(self, bucket: str, key: str) -> ObjectInfo:
         return await self._call("head_object", (bucket, key), lambda: self.inner.head_object(bucket, key))
@@ -273,11 +279,12 @@ class FaultyStore:
         dst_bucket: str,
         dst_key: str,
         attributes: ObjectAttributes | None,
+        condition: WriteCondition | None = None,
     ) -> ObjectInfo:
         return await self._call(
             "copy_object",
             (src_bucket, src_key, dst_bucket, dst_key),
-            lambda: self.inner.copy_object(src_bucket, src_key, dst_bucket, dst_key, attributes),
+            lambda: self.inner.copy_object(src_bucket, src_key, dst_bucket, dst_key, attributes, condition),
         )
 
     async def list_objects(
@@ -329,12 +336,17 @@ class FaultyStore:
         )
 
     async def complete_multipart_upload(
-        self, bucket: str, key: str, upload_id: str, parts: Sequence[tuple[int, str]]
+        self,
+        bucket: str,
+        key: str,
+        upload_id: str,
+        parts: Sequence[tuple[int, str]],
+        condition: WriteCondition | None = None,
     ) -> ObjectInfo:
         return await self._call(
             "complete_multipart_upload",
             (bucket, key, upload_id),
-            lambda: self.inner.complete_multipart_upload(bucket, key, upload_id, parts),
+            lambda: self.inner.complete_multipart_upload(bucket, key, upload_id, parts, condition),
         )
 
     async def abort_multipart_upload(self, bucket: str, key: str, upload_id: str) -> None:

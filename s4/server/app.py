@@ -48,6 +48,7 @@ CLIENT_STORE_ERRORS = frozenset(
         "EntityTooSmall",
         "InvalidRange",
         "PreconditionFailed",
+        "ConditionalRequestConflict",
         "InvalidArgument",
         "KeyTooLongError",
         "MalformedXML",

@@ -13,6 +13,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "BucketAlreadyExists": 409,
     "BucketAlreadyOwnedByYou": 409,
     "BucketNotEmpty": 409,
+    "ConditionalRequestConflict": 409,
     "EntityTooLarge": 400,
     "EntityTooSmall": 400,
     "ExpiredToken": 400,

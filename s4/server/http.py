@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from email.utils import format_datetime, parsedate_to_datetime
 
 from s4.server.errors import S3Error
-from s4.store import ByteRange, ObjectAttributes, ObjectInfo
+from s4.store import ByteRange, ObjectAttributes, ObjectInfo, WriteCondition
 
 STORED_HEADERS = ("cache-control", "content-disposition", "content-encoding", "content-language", "expires")
 RESPONSE_OVERRIDES = {
@@ -133,6 +133,21 @@ def _etag_in(etag: str, header: str) -> bool:
 
 def _precondition(prefix: str) -> S3Error:
     return S3Error("PreconditionFailed", "At least one of the pre-conditions you specified did not hold")
+
+
+def write_condition(headers: Mapping[str, str]) -> WriteCondition | None:
+    """``If-None-Match: *`` and ``If-Match: <etag>`` on a write (PutObject, CompleteMultipartUpload, the
+    destination of CopyObject), as S3 takes them: If-None-Match accepts only ``*``."""
+    if_match = headers.get("if-match")
+    if_none_match = headers.get("if-none-match")
+    if if_match is None and if_none_match is None:
+        return None
+    if if_none_match is not None and if_none_match.strip() != "*":
+        raise S3Error(
+            "NotImplemented", "A header you provided implies functionality that is not implemented", status=501
+        )
+    etag = None if if_match is None else if_match.strip().removeprefix("W/").strip('"')
+    return WriteCondition(if_match=etag, if_none_match=if_none_match is not None)
 
 
 def part_range(info: ObjectInfo, part_number: int) -> ByteRange:

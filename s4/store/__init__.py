@@ -15,6 +15,8 @@ from s4.store.base import (
     StoreErrorKind,
     UploadInfo,
     UploadsPage,
+    WriteCondition,
+    conflicting_write,
 )
 
 __all__ = [
@@ -31,4 +33,6 @@ __all__ = [
     "StoreErrorKind",
     "UploadInfo",
     "UploadsPage",
+    "WriteCondition",
+    "conflicting_write",
 ]

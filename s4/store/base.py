@@ -74,6 +74,39 @@ class StoreError(Exception):
         return cls("ServiceUnavailable", reason, kind=StoreErrorKind.OUT_OF_MEMORY)
 
 
+@dataclasses.dataclass(frozen=True)
+class WriteCondition:
+    """S3's conditional write: ``If-None-Match: *`` (only if no object has the key) and/or
+    ``If-Match: <etag>`` (only if the current object has that ETag; ``*``: if there is one).
+
+    A store checks it atomically with the write's commit, against the object as that
+    store's own clients see it; a store over another one translates it to the inner
+    object's identity (see the compressing store).
+    """
+
+    if_match: str | None = None
+    """The ETag, without quotes; ``*`` for any existing object."""
+    if_none_match: bool = False
+
+    def check(self, current: ObjectInfo | None) -> None:
+        """StoreError as S3 answers: NoSuchKey (If-Match, no object) or PreconditionFailed."""
+        if current is None:
+            if self.if_match is not None:
+                raise StoreError("NoSuchKey", "The specified key does not exist.")
+            return
+        if self.if_none_match or (self.if_match not in (None, "*") and current.etag.strip('"') != self.if_match):
+            raise StoreError("PreconditionFailed", "At least one of the pre-conditions you specified did not hold")
+
+
+def conflicting_write() -> StoreError:
+    """A condition that held when the write began but not at its commit: a concurrent write won."""
+    return StoreError(
+        "ConditionalRequestConflict",
+        "A conflicting operation occurred. If using PutObject you can retry the request. If using multipart upload"
+        " you should initiate another CreateMultipartUpload request and re-upload each part.",
+    )
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class ByteRange:
     """A client's byte range before the object size is known: ``a-b``, ``a-`` or ``-n``.
@@ -216,9 +249,15 @@ class ObjectStore(Protocol):
     async def head_bucket(self, bucket: str) -> BucketInfo: ...
 
     async def put_object(
-        self, bucket: str, key: str, body: AsyncIterable[bytes], attributes: ObjectAttributes
+        self,
+        bucket: str,
+        key: str,
+        body: AsyncIterable[bytes],
+        attributes: ObjectAttributes,
+        condition: WriteCondition | None = None,
     ) -> ObjectInfo:
-        """Store the body; visible only once complete, never if the body iterator raises."""
+        """Store the body; visible only once complete, never if the body iterator raises, nor if
+        ``condition`` does not hold at the commit (checked atomically with it)."""
         ...
 
     async def head_object(self, bucket: str, key: str) -> ObjectInfo: ...
@@ -238,8 +277,10 @@ class ObjectStore(Protocol):
         dst_bucket: str,
         dst_key: str,
         attributes: ObjectAttributes | None,
+        condition: WriteCondition | None = None,
     ) -> ObjectInfo:
-        """Copy bytes; ``attributes`` None keeps the source's (S3's COPY directive)."""
+        """Copy bytes; ``attributes`` None keeps the source's (S3's COPY directive). ``condition``
+        applies to the destination, as for put_object."""
         ...
 
     async def list_objects(
@@ -273,9 +314,15 @@ class ObjectStore(Protocol):
     ) -> PartInfo: ...
 
     async def complete_multipart_upload(
-        self, bucket: str, key: str, upload_id: str, parts: Sequence[tuple[int, str]]
+        self,
+        bucket: str,
+        key: str,
+        upload_id: str,
+        parts: Sequence[tuple[int, str]],
+        condition: WriteCondition | None = None,
     ) -> ObjectInfo:
-        """Assemble the listed ``(part_number, etag)`` parts, checked by S3's rules."""
+        """Assemble the listed ``(part_number, etag)`` parts, checked by S3's rules; ``condition``
+        as for put_object (the upload stays when it fails)."""
         ...
 
     async def abort_multipart_upload(self, bucket: str, key: str, upload_id: str) -> None: ...

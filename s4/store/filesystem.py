@@ -53,6 +53,7 @@ from s4.store.base import (
     StoreError,
     UploadInfo,
     UploadsPage,
+    WriteCondition,
 )
 from s4.store.multipart import multipart_etag, validate_completion
 
@@ -424,12 +425,19 @@ class FilesystemStore:
     # -- objects --
 
     async def put_object(
-        self, bucket: str, key: str, body: AsyncIterable[bytes], attributes: ObjectAttributes
+        self,
+        bucket: str,
+        key: str,
+        body: AsyncIterable[bytes],
+        attributes: ObjectAttributes,
+        condition: WriteCondition | None = None,
     ) -> ObjectInfo:
         _check_key(key)
         await self._db(self._db_require_bucket, bucket)  # Refuse before reading a body nobody can store.
         spooled = await self._spool(body)
-        return await self._detached(self._publish_object(bucket, key, spooled, spooled.md5, attributes, None))
+        return await self._detached(
+            self._publish_object(bucket, key, spooled, spooled.md5, attributes, None, condition=condition)
+        )
 
     async def head_object(self, bucket: str, key: str) -> ObjectInfo:
         _check_key(key)
@@ -458,11 +466,14 @@ class FilesystemStore:
         dst_bucket: str,
         dst_key: str,
         attributes: ObjectAttributes | None,
+        condition: WriteCondition | None = None,
     ) -> ObjectInfo:
         _check_key(src_key)
         _check_key(dst_key)
         # Detached: S3 finishes a copy it has started even if the client goes away.
-        return await self._detached(self._copy_object(src_bucket, src_key, dst_bucket, dst_key, attributes))
+        return await self._detached(
+            self._copy_object(src_bucket, src_key, dst_bucket, dst_key, attributes, condition)
+        )
 
     async def list_objects(
         self,
@@ -507,10 +518,15 @@ class FilesystemStore:
         )
 
     async def complete_multipart_upload(
-        self, bucket: str, key: str, upload_id: str, parts: Sequence[tuple[int, str]]
+        self,
+        bucket: str,
+        key: str,
+        upload_id: str,
+        parts: Sequence[tuple[int, str]],
+        condition: WriteCondition | None = None,
     ) -> ObjectInfo:
         _check_key(key)
-        return await self._detached(self._complete(bucket, key, upload_id, list(parts)))
+        return await self._detached(self._complete(bucket, key, upload_id, list(parts), condition))
 
     async def abort_multipart_upload(self, bucket: str, key: str, upload_id: str) -> None:
         _check_key(key)
@@ -665,6 +681,7 @@ class FilesystemStore:
         attributes: ObjectAttributes,
         part_sizes: tuple[int, ...] | None,
         upload_id: str | None = None,
+        condition: WriteCondition | None = None,
     ) -> ObjectInfo:
         destination = await self._io(self._place, spooled)
         encoded_sizes = None if part_sizes is None else json.dumps(list(part_sizes))
@@ -674,6 +691,7 @@ class FilesystemStore:
                 bucket,
                 _ObjectRow(key, spooled.file_id, spooled.size, etag, 0, _encode_attributes(attributes), encoded_sizes),
                 upload_id,
+                condition,
             )
         except Exception:
             await self._io(_discard, destination)
@@ -715,7 +733,13 @@ class FilesystemStore:
         await self._io(self._discard_files, obsolete)
 
     async def _copy_object(
-        self, src_bucket: str, src_key: str, dst_bucket: str, dst_key: str, attributes: ObjectAttributes | None
+        self,
+        src_bucket: str,
+        src_key: str,
+        dst_bucket: str,
+        dst_key: str,
+        attributes: ObjectAttributes | None,
+        condition: WriteCondition | None = None,
     ) -> ObjectInfo:
         await self._db(self._db_require_bucket, dst_bucket)
         stream = await self.get_object(src_bucket, src_key)
@@ -725,7 +749,7 @@ class FilesystemStore:
             await stream.aclose()
         kept = stream.info.attributes if attributes is None else attributes
         # The MD5 of the bytes: the source's ETag for a single-part source, as S3 gives.
-        return await self._publish_object(dst_bucket, dst_key, spooled, spooled.md5, kept, None)
+        return await self._publish_object(dst_bucket, dst_key, spooled, spooled.md5, kept, None, condition=condition)
 
     async def _upload_part_copy(
         self,
@@ -745,7 +769,14 @@ class FilesystemStore:
             await stream.aclose()
         return await self._publish_part(bucket, key, upload_id, part_number, spooled)
 
-    async def _complete(self, bucket: str, key: str, upload_id: str, requested: list[tuple[int, str]]) -> ObjectInfo:
+    async def _complete(
+        self,
+        bucket: str,
+        key: str,
+        upload_id: str,
+        requested: list[tuple[int, str]],
+        condition: WriteCondition | None = None,
+    ) -> ObjectInfo:
         for _ in range(_OPEN_ATTEMPTS):
             upload, uploaded = await self._db(self._db_upload_parts, bucket, key, upload_id)
             chosen = validate_completion(requested, {n: part for n, (part, _) in uploaded.items()}, self.min_part_size)
@@ -761,6 +792,7 @@ class FilesystemStore:
                 upload.attributes,
                 tuple(p.size for p in chosen),
                 upload_id,
+                condition,
             )
         raise StoreError("InternalError", "The upload's parts keep changing or are missing", resource=upload_id)
 
@@ -876,12 +908,23 @@ class FilesystemStore:
             raise StoreError("NoSuchKey", "The specified key does not exist.", resource=key)
         return _ObjectRow(*row)
 
-    def _db_commit_object(self, bucket: str, new: _ObjectRow, upload_id: str | None) -> tuple[ObjectInfo, list[str]]:
+    def _db_commit_object(
+        self, bucket: str, new: _ObjectRow, upload_id: str | None, condition: WriteCondition | None = None
+    ) -> tuple[ObjectInfo, list[str]]:
         """Make an object visible, replacing any previous version; completing an upload also drops
-        the upload and its parts in the same transaction. Returns the files to delete afterwards."""
+        the upload and its parts in the same transaction. Returns the files to delete afterwards.
+
+        ``condition`` is checked in the same write transaction (BEGIN IMMEDIATE), so of two
+        conditional writers only one can see the state its condition asks for.
+        """
         obsolete: list[str] = []
         with self._transaction() as sql:
             self._db_require_bucket(bucket)
+            if condition is not None:
+                current = sql.execute(
+                    f"SELECT {_OBJECT_COLUMNS} FROM objects WHERE bucket = ? AND key = ?", (bucket, new.key)
+                ).fetchone()
+                condition.check(None if current is None else _ObjectRow(*current).info(bucket))
             if upload_id is not None:
                 self._db_require_upload(bucket, new.key, upload_id)
                 obsolete += [f for (f,) in sql.execute("SELECT file FROM parts WHERE upload_id = ?", (upload_id,))]

@@ -6,7 +6,7 @@ from aiohttp import web
 
 from s4.server.context import S3Request
 from s4.server.errors import S3Error
-from s4.server.http import attributes_from_headers, check_conditions, parse_range
+from s4.server.http import attributes_from_headers, check_conditions, parse_range, write_condition
 from s4.server.ops.objects import parse_copy_source
 from s4.server.xml import (
     document,
@@ -77,8 +77,9 @@ async def upload_part_copy(req: S3Request) -> web.Response:
 
 
 async def complete(req: S3Request) -> web.Response:
+    condition = write_condition(req.headers)
     parts = parse_complete_multipart(await req.read_small_body())
-    info = await req.store.complete_multipart_upload(req.bucket, req.key, _upload_id(req), parts)
+    info = await req.store.complete_multipart_upload(req.bucket, req.key, _upload_id(req), parts, condition)
     location = f"{req.http.scheme}://{req.http.host}/{req.bucket}/{url_encode_key(req.key)}"
     body = document(
         "CompleteMultipartUploadResult",

@@ -18,6 +18,7 @@ from s4.server.http import (
     object_headers,
     parse_range,
     part_range,
+    write_condition,
 )
 from s4.server.limits import client_reads_within, write_within
 from s4.server.xml import document, element, iso8601, parse_delete_objects
@@ -130,10 +131,11 @@ def _not_modified(info: ObjectInfo) -> web.Response:
 
 async def put_object(req: S3Request) -> web.Response:
     attributes = attributes_from_headers(req.headers)
+    condition = write_condition(req.headers)
     body = req.verified_body()
     # The body fills in its verified checksums before it ends; the store reads attributes after that.
     attributes = dataclasses.replace(attributes, checksums=body.checksums)
-    info = await req.store.put_object(req.bucket, req.key, body, attributes)
+    info = await req.store.put_object(req.bucket, req.key, body, attributes, condition)
     headers = {"ETag": info.quoted_etag}
     headers.update({f"x-amz-checksum-{a}": v for a, v in body.checksums.items()})
     return web.Response(status=200, headers=headers)
@@ -185,8 +187,9 @@ async def copy_object(req: S3Request) -> web.Response:
             " object's metadata, storage class, website redirect location or encryption attributes.",
         )
     attributes = attributes_from_headers(req.headers) if directive == "REPLACE" else None
+    condition = write_condition(req.headers)  # If-Match / If-None-Match name the destination
     await req.read_small_body(limit=0)  # no body, but a signed empty payload is still checked
-    info = await req.store.copy_object(src_bucket, src_key, req.bucket, req.key, attributes)
+    info = await req.store.copy_object(src_bucket, src_key, req.bucket, req.key, attributes, condition)
     body = document(
         "CopyObjectResult", [element("LastModified", iso8601(info.last_modified)), element("ETag", info.quoted_etag)]
     )

@@ -32,7 +32,9 @@ from s4.store.base import (
     StoreError,
     UploadInfo,
     UploadsPage,
+    WriteCondition,
 )
+from s4.store.compressing.conditions import concurrent_write_is_a_conflict, on_inner
 from s4.store.compressing.encoding import BodyEncoder, confirm_stored
 from s4.store.compressing.part_sizes import KEY_PART_SIZES, encode_part_sizes
 from s4.store.compressing.reserved import MULTIPART_PREFIX, SIDECAR_SUFFIX
@@ -226,7 +228,14 @@ class MultipartStaging:
 
     # --- complete and abort ---------------------------------------------------------------------------
 
-    async def complete(self, bucket: str, key: str, upload_id: str, parts: Sequence[tuple[int, str]]) -> ObjectInfo:
+    async def complete(
+        self,
+        bucket: str,
+        key: str,
+        upload_id: str,
+        parts: Sequence[tuple[int, str]],
+        condition: WriteCondition | None = None,
+    ) -> ObjectInfo:
         try:
             record = await self._record(bucket, key, upload_id)
         except StoreError as exc:
@@ -270,8 +279,9 @@ class MultipartStaging:
         if encoded_sizes is not None:
             extension[KEY_PART_SIZES] = encoded_sizes
         attributes = dataclasses.replace(record.attributes, metadata=client | manifest.to_metadata() | extension)
+        inner_condition = await on_inner(self.inner, bucket, key, condition)  # 412/404: the upload stays
         try:
-            final = await self._assemble(bucket, key, chosen, attributes)
+            final = await self._assemble(bucket, key, chosen, attributes, inner_condition)
             await self._write_final_sidecar(bucket, key, chosen, final)
         except StoreError as exc:
             if exc.code != "NoSuchKey":
@@ -303,7 +313,12 @@ class MultipartStaging:
         return logical(current)[0]
 
     async def _assemble(
-        self, bucket: str, key: str, chosen: list[StagedPart], attributes: ObjectAttributes
+        self,
+        bucket: str,
+        key: str,
+        chosen: list[StagedPart],
+        attributes: ObjectAttributes,
+        condition: WriteCondition | None = None,
     ) -> ObjectInfo:
         minimum = self.inner.min_part_size
         inner_id = await self.inner.create_multipart_upload(bucket, key, attributes)
@@ -330,7 +345,8 @@ class MultipartStaging:
                     await flush()
             if run or not inner_parts:
                 await flush()
-            final = await self.inner.complete_multipart_upload(bucket, key, inner_id, inner_parts)
+            with concurrent_write_is_a_conflict(condition):
+                final = await self.inner.complete_multipart_upload(bucket, key, inner_id, inner_parts, condition)
         except BaseException:
             with contextlib.suppress(Exception):
                 await self.inner.abort_multipart_upload(bucket, key, inner_id)

@@ -38,8 +38,10 @@ from s4.store.base import (
     PartsPage,
     StoreError,
     UploadsPage,
+    WriteCondition,
 )
 from s4.store.compressing.codec_failures import as_store_error, translating
+from s4.store.compressing.conditions import concurrent_write_is_a_conflict, on_inner
 from s4.store.compressing.encoding import BodyEncoder, confirm_stored
 from s4.store.compressing.reads import InnerReads, read_all
 from s4.store.compressing.reserved import (
@@ -161,10 +163,16 @@ class CompressingStore:
 
     @translating
     async def put_object(
-        self, bucket: str, key: str, body: AsyncIterable[bytes], attributes: ObjectAttributes
+        self,
+        bucket: str,
+        key: str,
+        body: AsyncIterable[bytes],
+        attributes: ObjectAttributes,
+        condition: WriteCondition | None = None,
     ) -> ObjectInfo:
         refuse_reserved(key)
         await self.inner.head_bucket(bucket)
+        inner_condition = await on_inner(self.inner, bucket, key, condition)  # 412/404 before any byte is read
         metadata: dict[str, str] = {}  # filled once the body has ended (the caller may still add to its own)
         upload, stored = await self.encoder.encode(body, attributes.content_type, getattr(body, "expected_size", None))
 
@@ -176,7 +184,8 @@ class CompressingStore:
             upload.ended = True
 
         inner_attributes = dataclasses.replace(attributes, metadata=metadata)
-        inner_info = await self.inner.put_object(bucket, key, finished(), inner_attributes)
+        with concurrent_write_is_a_conflict(inner_condition):
+            inner_info = await self.inner.put_object(bucket, key, finished(), inner_attributes, inner_condition)
         await confirm_stored(self.inner, bucket, key, inner_info, upload)
         self.stats.backend_bytes_written += upload.stored_size
         codec = upload.codec.wire_name if upload.framed else CodecKind.PASSTHROUGH.wire_name
@@ -326,8 +335,10 @@ class CompressingStore:
         dst_bucket: str,
         dst_key: str,
         attributes: ObjectAttributes | None,
+        condition: WriteCondition | None = None,
     ) -> ObjectInfo:
-        """Stored bytes are copied as they are, manifest included (REPLACE keeps the s4-* keys)."""
+        """Stored bytes are copied as they are, manifest included (REPLACE keeps the s4-* keys);
+        ``condition`` applies to the destination."""
         refuse_reserved(src_key)
         refuse_reserved(dst_key)
         source = await self.inner.head_object(src_bucket, src_key)
@@ -335,7 +346,9 @@ class CompressingStore:
         if attributes is not None and manifest is not None:
             client = {k: v for k, v in attributes.metadata.items() if not k.lower().startswith("s4-")}
             attributes = dataclasses.replace(attributes, metadata=client | manifest.to_metadata())
-        copied = await self.inner.copy_object(src_bucket, src_key, dst_bucket, dst_key, attributes)
+        inner_condition = await on_inner(self.inner, dst_bucket, dst_key, condition)
+        with concurrent_write_is_a_conflict(inner_condition, missing_counts=False):
+            copied = await self.inner.copy_object(src_bucket, src_key, dst_bucket, dst_key, attributes, inner_condition)
         if manifest is not None and manifest.framed:
             await self.sidecars.copy(src_bucket, src_key, source, dst_bucket, dst_key, copied)
         else:
@@ -432,9 +445,14 @@ class CompressingStore:
 
     @translating
     async def complete_multipart_upload(
-        self, bucket: str, key: str, upload_id: str, parts: Sequence[tuple[int, str]]
+        self,
+        bucket: str,
+        key: str,
+        upload_id: str,
+        parts: Sequence[tuple[int, str]],
+        condition: WriteCondition | None = None,
     ) -> ObjectInfo:
-        return await self._staging.complete(bucket, key, upload_id, parts)
+        return await self._staging.complete(bucket, key, upload_id, parts, condition)
 
     @translating
     async def abort_multipart_upload(self, bucket: str, key: str, upload_id: str) -> None:

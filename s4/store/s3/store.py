@@ -42,6 +42,7 @@ from s4.store.base import (
     StoreError,
     UploadInfo,
     UploadsPage,
+    WriteCondition,
 )
 from s4.store.s3.attributes import from_response, to_params
 from s4.store.s3.bodies import BodyReader, BufferedBody, ResponseBody, StreamedBody, WatchedBody, content_md5, spool
@@ -335,7 +336,12 @@ class S3Store:
         return translate(exc, self.endpoint)
 
     async def put_object(
-        self, bucket: str, key: str, body: AsyncIterable[bytes], attributes: ObjectAttributes
+        self,
+        bucket: str,
+        key: str,
+        body: AsyncIterable[bytes],
+        attributes: ObjectAttributes,
+        condition: WriteCondition | None = None,
     ) -> ObjectInfo:
         location = await self._buckets.require(bucket)
         reader = BodyReader(body)
@@ -350,12 +356,13 @@ class S3Store:
                 Body=first,
                 ContentMD5=await content_md5(first),
                 **to_params(attributes),
+                **_condition_params(condition),
             )
             return ObjectInfo(bucket, key, len(first), _etag(answer["ETag"]), _answered_at(answer), attributes)
         reader.unread(first)
         del first
         return await self._put_through_temporary(
-            bucket, key, location, reader, attributes, getattr(body, "expected_size", None)
+            bucket, key, location, reader, attributes, getattr(body, "expected_size", None), condition
         )
 
     async def _put_through_temporary(
@@ -366,8 +373,10 @@ class S3Store:
         reader: BodyReader,
         attributes: ObjectAttributes,
         expected_size: int | None,
+        condition: WriteCondition | None = None,
     ) -> ObjectInfo:
-        """Multipart upload to a temporary key, then a server-side copy onto ``key`` with the final metadata."""
+        """Multipart upload to a temporary key, then a server-side copy onto ``key`` with the final metadata
+        (the copy carries ``condition``: it is the commit)."""
         temp = location.key(f"{TEMP_PREFIX}{uuid.uuid4().hex}")
         created = await self._call("create_multipart_upload", Bucket=location.bucket, Key=temp)
         upload_id = created["UploadId"]
@@ -382,7 +391,9 @@ class S3Store:
             )
             # The body has ended without error: its attributes are final now.
             source = ObjectInfo(bucket, temp, size, "", dt.datetime.now(dt.UTC))
-            info = await self._copy_stored(location, source, location, bucket, key, attributes, replace=True)
+            info = await self._copy_stored(
+                location, source, location, bucket, key, attributes, replace=True, condition=condition
+            )
         except BaseException:
             await self._detached(self._discard_temporary(location.bucket, temp, upload_id))
             raise
@@ -461,14 +472,16 @@ class S3Store:
         dst_bucket: str,
         dst_key: str,
         attributes: ObjectAttributes | None,
+        condition: WriteCondition | None = None,
     ) -> ObjectInfo:
         source_location = self._buckets.locate(src_bucket)
         target = await self._buckets.require(dst_bucket)
         source = await self.head_object(src_bucket, src_key)
         kept = source.attributes if attributes is None else attributes
         stored = ObjectInfo(src_bucket, source_location.key(src_key), source.size, source.etag, source.last_modified)
+        replace = attributes is not None
         return await self._copy_stored(
-            source_location, stored, target, dst_bucket, dst_key, kept, replace=attributes is not None
+            source_location, stored, target, dst_bucket, dst_key, kept, replace=replace, condition=condition
         )
 
     async def _copy_stored(
@@ -480,12 +493,16 @@ class S3Store:
         key: str,
         attributes: ObjectAttributes,
         replace: bool,
+        condition: WriteCondition | None = None,
     ) -> ObjectInfo:
-        """Server-side copy of ``source`` (an upstream key) onto ``key``; source.etag, when set, must still match."""
+        """Server-side copy of ``source`` (an upstream key) onto ``key``; source.etag, when set, must still match,
+        and ``condition`` must hold for ``key`` at the commit."""
         copy_source = {"Bucket": source_location.bucket, "Key": source.key}
-        condition = {"CopySourceIfMatch": _quoted(source.etag)} if source.etag else {}
+        source_condition = {"CopySourceIfMatch": _quoted(source.etag)} if source.etag else {}
         if source.size > self.max_single_copy:
-            return await self._multipart_copy(copy_source, condition, source.size, target, bucket, key, attributes)
+            return await self._multipart_copy(
+                copy_source, source_condition, source.size, target, bucket, key, attributes, condition
+            )
         directive = {"MetadataDirective": "REPLACE", **to_params(attributes)} if replace else {}
         try:
             answer = await self._call(
@@ -493,11 +510,12 @@ class S3Store:
                 Bucket=target.bucket,
                 Key=target.key(key),
                 CopySource=copy_source,
-                **condition,
+                **source_condition,
                 **directive,
+                **_condition_params(condition),
             )
         except StoreError as exc:
-            raise _changed_during_copy(exc) from None
+            raise _changed_during_copy(exc, condition) from None
         result = answer.get("CopyObjectResult", {})
         last_modified = utc(result["LastModified"]) if result.get("LastModified") else _answered_at(answer)
         return ObjectInfo(bucket, key, source.size, _etag(result.get("ETag", "")), last_modified, attributes)
@@ -511,8 +529,10 @@ class S3Store:
         bucket: str,
         key: str,
         attributes: ObjectAttributes,
+        write_condition: WriteCondition | None = None,
     ) -> ObjectInfo:
-        """A copy too big for CopyObject: UploadPartCopy ranges, a few at a time; the key appears at Complete."""
+        """A copy too big for CopyObject: UploadPartCopy ranges, a few at a time; the key appears at Complete
+        (which carries ``write_condition``)."""
         created = await self._call(
             "create_multipart_upload", Bucket=target.bucket, Key=target.key(key), **to_params(attributes)
         )
@@ -548,6 +568,7 @@ class S3Store:
                 Key=target.key(key),
                 UploadId=upload_id,
                 MultipartUpload={"Parts": [t.result() for t in tasks]},
+                **_condition_params(write_condition),
             )
         except BaseException:
             await self._detached(self._abort_quietly(target.bucket, target.key(key), upload_id))
@@ -682,7 +703,12 @@ class S3Store:
         return PartInfo(part_number, size, _etag(result.get("ETag", "")), last_modified)
 
     async def complete_multipart_upload(
-        self, bucket: str, key: str, upload_id: str, parts: Sequence[tuple[int, str]]
+        self,
+        bucket: str,
+        key: str,
+        upload_id: str,
+        parts: Sequence[tuple[int, str]],
+        condition: WriteCondition | None = None,
     ) -> ObjectInfo:
         if not parts:
             raise StoreError("MalformedXML", "The XML you provided was not well-formed or did not validate")
@@ -694,6 +720,7 @@ class S3Store:
             Key=location.key(key),
             UploadId=upload_id,
             MultipartUpload={"Parts": listed},
+            **_condition_params(condition),
         )
         return await self.head_object(bucket, key)
 
@@ -770,8 +797,19 @@ def _first_store_error(group: BaseExceptionGroup) -> BaseException:
     return group.exceptions[0]
 
 
-def _changed_during_copy(exc: BaseException) -> BaseException:
-    """The copy's source condition failing means the source changed under it, not a client's precondition."""
-    if isinstance(exc, StoreError) and exc.code == "PreconditionFailed":
+def _changed_during_copy(exc: BaseException, condition: WriteCondition | None = None) -> BaseException:
+    """The copy's source condition failing means the source changed under it, not a client's precondition;
+    with a destination ``condition`` too, a 412 cannot say which one failed: it stays PreconditionFailed."""
+    if isinstance(exc, StoreError) and exc.code == "PreconditionFailed" and condition is None:
         return StoreError("InternalError", "The source object changed during the copy; retry the request")
     return exc
+
+
+def _condition_params(condition: WriteCondition | None) -> dict[str, str]:
+    """A WriteCondition as S3's IfMatch / IfNoneMatch parameters (the upstream enforces it at its commit)."""
+    if condition is None:
+        return {}
+    params = {"IfNoneMatch": "*"} if condition.if_none_match else {}
+    if condition.if_match is not None:
+        params["IfMatch"] = "*" if condition.if_match == "*" else _quoted(condition.if_match)
+    return params
