@@ -261,12 +261,14 @@ class FaultyStore:
     async def head_object(self, bucket: str, key: str) -> ObjectInfo:
         return await self._call("head_object", (bucket, key), lambda: self.inner.head_object(bucket, key))
 
-    async def get_object(self, bucket: str, key: str, byte_range: ByteRange | None = None) -> ObjectStream:
+    async def get_object(
+        self, bucket: str, key: str, byte_range: ByteRange | None = None, *, if_match: str | None = None
+    ) -> ObjectStream:
         call, fault = self._record("get_object", (bucket, key, byte_range), streams=True)
         if fault is not None and fault.byte is None:
             await self._strike(fault)
             fault = None
-        stream = await self.inner.get_object(bucket, key, byte_range)
+        stream = await self.inner.get_object(bucket, key, byte_range, if_match=if_match)
         return ObjectStream(stream.info, self._body(stream.body, call, fault), stream.range)
 
     async def delete_object(self, bucket: str, key: str) -> None:

@@ -262,8 +262,16 @@ class ObjectStore(Protocol):
 
     async def head_object(self, bucket: str, key: str) -> ObjectInfo: ...
 
-    async def get_object(self, bucket: str, key: str, byte_range: ByteRange | None = None) -> ObjectStream:
-        """The object and its bytes (just the range when given). Close the stream when done."""
+    async def get_object(
+        self, bucket: str, key: str, byte_range: ByteRange | None = None, *, if_match: str | None = None
+    ) -> ObjectStream:
+        """The object and its bytes (just the range when given). Close the stream when done.
+
+        The stream is one version of the object from its first byte to its last, whatever writers do
+        meanwhile. ``if_match`` (an ETag without quotes) pins that version across requests: a reader
+        that learnt the object's layout from a HEAD reads ranges of exactly that version, or gets
+        PreconditionFailed when the object has been replaced since (and starts over from a new HEAD).
+        """
         ...
 
     async def delete_object(self, bucket: str, key: str) -> None:

@@ -444,10 +444,14 @@ class FilesystemStore:
         row = await self._db(self._db_lookup, bucket, key)
         return row.info(bucket)
 
-    async def get_object(self, bucket: str, key: str, byte_range: ByteRange | None = None) -> ObjectStream:
+    async def get_object(
+        self, bucket: str, key: str, byte_range: ByteRange | None = None, *, if_match: str | None = None
+    ) -> ObjectStream:
         _check_key(key)
         row, file = await self._open_object(bucket, key)
         try:
+            if if_match is not None and row.etag != if_match:
+                raise StoreError("PreconditionFailed", "At least one of the pre-conditions you specified did not hold")
             first, last = (0, row.size - 1) if byte_range is None else byte_range.resolve(row.size)
         except BaseException:
             file.close()

@@ -9,6 +9,13 @@ from s4.store.base import ByteRange, ObjectInfo, ObjectStore, ObjectStream, Stor
 from s4.store.stats import StoreStats
 
 
+class VersionChanged(Exception):
+    """The object was replaced between the HEAD a read was planned from and the read: plan again.
+
+    Never reaches a client: the compressing store starts the read over, and in the end falls
+    back to one GET, which is always a single version."""
+
+
 class InnerReads:
     """The reads the compressing store and its staging share; every byte read is counted in ``stats``."""
 
@@ -29,18 +36,33 @@ class InnerReads:
                 yield frame
         reader.finish()
 
-    async def same_version(
-        self, bucket: str, key: str, head: ObjectInfo, byte_range: ByteRange | None, strict: bool = True
-    ) -> ObjectStream | None:
-        """A read of the same object version the HEAD described; a changed object is a conflict
-        (``strict``) or None."""
-        stream = await self.inner.get_object(bucket, key, byte_range)
-        if stream.info.etag != head.etag:
+    async def pinned(self, bucket: str, key: str, head: ObjectInfo, byte_range: ByteRange | None) -> ObjectStream:
+        """A read of the very object version the HEAD described, pinned by its ETag (If-Match).
+
+        VersionChanged when the object has been replaced since: the caller starts over from a new
+        HEAD. Never another version's bytes: a reader that mixed the HEAD's layout (sizes,
+        manifest, frame index) with them would serve a mix of two versions.
+        """
+        try:
+            stream = await self.inner.get_object(bucket, key, byte_range, if_match=head.etag)
+        except StoreError as exc:
+            # A range planned from the HEAD's version fits that version: refused, it met another one.
+            if exc.code in ("PreconditionFailed", "InvalidRange"):
+                raise VersionChanged() from None
+            raise
+        if stream.info.etag != head.etag:  # an inner store that ignored If-Match
             await stream.aclose()
-            if not strict:
-                return None
-            raise StoreError("InternalError", "The object changed while it was being read; retry the request")
+            raise VersionChanged()
         return stream
+
+    async def same_version(
+        self, bucket: str, key: str, head: ObjectInfo, byte_range: ByteRange | None
+    ) -> ObjectStream | None:
+        """As ``pinned``, with None for an object replaced since the HEAD."""
+        try:
+            return await self.pinned(bucket, key, head, byte_range)
+        except VersionChanged:
+            return None
 
 
 async def read_all(body: AsyncIterable[bytes], limit: int) -> bytes:
@@ -51,4 +73,3 @@ async def read_all(body: AsyncIterable[bytes], limit: int) -> bytes:
         if len(out) > limit:
             raise StoreError("InternalError", f"object larger than the {limit}-byte limit for this read")
     return bytes(out)
-

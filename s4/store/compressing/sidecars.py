@@ -106,7 +106,7 @@ class Sidecars:
     async def by_walking(self, bucket: str, key: str, info: ObjectInfo) -> FrameIndex | None:
         """Rebuild frame positions by reading the stored stream (nothing is decoded); None if the
         object changed meanwhile."""
-        stream = await self.reads.same_version(bucket, key, info, None, strict=False)
+        stream = await self.reads.same_version(bucket, key, info, None)
         if stream is None:
             return None
         entries = []

@@ -43,7 +43,7 @@ from s4.store.base import (
 from s4.store.compressing.codec_failures import as_store_error, translating
 from s4.store.compressing.conditions import concurrent_write_is_a_conflict, on_inner
 from s4.store.compressing.encoding import BodyEncoder, confirm_stored
-from s4.store.compressing.reads import InnerReads, read_all
+from s4.store.compressing.reads import InnerReads, VersionChanged, read_all
 from s4.store.compressing.reserved import (
     DICTIONARY_PREFIX,
     SIDECAR_SUFFIX,
@@ -60,6 +60,10 @@ from s4.store.walk import walk
 _log = logging.getLogger(__name__)
 LISTING_HEAD_CONCURRENCY = 16
 LISTING_CACHE_SIZE = 10_000
+PLANNED_READ_ATTEMPTS = 3
+"""Range GETs planned from a HEAD, each foiled by an overwrite, before one GET of the whole object."""
+
+
 class CompressingStore:
     """An ObjectStore that compresses into another one."""
 
@@ -196,39 +200,78 @@ class CompressingStore:
     # --- GET ------------------------------------------------------------------------------------------
 
     @translating
-    async def get_object(self, bucket: str, key: str, byte_range: ByteRange | None = None) -> ObjectStream:
+    async def get_object(
+        self, bucket: str, key: str, byte_range: ByteRange | None = None, *, if_match: str | None = None
+    ) -> ObjectStream:
+        """One version of the object, whole or a range, whatever writers do meanwhile.
+
+        A whole read is one inner GET, so one version. A range is planned from a HEAD (manifest,
+        sidecar) and read pinned to that version; an object replaced in between is planned again,
+        and one replaced every time is read from its start by one GET (which costs more, never fails).
+        """
         refuse_reserved(key)
         if byte_range is None:
-            stream = await self.inner.get_object(bucket, key)
+            stream = await self._whole(bucket, key)
+        else:
+            stream = await self._range(bucket, key, byte_range)
+        if if_match is not None and stream.info.etag != if_match:
+            await stream.aclose()
+            raise StoreError("PreconditionFailed", "At least one of the pre-conditions you specified did not hold")
+        return stream
+
+    async def _whole(self, bucket: str, key: str) -> ObjectStream:
+        stream = await self.inner.get_object(bucket, key)
+        try:
+            info, manifest = self.logical(stream.info)
+            pool = await self._pool_for(bucket, manifest)
+        except BaseException:
+            await stream.aclose()
+            raise
+        body = self._counted(decode_body_stream(self.reads.metered(stream.body), manifest, pool), bucket, key)
+        return ObjectStream(info, _Closing(body, stream), None)
+
+    async def _range(self, bucket: str, key: str, byte_range: ByteRange) -> ObjectStream:
+        for _ in range(PLANNED_READ_ATTEMPTS):
+            head = await self.inner.head_object(bucket, key)
             try:
-                info, manifest = self.logical(stream.info)
-                pool = await self._pool_for(bucket, manifest)
-            except BaseException:
-                await stream.aclose()
-                raise
-            body = self._counted(decode_body_stream(self.reads.metered(stream.body), manifest, pool), bucket, key)
-            return ObjectStream(info, _Closing(body, stream), None)
-        head = await self.inner.head_object(bucket, key)
+                return await self._planned(bucket, key, head, byte_range)
+            except VersionChanged:
+                continue
+        return await self._range_of_whole(bucket, key, byte_range)
+
+    async def _planned(self, bucket: str, key: str, head: ObjectInfo, byte_range: ByteRange) -> ObjectStream:
+        """The range of the version ``head`` describes; VersionChanged once it is replaced."""
         info, manifest = self.logical(head)
-        if manifest is None:
-            return await self.inner.get_object(bucket, key, byte_range)
         first, last = byte_range.resolve(info.size)
+        if manifest is None:
+            return await self.reads.pinned(bucket, key, head, ByteRange(first, last))
         if (first, last) == (0, info.size - 1):
             # All of it: the full read checks the whole-object CRC too, which a partial read cannot.
-            whole = await self.get_object(bucket, key)
-            return ObjectStream(whole.info, whole.body, (first, last))
+            return await self._range_of_whole(bucket, key, byte_range)
         body = await self._ranged(bucket, key, head, manifest, first, last)
         return ObjectStream(info, body, (first, last))
+
+    async def _range_of_whole(self, bucket: str, key: str, byte_range: ByteRange) -> ObjectStream:
+        """The range cut from one whole read: the range resolved against the version that GET returned."""
+        whole = await self._whole(bucket, key)
+        try:
+            first, last = byte_range.resolve(whole.info.size)
+        except BaseException:
+            await whole.aclose()
+            raise
+        if (first, last) == (0, whole.info.size - 1):
+            return ObjectStream(whole.info, whole.body, (first, last))
+        return ObjectStream(whole.info, _Closing(_slice(whole.body, 0, first, last), whole), (first, last))
 
     async def _ranged(
         self, bucket: str, key: str, head: ObjectInfo, manifest: ChunkManifest, first: int, last: int
     ) -> AsyncIterator[bytes]:
         if not manifest.framed:
             if manifest.codec is CodecKind.PASSTHROUGH:
-                stream = await self.reads.same_version(bucket, key, head, ByteRange(first, last))
+                stream = await self.reads.pinned(bucket, key, head, ByteRange(first, last))
                 return _Closing(self.reads.metered(stream.body), stream)
             pool = await self._pool_for(bucket, manifest)  # before opening the body: a refusal leaks nothing
-            whole = await self.inner.get_object(bucket, key)
+            whole = await self.reads.pinned(bucket, key, head, None)
             decoded = decode_body_stream(self.reads.metered(whole.body), manifest, pool)
             return _Closing(_slice(decoded, 0, first, last), whole)
         pool = await self._pool_for(bucket, manifest)
@@ -237,14 +280,13 @@ class CompressingStore:
             covering = index.covering(first, last + 1)
             if covering:
                 start, end = covering[0].compressed_offset, covering[-1].compressed_end - 1
-                stream = await self.reads.same_version(bucket, key, head, ByteRange(start, end), strict=False)
-                if stream is not None:
-                    self.stats.range_frames_fetched += len(covering)
-                    frames = _matching(self.reads.frames(stream.body, end - start + 1), covering, start)
-                    body = self._decode_span(frames, pool, covering[0].original_offset, first, last)
-                    return _Closing(self._counted(body, bucket, key), stream)
+                stream = await self.reads.pinned(bucket, key, head, ByteRange(start, end))
+                self.stats.range_frames_fetched += len(covering)
+                frames = _matching(self.reads.frames(stream.body, end - start + 1), covering, start)
+                body = self._decode_span(frames, pool, covering[0].original_offset, first, last)
+                return _Closing(self._counted(body, bucket, key), stream)
         self.stats.sidecar_fallbacks += 1
-        stream = await self.reads.same_version(bucket, key, head, None)
+        stream = await self.reads.pinned(bucket, key, head, None)
         frames = self.reads.frames(stream.body, manifest.compressed_size)
         return _Closing(self._counted(self._decode_span(frames, pool, 0, first, last), bucket, key), stream)
 

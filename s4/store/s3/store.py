@@ -305,9 +305,13 @@ class S3Store:
             raise
         return self._info(bucket, key, answer)
 
-    async def get_object(self, bucket: str, key: str, byte_range: ByteRange | None = None) -> ObjectStream:
+    async def get_object(
+        self, bucket: str, key: str, byte_range: ByteRange | None = None, *, if_match: str | None = None
+    ) -> ObjectStream:
         location = self._buckets.locate(bucket)
         params = {} if byte_range is None else {"Range": _range_header(byte_range)}
+        if if_match is not None:
+            params["IfMatch"] = _quoted(if_match)
         try:
             answer = await self._call("get_object", Bucket=location.bucket, Key=location.key(key), **params)
         except StoreError as exc:
@@ -316,6 +320,8 @@ class S3Store:
             raise
         stream = answer["Body"]
         try:
+            if if_match is not None and _etag(answer.get("ETag", "")) != if_match:  # an upstream ignoring If-Match
+                raise StoreError("PreconditionFailed", "At least one of the pre-conditions you specified did not hold")
             served = _content_range(answer.get("ContentRange") or "")
             if served is not None:
                 first, last, size = served
