@@ -292,11 +292,13 @@ def ensure_credentials(config: S4Config) -> tuple[list[CredentialConfig], bool]:
     path = config.data_dir / CREDENTIALS_FILE
     if path.exists():
         try:
+            if path.stat().st_mode & 0o077:  # copied or restored with others' access: private again
+                path.chmod(0o600)
             data = json.loads(path.read_text())
             return [CredentialConfig.model_validate(data)], False
         except (OSError, ValueError) as exc:
             raise ConfigError(f"cannot read generated credentials {path}: {exc}") from None
-    config.data_dir.mkdir(parents=True, exist_ok=True)
+    config.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # the embedded store keeps it 0700
     pair = CredentialConfig(
         access_key_id="S4" + secrets.token_hex(9).upper(), secret_access_key=secrets.token_urlsafe(30)
     )

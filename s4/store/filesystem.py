@@ -69,6 +69,8 @@ BUSY_TIMEOUT_S = 10.0
 FILE_WORKERS = 8
 LIST_BATCH = 1000
 INDEX_NAME = "index.sqlite3"
+PRIVATE_DIR = 0o700
+PRIVATE_FILE = 0o600
 _OPEN_ATTEMPTS = 16
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
@@ -206,6 +208,29 @@ def _fsync_dir(path: Path) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+def _private_dir(path: Path, parents: bool = False) -> None:
+    """A directory only the gateway's user may enter (0700 whatever the umask), made if missing.
+
+    An existing data directory is made private too: whatever it holds is then out of others' reach.
+    """
+    if parents:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(PRIVATE_DIR)
+    except FileExistsError:
+        if path.is_dir() and path.stat().st_mode & 0o777 == PRIVATE_DIR:
+            return
+    try:
+        os.chmod(path, PRIVATE_DIR)  # mkdir's mode goes through the umask
+    except OSError as exc:  # someone else's directory: usable, but say it is not private
+        log.warning("could not make %s private (mode 0700): %s", path, exc)
+
+
+def _create_private(path: Path) -> IO[bytes]:
+    """A new file only the gateway's user can read (0600: the umask can only take bits away)."""
+    return os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE), "wb")
 
 
 def _write_all(file: IO[bytes], chunks: list[bytes], md5: Any) -> None:
@@ -597,9 +622,10 @@ class FilesystemStore:
         A running store's temp files and its renamed-but-not-yet-committed files look exactly like
         a crashed one's, so the sweep must be sure nobody else is writing.
         """
-        self._tmp.mkdir(parents=True, exist_ok=True)
-        self._objects.mkdir(exist_ok=True)
-        self._lock_fd = os.open(self.data_dir / "lock", os.O_RDWR | os.O_CREAT, 0o644)
+        _private_dir(self.data_dir, parents=True)
+        _private_dir(self._tmp)
+        _private_dir(self._objects)
+        self._lock_fd = os.open(self.data_dir / "lock", os.O_RDWR | os.O_CREAT, PRIVATE_FILE)
         if fcntl is None:  # pragma: no cover - without flock a data directory is single-process
             return True
         try:
@@ -634,7 +660,7 @@ class FilesystemStore:
         """Stream a body into a fresh temp file, hashing it; nothing is left behind if it fails."""
         file_id = uuid.uuid4().hex
         path = self._tmp / file_id
-        file = _WorkerFile(self._files, await self._io(open, path, "xb"))
+        file = _WorkerFile(self._files, await self._io(_create_private, path))
         md5 = hashlib.md5()
         size = 0
         batch: list[bytes] = []
@@ -664,7 +690,8 @@ class FilesystemStore:
         destination = self._object_path(spooled.file_id)
         try:
             if not destination.parent.is_dir():
-                destination.parent.mkdir(parents=True, exist_ok=True)
+                _private_dir(destination.parent.parent)
+                _private_dir(destination.parent)
                 if self._durable:
                     _fsync_dir(destination.parent.parent)
                     _fsync_dir(self._objects)
@@ -808,7 +835,7 @@ class FilesystemStore:
         with contextlib.ExitStack() as stack:
             sources = [stack.enter_context(open(self._object_path(f), "rb")) for f in part_files]
             try:
-                with open(path, "xb") as out:
+                with _create_private(path) as out:
                     for source in sources:
                         shutil.copyfileobj(source, out, COPY_BUFFER)
                     size = out.tell()
@@ -831,6 +858,8 @@ class FilesystemStore:
         return self._conn
 
     def _connect(self) -> None:
+        # SQLite creates the database 0644 and its -wal and -shm files with the database's mode.
+        os.close(os.open(self.data_dir / INDEX_NAME, os.O_RDWR | os.O_CREAT, PRIVATE_FILE))
         conn = sqlite3.connect(self.data_dir / INDEX_NAME, timeout=BUSY_TIMEOUT_S, isolation_level=None)
         conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
         # WAL: readers never wait for a writer, and writers from several processes queue on the lock.

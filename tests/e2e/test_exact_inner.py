@@ -7,10 +7,14 @@ inner store's protocol, over a real SeaweedFS upstream.
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 import random
+import stat
 import threading
 import time
 
+import boto3
 import pytest
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -177,3 +181,45 @@ def test_reads_during_overwrites_serve_one_whole_version(small_frame_gateway):
         thread.join(timeout=300)
     assert not failures, failures
     assert counts["put"] > 16 and counts["get"] > 5 and counts["range"] > 16, counts
+
+
+# --- smaller promise: the data directory is private ---------------------------------------------------------
+
+
+def test_data_directory_and_credentials_are_private_whatever_the_umask(tmp_path):
+    """Under umask 000, every directory the embedded store makes is 0700 and every file 0600, the
+    generated credentials included (others on the machine must not read objects, index or secret)."""
+    previous = os.umask(0)
+    try:
+        gateway = start_gateway(tmp_path / "gateway", env_credentials=False)
+    finally:
+        os.umask(previous)
+    try:
+        saved = json.loads((gateway.data_dir / "credentials.json").read_text())
+        client = boto3.client(
+            "s3",
+            endpoint_url=gateway.endpoint,
+            aws_access_key_id=saved["access_key_id"],
+            aws_secret_access_key=saved["secret_access_key"],
+            region_name="us-east-1",
+        )
+        client.create_bucket(Bucket="private")
+        client.put_object(Bucket="private", Key="small", Body=b"hello")
+        client.put_object(Bucket="private", Key="big", Body=_text(1, 3 * MiB))
+        upload = client.create_multipart_upload(Bucket="private", Key="mp")["UploadId"]
+        client.upload_part(Bucket="private", Key="mp", UploadId=upload, PartNumber=1, Body=_text(2, 5 * MiB))
+        modes = {}
+        for directory, _, files in os.walk(gateway.data_dir):
+            for name in [directory, *(os.path.join(directory, f) for f in files)]:
+                modes[os.path.relpath(name, gateway.data_dir)] = stat.S_IMODE(os.stat(name).st_mode)
+        assert modes["credentials.json"] == 0o600
+        assert modes["index.sqlite3"] == 0o600 and modes["index.sqlite3-wal"] == 0o600
+        assert any(name.startswith("objects/") and len(name) > 20 for name in modes)  # object files were seen
+        wrong = {
+            name: oct(mode)
+            for name, mode in modes.items()
+            if mode != (0o700 if os.path.isdir(gateway.data_dir / name) else 0o600)
+        }
+        assert not wrong, wrong
+    finally:
+        gateway.stop()

@@ -168,3 +168,28 @@ def test_s3_if_match_pins_the_version(seaweed):
             await store.close()
 
     asyncio.run(scenario())
+
+
+# --- smaller promise: private files -------------------------------------------------------------------------
+
+
+def test_an_existing_data_directory_and_credentials_become_private(tmp_path):
+    """A data directory made by someone else (0755) and a credentials file copied in with 0644 are
+    made private when the gateway starts."""
+    from s4.config import S4Config, ensure_credentials
+
+    data = tmp_path / "data"
+    data.mkdir(mode=0o755)
+    data.chmod(0o755)
+    (data / "credentials.json").write_text('{"access_key_id": "S4KEY", "secret_access_key": "a-long-secret"}')
+    (data / "credentials.json").chmod(0o644)
+    pairs, generated = ensure_credentials(S4Config(data_dir=data))
+    assert not generated and pairs[0].access_key_id == "S4KEY"
+    assert (data / "credentials.json").stat().st_mode & 0o777 == 0o600
+
+    async def scenario():
+        store = await FilesystemStore.open(data, durable=False)
+        await store.close()
+
+    asyncio.run(scenario())
+    assert data.stat().st_mode & 0o777 == 0o700
