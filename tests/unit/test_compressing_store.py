@@ -368,7 +368,7 @@ def test_metadata_completed_while_the_body_streams_is_stored(tmp_path):
     run(scenario, tmp_path)
 
 
-# == 2. incompressible data is stored raw ================================================================
+# == 2. incompressible data is stored as passthrough frames (every byte CRC-checked on the way out) ========
 
 RAW_CASES = {
     "random": lambda: (noise(200 * KiB), None),
@@ -380,20 +380,23 @@ RAW_CASES = {
 
 
 @pytest.mark.parametrize("case", sorted(RAW_CASES))
-def test_incompressible_objects_are_stored_byte_identical(tmp_path, case):
+def test_incompressible_objects_are_stored_as_passthrough_frames(tmp_path, case):
+    """Was: stored byte-identical. Now framed, so a flipped byte at rest fails its frame's CRC (issue 13)."""
     data, content_type = RAW_CASES[case]()
 
     async def scenario(store: CompressingStore):
         info = await put(store, "raw", data, ObjectAttributes(content_type=content_type, metadata={"k": "v"}))
         assert (info.size, info.etag) == (len(data), md5(data))
         stored, inner = await inner_bytes(store, "raw")
-        assert stored == data
+        frames = frames_of(stored)
+        assert [f.header.codec for f in frames] == [CodecKind.PASSTHROUGH] * len(frames)
+        assert b"".join(bytes(f.payload) for f in frames) == data
+        assert len(stored) == len(data) + FRAME_HEADER_SIZE * len(frames)
         manifest = ChunkManifest.from_metadata(inner.attributes.metadata)
         assert manifest == ChunkManifest(
-            CodecKind.PASSTHROUGH, len(data), len(data), crc32c(data), False, False, md5(data)
+            CodecKind.PASSTHROUGH, len(data), len(stored), crc32c(data), True, False, md5(data)
         )
-        assert normalize_metadata(inner.attributes.metadata).get("s4-framed", "false") == "false"
-        assert not await inner_exists(store, "raw" + SIDECAR)
+        assert await inner_exists(store, "raw" + SIDECAR) == (len(frames) > 1)
         head = await store.head_object(B, "raw")
         assert (head.size, head.etag, head.attributes.metadata) == (len(data), md5(data), {"k": "v"})
         assert await get(store, "raw") == data
@@ -451,11 +454,13 @@ def test_multi_frame_objects_get_a_sidecar_that_matches_their_frames(tmp_path):
         await put(store, "dir/multi", data[:1000])
         assert not await inner_exists(store, "dir/multi" + SIDECAR)
         assert await get(store, "dir/multi", ByteRange(10, 20)) == data[10:21]
-        # ...and with a raw one.
+        # ...and with an incompressible one: passthrough frames, with a sidecar of their own.
         await put(store, "dir/multi", data)
         assert await inner_exists(store, "dir/multi" + SIDECAR)
         await put(store, "dir/multi", noise(300 * KiB))
-        assert not await inner_exists(store, "dir/multi" + SIDECAR)
+        stored, inner = await inner_bytes(store, "dir/multi")
+        assert entry_tuples((await sidecar_of(store, "dir/multi")).entries) == frame_tuples(frames_of(stored))
+        assert (await sidecar_of(store, "dir/multi")).matches(inner.etag, inner.size)
         # Delete takes the sidecar with it.
         await put(store, "dir/multi", data)
         await store.delete_object(B, "dir/multi")
@@ -1129,9 +1134,14 @@ def test_copy_keeps_the_manifest_and_binds_a_sidecar_to_the_destination(tmp_path
         await store.copy_object(B, "small", B, "dst", None)
         assert not await inner_exists(store, "dst" + SIDECAR)
         assert await get(store, "dst") == data[:1000]
-        await put(store, "rnd", noise(200 * KiB))
+        # (raw: as older gateways stored incompressible objects, unframed with a passthrough manifest)
+        rnd = noise(200 * KiB)
+        old_raw = ChunkManifest(CodecKind.PASSTHROUGH, len(rnd), len(rnd), crc32c(rnd), False, False, md5(rnd))
+        await inner_put(store, "rnd", rnd, old_raw.to_metadata())
         await store.copy_object(B, "rnd", B, "dst2", None)
         assert not await inner_exists(store, "dst2" + SIDECAR)
+        assert await get(store, "dst2") == rnd
+        assert await get(store, "dst2", ByteRange(1000, 70_000)) == rnd[1000:70_001]
 
     run(scenario, tmp_path)
 

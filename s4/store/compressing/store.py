@@ -192,9 +192,8 @@ class CompressingStore:
             inner_info = await self.inner.put_object(bucket, key, finished(), inner_attributes, inner_condition)
         await confirm_stored(self.inner, bucket, key, inner_info, upload)
         self.stats.backend_bytes_written += upload.stored_size
-        codec = upload.codec.wire_name if upload.framed else CodecKind.PASSTHROUGH.wire_name
-        WRITE_OUTCOME.set((codec, upload.original_size, upload.stored_size))
-        await self.sidecars.write(bucket, key, upload.writer if upload.framed else None, inner_info)
+        WRITE_OUTCOME.set((upload.codec.wire_name, upload.original_size, upload.stored_size))
+        await self.sidecars.write(bucket, key, upload.writer, inner_info)
         return self.logical(inner_info)[0]
 
     # --- GET ------------------------------------------------------------------------------------------

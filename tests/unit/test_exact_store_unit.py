@@ -1,0 +1,213 @@
+"""Issue 13, the compressing store's part, below the HTTP layer: CompressingStore over a real FilesystemStore.
+
+- incompressible objects are passthrough frames (every byte CRC-checked on the way out), at a
+  framing cost far under 0.01%, and objects stored raw by earlier versions still read;
+- the listing cache (used over stores whose listings carry no metadata) answers only for the
+  very object version it saw;
+- a sidecar that cannot be written never fails a write that is otherwise complete.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import os
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+from s4.codec import ChunkManifest, CodecDispatcher, CodecKind, CodecRegistry, CpuCodecPool, crc32c, iter_frames
+from s4.codec.format.frame import FRAME_HEADER_SIZE
+from s4.codec.policy import FramePolicy
+from s4.store.base import ByteRange, ObjectAttributes, ObjectStream
+from s4.store.compressing.store import CompressingStore
+from s4.store.filesystem import FilesystemStore
+from tests.unit.store_helpers import body, md5
+
+KiB = 1024
+MiB = 1024 * KiB
+B = "b"
+
+
+@contextlib.asynccontextmanager
+async def compressing(data_dir: Path, wrap: Callable | None = None) -> AsyncIterator[CompressingStore]:
+    """A CompressingStore with the default frame policy, over a FilesystemStore (or ``wrap`` of one)."""
+    inner = await FilesystemStore.open(data_dir, durable=False)
+    if wrap is not None:
+        inner = wrap(inner)
+    store = CompressingStore(inner, CpuCodecPool(CodecRegistry.cpu_default()), CodecDispatcher(), FramePolicy())
+    await store.create_bucket(B)
+    try:
+        yield store
+    finally:
+        await store.close()
+        store.pool.close()
+
+
+def run(scenario, tmp_path: Path, wrap: Callable | None = None):
+    async def main():
+        async with compressing(tmp_path, wrap) as store:
+            return await scenario(store)
+
+    return asyncio.run(main())
+
+
+def pieces(data: bytes, size: int = 1 * MiB) -> AsyncIterator[bytes]:
+    return body(*[data[i : i + size] for i in range(0, len(data), size)])
+
+
+async def read(stream_opening) -> bytes:
+    stream: ObjectStream = await stream_opening
+    try:
+        return b"".join([chunk async for chunk in stream.body])
+    finally:
+        await stream.aclose()
+
+
+# -- item 4: incompressible objects are passthrough frames ----------------------------------------------------
+
+
+def test_a_64_mib_random_object_costs_under_a_ten_thousandth_in_framing(tmp_path):
+    """The overhead issue 13 asks to measure: stored size / original size of 64 MiB of random bytes."""
+    data = os.urandom(64 * MiB)
+
+    async def scenario(store: CompressingStore):
+        await store.put_object(B, "noise", pieces(data), ObjectAttributes())
+        stored = await read(store.inner.get_object(B, "noise"))
+        frames = list(iter_frames([stored], stream_length=len(stored)))
+        assert {f.header.codec for f in frames} == {CodecKind.PASSTHROUGH}
+        assert len(stored) == len(data) + FRAME_HEADER_SIZE * len(frames)
+        sidecar = (await store.inner.head_object(B, "noise.s4index")).size
+        overhead = len(stored) / len(data) - 1
+        with_sidecar = (len(stored) + sidecar) / len(data) - 1
+        print(f"64 MiB random: {len(frames)} frames, stored/original = {len(stored) / len(data):.8f}", end=" ")
+        print(f"(+{overhead:.6%}; +{with_sidecar:.6%} with the {sidecar}-byte sidecar)")
+        assert overhead < 0.0001 and with_sidecar < 0.0001
+        assert await read(store.get_object(B, "noise", ByteRange(30 * MiB, 30 * MiB + 99))) == data[30 * MiB :][:100]
+
+    run(scenario, tmp_path)
+
+
+def test_objects_stored_raw_by_earlier_versions_still_read(tmp_path):
+    """Unframed with a passthrough manifest (as incompressible objects were stored before), or no manifest at all."""
+    data = os.urandom(300 * KiB)
+
+    async def scenario(store: CompressingStore):
+        old = ChunkManifest(CodecKind.PASSTHROUGH, len(data), len(data), crc32c(data), False, False, md5(data))
+        await store.inner.put_object(B, "old-raw", body(data), ObjectAttributes(metadata=old.to_metadata()))
+        await store.inner.put_object(B, "foreign", body(data), ObjectAttributes())
+        for key in ("old-raw", "foreign"):
+            head = await store.head_object(B, key)
+            assert (head.size, head.etag) == (len(data), md5(data))
+            assert await read(store.get_object(B, key)) == data
+            assert await read(store.get_object(B, key, ByteRange(1000, 200_000))) == data[1000:200_001]
+            assert await read(store.get_object(B, key, ByteRange(suffix=10))) == data[-10:]
+
+    run(scenario, tmp_path)
+
+
+def test_an_empty_object_is_an_empty_frame_stream(tmp_path):
+    async def scenario(store: CompressingStore):
+        info = await store.put_object(B, "empty", body(), ObjectAttributes())
+        assert (info.size, info.etag) == (0, md5(b""))
+        inner = await store.inner.head_object(B, "empty")
+        manifest = ChunkManifest.from_metadata(inner.attributes.metadata)
+        assert (inner.size, manifest.framed, manifest.original_size) == (0, True, 0)
+        assert await read(store.get_object(B, "empty")) == b""
+
+    run(scenario, tmp_path)
+
+
+# -- item 1: the listing cache answers only for the version it saw --------------------------------------------
+
+
+class _ListsWithoutMetadata:
+    """A FilesystemStore seen as an S3 upstream sees it: listings carry no user metadata."""
+
+    listing_includes_metadata = False
+
+    def __init__(self, inner: FilesystemStore) -> None:
+        self._inner = inner
+        self.heads = 0
+
+    def __getattr__(self, name: str):
+        return getattr(self._inner, name)
+
+    async def head_object(self, bucket: str, key: str):
+        self.heads += 1
+        return await self._inner.head_object(bucket, key)
+
+    async def list_objects(self, *args, **kwargs):
+        page = await self._inner.list_objects(*args, **kwargs)
+        bare = [dataclasses.replace(o, attributes=ObjectAttributes()) for o in page.objects]
+        return dataclasses.replace(page, objects=bare)
+
+
+def test_the_listing_cache_answers_only_for_the_version_it_saw(tmp_path):
+    data = b"same bytes " * 10_000
+
+    async def scenario(store: CompressingStore):
+        inner: _ListsWithoutMetadata = store.inner
+
+        async def listed(key: str):
+            page = await store.list_objects(B)
+            return next(o for o in page.objects if o.key == key)
+
+        await store.put_object(B, "k", body(data), ObjectAttributes())
+        first = await listed("k")
+        heads = inner.heads
+        assert await listed("k") == first and inner.heads == heads  # cached: no HEAD
+        await asyncio.sleep(1.05 + (1 - time.time() % 1))  # into another second
+        await store.put_object(B, "k", body(data), ObjectAttributes())  # identical: the same stored ETag
+        again = await listed("k")
+        head = await store.head_object(B, "k")
+        assert (again.etag, again.size, again.last_modified) == (head.etag, head.size, head.last_modified)
+        assert again.last_modified > first.last_modified
+        assert again.last_modified.microsecond == 0
+
+        # A bucket deleted and re-created under the same name starts with nothing cached.
+        await store.delete_object(B, "k")
+        await store.delete_bucket(B)
+        assert not [k for k in store._listing_cache if k[0] == B]
+        await store.create_bucket(B)
+        assert (await store.list_objects(B)).objects == []
+
+    run(scenario, tmp_path, _ListsWithoutMetadata)
+
+
+def test_a_listed_object_changed_or_deleted_before_its_head_never_shows_stored_sizes(tmp_path):
+    data = b"compressible line\n" * 20_000
+
+    class Racing(_ListsWithoutMetadata):
+        """Between the listing and the HEAD, one key is rewritten and one deleted."""
+
+        async def list_objects(self, *args, **kwargs):
+            page = await super().list_objects(*args, **kwargs)
+            if self.race is not None:
+                await self.race()
+                self.race = None
+            return page
+
+    async def scenario(store: CompressingStore):
+        await store.put_object(B, "changed", body(data), ObjectAttributes())
+        await store.put_object(B, "deleted", body(data), ObjectAttributes())
+        new = data + b"more\n"
+
+        async def race():
+            await store.put_object(B, "changed", body(new), ObjectAttributes())
+            await store.delete_object(B, "deleted")
+
+        store.inner.race = race
+        page = await store.list_objects(B)
+        assert [(o.key, o.size, o.etag) for o in page.objects] == [("changed", len(new), md5(new))]
+        assert not store._listing_cache  # what changed since its listing is not cached
+        page = await store.list_objects(B)
+        assert [(o.key, o.size, o.etag) for o in page.objects] == [("changed", len(new), md5(new))]
+
+    def racing(inner):
+        store = Racing(inner)
+        store.race = None
+        return store
+
+    run(scenario, tmp_path, racing)
