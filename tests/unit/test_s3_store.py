@@ -546,9 +546,10 @@ def test_compressing_store_over_s3_round_trip(compressing, seaweed, run, bucket)
 
 def test_compressing_store_large_put_and_multipart_over_s3(compressing, seaweed, run, bucket):
     data = log_text(24 * MiB, seed=3)
-    noise = os.urandom(7 * MiB)  # stored raw, so past the 5 MiB threshold: the temporary-key path
+    noise = os.urandom(7 * MiB)  # passthrough frames, so past the 5 MiB threshold: the temporary-key path
     run(compressing.put_object(bucket, "noise", body(*chunked(noise)), ObjectAttributes()))
-    assert raw_keys(seaweed, bucket) == ["noise"]  # raw (incompressible), above the threshold, no temp left
+    # Incompressible, above the threshold, no temporary left; two 4 MiB passthrough frames, so a sidecar.
+    assert raw_keys(seaweed, bucket) == ["noise", "noise.s4index"]
     assert run(get(compressing, bucket, "noise")) == noise
     upload = run(compressing.create_multipart_upload(bucket, "mp.log", ObjectAttributes("text/plain")))
     etags = []
