@@ -287,3 +287,75 @@ def test_a_byte_flipped_at_rest_in_an_incompressible_object_is_never_served(gw, 
     if other_sidecar_path(gw, bucket, "photo"):
         assert_never_wrong(client, bucket, "photo", data, damaged_at)
     assert gw.process.poll() is None
+
+
+# -- item 5: a write that is stored is answered as stored; 1024-byte keys work -----------------------------------
+
+
+def long_key(length: int, tail: str) -> str:
+    """A key of ``length`` UTF-8 bytes in 200-byte folders (SeaweedFS keeps every path segment within 255 bytes)."""
+    folders = ("d" * 199 + "/") * ((length - 1) // 200)
+    return folders + tail * (length - len(folders))
+
+
+def test_keys_up_to_1024_bytes_work_for_every_operation(gw, bucket):
+    """Their ``.s4index`` name would pass 1024 bytes: the objects do without a sidecar, nothing fails."""
+    client = gw.client()
+    data = text(4 * MiB + 300_000, seed=6)  # two 4 MiB frames: an object that would get a sidecar
+    for length in (1017, 1020, 1024):
+        key = long_key(length, "k")
+        assert len(key.encode()) == length
+        put = client.put_object(Bucket=bucket, Key=key, Body=data)
+        assert put["ETag"] == f'"{hashlib.md5(data).hexdigest()}"'
+        assert client.get_object(Bucket=bucket, Key=key)["Body"].read() == data
+        span = f"bytes={4 * MiB - 10}-{4 * MiB + 10}"  # across the frame boundary
+        assert client.get_object(Bucket=bucket, Key=key, Range=span)["Body"].read() == data[4 * MiB - 10 : 4 * MiB + 11]
+    key = long_key(1024, "k")
+    assert_listing_matches_head(client, bucket, key)
+
+    copy = long_key(1024, "c")
+    client.copy_object(Bucket=bucket, Key=copy, CopySource={"Bucket": bucket, "Key": key})
+    assert client.get_object(Bucket=bucket, Key=copy, Range="bytes=-100")["Body"].read() == data[-100:]
+
+    multi = long_key(1024, "m")
+    parts = [text(5 * MiB, seed=7), text(1 * MiB, seed=8)]
+    upload = client.create_multipart_upload(Bucket=bucket, Key=multi)["UploadId"]
+    etags = [
+        {
+            "PartNumber": n,
+            "ETag": client.upload_part(Bucket=bucket, Key=multi, UploadId=upload, PartNumber=n, Body=p)["ETag"],
+        }
+        for n, p in enumerate(parts, start=1)
+    ]
+    done = client.complete_multipart_upload(Bucket=bucket, Key=multi, UploadId=upload, MultipartUpload={"Parts": etags})
+    again = client.complete_multipart_upload(
+        Bucket=bucket, Key=multi, UploadId=upload, MultipartUpload={"Parts": etags}
+    )
+    assert again["ETag"] == done["ETag"]  # a retried Complete answers the same
+    assert client.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
+    whole = b"".join(parts)
+    got = client.get_object(Bucket=bucket, Key=multi, Range=f"bytes={5 * MiB - 3}-{5 * MiB + 3}")
+    assert got["Body"].read() == whole[5 * MiB - 3 : 5 * MiB + 4]
+
+    for k in (*[long_key(n, "k") for n in (1017, 1020, 1024)], copy, multi):
+        assert client.delete_object(Bucket=bucket, Key=k)["ResponseMetadata"]["HTTPStatusCode"] == 204
+    assert client.list_objects_v2(Bucket=bucket).get("Contents", []) == []
+    client.delete_bucket(Bucket=bucket)
+
+
+def test_a_sidecar_the_upstream_refuses_does_not_fail_the_write(gw, bucket):
+    """A 250-byte file name: fine for the object, but SeaweedFS refuses the 258-byte ``.s4index`` segment.
+
+    (The embedded store takes both: there the object simply gets its sidecar.)
+    """
+    client = gw.client()
+    key = "folder/" + "f" * 250
+    data = text(4 * MiB + 123_456, seed=9)
+    put = client.put_object(Bucket=bucket, Key=key, Body=data)
+    assert put["ETag"] == f'"{hashlib.md5(data).hexdigest()}"'
+    assert (
+        client.get_object(Bucket=bucket, Key=key, Range="bytes=4194300-4194310")["Body"].read() == data[4194300:4194311]
+    )
+    copy = "folder/" + "g" * 250
+    client.copy_object(Bucket=bucket, Key=copy, CopySource={"Bucket": bucket, "Key": key})
+    assert client.get_object(Bucket=bucket, Key=copy, Range="bytes=-10")["Body"].read() == data[-10:]

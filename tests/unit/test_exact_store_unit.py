@@ -12,17 +12,32 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import errno
 import os
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
-from s4.codec import ChunkManifest, CodecDispatcher, CodecKind, CodecRegistry, CpuCodecPool, crc32c, iter_frames
+import pytest
+
+from s4.codec import (
+    ChunkManifest,
+    CodecDispatcher,
+    CodecKind,
+    CodecRegistry,
+    CpuCodecPool,
+    FrameIndex,
+    IndexEntry,
+    crc32c,
+    iter_frames,
+)
 from s4.codec.format.frame import FRAME_HEADER_SIZE
 from s4.codec.policy import FramePolicy
-from s4.store.base import ByteRange, ObjectAttributes, ObjectStream
+from s4.store.base import ByteRange, ObjectAttributes, ObjectStream, StoreError
+from s4.store.compressing import staging
 from s4.store.compressing.store import CompressingStore
 from s4.store.filesystem import FilesystemStore
+from tests.unit.fault_gateway import BUCKET, FaultGateway, etag_of
 from tests.unit.store_helpers import body, md5
 
 KiB = 1024
@@ -211,3 +226,106 @@ def test_a_listed_object_changed_or_deleted_before_its_head_never_shows_stored_s
         return store
 
     run(scenario, tmp_path, racing)
+
+
+# -- item 5: a sidecar that cannot be written never fails a write that is stored ------------------------------
+
+
+class _SidecarsRefused:
+    """An inner store whose disk fills up exactly when a sidecar is written (or that refuses sidecars)."""
+
+    def __init__(self, inner, error: Exception) -> None:
+        self._inner = inner
+        self.error = error
+        self.refused = 0
+
+    def __getattr__(self, name: str):
+        return getattr(self._inner, name)
+
+    async def put_object(self, bucket: str, key: str, body, attributes, *args, **kwargs):
+        if key.endswith(".s4index") and self.error is not None:
+            self.refused += 1
+            async for _ in body:  # a store reads the body before it finds the disk full
+                pass
+            raise self.error
+        return await self._inner.put_object(bucket, key, body, attributes, *args, **kwargs)
+
+
+DISK_FULL = {
+    "storage-full": StoreError("XMinioStorageFull", "Storage backend has reached its minimum free drive threshold."),
+    "enospc": OSError(errno.ENOSPC, "No space left on device"),
+    "key-too-long": StoreError("KeyTooLongError", "Your key is too long"),
+}
+SMALL_FRAMES = FramePolicy(
+    single_frame_max=64 * KiB, medium_frame=64 * KiB, medium_max=64 * MiB, large_frame=64 * KiB, unknown_frame=64 * KiB
+)
+
+
+def lines(size: int, seed: int) -> bytes:
+    return b"".join(b"seed %d line %08d of some log text\n" % (seed, i) for i in range(size // 30 + 1))[:size]
+
+
+@pytest.mark.parametrize("failure", sorted(DISK_FULL))
+def test_a_sidecar_that_cannot_be_written_never_fails_a_stored_write(tmp_path, monkeypatch, failure):
+    """Through the real server app: PUT, Complete (and its retry) and copy answer as stored when only the
+    sidecar cannot be written; a stale sidecar is removed, ranged reads walk the frames instead."""
+    monkeypatch.setattr(staging, "MIN_S3_PART_SIZE", 32 * KiB)  # S3's 5 MiB, down to keep the data small
+
+    async def scenario():
+        async with FaultGateway.start(tmp_path, SMALL_FRAMES, 32 * KiB) as gw:
+            refusing = _SidecarsRefused(gw.faulty.inner, None)
+            gw.faulty.inner = refusing
+            old = lines(300 * KiB, 1)
+            assert (await gw.put("k", old)).status == 200
+            assert "k.s4index" in await gw.inner_keys()  # a sidecar of the old version, to go stale
+
+            refusing.error = DISK_FULL[failure]
+            new = lines(400 * KiB, 2)
+            reply = await gw.put("k", new)
+            assert (reply.status, etag_of(reply)) == (200, md5(new)), reply
+            assert refusing.refused == 1
+            assert "k.s4index" not in await gw.inner_keys()
+            fallbacks = gw.store.stats.sidecar_fallbacks
+            got = await gw.get("k", (100_000, 250_000))
+            assert (got.status, got.body) == (206, new[100_000:250_001])
+            assert gw.store.stats.sidecar_fallbacks == fallbacks + 1
+
+            upload = await gw.create_upload("mp")
+            parts = [lines(200 * KiB, 3), lines(150 * KiB, 4)]
+            etags = [(n, etag_of(await gw.upload_part("mp", upload, n, p))) for n, p in enumerate(parts, start=1)]
+            first = await gw.complete("mp", upload, etags)
+            assert first.status == 200, first
+            again = await gw.complete("mp", upload, etags)
+            assert (again.status, again.xml("ETag")) == (200, first.xml("ETag")), again
+            assert await gw.list_uploads() == []
+            whole = b"".join(parts)
+            assert (await gw.get("mp", (190 * KiB, 260 * KiB))).body == whole[190 * KiB : 260 * KiB + 1]
+
+            copied = await gw.request("PUT", "k-copy", headers={"x-amz-copy-source": f"/{BUCKET}/k"})
+            assert copied.status == 200, copied
+            assert (await gw.get("k-copy", (5, 70_000))).body == new[5:70_001]
+
+    asyncio.run(scenario())
+
+
+def test_sidecars_never_raise_for_a_write_or_removal_that_fails(tmp_path):
+    """The staging code calls Sidecars.put/write/remove for multipart parts and the final object: they answer False."""
+
+    async def scenario(store: CompressingStore):
+        index = FrameIndex.from_entries([IndexEntry(0, 10, 0, 38), IndexEntry(10, 10, 38, 38)], 76, "etag")
+        too_long = "x" * 1017
+        assert await store.sidecars.put(B, too_long, index) is False
+        await store.sidecars.remove(B, too_long)
+        assert await store.sidecars.put(B, "fine", index) is True
+        store.sidecars.inner = _SidecarsRefused(store.inner, OSError(errno.ENOSPC, "No space left on device"))
+        assert await store.sidecars.put(B, "fine", index) is False
+        assert not [o.key for o in (await store.inner.list_objects(B)).objects]  # the stale one went too
+
+        class Undeletable(_SidecarsRefused):
+            async def delete_object(self, bucket: str, key: str):
+                raise OSError(errno.EIO, "Input/output error")
+
+        store.sidecars.inner = Undeletable(store.inner, None)
+        await store.sidecars.remove(B, "fine")
+
+    run(scenario, tmp_path)

@@ -3,11 +3,15 @@
 A sidecar goes in after its object (the object is the commit point) and is trusted only
 while its ETag and size match the object's, so a stale or foreign one is never used;
 without a usable one, a ranged read walks the frame headers instead.
+
+So a sidecar is an optimisation, never part of a write's outcome: one that cannot be
+written (a key too long for ``<key>.s4index``, a full disk, an upstream that refuses it)
+is logged and left out, and the write it belongs to still succeeds. Nothing here raises
+for a sidecar that could not be written or removed.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from collections import OrderedDict
 
@@ -20,6 +24,14 @@ from s4.store.walk import single_chunk
 _log = logging.getLogger(__name__)
 MAX_SIDECAR_BYTES = 64 * 1024 * 1024
 SIDECAR_CACHE_SIZE = 256
+MAX_KEY_BYTES = 1024
+"""S3's longest key: a key within 8 bytes of it has no room for the ``.s4index`` suffix."""
+
+
+def sidecar_key(key: str) -> str | None:
+    """The sidecar's name beside ``key``; None where that name would be longer than any key S3 allows."""
+    sidecar = key + SIDECAR_SUFFIX
+    return sidecar if len(sidecar.encode("utf-8", "surrogatepass")) <= MAX_KEY_BYTES else None
 
 
 class Sidecars:
@@ -40,8 +52,11 @@ class Sidecars:
         if cached is not None:
             self._cache.move_to_end(cache_key)
             return cached
+        sidecar = sidecar_key(key)
+        if sidecar is None:
+            return None
         try:
-            stream = await self.inner.get_object(bucket, key + SIDECAR_SUFFIX)
+            stream = await self.inner.get_object(bucket, sidecar)
         except StoreError:
             return None
         try:
@@ -62,46 +77,75 @@ class Sidecars:
             self._cache.popitem(last=False)
         return index
 
-    async def write(self, bucket: str, key: str, writer: FramedBodyWriter | None, stored: ObjectInfo) -> None:
+    async def write(self, bucket: str, key: str, writer: FramedBodyWriter | None, stored: ObjectInfo) -> bool:
         """The index of what ``writer`` wrote as ``stored``; a single-frame or raw object gets none
-        (and loses a stale one)."""
+        (and loses a stale one). False when the object is left without the sidecar it should have."""
         if writer is None or writer.frame_count <= 1:
             await self.remove(bucket, key)
-            return
+            return True
         index = writer.index(stored.etag)
         if index.source_compressed_size != stored.size:
             _log.warning("stored size of %s/%s differs from what was written; no sidecar", bucket, key)
-            return
-        await self.put(bucket, key, index)
+            await self.remove(bucket, key)
+            return False
+        return await self.put(bucket, key, index)
 
-    async def put(self, bucket: str, key: str, index: FrameIndex) -> None:
-        """Store ``index`` beside ``key``; one the inner store kept short is removed at once, since it
-        would be refused on every Range GET forever while no sidecar costs one scan."""
-        sidecar = key + SIDECAR_SUFFIX
+    async def put(self, bucket: str, key: str, index: FrameIndex) -> bool:
+        """Store ``index`` beside ``key``; False (logged, never raised) when it could not be.
+
+        One the inner store refused or kept short leaves no sidecar behind: a short one would be
+        refused on every Range GET forever, and an older one describes another version, while
+        no sidecar costs one scan of the frame headers.
+        """
+        sidecar = sidecar_key(key)
+        if sidecar is None:
+            _log.info("%s/%s: key too long for a %s sidecar; ranged reads walk its frames", bucket, key, SIDECAR_SUFFIX)
+            return False
         encoded = index.encode()
-        stored = await self.inner.put_object(bucket, sidecar, single_chunk(encoded), ObjectAttributes())
+        try:
+            stored = await self.inner.put_object(bucket, sidecar, single_chunk(encoded), ObjectAttributes())
+        except Exception as exc:  # whatever the cause, the object itself is stored
+            _log.warning("could not write the sidecar of %s/%s (%s); ranged reads walk its frames", bucket, key, exc)
+            await self.remove(bucket, key)
+            return False
         if stored.size != len(encoded):
             _log.warning(
                 "the inner store kept %d of %d bytes of %s/%s; removed", stored.size, len(encoded), bucket, sidecar
             )
             await self.remove(bucket, key)
+            return False
+        return True
 
     async def remove(self, bucket: str, key: str) -> None:
-        with contextlib.suppress(StoreError):
-            await self.inner.delete_object(bucket, key + SIDECAR_SUFFIX)
+        """Remove the sidecar of ``key`` if there is one; a failure is logged, never raised (an orphan
+        sidecar is never trusted: it is bound to an object version that no longer exists)."""
+        sidecar = sidecar_key(key)
+        if sidecar is None:
+            return
+        try:
+            await self.inner.delete_object(bucket, sidecar)
+        except StoreError as exc:
+            if exc.code not in ("NoSuchKey", "NoSuchBucket"):
+                _log.warning("could not remove the sidecar %s/%s: %s", bucket, sidecar, exc)
+        except Exception as exc:  # a leftover sidecar is harmless, a failed write is not
+            _log.warning("could not remove the sidecar %s/%s: %r", bucket, sidecar, exc)
 
     async def copy(
         self, src_bucket: str, src_key: str, source: ObjectInfo, dst_bucket: str, dst_key: str, copied: ObjectInfo
-    ) -> None:
+    ) -> bool:
         """The source's index, bound to the copy (whose ETag differs); rebuilt from the copy's frames
-        when the source has no usable one."""
-        index = await self.read(src_bucket, src_key, source)
-        if index is None:
-            index = await self.by_walking(dst_bucket, dst_key, copied)
+        when the source has no usable one. False (never raised) when the copy is left without one."""
+        try:
+            index = await self.read(src_bucket, src_key, source)
+            if index is None:
+                index = await self.by_walking(dst_bucket, dst_key, copied)
+        except Exception as exc:  # the copy is done; its ranged reads walk its frames
+            _log.warning("could not index the copy %s/%s (%s); no sidecar", dst_bucket, dst_key, exc)
+            index = None
         if index is None or len(index.entries) <= 1:
             await self.remove(dst_bucket, dst_key)
-            return
-        await self.put(dst_bucket, dst_key, FrameIndex.from_entries(index.entries, copied.size, copied.etag))
+            return index is not None
+        return await self.put(dst_bucket, dst_key, FrameIndex.from_entries(index.entries, copied.size, copied.etag))
 
     async def by_walking(self, bucket: str, key: str, info: ObjectInfo) -> FrameIndex | None:
         """Rebuild frame positions by reading the stored stream (nothing is decoded); None if the
