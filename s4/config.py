@@ -149,6 +149,13 @@ class LimitsConfig(BaseModel):
     """Client connections open at once, idle keep-alive ones included (each holds a file descriptor);
     beyond: the new connection gets 503 SlowDown and is closed. Keep it under the process's open-file
     limit (ulimit -n), leaving room for the store's own files and connections."""
+    min_body_rate: int = Field(default=1024, ge=0)
+    """Bytes per second a request body must average over each ``min_body_rate_window`` seconds spent
+    waiting for it; below: 400 RequestTimeout, nothing stored. Bounds a client that trickles a byte
+    now and then (never idle long enough for ``idle_timeout``) holding a request slot forever.
+    0 turns it off. Time the gateway itself spends (compressing, storing) does not count."""
+    min_body_rate_window: float = Field(default=30, gt=0, le=3600)
+    """Seconds of waiting for body bytes over which ``min_body_rate`` is averaged."""
 
 
 class S4Config(BaseModel):
@@ -223,6 +230,8 @@ ENV_FIELDS = {
     "S4_LIMITS_MAX_HEADER_BYTES": "limits.max_header_bytes",
     "S4_LIMITS_MAX_CONCURRENT_REQUESTS": "limits.max_concurrent_requests",
     "S4_LIMITS_MAX_CONNECTIONS": "limits.max_connections",
+    "S4_LIMITS_MIN_BODY_RATE": "limits.min_body_rate",
+    "S4_LIMITS_MIN_BODY_RATE_WINDOW": "limits.min_body_rate_window",
 }
 """Environment variable to setting; a dotted name is a setting of a section (``upstream.region``)."""
 SECTIONS = ("upstream", "limits", "gpu")

@@ -14,6 +14,7 @@ import secrets
 import time
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from s4.config import S4Config
 from s4.metrics import Metrics
@@ -21,9 +22,9 @@ from s4.server.addressing import split_target
 from s4.server.auth.sigv4 import AuthContext, Credentials, authenticate
 from s4.server.context import S3Request
 from s4.server.errors import S3Error
-from s4.server.limits import RequestLimiter, check_header_section, finish_within, slow_down
+from s4.server.limits import RequestLimiter, body_bytes_sent, check_header_section, finish_within, slow_down
 from s4.server.observability import AccessLog, serve_endpoint, service_endpoint
-from s4.server.routes import OPERATION_NAMES, route
+from s4.server.routes import operation_name, route
 from s4.store import ObjectStore, StoreError, StoreErrorKind
 from s4.store.stats import WRITE_OUTCOME
 
@@ -60,6 +61,12 @@ _AUTH = "s4.auth"
 _PREPARED_AT = "s4.prepared_at"
 _RID = "s4.request_id"
 _PREPARED = "s4.prepared"
+_RESPONSE = "s4.response"
+SERVER = "S4"
+"""The Server header of every answer (S3 says AmazonS3): no software versions for a scanner to match."""
+QUIET_SERVER_CODES = frozenset({"SlowDown", "NotImplemented"})
+"""5xx answers that are no fault of the gateway (load shedding, a refused sub-resource): an INFO line."""
+OPERATOR_OPERATIONS = {"health": "Health", "ready": "Ready", "metrics": "Metrics"}
 
 
 def request_id(request: web.Request) -> str:
@@ -116,10 +123,13 @@ def translate(error: Exception) -> S3Error:
 
 async def handle(request: web.Request) -> web.StreamResponse:
     endpoint = service_endpoint(request)
-    if endpoint is not None:
-        return await serve_endpoint(endpoint, request.app[METRICS], request.app[READINESS])
-    metrics = request.app[METRICS]
     started = time.perf_counter()
+    if endpoint is not None:
+        response = await serve_endpoint(endpoint, request.app[METRICS], request.app[READINESS])
+        # In the access log like any request, but not in the S3 request metrics: probes are not traffic.
+        _finish(request, _Record(op=OPERATOR_OPERATIONS[endpoint], status=response.status, response=response), started)
+        return response
+    metrics = request.app[METRICS]
     record = _Record()
     limiter = request.app[LIMITER]
     admitted = limiter.try_acquire()
@@ -145,13 +155,15 @@ class _Record:
     """What the metrics and the access log learn about one request as it goes."""
 
     op: str = "Unknown"
+    """Named before any check can refuse the request (routes.operation_name); "Unknown" only if even
+    the target could not be read."""
     bucket: str | None = None
     key: str | None = None
     principal: str | None = None
     status: int = 500
     response: web.StreamResponse | None = None
     streamed: bool = False
-    """The handler sent the response itself (a GET): its length is what went out, not a body's."""
+    """The handler sent the response itself (a GET) with write_within, which counts what went out."""
     body: object | None = None
 
 
@@ -160,12 +172,12 @@ async def _handle_s3(request: web.Request, record: _Record, admitted: bool) -> w
         config = request.app[CONFIG]
         bucket, key = split_target(request.host, request.raw_path, config.domain)
         record.bucket, record.key = bucket, key
+        record.op = operation_name(request.method, bucket, key, request.query, request.headers)
         # Refused before any work (routing, signature): these guard the gateway's own resources.
         check_header_section(request, config.limits.max_header_bytes)
         if not admitted:
             raise slow_down()
         handler = route(request.method, bucket, key, request.query, request.headers)
-        record.op = OPERATION_NAMES.get(handler, "Unknown")
         auth = _authenticate(request)
         record.principal = auth.access_key_id
         req = S3Request(request, request_id(request), bucket, key, auth, request.app[STORE], config)
@@ -182,12 +194,18 @@ async def _handle_s3(request: web.Request, record: _Record, admitted: bool) -> w
         ):
             metrics.backend_errors.labels(exc.code).inc()
         if request.get(_PREPARED):
-            # Too late for an error document: cutting the connection is the only honest answer.
+            # Too late for an error document: cutting the connection is the only honest answer. The log
+            # keeps the status that went out and the bytes that reached the client before the cut.
+            started_response = request.get(_RESPONSE)
+            if started_response is not None:
+                record.response, record.status, record.streamed = started_response, started_response.status, True
             level = logging.INFO if isinstance(exc, ConnectionError) else logging.ERROR
             _log.log(level, "request %s failed after the response started: %r", request_id(request), exc)
             raise
         error = translate(exc)
-        if error.status >= 500 and error.code != "SlowDown":  # SlowDown is load shedding by design, not a fault
+        if error.code in QUIET_SERVER_CODES:
+            _log.info("request %s refused: %s", request_id(request), error)
+        elif error.status >= 500:
             _log.exception("request %s failed: %s", request_id(request), exc, exc_info=exc)
         response = error_response(request, error)
         record.response = response
@@ -198,11 +216,13 @@ def _finish(request: web.Request, record: _Record, started: float) -> None:
     elapsed = time.perf_counter() - started
     response = record.response
     bytes_out = 0
-    if response is not None:
-        bytes_out = response.body_length if record.streamed else len(getattr(response, "body", b"") or b"")
+    if record.streamed:
+        bytes_out = body_bytes_sent(request)
+    elif response is not None and response.body_length:  # body_length: set once the whole response went out
+        bytes_out = len(getattr(response, "body", b"") or b"")
     bytes_in = getattr(record.body, "size", 0) or 0
     metrics = request.app[METRICS]
-    if metrics is not None:
+    if metrics is not None and record.op not in OPERATOR_OPERATIONS.values():
         metrics.observe_request(record.op, record.status, elapsed, bytes_in, bytes_out, record.bucket)
         prepared_at = request.get(_PREPARED_AT)
         metrics.ttfb.labels(record.op).observe((prepared_at or time.perf_counter()) - started)
@@ -240,10 +260,22 @@ async def expect_continue(request: web.Request) -> web.StreamResponse | None:
 async def _add_request_id(request: web.Request, response: web.StreamResponse) -> None:
     request[_PREPARED] = True  # from here on a failure can only cut the connection
     request[_PREPARED_AT] = time.perf_counter()
+    request[_RESPONSE] = response
     rid = request_id(request)
     response.headers["x-amz-request-id"] = rid
     response.headers["x-amz-id-2"] = rid
-    response.headers.setdefault("Server", "S4")
+    # Set, not defaulted: aiohttp has already put its own (Python and aiohttp versions) there by now.
+    response.headers["Server"] = SERVER
+
+
+@web.middleware
+async def _unrouted(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """A request target the router cannot match (``*``, which is no path) goes the S3 way too:
+    an XML error with a request id and an access log line, not aiohttp's text 404."""
+    try:
+        return await handler(request)
+    except web.HTTPNotFound:
+        return await handle(request)
 
 
 def create_app(
@@ -253,7 +285,7 @@ def create_app(
     metrics: Metrics | None = None,
     access_log: AccessLog | None = None,
 ) -> web.Application:
-    app = web.Application(client_max_size=0)
+    app = web.Application(client_max_size=0, middlewares=[_unrouted])
     app[STORE] = store
     app[CONFIG] = config
     app[CREDENTIALS] = credentials
@@ -261,6 +293,7 @@ def create_app(
     app[ACCESS_LOG] = access_log or AccessLog(None)
     app[READINESS] = getattr(store, "check_ready", None)
     app[LIMITER] = RequestLimiter(config.limits.max_concurrent_requests)
-    app.router.add_route("*", "/{tail:.*}", handle, expect_handler=expect_continue)
+    # [\s\S]: every path, also keys with a newline ('.' stops at one; the router would answer 404 in text).
+    app.router.add_route("*", r"/{tail:[\s\S]*}", handle, expect_handler=expect_continue)
     app.on_response_prepare.append(_add_request_id)
     return app

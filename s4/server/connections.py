@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+from collections.abc import Callable
 
 from aiohttp import web
 
@@ -60,6 +61,10 @@ class _Refusal(asyncio.Protocol):
         self._timer.cancel()
 
 
+HandlerFactory = Callable[[web.Server], asyncio.BaseProtocol]
+"""Makes the protocol of one admitted connection; by default the server's own (``web.Server()``)."""
+
+
 class CappedTCPSite(web.BaseSite):
     """``web.TCPSite`` with a bound on open connections (keep-alive ones included)."""
 
@@ -70,11 +75,13 @@ class CappedTCPSite(web.BaseSite):
         port: int,
         max_connections: int,
         ssl_context: object | None = None,
+        handler_factory: HandlerFactory | None = None,
     ) -> None:
         super().__init__(runner, ssl_context=ssl_context)
         self._host, self._port = host, port
         self.max_connections = max_connections
         self.refused = 0
+        self._handler_factory = handler_factory
 
     @property
     def name(self) -> str:
@@ -101,7 +108,7 @@ class CappedTCPSite(web.BaseSite):
                         "%d connection(s) refused: max_connections (%d) reached", self.refused, self.max_connections
                     )
                 return _Refusal()
-            return server()
+            return self._handler_factory(server) if self._handler_factory is not None else server()
 
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(

@@ -11,7 +11,7 @@ from s4.config import S4Config
 from s4.server.auth.sigv4 import AuthContext
 from s4.server.body.verified import VerifiedBody
 from s4.server.errors import S3Error
-from s4.server.limits import idle_bounded
+from s4.server.limits import BodyRate, idle_bounded
 from s4.store import ObjectStore
 
 MAX_XML_BODY = 2 * 1024 * 1024
@@ -53,14 +53,17 @@ class S3Request:
     def verified_body(self, max_size: int = MAX_OBJECT_BYTES) -> VerifiedBody:
         """The request body, decoded (aws-chunked) and checked (signature, MD5, checksums) as it streams.
 
-        A body that stops arriving for ``limits.idle_timeout`` fails with RequestTimeout, so a stalled
-        client cannot hold the handler (and the upload it is staging) forever.
+        A body that stops arriving for ``limits.idle_timeout``, or averages less than
+        ``limits.min_body_rate``, fails with RequestTimeout, so a stalled or trickling client cannot
+        hold the handler (and the upload it is staging) forever. The bytes are the ones sent: a
+        Content-Encoding (gzip, ...) is never decoded (aiohttp's auto_decompress is off).
         """
         declared = self.http.content_length
-        encoding = self.headers.get("Content-Encoding", "")
-        if declared is None and "chunked" not in self.headers.get("Transfer-Encoding", "") and not encoding:
+        if declared is None and "chunked" not in self.headers.get("Transfer-Encoding", "").lower():
             raise S3Error("MissingContentLength", "You must provide the Content-Length HTTP header.")
-        source = idle_bounded(self.http.content, self.config.limits.idle_timeout)
+        limits = self.config.limits
+        rate = BodyRate(limits.min_body_rate, limits.min_body_rate_window)
+        source = idle_bounded(self.http.content, limits.idle_timeout, rate)
         self.body = VerifiedBody(source, self.headers, self.auth, max_size=max_size)
         return self.body
 

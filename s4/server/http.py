@@ -87,7 +87,21 @@ def attributes_from_headers(headers: Mapping[str, str]) -> ObjectAttributes:
             f"Your metadata headers exceed the maximum allowed metadata size of {MAX_METADATA_BYTES} bytes",
         )
     stored = {h: headers[h] for h in STORED_HEADERS if h in headers}
+    encoding = stored_content_encoding(stored.pop("content-encoding", None))
+    if encoding:
+        stored["content-encoding"] = encoding
     return ObjectAttributes(content_type=headers.get("Content-Type"), metadata=metadata, headers=stored)
+
+
+def stored_content_encoding(value: str | None) -> str | None:
+    """The Content-Encoding an object keeps: the client's, less ``aws-chunked``, which only framed the
+    request body (``aws-chunked,gzip`` keeps ``gzip``, as S3 does). The body itself is never decoded."""
+    if value is None:
+        return None
+    tokens = [token.strip() for token in value.split(",")]
+    if "aws-chunked" not in (token.lower() for token in tokens):
+        return value  # byte for byte, as the client wrote it
+    return ",".join(token for token in tokens if token and token.lower() != "aws-chunked") or None
 
 
 def object_headers(info: ObjectInfo) -> dict[str, str]:

@@ -1,32 +1,44 @@
-"""What one client may hold: time without progress, header bytes, and a share of the requests.
+"""What one client may hold: time without progress, body rate, header bytes, and a share of the requests.
 
 aiohttp bounds none of these the way an S3 server must. It has no timeout on reading a
 request body, so a client that sends headers and then stalls would hold its handler (and
 whatever the handler holds: a staged upload, a store connection) forever; and a client that
 stops reading a response blocks the writer's drain just as long. Each bound here measures
-time *without progress*, so a slow but steady upload or download of any size still works.
-Every refusal is the S3 error AWS gives for it (RequestTimeout, RequestHeaderSectionTooLarge,
-SlowDown); a response already under way can only be cut.
+time *without progress*, so a slow but steady upload or download of any size still works;
+a body must also average a minimum rate over the time spent waiting for it, so one byte sent
+now and then does not count as progress forever. Every refusal is the S3 error AWS gives for
+it (RequestTimeout, RequestHeaderSectionTooLarge, SlowDown); a response already under way can
+only be cut.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
 from aiohttp import web
+from aiohttp.http_exceptions import ContentLengthError, HttpProcessingError
 
 from s4.config import LimitsConfig
 from s4.server.errors import S3Error
 
+BODY_BYTES_SENT = "s4.body_bytes_sent"
+"""Request key: body bytes handed to the connection by write_within (what a cut response's log reports)."""
+_UNSENT_AT_CUT = "s4.unsent_at_cut"
 WRITE_SLICE = 256 * 1024
 """Largest piece written at once: each must drain within the idle timeout, so a client that reads
 slowly but steadily (WRITE_SLICE per idle timeout) is never cut, whatever the store's chunk size."""
 PARSER_SLACK = 8 * 1024
-"""aiohttp's own line and field limits sit this far above ``max_header_bytes``: our check answers
-with the S3 error first; only what is far past it meets aiohttp's plain-text 400."""
+"""aiohttp's line limits sit this far above ``max_header_bytes``: a line a little over the limit gets
+our own check's answer (HTTP/1.1, and before ``100 Continue``), and the request line has room for
+the path, which does not count (a 1024-byte key percent-encodes to at most 3 KiB)."""
+SHORTEST_HEADER_LINE = 8
+"""aiohttp's count of headers admits ``max_header_bytes`` of lines this short (``X-Ab: v`` and CRLF,
+where real clients send 30 or so): any header section S3 takes, within a bound on what one
+connection can make the parser hold (count x line limit, 16 MiB at the defaults)."""
 
 
 class ByteSource(Protocol):
@@ -57,9 +69,23 @@ def server_settings(limits: LimitsConfig) -> dict[str, Any]:
     ``keepalive_timeout`` closes a connection that sits between requests, and also one that
     has not finished sending a request's headers (slowloris): aiohttp only treats a request as
     started once its header section is complete.
+
+    The parser's own limits admit every header section of up to ``max_header_bytes`` however it
+    is split (one long line, or many short ones: aiohttp's default of 128 headers refused legal
+    requests); past them the parser refuses, and the protocol handler (``s4.server.protocol``)
+    answers that with the same RequestHeaderSectionTooLarge as check_header_section.
+
+    ``auto_decompress`` is off: a body is stored byte for byte as sent, whatever its
+    Content-Encoding (gzip, br, ...), which S3 keeps as a header and returns on GET.
     """
     ceiling = limits.max_header_bytes + PARSER_SLACK
-    return {"keepalive_timeout": limits.keepalive_timeout, "max_line_size": ceiling, "max_field_size": ceiling}
+    return {
+        "keepalive_timeout": limits.keepalive_timeout,
+        "max_line_size": ceiling,
+        "max_field_size": ceiling,
+        "max_headers": limits.max_header_bytes // SHORTEST_HEADER_LINE + 1,
+        "auto_decompress": False,
+    }
 
 
 def header_section_size(request: web.BaseRequest) -> int:
@@ -70,11 +96,15 @@ def header_section_size(request: web.BaseRequest) -> int:
 
 def check_header_section(request: web.BaseRequest, limit: int) -> None:
     if header_section_size(request) > limit:
-        raise S3Error(
-            "RequestHeaderSectionTooLarge",
-            "Your request header section exceeds the maximum allowed size.",
-            extra={"MaxSizeAllowed": str(limit)},
-        )
+        raise header_section_too_large(limit)
+
+
+def header_section_too_large(limit: int) -> S3Error:
+    return S3Error(
+        "RequestHeaderSectionTooLarge",
+        "Your request header section exceeds the maximum allowed size.",
+        extra={"MaxSizeAllowed": str(limit)},
+    )
 
 
 class RequestLimiter:
@@ -103,33 +133,98 @@ class RequestLimiter:
         self.in_flight -= 1
 
 
-async def idle_bounded(source: ByteSource, timeout: float) -> AsyncIterator[bytes]:
-    """The request body's pieces, failing with RequestTimeout when none arrives within ``timeout``.
+class BodyRate:
+    """The minimum average rate of a request body, over consecutive windows of time spent waiting for it.
+
+    Only time spent waiting for the client counts: while the gateway is busy with what it already
+    received (compressing, storing), the bytes that arrive meanwhile are taken without waiting, so a
+    slow store never makes a fast client look slow. A window ends once ``window`` seconds of waiting
+    have passed; it must have brought ``rate * window`` bytes, or the body fails with RequestTimeout.
+    """
+
+    def __init__(self, rate: int, window: float) -> None:
+        self._needed = rate * window
+        self._window = window
+        self._waited = 0.0
+        self._received = 0
+
+    def budget(self) -> float:
+        """Seconds the next wait may take before this window is over without enough bytes."""
+        if self._needed <= 0 or self._received >= self._needed:
+            return math.inf
+        return max(self._window - self._waited, 0.0)
+
+    def record(self, size: int, waited: float = 0.0) -> None:
+        self._received += size
+        self._waited += waited
+        if self._needed > 0 and self._waited >= self._window:
+            if self._received < self._needed:
+                raise request_timeout()
+            self._waited, self._received = 0.0, 0
+
+
+async def idle_bounded(source: ByteSource, timeout: float, rate: BodyRate | None = None) -> AsyncIterator[bytes]:
+    """The request body's pieces, failing with RequestTimeout when none arrives within ``timeout``,
+    or when the body averages less than ``rate`` (see BodyRate).
 
     Each wait is bounded on its own: any byte received is progress and starts the clock again.
     Bytes already buffered are taken without arming a timer (a few microseconds each, which add
-    up over a fast upload's many pieces).
+    up over a fast upload's many pieces). A body the HTTP layer finds malformed (chunked framing,
+    a connection closed before Content-Length bytes) fails as the S3 error for it, not a 500.
     """
+    rate = rate or BodyRate(0, 1.0)
+    loop = asyncio.get_running_loop()
     while True:
         data = source.read_nowait()
+        waited = 0.0
         if not data:
             if source.at_eof():
                 return
+            started = loop.time()
             try:
-                async with asyncio.timeout(timeout):
+                async with asyncio.timeout(min(timeout, rate.budget())):
                     data = await source.readany()
             except TimeoutError:
                 raise request_timeout() from None
+            except HttpProcessingError as exc:
+                raise malformed_body(exc) from None
             if not data:
                 return
+            waited = loop.time() - started
+        rate.record(len(data), waited)
         yield data
 
 
+def malformed_body(exc: HttpProcessingError) -> S3Error:
+    """What S3 answers for a body whose HTTP framing is broken."""
+    if isinstance(exc, ContentLengthError):
+        return S3Error(
+            "IncompleteBody", "You did not provide the number of bytes specified by the Content-Length HTTP header"
+        )
+    return bad_request()
+
+
+def bad_request() -> S3Error:
+    """S3's answer to a request it cannot parse as HTTP."""
+    return S3Error("BadRequest", "An error occurred when parsing the HTTP request.")
+
+
 def cut(request: web.BaseRequest) -> None:
-    """Drop the connection now. ``close()`` would wait to flush a buffer the client never reads."""
+    """Drop the connection now. ``close()`` would wait to flush a buffer the client never reads.
+
+    What stays in the transport's buffer is dropped with it; that amount is noted first, so that
+    the access log reports the bytes really sent (see body_bytes_sent). What the kernel already
+    holds is still delivered: the socket is closed, not reset.
+    """
     transport = request.transport
     if transport is not None:
+        request[_UNSENT_AT_CUT] = transport.get_write_buffer_size()
         transport.abort()
+
+
+def body_bytes_sent(request: web.BaseRequest) -> int:
+    """Body bytes of a response sent with write_within that left the gateway (all, unless it was cut)."""
+    return max(0, request.get(BODY_BYTES_SENT, 0) - request.get(_UNSENT_AT_CUT, 0))
 
 
 @contextlib.asynccontextmanager
@@ -151,8 +246,11 @@ async def write_within(request: web.BaseRequest, response: web.StreamResponse, d
     """Write ``data`` a slice at a time, each slice taken by the client within ``timeout`` (see WRITE_SLICE)."""
     view = memoryview(data)
     for start in range(0, len(view), WRITE_SLICE):
+        piece = view[start : start + WRITE_SLICE]
+        # Counted as handed over before the drain: a cut during the drain subtracts what stayed behind.
+        request[BODY_BYTES_SENT] = request.get(BODY_BYTES_SENT, 0) + len(piece)
         async with client_reads_within(request, timeout):
-            await response.write(view[start : start + WRITE_SLICE])
+            await response.write(piece)
 
 
 async def finish_within(request: web.BaseRequest, response: web.StreamResponse, timeout: float) -> None:

@@ -60,8 +60,12 @@ def service_app(metrics: Metrics | None, readiness: Readiness | None) -> web.App
             return web.Response(status=404, text="not found\n")
         return await serve_endpoint(name, metrics, readiness)
 
+    async def server_header(request: web.Request, response: web.StreamResponse) -> None:
+        response.headers["Server"] = "S4"  # not aiohttp's, which names Python's and its own versions
+
     app = web.Application()
     app.router.add_get("/{tail:.*}", handler)
+    app.on_response_prepare.append(server_header)
     return app
 
 

@@ -86,6 +86,40 @@ OPERATION_NAMES: dict[Handler, str] = {
 }
 
 
+_VERBS = {"GET": "Get", "PUT": "Put", "DELETE": "Delete", "HEAD": "Head", "POST": "Post"}
+_SUBRESOURCE_OPERATIONS = {
+    # Where S3's operation name is not simply <Verb><Bucket|Object><Sub-resource>.
+    ("GET", "versions"): "ListObjectVersions",
+    ("POST", "select"): "SelectObjectContent",
+    ("POST", "restore"): "RestoreObject",
+    ("GET", "object-lock"): "GetObjectLockConfiguration",
+    ("PUT", "object-lock"): "PutObjectLockConfiguration",
+    ("GET", "lifecycle"): "GetBucketLifecycleConfiguration",
+    ("PUT", "lifecycle"): "PutBucketLifecycleConfiguration",
+    ("GET", "notification"): "GetBucketNotificationConfiguration",
+    ("PUT", "notification"): "PutBucketNotificationConfiguration",
+}
+
+
+def operation_name(method: str, bucket: str | None, key: str | None, query, headers) -> str:
+    """The S3 operation a request asks for, named even when the gateway refuses it (a sub-resource it
+    does not implement, a method S3 does not allow there), for the access log and the metrics."""
+    try:
+        return OPERATION_NAMES[route(method, bucket, key, query, headers)]
+    except S3Error:
+        pass
+    verb = _VERBS.get(method, method.capitalize())
+    target = "Service" if bucket is None else ("Bucket" if key is None else "Object")
+    unsupported = sorted(UNSUPPORTED.intersection(query.keys()))
+    if not unsupported:
+        return verb + target
+    sub = unsupported[0]
+    named = _SUBRESOURCE_OPERATIONS.get((method, sub))
+    if named is not None:
+        return named
+    return verb + target + "".join(part[:1].upper() + part[1:] for part in sub.split("-"))
+
+
 def _bucket_route(method: str, query) -> Handler:
     if method == "GET":
         if "location" in query:

@@ -18,6 +18,7 @@ from s4.server.auth.sigv4 import Credential, Credentials
 from s4.server.connections import CappedTCPSite
 from s4.server.limits import server_settings
 from s4.server.observability import AccessLog, service_app
+from s4.server.protocol import S3RequestHandler
 from s4.store import ObjectStore
 
 _log = logging.getLogger("s4.serve")
@@ -38,10 +39,19 @@ async def serve_store(
     pairs, generated = ensure_credentials(config)
     credentials = Credentials(Credential(p.access_key_id, p.secret_access_key) for p in pairs)
     app = create_app(store, credentials, config, metrics, AccessLog(config.access_log))
-    runner = web.AppRunner(app, access_log=None, handle_signals=False, **server_settings(config.limits))
+    settings = server_settings(config.limits)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, **settings)
     await runner.setup()
     tls = _ssl_context(config)
-    site = CappedTCPSite(runner, config.host, config.port, config.limits.max_connections, ssl_context=tls)
+    loop = asyncio.get_running_loop()
+
+    def connection(server: web.Server) -> S3RequestHandler:
+        """What ``server()`` would make, answering its HTTP parser's refusals as S3 errors."""
+        return S3RequestHandler(server, app, loop=loop, access_log=None, **settings)
+
+    site = CappedTCPSite(
+        runner, config.host, config.port, config.limits.max_connections, ssl_context=tls, handler_factory=connection
+    )
     await site.start()
     service_runner = None
     if config.metrics_port is not None:
@@ -53,7 +63,6 @@ async def serve_store(
     endpoint = f"{scheme}://{config.host}:{port}"
     _announce(endpoint, config, pairs[0].access_key_id, pairs[0].secret_access_key, generated)
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)

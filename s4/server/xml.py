@@ -36,8 +36,12 @@ def iso8601(when: dt.datetime) -> str:
     return when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
 
 
+_CHARACTER_REFERENCES = {"\r": "&#13;"}
+"""A literal CR would reach the client's parser as LF (XML normalises line ends); a reference survives."""
+
+
 def element(name: str, value: object) -> str:
-    return f"<{name}>{escape(str(value))}</{name}>"
+    return f"<{name}>{escape(str(value), _CHARACTER_REFERENCES)}</{name}>"
 
 
 def document(root: str, parts: Iterable[str]) -> bytes:

@@ -207,9 +207,9 @@ def test_oversized_headers_are_refused_before_100_continue(gw, bucket):
 
 
 def test_a_header_far_past_the_parser_ceiling_is_still_refused(gw, bucket):
-    # Past max_header_bytes + 8 KiB aiohttp's parser refuses the line itself (plain-text 400).
-    status, _, _ = send(gw, listing(gw, bucket, {"X-Padding": "a" * 40_000}))
-    assert status == 400
+    # aiohttp's parser refuses the line itself; the answer is still the S3 error (it was plain text).
+    status, _, reply = send(gw, listing(gw, bucket, {"X-Padding": "a" * 40_000}))
+    assert_s3_error(status, reply, 400, "RequestHeaderSectionTooLarge")
 
 
 def test_put_declaring_more_than_5_gib_is_refused_before_any_byte(gw, bucket):
@@ -253,7 +253,9 @@ def test_part_declaring_more_than_5_gib_is_refused(gw, bucket):
 
 def test_xml_body_over_2_mib_is_max_message_length_exceeded(gw, bucket):
     gw.client().put_object(Bucket=bucket, Key="survivor", Body=b"x")
-    declared = sign("POST", f"{gw.endpoint}/{bucket}?delete", {"X-Amz-Content-SHA256": "UNSIGNED-PAYLOAD"})
+    # DeleteObjects needs a digest of its document (S3 refuses it without); the length fails first.
+    digest = {"X-Amz-Content-SHA256": "UNSIGNED-PAYLOAD", "Content-MD5": "1B2M2Y8AsgTpgAmY7PhCfg=="}
+    declared = sign("POST", f"{gw.endpoint}/{bucket}?delete", digest)
     with connect(gw) as sock:
         sock.sendall(request_head(declared, {"Content-Length": str(MAX_XML + 1)}))  # refused from the length
         status, _, reply = read_response(sock)
@@ -261,7 +263,7 @@ def test_xml_body_over_2_mib_is_max_message_length_exceeded(gw, bucket):
     # Without a declared length the count stops it: a document that just keeps coming.
     item = b"<Object><Key>survivor</Key></Object>"
     document = b"<Delete>" + item * (MAX_XML // len(item) + 1) + b"</Delete>"
-    streamed = sign("POST", f"{gw.endpoint}/{bucket}?delete", {"X-Amz-Content-SHA256": "UNSIGNED-PAYLOAD"})
+    streamed = sign("POST", f"{gw.endpoint}/{bucket}?delete", digest)
     conn = http.client.HTTPConnection("127.0.0.1", gw.port, timeout=30)
     try:
         conn.putrequest("POST", f"/{bucket}?delete", skip_host=True, skip_accept_encoding=True)

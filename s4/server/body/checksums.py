@@ -168,3 +168,10 @@ def trailer_algorithm(headers: Mapping[str, str]) -> str | None:
     if algorithm is None or algorithm not in DIGEST_SIZES:
         raise S3Error("InvalidRequest", f"The value specified in the x-amz-trailer header is not supported: {value}")
     return algorithm
+
+
+def declares_body_checksum(headers: Mapping[str, str]) -> bool:
+    """Whether a request names a digest of its body: Content-MD5, an x-amz-checksum-<algorithm> header,
+    or a checksum promised in its trailer. The values are checked with the body (VerifiedBody)."""
+    names = collect_headers(headers)
+    return "content-md5" in names or "x-amz-trailer" in names or any(_algorithm_of(name) is not None for name in names)

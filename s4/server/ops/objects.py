@@ -9,6 +9,7 @@ from urllib.parse import unquote
 
 from aiohttp import web
 
+from s4.server.body.checksums import declares_body_checksum
 from s4.server.context import S3Request
 from s4.server.errors import S3Error
 from s4.server.http import (
@@ -147,6 +148,9 @@ async def delete_object(req: S3Request) -> web.Response:
 
 
 async def delete_objects(req: S3Request) -> web.Response:
+    # S3 requires a digest of the document (SDKs send Content-MD5 or, since 2025, x-amz-checksum-crc32).
+    if not declares_body_checksum(req.headers):
+        raise S3Error("InvalidRequest", "Missing required header for this request: Content-MD5")
     quiet, keys = parse_delete_objects(await req.read_small_body())
     await req.store.head_bucket(req.bucket)
     entries = []
