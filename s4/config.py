@@ -158,6 +158,24 @@ class LimitsConfig(BaseModel):
     """Seconds of waiting for body bytes over which ``min_body_rate`` is averaged."""
 
 
+class SweepConfig(BaseModel):
+    """The sweep of the gateway's own leftovers (s4.store.compressing.sweep): inner multipart uploads
+    of a Complete or a PUT that died (SIGKILL, power loss), staging of finished uploads, orphan sidecars.
+
+    It runs at start, then every ``interval`` seconds, in every gateway: safe with several gateways
+    over one store, since only what is older than ``min_age`` and idle that long is touched.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True
+    interval: float = Field(default=3600, gt=0)
+    """Seconds between sweeps. Each walks every bucket's listing once (1000 keys a request over S3)."""
+    min_age: float = Field(default=3600, ge=0)
+    """Seconds a leftover must have been idle before it is removed: longer than any Complete or PUT
+    runs between two of its parts, so another gateway's operation in progress is never swept."""
+
+
 class S4Config(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -188,6 +206,7 @@ class S4Config(BaseModel):
     """Where objects are stored: the embedded store in ``data_dir``, or an upstream S3 (``upstream``)."""
     upstream: UpstreamConfig = Field(default_factory=UpstreamConfig)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
+    sweep: SweepConfig = Field(default_factory=SweepConfig)
 
     @field_validator("gpu", mode="before")
     @classmethod
@@ -225,6 +244,9 @@ ENV_FIELDS = {
     "S4_UPSTREAM_REGION": "upstream.region",
     "S4_UPSTREAM_ACCESS_KEY_ID": "upstream.access_key_id",
     "S4_UPSTREAM_SECRET_ACCESS_KEY": "upstream.secret_access_key",
+    "S4_SWEEP_ENABLED": "sweep.enabled",
+    "S4_SWEEP_INTERVAL": "sweep.interval",
+    "S4_SWEEP_MIN_AGE": "sweep.min_age",
     "S4_LIMITS_IDLE_TIMEOUT": "limits.idle_timeout",
     "S4_LIMITS_KEEPALIVE_TIMEOUT": "limits.keepalive_timeout",
     "S4_LIMITS_MAX_HEADER_BYTES": "limits.max_header_bytes",

@@ -8,6 +8,7 @@ a ready ObjectStore, the store receives a ready codec pool, the codecs know noth
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sys
 
@@ -65,9 +66,16 @@ async def serve(config: S4Config, ready: asyncio.Event | None = None) -> None:
     """``s4 serve``: build everything, serve until SIGINT/SIGTERM, then release the store and codecs."""
     metrics = Metrics(bucket_label=config.metrics_bucket_label)
     store = await open_store(config, metrics)
+    sweeping = None
+    if config.sweep.enabled:  # the leftovers of operations that died, at start and then periodically
+        sweeping = asyncio.create_task(store.sweep.periodically(config.sweep.interval, config.sweep.min_age))
     try:
         await serve_store(store, config, metrics, ready)
     finally:
+        if sweeping is not None:
+            sweeping.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeping
         await store.close()
         store.pool.close()
 

@@ -442,7 +442,9 @@ class FilesystemStore:
         await self._db(self._db_create_bucket, bucket)
 
     async def delete_bucket(self, bucket: str) -> None:
-        await self._db(self._db_delete_bucket, bucket)
+        """Refused while objects are in the bucket; multipart uploads in progress are aborted with it, as S3 does."""
+        obsolete = await self._db(self._db_delete_bucket, bucket)
+        await self._io(self._discard_files, obsolete)
 
     async def head_bucket(self, bucket: str) -> BucketInfo:
         return await self._db(self._db_head_bucket, bucket)
@@ -920,17 +922,19 @@ class FilesystemStore:
                 )
             sql.execute("INSERT INTO buckets (name, created_us) VALUES (?, ?)", (bucket, _now_us()))
 
-    def _db_delete_bucket(self, bucket: str) -> None:
+    def _db_delete_bucket(self, bucket: str) -> list[str]:
+        """Delete an empty bucket with its uploads and their parts, in one transaction: a part
+        being uploaded meanwhile finds its upload gone. Returns the part files to delete."""
         with self._transaction() as sql:
             self._db_require_bucket(bucket)
-            in_use = sql.execute(
-                "SELECT EXISTS (SELECT 1 FROM objects WHERE bucket = ?)"
-                " OR EXISTS (SELECT 1 FROM uploads WHERE bucket = ?)",
-                (bucket, bucket),
-            ).fetchone()[0]
-            if in_use:
+            if sql.execute("SELECT EXISTS (SELECT 1 FROM objects WHERE bucket = ?)", (bucket,)).fetchone()[0]:
                 raise StoreError("BucketNotEmpty", "The bucket you tried to delete is not empty", resource=bucket)
+            uploads = "SELECT upload_id FROM uploads WHERE bucket = ?"
+            files = [f for (f,) in sql.execute(f"SELECT file FROM parts WHERE upload_id IN ({uploads})", (bucket,))]
+            sql.execute(f"DELETE FROM parts WHERE upload_id IN ({uploads})", (bucket,))
+            sql.execute("DELETE FROM uploads WHERE bucket = ?", (bucket,))
             sql.execute("DELETE FROM buckets WHERE name = ?", (bucket,))
+        return files
 
     def _db_lookup(self, bucket: str, key: str) -> _ObjectRow:
         row = self._sql.execute(

@@ -7,12 +7,23 @@ embedded store's SQLite index, or SeaweedFS straight through boto3) to see what 
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import hashlib
 import os
+import random
+import signal
+import sqlite3
+import textwrap
+import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
+from botocore.exceptions import ClientError
+
+from tests.e2e.gateway import Gateway, start_gateway
 
 MiB = 1024 * 1024
 POLL_LIMIT_S = 120.0
@@ -140,3 +151,319 @@ def test_list_parts_pages_from_the_marker(gateway, bucket):
     pages = paginator.paginate(Bucket=bucket, Key="paged", UploadId=upload_id, PaginationConfig={"PageSize": 7})
     assert [p["PartNumber"] for page in pages for p in page["Parts"]] == list(range(1, 26))
     c.abort_multipart_upload(Bucket=bucket, Key="paged", UploadId=upload_id)
+
+
+# == item 6: leftovers of operations killed for real, and DeleteBucket ======================================
+
+HANG_HOOK = '''
+"""Test hook (sitecustomize): the inner store's calls named in S4_TEST_HANG hang after S4_TEST_HANG_AFTER of
+them went through, so that the test can SIGKILL the gateway in the middle of the operation."""
+import asyncio
+import functools
+import os
+
+_calls = 0
+
+
+def _hanging(original):
+    @functools.wraps(original)
+    async def call(*args, **kwargs):
+        global _calls
+        _calls += 1
+        if _calls > int(os.environ["S4_TEST_HANG_AFTER"]):
+            await asyncio.Event().wait()
+        return await original(*args, **kwargs)
+
+    return call
+
+
+if os.environ.get("S4_TEST_HANG"):
+    from s4.store.filesystem import FilesystemStore
+    from s4.store.s3.store import S3Store
+
+    for _name in os.environ["S4_TEST_HANG"].split(","):
+        for _cls in (FilesystemStore, S3Store):
+            if hasattr(_cls, _name):
+                setattr(_cls, _name, _hanging(getattr(_cls, _name)))
+'''
+
+
+@pytest.fixture(scope="module")
+def seaweed(tmp_path_factory):
+    from tests.seaweed import SeaweedUnavailable, start_seaweed
+
+    try:
+        upstream = start_seaweed(tmp_path_factory.mktemp("exact-mp-seaweed"))
+    except SeaweedUnavailable as exc:
+        pytest.skip(f"SeaweedFS cannot run here: {exc}")
+    yield upstream
+    upstream.stop()
+
+
+class Store:
+    """The store under a test's gateways: the embedded one in a data directory, or SeaweedFS.
+
+    It looks at the inner multipart uploads and objects directly, not through a gateway.
+    """
+
+    def __init__(self, tmp: Path, seaweed=None) -> None:
+        self.tmp = tmp
+        self.seaweed = seaweed
+        self.starts = 0
+
+    def start(self, hang: str | None = None, hang_after: int = 0, env: dict[str, str] | None = None) -> Gateway:
+        self.starts += 1
+        extra = dict(self.seaweed.env()) if self.seaweed is not None else {}
+        extra.update(env or {})
+        if hang is not None:
+            hooks = self.tmp / "hooks"
+            hooks.mkdir(exist_ok=True)
+            (hooks / "sitecustomize.py").write_text(textwrap.dedent(HANG_HOOK))
+            path = [str(hooks), *filter(None, [os.environ.get("PYTHONPATH")])]
+            extra.update(PYTHONPATH=os.pathsep.join(path), S4_TEST_HANG=hang, S4_TEST_HANG_AFTER=str(hang_after))
+        # The same data directory every time; a log per start.
+        gateway = start_gateway(self.tmp / "gateway", extra_env=extra)
+        return gateway
+
+    def uploads(self, bucket: str) -> list[tuple[str, str, int]]:
+        """``(key, upload id, parts)`` of every inner multipart upload of ``bucket``."""
+        if self.seaweed is not None:
+            s3 = self.seaweed.client()
+            try:
+                listed = s3.list_multipart_uploads(Bucket=bucket).get("Uploads", [])
+            except ClientError as exc:
+                if exc.response["Error"]["Code"] == "NoSuchBucket":
+                    return []
+                raise
+            return [
+                (
+                    u["Key"],
+                    u["UploadId"],
+                    len(s3.list_parts(Bucket=bucket, Key=u["Key"], UploadId=u["UploadId"]).get("Parts", [])),
+                )
+                for u in listed
+            ]
+        with contextlib.closing(sqlite3.connect(self.tmp / "gateway" / "data" / "index.sqlite3", timeout=30)) as db:
+            return db.execute(
+                "SELECT u.key, u.upload_id, (SELECT COUNT(*) FROM parts p WHERE p.upload_id = u.upload_id)"
+                " FROM uploads u WHERE u.bucket = ?",
+                (bucket,),
+            ).fetchall()
+
+    def keys(self, bucket: str) -> list[str]:
+        """Every key the store holds in ``bucket``, the gateway's own included."""
+        if self.seaweed is not None:
+            try:
+                return [o["Key"] for o in self.seaweed.client().list_objects_v2(Bucket=bucket).get("Contents", [])]
+            except ClientError as exc:
+                if exc.response["Error"]["Code"] == "NoSuchBucket":
+                    return []
+                raise
+        with contextlib.closing(sqlite3.connect(self.tmp / "gateway" / "data" / "index.sqlite3", timeout=30)) as db:
+            return [k for (k,) in db.execute("SELECT key FROM objects WHERE bucket = ? ORDER BY key", (bucket,))]
+
+    def buckets(self) -> list[str]:
+        if self.seaweed is not None:
+            return [b["Name"] for b in self.seaweed.client().list_buckets()["Buckets"]]
+        with contextlib.closing(sqlite3.connect(self.tmp / "gateway" / "data" / "index.sqlite3", timeout=30)) as db:
+            return [name for (name,) in db.execute("SELECT name FROM buckets")]
+
+
+@pytest.fixture(params=["embedded", "seaweedfs"])
+def store(request, tmp_path):
+    return Store(tmp_path, request.getfixturevalue("seaweed") if request.param == "seaweedfs" else None)
+
+
+def kill(gateway: Gateway) -> None:
+    """SIGKILL: no handler runs, nothing is cleaned up."""
+    gateway.process.send_signal(signal.SIGKILL)
+    gateway.process.wait(30)
+
+
+def in_background(fn: Callable[[], object]) -> threading.Thread:
+    def run() -> None:
+        with contextlib.suppress(Exception):  # the gateway is killed under it
+            fn()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_sigkill_during_complete_then_the_retry_leaves_nothing_behind(store):
+    """A Complete killed while it assembles the object in the inner store's own multipart upload; after a
+    restart the client retries the Complete, which succeeds, and nothing of the killed one is left: the
+    object and the bucket can be deleted and the store holds no upload (before: the killed Complete's
+    inner upload stayed, and DeleteBucket answered 409 BucketNotEmpty forever)."""
+    bucket = "sigkill-complete"
+    part1, part2 = random.Random(6).randbytes(5 * MiB + 1000), b"tail of the object" * 1000
+    first = store.start(hang="upload_part,upload_part_copy", hang_after=1)
+    try:
+        c = first.client(read_timeout=300)
+        c.create_bucket(Bucket=bucket)
+        upload_id = c.create_multipart_upload(Bucket=bucket, Key="big")["UploadId"]
+        parts = [
+            {
+                "PartNumber": n,
+                "ETag": c.upload_part(Bucket=bucket, Key="big", UploadId=upload_id, PartNumber=n, Body=data)["ETag"],
+            }
+            for n, data in ((1, part1), (2, part2))
+        ]
+        complete = functools.partial(
+            c.complete_multipart_upload, Bucket=bucket, Key="big", UploadId=upload_id, MultipartUpload={"Parts": parts}
+        )
+        thread = in_background(complete)
+        poll(
+            "the Complete's inner upload, with its first part", lambda: [u for u in store.uploads(bucket) if u[2] >= 1]
+        )
+    finally:
+        kill(first)
+    thread.join(60)
+    assert store.uploads(bucket)  # what the killed Complete left
+
+    second = store.start()
+    try:
+        c = second.client(read_timeout=300)
+        done = c.complete_multipart_upload(**complete.keywords)
+        assert done["ETag"].endswith('-2"')
+        assert c.get_object(Bucket=bucket, Key="big")["Body"].read() == part1 + part2
+        assert store.uploads(bucket) == []
+        c.delete_object(Bucket=bucket, Key="big")
+        c.delete_bucket(Bucket=bucket)
+        assert bucket not in store.buckets()
+        assert store.uploads(bucket) == [] and store.keys(bucket) == []
+    finally:
+        second.stop()
+
+
+def test_sigkill_during_complete_the_sweep_at_start_aborts_the_inner_upload(store):
+    """Killed the same way, but no retry comes: the sweep at the next start (leftovers idle past
+    ``sweep.min_age``, 0 here) aborts the inner upload; the client's upload stays, whole, and completes."""
+    bucket = "sigkill-sweep"
+    part1, part2 = random.Random(7).randbytes(5 * MiB + 1000), b"end" * 1000
+    first = store.start(hang="upload_part,upload_part_copy", hang_after=1)
+    try:
+        c = first.client(read_timeout=300)
+        c.create_bucket(Bucket=bucket)
+        upload_id = c.create_multipart_upload(Bucket=bucket, Key="big")["UploadId"]
+        parts = [
+            {
+                "PartNumber": n,
+                "ETag": c.upload_part(Bucket=bucket, Key="big", UploadId=upload_id, PartNumber=n, Body=d)["ETag"],
+            }
+            for n, d in ((1, part1), (2, part2))
+        ]
+        thread = in_background(
+            functools.partial(
+                c.complete_multipart_upload,
+                Bucket=bucket,
+                Key="big",
+                UploadId=upload_id,
+                MultipartUpload={"Parts": parts},
+            )
+        )
+        poll(
+            "the Complete's inner upload, with its first part", lambda: [u for u in store.uploads(bucket) if u[2] >= 1]
+        )
+    finally:
+        kill(first)
+    thread.join(60)
+
+    second = store.start(env={"S4_SWEEP_MIN_AGE": "0"})
+    try:
+        poll("the sweep at start", lambda: store.uploads(bucket) == [])
+        c = second.client(read_timeout=300)
+        assert [u["UploadId"] for u in c.list_multipart_uploads(Bucket=bucket)["Uploads"]] == [upload_id]
+        assert [p["PartNumber"] for p in c.list_parts(Bucket=bucket, Key="big", UploadId=upload_id)["Parts"]] == [1, 2]
+        c.complete_multipart_upload(Bucket=bucket, Key="big", UploadId=upload_id, MultipartUpload={"Parts": parts})
+        assert c.get_object(Bucket=bucket, Key="big")["Body"].read() == part1 + part2
+        assert store.uploads(bucket) == []
+        assert store.keys(bucket) == ["big", "big.s4index"]
+    finally:
+        second.stop()
+
+
+def test_sigkill_during_a_large_put_the_sweep_at_start_aborts_its_temporary_upload(seaweed, tmp_path):
+    """Over S3 a large PUT goes up as a temporary multipart upload under ``.s4mpu/put-…``; a PUT killed
+    halfway left it upstream for good. The sweep at the next start aborts it."""
+    store = Store(tmp_path, seaweed)
+    bucket = "sigkill-put"
+    first = store.start(hang="_upload_buffer", hang_after=1)
+    try:
+        c = first.client(read_timeout=300)
+        c.create_bucket(Bucket=bucket)
+        body = random.Random(8).randbytes(20 * MiB)
+        thread = in_background(functools.partial(c.put_object, Bucket=bucket, Key="large", Body=body))
+        poll("the PUT's temporary upload", lambda: [u for u in store.uploads(bucket) if u[0].startswith(".s4mpu/put-")])
+    finally:
+        kill(first)
+    thread.join(60)
+
+    second = store.start(env={"S4_SWEEP_MIN_AGE": "0"})
+    try:
+        poll("the sweep at start", lambda: store.uploads(bucket) == [], limit=60)
+        c = second.client()
+        assert c.list_objects_v2(Bucket=bucket)["KeyCount"] == 0
+        assert store.keys(bucket) == []
+        c.delete_bucket(Bucket=bucket)
+        assert bucket not in store.buckets()
+    finally:
+        second.stop()
+
+
+def test_delete_bucket_aborts_the_uploads_in_progress(gateway, bucket):
+    """S3 deletes a bucket whose only contents are multipart uploads in progress, aborting them (s3-tests'
+    cleanup relies on it); before, the gateway answered 409 BucketNotEmpty."""
+    c = gateway.client()
+    first = c.create_multipart_upload(Bucket=bucket, Key="a")["UploadId"]
+    c.upload_part(Bucket=bucket, Key="a", UploadId=first, PartNumber=1, Body=b"x" * 20_000)
+    c.upload_part(Bucket=bucket, Key="a", UploadId=first, PartNumber=2, Body=b"y")
+    second = c.create_multipart_upload(Bucket=bucket, Key="b/c")["UploadId"]
+    c.put_object(Bucket=bucket, Key="kept", Body=b"object")
+    with pytest.raises(ClientError) as info:
+        c.delete_bucket(Bucket=bucket)
+    assert error_code(info) == "BucketNotEmpty"  # an object keeps it, and nothing was aborted
+    assert len(c.list_multipart_uploads(Bucket=bucket)["Uploads"]) == 2
+    c.delete_object(Bucket=bucket, Key="kept")
+    assert c.delete_bucket(Bucket=bucket)["ResponseMetadata"]["HTTPStatusCode"] == 204
+    with pytest.raises(ClientError) as info:
+        c.head_bucket(Bucket=bucket)
+    assert info.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
+    c.create_bucket(Bucket=bucket)
+    assert c.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
+    for key, upload_id in (("a", first), ("b/c", second)):
+        with pytest.raises(ClientError) as info:
+            c.list_parts(Bucket=bucket, Key=key, UploadId=upload_id)
+        assert error_code(info) == "NoSuchUpload"
+    if gateway.upstream is not None:
+        assert gateway.upstream.client().list_objects_v2(Bucket=bucket)["KeyCount"] == 0
+
+
+def test_delete_bucket_with_only_the_gateways_leftovers(gateway, bucket):
+    """Leftovers of interrupted operations (a staged part of an upload already gone, an orphan sidecar, a
+    temporary, a dictionary nothing uses) are invisible to the client: the bucket lists empty, and
+    DeleteBucket deletes it (before: 409 BucketNotEmpty forever)."""
+    leftovers = [".s4mpu/00ff/part-00001", "gone.s4index", ".s4mpu/put-00ff", ".s4dict/00ff"]
+    if gateway.upstream is not None:
+        for key in leftovers:
+            gateway.upstream.client().put_object(Bucket=bucket, Key=key, Body=b"leftover")
+    else:
+        import asyncio
+
+        from s4.store.base import ObjectAttributes
+        from s4.store.filesystem import FilesystemStore
+
+        async def put_underneath() -> None:  # a second store on the same directory, as a second process may
+            async with await FilesystemStore.open(gateway.data_dir) as inner:
+                for key in leftovers:
+                    await inner.put_object(bucket, key, _chunks(b"leftover"), ObjectAttributes())
+
+        asyncio.run(put_underneath())
+    c = gateway.client()
+    assert c.list_objects_v2(Bucket=bucket)["KeyCount"] == 0
+    assert c.delete_bucket(Bucket=bucket)["ResponseMetadata"]["HTTPStatusCode"] == 204
+    assert bucket not in [b["Name"] for b in c.list_buckets()["Buckets"]]
+
+
+async def _chunks(data: bytes):
+    yield data

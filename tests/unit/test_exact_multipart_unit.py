@@ -3,16 +3,26 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import datetime as dt
 
 import pytest
 
 from s4.codec import CodecDispatcher, CodecRegistry, CpuCodecPool
 from s4.codec.policy import FramePolicy
 from s4.store.base import ListPage, ObjectAttributes, ObjectInfo, ObjectStore, PartInfo, PartsPage, StoreError
+from s4.store.compressing.staging import KEY_UPLOAD_ID
 from s4.store.compressing.store import CompressingStore
 from s4.store.filesystem import FilesystemStore
 from s4.store.multipart import validate_completion
 from tests.unit.store_helpers import body, md5
+
+
+async def error_code(awaitable) -> str:
+    with pytest.raises(StoreError) as info:
+        await awaitable
+    return info.value.code
+
 
 MiB = 1024 * 1024
 
@@ -119,5 +129,179 @@ def test_list_parts_reads_one_page_of_the_upload_per_page(tmp_path):
         finally:
             await store.close()
             store.pool.close()
+
+    asyncio.run(scenario())
+
+
+# == the sweep of leftovers, and DeleteBucket =============================================================
+
+LATER = dt.timedelta(hours=2)
+HOUR = 3600.0
+
+
+async def _open(tmp_path) -> CompressingStore:
+    store = await _compressing_over(await FilesystemStore.open(tmp_path, durable=False))
+    await store.create_bucket("b")
+    return store
+
+
+async def _close(store: CompressingStore) -> None:
+    await store.close()
+    store.pool.close()
+
+
+def _later(store: CompressingStore, delta: dt.timedelta = LATER) -> None:
+    """Move the sweep's clock on: what exists now is then ``delta`` old."""
+    store.sweep.clock = lambda: dt.datetime.now(dt.UTC) + delta
+
+
+async def _inner_uploads(store: CompressingStore, bucket: str = "b") -> list[str]:
+    return [u.upload_id for u in (await store.inner.list_multipart_uploads(bucket)).uploads]
+
+
+async def _inner_keys(store: CompressingStore, bucket: str = "b") -> list[str]:
+    return [o.key for o in (await store.inner.list_objects(bucket)).objects]
+
+
+async def _died_in_complete(store: CompressingStore, key: str, upload_id: str) -> str:
+    """What a Complete killed (SIGKILL) after its first inner part leaves: a marked inner upload with a part."""
+    attributes = ObjectAttributes(metadata={KEY_UPLOAD_ID: upload_id})
+    inner_id = await store.inner.create_multipart_upload("b", key, attributes)
+    await store._staging._mark_inner("b", upload_id, key, inner_id)
+    await store.inner.upload_part("b", key, inner_id, 1, body(b"assembled so far"))
+    return inner_id
+
+
+async def _upload(store: CompressingStore, key: str, *parts: bytes) -> tuple[str, list[tuple[int, str]]]:
+    upload_id = await store.create_multipart_upload("b", key, ObjectAttributes())
+    etags = []
+    for n, data in enumerate(parts, 1):
+        etags.append((n, (await store.upload_part("b", key, upload_id, n, body(data))).etag))
+    return upload_id, etags
+
+
+def test_a_retried_complete_aborts_the_inner_upload_of_the_complete_that_died(tmp_path):
+    async def scenario() -> None:
+        store = await _open(tmp_path)
+        try:
+            upload_id, etags = await _upload(store, "k", b"one " * 2000)
+            died = await _died_in_complete(store, "k", upload_id)
+            assert await _inner_uploads(store) == [died]
+            done = await store.complete_multipart_upload("b", "k", upload_id, etags)
+            assert done.etag.endswith("-1")
+            assert await _inner_uploads(store) == []
+            assert await _inner_keys(store) == ["k", "k.s4index"]
+            await store.delete_object("b", "k")
+            await store.delete_bucket("b")
+        finally:
+            await _close(store)
+
+    asyncio.run(scenario())
+
+
+def test_an_abort_aborts_the_inner_upload_of_a_complete_that_died(tmp_path):
+    async def scenario() -> None:
+        store = await _open(tmp_path)
+        try:
+            upload_id, _ = await _upload(store, "k", b"one")
+            await _died_in_complete(store, "k", upload_id)
+            await store.abort_multipart_upload("b", "k", upload_id)
+            assert await _inner_uploads(store) == [] and await _inner_keys(store) == []
+        finally:
+            await _close(store)
+
+    asyncio.run(scenario())
+
+
+def test_the_sweep_leaves_what_is_young_or_in_use(tmp_path):
+    async def scenario() -> None:
+        store = await _open(tmp_path)
+        try:
+            await store.put_object("b", "obj", body(b"x" * 20_000), ObjectAttributes())  # several frames
+            live, _ = await _upload(store, "live", b"part")
+            await _died_in_complete(store, "live", live)
+            gone, _ = await _upload(store, "gone", b"part")
+            await store.inner.delete_object("b", f".s4mpu/{gone}/upload")  # parts without their upload
+            await store.inner.put_object("b", ".s4mpu/put-0123", body(b"temporary"), ObjectAttributes())
+            await store.inner.put_object("b", "deleted.s4index", body(b"orphan"), ObjectAttributes())
+            before = await _inner_keys(store)
+            assert not await store.sweep.sweep(HOUR)  # all of it younger than an hour
+            assert await _inner_keys(store) == before and len(await _inner_uploads(store)) == 1
+            # An hour on, but the inner upload just got a part: a Complete still at work somewhere.
+            _later(store)
+            inner_id = (await _inner_uploads(store))[0]
+            later_part = dt.datetime.now(dt.UTC) + LATER
+            real_list_parts = store.inner.list_parts
+
+            async def parts_just_now(*args, **kwargs) -> PartsPage:
+                page = await real_list_parts(*args, **kwargs)
+                return dataclasses.replace(
+                    page, parts=[dataclasses.replace(p, last_modified=later_part) for p in page.parts]
+                )
+
+            store.inner.list_parts = parts_just_now
+            await store.sweep.sweep(HOUR)
+            assert await _inner_uploads(store) == [inner_id]
+        finally:
+            await _close(store)
+
+    asyncio.run(scenario())
+
+
+def test_the_sweep_removes_leftovers_once_old_and_idle(tmp_path):
+    async def scenario() -> None:
+        store = await _open(tmp_path)
+        try:
+            obj = b"obj " * 5000
+            for key in ("a", "a-b", "a.s4", "a.s4/x"):  # keys between an object and its sidecar
+                await store.put_object("b", key, body(obj), ObjectAttributes())
+            live, _ = await _upload(store, "live", b"part")
+            await _died_in_complete(store, "live", live)
+            gone, _ = await _upload(store, "gone", b"part " * 3000)
+            await store.inner.delete_object("b", f".s4mpu/{gone}/upload")
+            finished, etags = await _upload(store, "finished", b"part")
+            await store.complete_multipart_upload("b", "finished", finished, etags)
+            for key in (f".s4mpu/{finished}/part-00001", f".s4mpu/{finished}/upload"):  # a removal cut short
+                await store.inner.put_object("b", key, body(b""), ObjectAttributes(metadata={"s4-mpu-key": "finished"}))
+            await store.inner.put_object("b", ".s4mpu/put-0123", body(b"temporary"), ObjectAttributes())
+            await store.inner.put_object("b", "deleted.s4index", body(b"orphan"), ObjectAttributes())
+            await store.inner.put_object("b", "z/deleted.s4index", body(b"orphan"), ObjectAttributes())
+            _later(store)
+            report = await store.sweep.sweep(HOUR)
+            assert report.inner_uploads == 1 and await _inner_uploads(store) == []
+            keys = await _inner_keys(store)
+            sidecars = [k + ".s4index" for k in ("a", "a-b", "a.s4", "a.s4/x")]
+            staging = [f".s4mpu/{live}/upload", f".s4mpu/{live}/part-00001"]
+            assert keys == sorted([*staging, "finished", "a", "a-b", "a.s4", "a.s4/x", *sidecars])
+            # The client's upload is still there, whole, and completes.
+            assert [u.key for u in (await store.list_multipart_uploads("b")).uploads] == ["live"]
+            assert (await store.list_parts("b", "live", live)).parts[0].size == 4
+            assert not await store.sweep.sweep(HOUR)  # nothing left to do
+        finally:
+            await _close(store)
+
+    asyncio.run(scenario())
+
+
+def test_delete_bucket_clears_the_gateways_objects_and_aborts_uploads(tmp_path):
+    async def scenario() -> None:
+        store = await _open(tmp_path)
+        try:
+            live, _ = await _upload(store, "live", b"part " * 3000)
+            await _died_in_complete(store, "live", live)
+            other = await store.inner.create_multipart_upload("b", "unmarked", ObjectAttributes())
+            await store.inner.put_object("b", ".s4mpu/put-0123", body(b"temporary"), ObjectAttributes())
+            await store.inner.put_object("b", ".s4dict/0123", body(b"dictionary"), ObjectAttributes())
+            await store.put_object("b", "client", body(b"x"), ObjectAttributes())
+            before = (await _inner_uploads(store), await _inner_keys(store))
+            assert await error_code(store.delete_bucket("b")) == "BucketNotEmpty"
+            assert (await _inner_uploads(store), await _inner_keys(store)) == before  # nothing touched
+            await store.delete_object("b", "client")
+            await store.delete_bucket("b")
+            await store.create_bucket("b")
+            assert await _inner_uploads(store) == [] and await _inner_keys(store) == []
+            assert other
+        finally:
+            await _close(store)
 
     asyncio.run(scenario())

@@ -847,13 +847,22 @@ def test_abort_removes_parts(tmp_path):
     asyncio.run(scenario())
 
 
-def test_delete_bucket_with_only_an_upload_is_refused(tmp_path):
+def test_delete_bucket_aborts_the_uploads_in_it(tmp_path):
+    """S3 deletes a bucket with multipart uploads in progress, aborting them (issue 13 item 6)."""
+
     async def scenario():
         async with await open_store(tmp_path) as store:
             upload_id = await store.create_multipart_upload("b", "k", ATTRS)
-            assert await error_code(store.delete_bucket("b")) == "BucketNotEmpty"
-            await store.abort_multipart_upload("b", "k", upload_id)
+            await store.upload_part("b", "k", upload_id, 1, body(b"part"))
+            await store.put_object("b", "kept", body(b"x"), ATTRS)
+            assert await error_code(store.delete_bucket("b")) == "BucketNotEmpty"  # objects still keep it
+            assert (await store.list_multipart_uploads("b")).uploads  # and nothing was aborted
+            await store.delete_object("b", "kept")
             await store.delete_bucket("b")
+            assert object_files(tmp_path) == []  # the part's file too
+            await store.create_bucket("b")
+            assert (await store.list_multipart_uploads("b")).uploads == []
+            assert await error_code(store.upload_part("b", "k", upload_id, 2, body(b"x"))) == "NoSuchUpload"
 
     asyncio.run(scenario())
 

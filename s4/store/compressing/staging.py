@@ -50,6 +50,13 @@ KEY_PART_CRC = "s4-part-crc32c"
 KEY_PART_FRAMES = "s4-part-frames"
 KEY_UPLOAD_ID = "s4-mpu-id"
 """On a completed multipart object: the upload it came from (our extension), to recognise a retried Complete."""
+INNER_MARKER = "inner-"
+"""``.s4mpu/<upload>/inner-<inner upload id>``: an inner multipart upload a Complete of the upload started.
+
+Inner uploads are invisible to clients and their listing tells nothing of who started them;
+the marker (written right after the inner upload is created, deleted once it is completed or
+aborted) is how a retried Complete, an Abort, DeleteBucket and the leftover sweep know the
+inner uploads of a Complete that died (SIGKILL, power loss) for the gateway's own."""
 LISTING_PAGE = 1000
 
 
@@ -257,7 +264,7 @@ class MultipartStaging:
             done = await self._completed(bucket, key, upload_id) if exc.code == "InvalidPart" else None
             if done is None:
                 raise
-            await self._remove(bucket, upload_id)
+            await self.remove(bucket, upload_id)
             return done
         chosen = [staged[p.part_number] for p in chosen_infos]
         logical_etag = multipart_etag(chosen_infos)
@@ -284,15 +291,16 @@ class MultipartStaging:
             final = await self._assemble(bucket, key, chosen, attributes, inner_condition)
             await self._write_final_sidecar(bucket, key, chosen, final)
         except StoreError as exc:
-            if exc.code != "NoSuchKey":
+            if exc.code not in ("NoSuchKey", "NoSuchUpload"):
                 raise
             # Another Complete of this upload (a client retry, another replica) got there first
-            # and removed the staged parts: answer as a retried Complete does.
+            # and removed the staged parts, aborting this one's inner upload on the way (or an
+            # Abort did): answer as a retried Complete does.
             done = await self._completed(bucket, key, upload_id)
             if done is None:
                 raise _no_such_upload() from None
             return done
-        await self._remove(bucket, upload_id)
+        await self.remove(bucket, upload_id)
         return logical(final)[0]
 
     async def _completed(self, bucket: str, key: str, upload_id: str) -> ObjectInfo | None:
@@ -322,7 +330,10 @@ class MultipartStaging:
     ) -> ObjectInfo:
         minimum = self.inner.min_part_size
         inner_id = await self.inner.create_multipart_upload(bucket, key, attributes)
+        marker: str | None = None
         try:
+            # complete() names the upload in the final object's metadata.
+            marker = await self._mark_inner(bucket, attributes.metadata[KEY_UPLOAD_ID], key, inner_id)
             inner_parts: list[tuple[int, str]] = []
             run: list[StagedPart] = []
 
@@ -348,9 +359,14 @@ class MultipartStaging:
             with concurrent_write_is_a_conflict(condition):
                 final = await self.inner.complete_multipart_upload(bucket, key, inner_id, inner_parts, condition)
         except BaseException:
-            with contextlib.suppress(Exception):
-                await self.inner.abort_multipart_upload(bucket, key, inner_id)
+            with contextlib.suppress(Exception):  # left marked if this fails: the sweep tries again
+                await self._abort_inner(bucket, key, inner_id)
+                if marker is not None:
+                    await self.inner.delete_object(bucket, marker)
             raise
+        if marker is not None:
+            with contextlib.suppress(StoreError):  # left behind, it costs remove() one abort that finds nothing
+                await self.inner.delete_object(bucket, marker)
         self.stats.backend_bytes_written += final.size
         return final
 
@@ -400,16 +416,63 @@ class MultipartStaging:
 
     async def abort(self, bucket: str, key: str, upload_id: str) -> None:
         await self._record(bucket, key, upload_id)
-        await self._remove(bucket, upload_id)
+        await self.remove(bucket, upload_id)
 
-    async def _remove(self, bucket: str, upload_id: str) -> None:
-        """Staged parts, their sidecars and the record; the record last, so a crash leaves a listable upload."""
+    async def remove(self, bucket: str, upload_id: str) -> None:
+        """Everything of an upload: the inner uploads of its Completes that died (aborted), staged parts,
+        their sidecars, and the record last, so a crash leaves a listable upload that a retried
+        Complete or an Abort removes in full. Markers sort first (``inner-`` < ``part-`` < ``upload``)."""
         keys = [o.key async for o in walk(self.inner, bucket, self._dir(upload_id))]
         record = self._record_key(upload_id)
         for k in keys:
-            if k != record:
+            if k == record:
+                continue
+            target = await self.marked(bucket, k) if self.marked_inner(k) is not None else None
+            if target is not None:
+                await self.abort_marked(bucket, k, *target)
+            else:
                 await self.inner.delete_object(bucket, k)
         await self.inner.delete_object(bucket, record)
+
+    # --- inner uploads of a Complete, marked ----------------------------------------------------------
+
+    @staticmethod
+    def marked_inner(key: str) -> str | None:
+        """The inner upload id a staging key marks (INNER_MARKER), or None when it is no marker."""
+        if not key.startswith(MULTIPART_PREFIX) or key.count("/") != 2:
+            return None
+        name = key.rpartition("/")[2]
+        return unquote(name[len(INNER_MARKER) :]) if name.startswith(INNER_MARKER) else None
+
+    async def _mark_inner(self, bucket: str, upload_id: str, key: str, inner_id: str) -> str:
+        marker = self._dir(upload_id) + INNER_MARKER + quote(inner_id, safe="")
+        attributes = ObjectAttributes(metadata={KEY_UPLOAD_KEY: quote(key, safe="")})
+        await self.inner.put_object(bucket, marker, single_chunk(b""), attributes)
+        return marker
+
+    async def marked(self, bucket: str, marker: str) -> tuple[str, str] | None:
+        """``(key, inner upload id)`` of the inner upload a marker names; None once the marker is gone."""
+        inner_id = self.marked_inner(marker)
+        try:
+            info = await self.inner.head_object(bucket, marker)
+        except StoreError as exc:
+            if exc.code == "NoSuchKey":
+                return None
+            raise
+        key = unquote(normalize_metadata(info.attributes.metadata).get(KEY_UPLOAD_KEY, ""))
+        return (key, inner_id) if key and inner_id else None
+
+    async def abort_marked(self, bucket: str, marker: str, key: str, inner_id: str) -> None:
+        """Abort the inner upload a marker names (already gone is fine), then delete the marker."""
+        await self._abort_inner(bucket, key, inner_id)
+        await self.inner.delete_object(bucket, marker)
+
+    async def _abort_inner(self, bucket: str, key: str, inner_id: str) -> None:
+        try:
+            await self.inner.abort_multipart_upload(bucket, key, inner_id)
+        except StoreError as exc:
+            if exc.code != "NoSuchUpload":
+                raise
 
     # --- listing uploads --------------------------------------------------------------------------------
 

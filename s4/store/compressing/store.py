@@ -46,16 +46,15 @@ from s4.store.compressing.encoding import BodyEncoder, confirm_stored
 from s4.store.compressing.reads import InnerReads, VersionChanged, read_all
 from s4.store.compressing.reserved import (
     DICTIONARY_PREFIX,
-    SIDECAR_SUFFIX,
     is_reserved,
     refuse_reserved,
     reserved_prefix,
 )
 from s4.store.compressing.sidecars import MAX_SIDECAR_BYTES, Sidecars
 from s4.store.compressing.staging import MultipartStaging
+from s4.store.compressing.sweep import LeftoverSweep
 from s4.store.compressing.view import logical
 from s4.store.stats import WRITE_OUTCOME, StoreStats
-from s4.store.walk import walk
 
 _log = logging.getLogger(__name__)
 LISTING_HEAD_CONCURRENCY = 16
@@ -87,6 +86,8 @@ class CompressingStore:
         self._dictionaries: OrderedDict[tuple[str, str], ZstdDictionary] = OrderedDict()
         self._listing_cache: OrderedDict[tuple[str, str, str, int, dt.datetime], ObjectInfo] = OrderedDict()
         self._staging = MultipartStaging(inner, self.encoder, self.sidecars)
+        self.sweep = LeftoverSweep(inner, self._staging)
+        """The gateway's own leftovers of interrupted operations (the composition root runs it periodically)."""
 
     @property
     def min_part_size(self) -> int:
@@ -120,11 +121,12 @@ class CompressingStore:
 
     @translating
     async def delete_bucket(self, bucket: str) -> None:
-        """A bucket whose only objects are the gateway's leftovers is empty to the client.
+        """A bucket without client objects is empty to the client, and S3 deletes it.
 
-        An object deleted underneath the gateway may leave its sidecar behind; such orphans
-        are removed here rather than making DeleteBucket fail. Objects of clients,
-        in-progress uploads and dictionaries still keep the bucket.
+        S3 deletes a bucket while multipart uploads are in progress, aborting them (s3-tests'
+        cleanup relies on it); what else is left is the gateway's own (sidecars of objects deleted
+        underneath, staging, temporaries, inner uploads of interrupted operations, dictionaries),
+        which goes with the bucket. Only client objects keep it.
         """
         self._forget_listings(bucket)
         try:
@@ -133,21 +135,9 @@ class CompressingStore:
         except StoreError as exc:
             if exc.code != "BucketNotEmpty":
                 raise
-            leftovers = await self._leftovers(bucket)
-            if leftovers is None:
+            if not await self.sweep.clear_bucket(bucket):
                 raise
-        for key in leftovers:
-            await self.inner.delete_object(bucket, key)
         await self.inner.delete_bucket(bucket)
-
-    async def _leftovers(self, bucket: str) -> list[str] | None:
-        """The gateway-only objects of a bucket, or None if anything else is in it."""
-        keys: list[str] = []
-        async for obj in walk(self.inner, bucket):
-            if not obj.key.endswith(SIDECAR_SUFFIX):
-                return None
-            keys.append(obj.key)
-        return keys
 
     async def head_bucket(self, bucket: str) -> BucketInfo:
         return await self.inner.head_bucket(bucket)

@@ -778,7 +778,10 @@ class S3Store:
             for u in answer.get("Uploads", [])
         ]
         truncated = bool(answer.get("IsTruncated")) and bool(listed)
-        uploads = [u for u in listed if not u.key.startswith(TEMP_PREFIX)]  # our own, in flight
+        # Our own temporaries (in flight, or left by a PUT that died) are listed only when asked for
+        # by a prefix of their reserved name: the sweep of leftovers and DeleteBucket do.
+        asked = bool(prefix) and (prefix.startswith(TEMP_PREFIX) or TEMP_PREFIX.startswith(prefix))
+        uploads = listed if asked else [u for u in listed if not u.key.startswith(TEMP_PREFIX)]
         last = listed[-1] if truncated else None
         return UploadsPage(uploads, [], truncated, last.key if last else None, last.upload_id if last else None)
 
