@@ -363,6 +363,8 @@ def test_no_answer_names_python_or_aiohttp(gw):
 def test_the_access_log_names_every_operation(gw):
     client = gw.client()
     client.put_object(Bucket="http", Key="logged", Body=b"x")
+    # A line is written just after its response went out: wait for it before counting.
+    wait_for_log(gw, lambda e: e["op"] == "PutObject" and e["key"] == "logged")
     marker = f"marker-{os.getpid()}-{time.monotonic_ns()}"
     requests = [
         ("GetBucketAcl", sign("GET", f"{gw.endpoint}/http?acl&{marker}", {"X-Amz-Content-SHA256": EMPTY_SHA256})),
@@ -385,7 +387,7 @@ def test_the_access_log_names_every_operation(gw):
         assert time.monotonic() < deadline, access_log(gw)[before:]
         time.sleep(0.2)
     entries = access_log(gw)[before:]
-    assert [e["op"] for e in entries] == expected
+    assert sorted(e["op"] for e in entries) == sorted(expected)
     assert all(e["request_id"] for e in entries)
     assert not [e for e in access_log(gw) if e["op"] == "Unknown"]
     # A refused sub-resource is the client's doing: an INFO line, no ERROR, no traceback.
@@ -426,7 +428,7 @@ def test_a_cut_download_logs_the_bytes_really_sent(short):
         sock.sendall(("\r\n".join(head) + "\r\n\r\n").encode())
         first = sock.recv(65536)
         received = len(first) - (first.index(b"\r\n\r\n") + 4)  # body bytes only
-        time.sleep(1.5 + 2.5)  # reads nothing: cut after the idle timeout
+        time.sleep(1.5 + 4.5)  # reads nothing: cut after the idle timeout, with room for a slow machine
         sock.settimeout(5)
         try:
             while chunk := sock.recv(1 << 20):
