@@ -47,6 +47,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "SlowDown": 503,
     "XAmzContentSHA256Mismatch": 400,
     "XAmzContentChecksumMismatch": 400,
+    "XMinioStorageFull": 507,
 }
 
 

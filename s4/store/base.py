@@ -73,6 +73,15 @@ class StoreError(Exception):
     def out_of_memory(cls, reason: str) -> StoreError:
         return cls("ServiceUnavailable", reason, kind=StoreErrorKind.OUT_OF_MEMORY)
 
+    @classmethod
+    def storage_full(cls) -> StoreError:
+        """No room left for the write (507, MinIO's code and words, which S3 clients know): deleting
+        objects makes room, and writes work again without a restart."""
+        return cls(
+            "XMinioStorageFull",
+            "Storage backend has reached its minimum free drive threshold. Please delete a few objects to proceed.",
+        )
+
 
 @dataclasses.dataclass(frozen=True)
 class WriteCondition:

@@ -7,28 +7,40 @@ A data directory holds::
     tmp/<id>             bodies being written
     objects/ab/cd/<id>   committed object and part bodies; <id> is a random uuid4 hex
 
+An object is one file, or (completed from a multipart upload) its parts' files in order: Complete
+makes the parts the object in one transaction and copies nothing, so it needs no room beyond a row.
+Files are never modified once written, so UploadPartCopy of a whole object hard-links its file.
+
 Keys live only in SQLite and never in a path, so no key can name a file outside the data
 directory. A write streams into ``tmp/``, is fsynced and renamed under ``objects/``, and becomes
 visible with one SQLite transaction; the file it replaced is deleted after that commit. A crash at
 any point leaves at worst an unreferenced file, which the next store to open the directory while no
 other store has it open sweeps away. Several processes may share a directory: everything that must
 be seen by all of them (uploads, parts) is in the database, and SQLite serialises the writers.
+
+A reader keeps what it reads: it holds an object's one file open (deleting it leaves the open file
+readable), or the *lease* of an object in several files (a shared flock on the first file, which a
+deleter must take exclusively first; while a reader holds it, deleting waits and is retried).
 """
 
 from __future__ import annotations
 
 import asyncio
+import bisect
 import concurrent.futures
 import contextlib
 import dataclasses
 import datetime as dt
+import errno
 import hashlib
+import itertools
 import json
 import logging
 import os
 import secrets
 import shutil
 import sqlite3
+import threading
 import time
 import uuid
 from collections.abc import AsyncIterable, Callable, Coroutine, Generator, Iterator, Sequence
@@ -64,11 +76,17 @@ MAX_KEY_BYTES = 1024
 READ_CHUNK = 256 * 1024
 WRITE_BATCH = 1024 * 1024
 """Body chunks are gathered up to this size before one hop to a file thread writes them."""
-COPY_BUFFER = 1024 * 1024
+REAP_INTERVAL_S = 1.0
+"""How often the files of replaced objects that a reader still held are tried again."""
 BUSY_TIMEOUT_S = 10.0
 FILE_WORKERS = 8
 LIST_BATCH = 1000
 INDEX_NAME = "index.sqlite3"
+STORAGE_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+MIN_FREE_BYTES = 64 * 1024 * 1024
+MIN_FREE_FRACTION = 0.01
+"""Writes of bodies are refused while the data directory's filesystem has less free than the smaller of
+these (64 MiB, or 1% of a small filesystem): the room left lets deletes commit, which frees space."""
 PRIVATE_DIR = 0o700
 PRIVATE_FILE = 0o600
 _OPEN_ATTEMPTS = 16
@@ -210,6 +228,66 @@ def _fsync_dir(path: Path) -> None:
             os.close(fd)
 
 
+def _segments(file: str, size: int) -> list[tuple[str, int]]:
+    """The files an object's bytes are in, in order, with their sizes (the ``file`` column holds one id,
+    or a JSON list of ``[id, size]`` for an object made of its multipart upload's part files)."""
+    if file.startswith("["):
+        return [(str(file_id), int(length)) for file_id, length in json.loads(file)]
+    return [(file, size)]
+
+
+def _file_ids(file: str) -> list[str]:
+    return [file_id for file_id, _ in _segments(file, 0)]
+
+
+def _files_column(files: Sequence[str], sizes: Sequence[int]) -> str:
+    if len(files) == 1:
+        return files[0]
+    return json.dumps([[file_id, size] for file_id, size in zip(files, sizes, strict=True)], separators=(",", ":"))
+
+
+class _PartsChanged(Exception):
+    """A part was uploaded again between Complete's look at the parts and its commit: look again."""
+
+
+class _Lease:
+    """A shared flock on the first file of an object kept in several files. While any reader holds
+    one, no deleter removes any of the object's files: it must take the lock exclusively first."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd: int | None = fd
+
+    def close(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            os.close(fd)  # Releases the lock.
+
+
+def _take_lease(head: Path) -> _Lease | bool:
+    """The lease of the object whose first file is ``head``; False when that file is gone (the object
+    was replaced and deleted), True when a deleter holds it right now (look again shortly)."""
+    try:
+        fd = os.open(head, os.O_RDONLY)
+    except FileNotFoundError:
+        return False
+    try:
+        if fcntl is not None:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        # Locked after a deleter finished: the name is gone although the open file is not.
+        if os.stat(head).st_ino != os.fstat(fd).st_ino:
+            return False
+        lease = _Lease(fd)
+        fd = -1  # The lease owns it now.
+        return lease
+    except BlockingIOError:
+        return True
+    except FileNotFoundError:
+        return False
+    finally:
+        if fd >= 0:
+            os.close(fd)
+
+
 def _private_dir(path: Path, parents: bool = False) -> None:
     """A directory only the gateway's user may enter (0700 whatever the umask), made if missing.
 
@@ -259,6 +337,22 @@ def _translate_sqlite_errors(fn: Callable[..., T], *args: Any) -> T:
     except sqlite3.OperationalError as exc:
         if "locked" in str(exc) or "busy" in str(exc):
             raise StoreError("SlowDown", "The object index is busy; please retry") from exc
+        if getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or "disk is full" in str(exc):
+            raise StoreError.storage_full() from exc
+        raise
+    except OSError as exc:
+        if exc.errno in STORAGE_FULL_ERRNOS:
+            raise StoreError.storage_full() from exc
+        raise
+
+
+def _translate_os_errors(fn: Callable[..., T], *args: Any) -> T:
+    """Run one file job; a full filesystem or an exhausted quota is the client's 507, not a 500."""
+    try:
+        return fn(*args)
+    except OSError as exc:
+        if exc.errno in STORAGE_FULL_ERRNOS:
+            raise StoreError.storage_full() from exc
         raise
 
 
@@ -313,7 +407,7 @@ class _WorkerFile:
     async def call(self, fn: Callable[..., T], *args: Any) -> T:
         if self._file is None:
             raise ValueError("file is closed")
-        future = self._pool.submit(fn, self._file, *args)
+        future = self._pool.submit(_translate_os_errors, fn, self._file, *args)
         self._in_flight = future
         return await asyncio.wrap_future(future)
 
@@ -370,6 +464,74 @@ class _FileBody:
         self._file.close()
 
 
+class _SegmentsBody:
+    """The bytes ``[position, position + length)`` of an object kept in several files, read one file
+    after the other while ``lease`` keeps all of them from deletion. Closing releases the lease."""
+
+    def __init__(
+        self,
+        pool: concurrent.futures.Executor,
+        segments: Sequence[tuple[Path, int]],
+        lease: _Lease,
+        position: int,
+        length: int,
+    ) -> None:
+        self._pool = pool
+        self._paths = [path for path, _ in segments]
+        self._sizes = [size for _, size in segments]
+        self._starts = list(itertools.accumulate(self._sizes, initial=0))[:-1]
+        self._lease: _Lease | None = lease
+        self._position = position
+        self._remaining = length
+        self._current: _FileBody | None = None
+        if length <= 0:
+            lease.close()
+
+    def __aiter__(self) -> _SegmentsBody:
+        return self
+
+    async def __anext__(self) -> bytes:
+        try:
+            while self._remaining > 0:
+                if self._current is None:
+                    self._current = await self._open_at(self._position)
+                try:
+                    data = await anext(self._current)
+                except StopAsyncIteration:
+                    self._current = None
+                    continue
+                self._position += len(data)
+                self._remaining -= len(data)
+                return data
+        except BaseException:
+            await self.aclose()
+            raise
+        await self.aclose()
+        raise StopAsyncIteration
+
+    async def _open_at(self, position: int) -> _FileBody:
+        index = bisect.bisect_right(self._starts, position) - 1
+        while index < len(self._sizes) and self._sizes[index] == 0:
+            index += 1  # An empty part holds no byte.
+        if index >= len(self._sizes) or position - self._starts[index] >= self._sizes[index]:
+            raise StoreError("InternalError", "An object's files are shorter than its recorded size")
+        try:
+            file = await asyncio.get_running_loop().run_in_executor(self._pool, open, self._paths[index], "rb")
+        except FileNotFoundError:
+            raise StoreError("InternalError", "A part of the object is missing from the store") from None
+        offset = position - self._starts[index]
+        return _FileBody(self._pool, file, offset, min(self._sizes[index] - offset, self._remaining))
+
+    async def aclose(self) -> None:
+        self._remaining = 0
+        current, self._current = self._current, None
+        if current is not None:
+            await current.aclose()
+        lease, self._lease = self._lease, None
+        if lease is not None:
+            lease.close()
+
+
 # -- the store ------------------------------------------------------------------------------------
 
 
@@ -397,6 +559,11 @@ class FilesystemStore:
         self._lock_fd: int | None = None
         self._background: set[asyncio.Task[Any]] = set()
         self._closed = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._deferred: list[list[str]] = []
+        """Files of replaced objects a reader still held when they were to go; the reaper retries them."""
+        self._deferred_lock = threading.Lock()
+        self._reaper: asyncio.Task[None] | None = None
 
     @classmethod
     async def open(cls, data_dir: Path | str, *, durable: bool = True) -> FilesystemStore:
@@ -418,6 +585,23 @@ class FilesystemStore:
     def min_part_size(self) -> int:
         return 0
 
+    async def ping(self) -> None:
+        """Raise StoreError unless the store can serve writes: the index answers, and the data directory's
+        filesystem has room (XMinioStorageFull saying how much is left: what /ready reports)."""
+        short = await self._io(self._short_of_room)
+        if short is not None:
+            raise StoreError("XMinioStorageFull", short)
+        await self._db(self._db_list_buckets)
+
+    def _short_of_room(self) -> str | None:
+        """Why the data directory's filesystem is too full for writes, or None while it has room."""
+        stats = os.statvfs(self.data_dir)
+        free = stats.f_bavail * stats.f_frsize
+        reserve = min(MIN_FREE_BYTES, int(stats.f_blocks * stats.f_frsize * MIN_FREE_FRACTION))
+        if free >= reserve and free > 0:
+            return None
+        return f"the filesystem of {self.data_dir} has {free} bytes free, under the {reserve}-byte reserve for writes"
+
     async def close(self) -> None:
         """Finish the commits already under way, then release the connection, threads and lock."""
         if self._closed:
@@ -425,6 +609,10 @@ class FilesystemStore:
         self._closed = True
         if self._background:
             await asyncio.gather(*self._background, return_exceptions=True)
+        if self._reaper is not None:
+            self._reaper.cancel()
+        with contextlib.suppress(RuntimeError, OSError):
+            await self._io(self._retry_deferred)  # What is still held is left for the next sweep.
         with contextlib.suppress(RuntimeError):
             await self._db(self._disconnect)
         self._db_thread.shutdown(wait=False)
@@ -475,15 +663,20 @@ class FilesystemStore:
         self, bucket: str, key: str, byte_range: ByteRange | None = None, *, if_match: str | None = None
     ) -> ObjectStream:
         _check_key(key)
-        row, file = await self._open_object(bucket, key)
+        row, opened = await self._open_object(bucket, key)
         try:
             if if_match is not None and row.etag != if_match:
                 raise StoreError("PreconditionFailed", "At least one of the pre-conditions you specified did not hold")
             first, last = (0, row.size - 1) if byte_range is None else byte_range.resolve(row.size)
         except BaseException:
-            file.close()
+            opened.close()
             raise
-        body = _FileBody(self._files, file, first, last - first + 1)
+        body: _FileBody | _SegmentsBody
+        if isinstance(opened, _Lease):
+            segments = [(self._object_path(f), size) for f, size in _segments(row.file, row.size)]
+            body = _SegmentsBody(self._files, segments, opened, first, last - first + 1)
+        else:
+            body = _FileBody(self._files, opened, first, last - first + 1)
         return ObjectStream(row.info(bucket), body, None if byte_range is None else (first, last))
 
     async def delete_object(self, bucket: str, key: str) -> None:
@@ -587,7 +780,7 @@ class FilesystemStore:
 
     async def _io(self, fn: Callable[..., T], *args: Any) -> T:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._files, fn, *args)
+        return await loop.run_in_executor(self._files, _translate_os_errors, fn, *args)
 
     async def _detached(self, coro: Coroutine[Any, Any, T]) -> T:
         """Run a commit to its end even if the caller is cancelled halfway.
@@ -611,6 +804,7 @@ class FilesystemStore:
         return self._objects / file_id[:2] / file_id[2:4] / file_id
 
     async def _start(self) -> None:
+        self._loop = asyncio.get_running_loop()
         exclusive = await self._io(self._take_lock)
         await self._db(self._connect)
         if exclusive:
@@ -654,12 +848,71 @@ class FilesystemStore:
                 if name not in referenced or path != self._object_path(name):
                     _discard(path)
 
-    def _discard_files(self, file_ids: Sequence[str]) -> None:
-        for file_id in file_ids:
-            _discard(self._object_path(file_id))
+    def _discard_files(self, files: Sequence[str]) -> None:
+        """Delete the files of rows that are gone (``file`` column values): one file at once (its readers
+        hold it open), an object's several files once no reader holds their lease (or later)."""
+        for file in files:
+            file_ids = _file_ids(file)
+            if len(file_ids) == 1:
+                _discard(self._object_path(file_ids[0]))
+            elif not self._discard_leased(file_ids):
+                with self._deferred_lock:
+                    self._deferred.append(file_ids)
+                if self._loop is not None:
+                    with contextlib.suppress(RuntimeError):  # The loop is gone: the next sweep deletes them.
+                        self._loop.call_soon_threadsafe(self._start_reaper)
+
+    def _discard_leased(self, file_ids: Sequence[str]) -> bool:
+        """Delete an object's several files unless a reader holds their lease (False then). The first
+        file, which carries the lease, goes last: while it is there, so is the rest."""
+        head = self._object_path(file_ids[0])
+        try:
+            fd = os.open(head, os.O_RDONLY)
+        except FileNotFoundError:
+            fd = -1
+        try:
+            if fd >= 0 and fcntl is not None:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    return False
+            for file_id in file_ids[1:]:
+                _discard(self._object_path(file_id))
+            _discard(head)
+        finally:
+            if fd >= 0:
+                os.close(fd)
+        return True
+
+    def _retry_deferred(self) -> bool:
+        """Try the held files again; True while some are still held."""
+        with self._deferred_lock:
+            pending, self._deferred = self._deferred, []
+        held = [file_ids for file_ids in pending if not self._discard_leased(file_ids)]
+        with self._deferred_lock:
+            self._deferred.extend(held)
+            return bool(self._deferred)
+
+    def _start_reaper(self) -> None:
+        if self._reaper is None and not self._closed:
+            self._reaper = asyncio.get_running_loop().create_task(self._reap())
+
+    async def _reap(self) -> None:
+        try:
+            while not self._closed:
+                await asyncio.sleep(REAP_INTERVAL_S)
+                if not await self._io(self._retry_deferred):
+                    return
+        finally:
+            self._reaper = None
 
     async def _spool(self, body: AsyncIterable[bytes]) -> _Spooled:
-        """Stream a body into a fresh temp file, hashing it; nothing is left behind if it fails."""
+        """Stream a body into a fresh temp file, hashing it; nothing is left behind if it fails.
+
+        Refused before the first byte while the filesystem is below its reserve (see MIN_FREE_BYTES).
+        """
+        if await self._io(self._short_of_room) is not None:
+            raise StoreError.storage_full()
         file_id = uuid.uuid4().hex
         path = self._tmp / file_id
         file = _WorkerFile(self._files, await self._io(_create_private, path))
@@ -744,8 +997,9 @@ class FilesystemStore:
         await self._io(self._discard_files, obsolete)
         return part
 
-    async def _open_object(self, bucket: str, key: str) -> tuple[_ObjectRow, IO[bytes]]:
-        """Look the object up and open its file, which then stays readable whatever writers do.
+    async def _open_object(self, bucket: str, key: str) -> tuple[_ObjectRow, IO[bytes] | _Lease]:
+        """Look the object up and open its file (or take the lease of its files), which then stay
+        readable whatever writers do.
 
         Between the lookup and the open a writer may replace the object and delete the file: look
         again. A row whose file stays missing is damage, not a race.
@@ -755,10 +1009,20 @@ class FilesystemStore:
             row = await self._db(self._db_lookup, bucket, key)
             if row.file == previous:
                 break
-            try:
-                return row, await self._io(open, self._object_path(row.file), "rb")
-            except FileNotFoundError:
-                previous = row.file
+            file_ids = _file_ids(row.file)
+            if len(file_ids) > 1:
+                lease = await self._io(_take_lease, self._object_path(file_ids[0]))
+                if isinstance(lease, _Lease):
+                    return row, lease
+                if lease:  # Being deleted this very moment: the row has changed, or will have.
+                    await asyncio.sleep(0.01)
+                    continue
+            else:
+                try:
+                    return row, await self._io(open, self._object_path(row.file), "rb")
+                except FileNotFoundError:
+                    pass
+            previous = row.file
         raise StoreError("InternalError", "The object's data is missing from the store", resource=key)
 
     async def _delete_object(self, bucket: str, key: str) -> None:
@@ -795,12 +1059,35 @@ class FilesystemStore:
         byte_range: ByteRange | None,
     ) -> PartInfo:
         await self._db(self._db_require_upload, bucket, key, upload_id)
-        stream = await self.get_object(src_bucket, src_key, byte_range)
-        try:
-            spooled = await self._spool(stream.body)
-        finally:
-            await stream.aclose()
+        spooled = await self._link_whole(src_bucket, src_key, byte_range)
+        if spooled is None:
+            stream = await self.get_object(src_bucket, src_key, byte_range)
+            try:
+                spooled = await self._spool(stream.body)
+            finally:
+                await stream.aclose()
         return await self._publish_part(bucket, key, upload_id, part_number, spooled)
+
+    async def _link_whole(self, bucket: str, key: str, byte_range: ByteRange | None) -> _Spooled | None:
+        """A hard link to the whole of a one-file object whose ETag is its MD5, as a spooled body (files
+        are never modified, so the link is a copy that takes no room); None where a copy is needed."""
+        previous: str | None = None
+        for _ in range(_OPEN_ATTEMPTS):
+            row = await self._db(self._db_lookup, bucket, key)
+            if row.file == previous or row.part_sizes is not None or row.file.startswith("["):
+                return None
+            if byte_range is not None and byte_range.resolve(row.size) != (0, row.size - 1):
+                return None
+            file_id = uuid.uuid4().hex
+            try:
+                await self._io(os.link, self._object_path(row.file), self._tmp / file_id)
+            except FileNotFoundError:
+                previous = row.file  # Replaced and deleted since the lookup: look again.
+                continue
+            except (OSError, StoreError):
+                return None  # No hard links on this filesystem (or no room for one): copy.
+            return _Spooled(file_id, self._tmp / file_id, row.size, row.etag)
+        return None
 
     async def _complete(
         self,
@@ -810,42 +1097,22 @@ class FilesystemStore:
         requested: list[tuple[int, str]],
         condition: WriteCondition | None = None,
     ) -> ObjectInfo:
+        """The chosen parts' files become the object's, in order, in one transaction: no byte is copied
+        (Complete needs no room beyond a row), and nothing partial is ever visible."""
         for _ in range(_OPEN_ATTEMPTS):
             upload, uploaded = await self._db(self._db_upload_parts, bucket, key, upload_id)
             chosen = validate_completion(requested, {n: part for n, (part, _) in uploaded.items()}, self.min_part_size)
+            sizes = [p.size for p in chosen]
+            files = _files_column([uploaded[p.part_number][1] for p in chosen], sizes)
+            attributes = _encode_attributes(upload.attributes)
+            row = _ObjectRow(key, files, sum(sizes), multipart_etag(chosen), 0, attributes, json.dumps(sizes))
             try:
-                spooled = await self._io(self._assemble, [uploaded[p.part_number][1] for p in chosen])
-            except FileNotFoundError:
-                continue  # A part was re-uploaded since the lookup: check the request against the new one.
-            return await self._publish_object(
-                bucket,
-                key,
-                spooled,
-                multipart_etag(chosen),
-                upload.attributes,
-                tuple(p.size for p in chosen),
-                upload_id,
-                condition,
-            )
+                info, obsolete = await self._db(self._db_commit_object, bucket, row, upload_id, condition)
+            except _PartsChanged:
+                continue  # A part was uploaded again since the lookup: check the request against the new one.
+            await self._io(self._discard_files, obsolete)
+            return info
         raise StoreError("InternalError", "The upload's parts keep changing or are missing", resource=upload_id)
-
-    def _assemble(self, part_files: list[str]) -> _Spooled:
-        """Concatenate part files into a new temp file; every part is opened before any byte is copied."""
-        file_id = uuid.uuid4().hex
-        path = self._tmp / file_id
-        size = 0
-        with contextlib.ExitStack() as stack:
-            sources = [stack.enter_context(open(self._object_path(f), "rb")) for f in part_files]
-            try:
-                with _create_private(path) as out:
-                    for source in sources:
-                        shutil.copyfileobj(source, out, COPY_BUFFER)
-                    size = out.tell()
-                    _finish_file(out, self._durable)
-            except BaseException:
-                _discard(path)
-                raise
-        return _Spooled(file_id, path, size, "")
 
     async def _abort(self, bucket: str, key: str, upload_id: str) -> None:
         obsolete = await self._db(self._db_abort, bucket, key, upload_id)
@@ -896,7 +1163,8 @@ class FilesystemStore:
 
     def _db_referenced_files(self) -> set[str]:
         with self._transaction(write=False) as sql:
-            return {file for (file,) in sql.execute("SELECT file FROM objects UNION ALL SELECT file FROM parts")}
+            files = [file for (file,) in sql.execute("SELECT file FROM objects UNION ALL SELECT file FROM parts")]
+        return {file_id for file in files for file_id in _file_ids(file)}
 
     def _db_require_bucket(self, bucket: str) -> None:
         if self._sql.execute("SELECT 1 FROM buckets WHERE name = ?", (bucket,)).fetchone() is None:
@@ -949,7 +1217,8 @@ class FilesystemStore:
         self, bucket: str, new: _ObjectRow, upload_id: str | None, condition: WriteCondition | None = None
     ) -> tuple[ObjectInfo, list[str]]:
         """Make an object visible, replacing any previous version; completing an upload also drops
-        the upload and its parts in the same transaction. Returns the files to delete afterwards.
+        the upload and its parts in the same transaction (the object's files are some of the parts'
+        files: _PartsChanged when one of them is no longer a part). Returns the files to delete afterwards.
 
         ``condition`` is checked in the same write transaction (BEGIN IMMEDIATE), so of two
         conditional writers only one can see the state its condition asks for.
@@ -964,7 +1233,11 @@ class FilesystemStore:
                 condition.check(None if current is None else _ObjectRow(*current).info(bucket))
             if upload_id is not None:
                 self._db_require_upload(bucket, new.key, upload_id)
-                obsolete += [f for (f,) in sql.execute("SELECT file FROM parts WHERE upload_id = ?", (upload_id,))]
+                parts = [f for (f,) in sql.execute("SELECT file FROM parts WHERE upload_id = ?", (upload_id,))]
+                used = set(_file_ids(new.file))
+                if not used <= set(parts):
+                    raise _PartsChanged()
+                obsolete += [f for f in parts if f not in used]  # Parts uploaded but left out.
                 sql.execute("DELETE FROM parts WHERE upload_id = ?", (upload_id,))
                 sql.execute("DELETE FROM uploads WHERE upload_id = ?", (upload_id,))
             old = sql.execute("SELECT file FROM objects WHERE bucket = ? AND key = ?", (bucket, new.key)).fetchone()

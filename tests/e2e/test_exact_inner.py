@@ -6,13 +6,17 @@ inner store's protocol, over a real SeaweedFS upstream.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import random
 import stat
+import subprocess
 import threading
 import time
+import urllib.error
+import urllib.request
 
 import boto3
 import pytest
@@ -223,3 +227,144 @@ def test_data_directory_and_credentials_are_private_whatever_the_umask(tmp_path)
         assert not wrong, wrong
     finally:
         gateway.stop()
+
+
+# --- item 10: a full disk ------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A real small filesystem (a tmpfs of 40 MiB) for the data directory: writes there meet ENOSPC."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    if os.geteuid() != 0:
+        pytest.skip("a small filesystem for the disk-full tests needs root (mount -t tmpfs)")
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=40m", "tmpfs", str(mount)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+@pytest.fixture
+def full_disk_gateway(small_disk, tmp_path):
+    gateway = start_gateway(tmp_path / "gateway", extra_args=("--data-dir", str(small_disk / "data")))
+    gateway.data_dir = small_disk / "data"
+    yield gateway
+    gateway.stop()
+
+
+def _fill(path) -> None:
+    """Write ``path`` until the filesystem has not one block left."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        for chunk in (256 * KiB, 4 * KiB, 1):
+            data = os.urandom(chunk)
+            with contextlib.suppress(OSError):
+                while os.write(fd, data):
+                    pass
+    finally:
+        os.close(fd)
+
+
+def _ready(gateway) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(gateway.endpoint + "/ready", timeout=30) as answer:
+            return answer.status, answer.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+def _storage_full(exc: ClientError) -> bool:
+    error = exc.response["Error"]
+    return (
+        exc.response["ResponseMetadata"]["HTTPStatusCode"] == 507
+        and error["Code"] == "XMinioStorageFull"
+        and "minimum free drive threshold" in error["Message"]
+        and bool(exc.response["ResponseMetadata"].get("RequestId"))
+    )
+
+
+def test_a_full_disk_is_507_and_not_ready_until_room_is_made(full_disk_gateway):
+    """Filled by something else: PUT and UploadPart answer 507 XMinioStorageFull, reads still work,
+    /ready is 503 naming the condition; once room is made, all is well again without a restart."""
+    gateway = full_disk_gateway
+    client = gateway.client()
+    client.create_bucket(Bucket="full")
+    kept = os.urandom(300 * KiB)
+    client.put_object(Bucket="full", Key="kept", Body=kept)
+    upload = client.create_multipart_upload(Bucket="full", Key="mp")["UploadId"]
+    assert _ready(gateway)[0] == 200
+    ballast = gateway.data_dir.parent / "ballast"
+    _fill(ballast)
+    for attempt in (
+        lambda: client.put_object(Bucket="full", Key="new", Body=os.urandom(200 * KiB)),
+        lambda: client.put_object(Bucket="full", Key="tiny", Body=b"x"),
+        lambda: client.upload_part(Bucket="full", Key="mp", UploadId=upload, PartNumber=1, Body=os.urandom(KiB)),
+    ):
+        with pytest.raises(ClientError) as refused:
+            attempt()
+        assert _storage_full(refused.value), refused.value.response
+    assert client.get_object(Bucket="full", Key="kept")["Body"].read() == kept
+    status, reason = _ready(gateway)
+    assert status == 503 and "storage full" in reason, (status, reason)
+    assert not list((gateway.data_dir / "tmp").iterdir())  # nothing half-written left behind
+
+    ballast.unlink()
+    deadline = time.monotonic() + 60
+    while _ready(gateway)[0] != 200:
+        assert time.monotonic() < deadline, _ready(gateway)
+        time.sleep(0.5)
+    fresh = os.urandom(200 * KiB)
+    client.put_object(Bucket="full", Key="new", Body=fresh)
+    assert client.get_object(Bucket="full", Key="new")["Body"].read() == fresh
+
+
+def test_filling_the_disk_with_objects_answers_507_and_deletes_make_room(full_disk_gateway):
+    gateway = full_disk_gateway
+    client = gateway.client()
+    client.create_bucket(Bucket="fill")
+    stored: dict[str, bytes] = {}
+    for n in range(100):
+        data = os.urandom(MiB)
+        try:
+            client.put_object(Bucket="fill", Key=f"k{n}", Body=data)
+        except ClientError as exc:
+            assert _storage_full(exc), exc.response
+            break
+        stored[f"k{n}"] = data
+    else:
+        pytest.fail("100 MiB fitted on a 40 MiB filesystem")
+    assert len(stored) > 10
+    assert not list((gateway.data_dir / "tmp").iterdir())
+    for key, data in stored.items():
+        assert client.get_object(Bucket="fill", Key=key)["Body"].read() == data
+    for key in list(stored)[:3]:
+        client.delete_object(Bucket="fill", Key=key)
+    client.put_object(Bucket="fill", Key="again", Body=os.urandom(MiB))
+
+
+def test_complete_needs_no_second_copy_of_the_upload(full_disk_gateway):
+    """24 MiB of parts on a 40 MiB filesystem: Complete used to copy them (twice: the inner parts, then
+    the assembled object) and failed for want of room; now the parts become the object."""
+    gateway = full_disk_gateway
+    client = gateway.client()
+    client.create_bucket(Bucket="mpu")
+    parts = [os.urandom(8 * MiB) for _ in range(3)]
+    upload = client.create_multipart_upload(Bucket="mpu", Key="big")["UploadId"]
+    etags = [
+        client.upload_part(Bucket="mpu", Key="big", UploadId=upload, PartNumber=n, Body=part)["ETag"]
+        for n, part in enumerate(parts, 1)
+    ]
+    client.complete_multipart_upload(
+        Bucket="mpu",
+        Key="big",
+        UploadId=upload,
+        MultipartUpload={"Parts": [{"PartNumber": n, "ETag": etag} for n, etag in enumerate(etags, 1)]},
+    )
+    whole = b"".join(parts)
+    assert client.get_object(Bucket="mpu", Key="big")["Body"].read() == whole
+    ranged = client.get_object(Bucket="mpu", Key="big", Range=f"bytes={8 * MiB - 5}-{8 * MiB + 4}")
+    assert ranged["Body"].read() == whole[8 * MiB - 5 : 8 * MiB + 5]
+    client.delete_object(Bucket="mpu", Key="big")
+    client.put_object(Bucket="mpu", Key="after", Body=os.urandom(20 * MiB))  # the room came back

@@ -193,3 +193,91 @@ def test_an_existing_data_directory_and_credentials_become_private(tmp_path):
 
     asyncio.run(scenario())
     assert data.stat().st_mode & 0o777 == 0o700
+
+
+# --- item 10: a full disk, and a Complete that copies nothing -----------------------------------------------
+
+
+def test_no_room_is_storage_full_for_files_the_index_and_an_upstream():
+    import errno
+    import sqlite3
+
+    from botocore.exceptions import ClientError
+
+    from s4.store import filesystem
+    from s4.store.s3.errors import translate
+
+    def no_room() -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    def index_full() -> None:
+        raise sqlite3.OperationalError("database or disk is full")
+
+    for run, fn in ((filesystem._translate_os_errors, no_room), (filesystem._translate_sqlite_errors, index_full)):
+        with pytest.raises(StoreError) as full:
+            run(fn)
+        assert full.value.code == "XMinioStorageFull"
+    for code, status in (("XMinioStorageFull", 507), ("", 507)):
+        answer = {"Error": {"Code": code, "Message": "full"}, "ResponseMetadata": {"HTTPStatusCode": status}}
+        assert translate(ClientError(answer, "PutObject"), "http://upstream").code == "XMinioStorageFull"
+
+
+MiB = 1024 * KiB
+
+
+def test_a_reader_keeps_the_parts_of_a_replaced_multipart_object(tmp_path):
+    """An object completed from parts is its parts' files; replaced and deleted while a reader is
+    halfway, the reader still gets every byte of it, and the files go once the reader is done."""
+    parts = [noise(n, 5 * MiB) for n in range(2)] + [b"end"]
+
+    async def scenario():
+        store = await FilesystemStore.open(tmp_path, durable=False)
+        try:
+            await store.create_bucket("b")
+            upload = await store.create_multipart_upload("b", "k", ObjectAttributes())
+            done = [await store.upload_part("b", "k", upload, n, body(p)) for n, p in enumerate(parts, 1)]
+            await store.complete_multipart_upload("b", "k", upload, [(p.part_number, p.etag) for p in done])
+            old_files = {p for p in (tmp_path / "objects").rglob("*") if p.is_file()}
+            assert len(old_files) == 3
+            stream = await store.get_object("b", "k", ByteRange(1, None))
+            first = await anext(stream.body)
+            await store.put_object("b", "k", body(b"replaced"), ObjectAttributes())
+            assert all(p.exists() for p in old_files)  # held by the reader's lease: deleting waits
+            rest = b"".join([chunk async for chunk in stream.body])
+            assert first + rest == b"".join(parts)[1:]
+            await stream.aclose()
+            for _ in range(100):  # the reaper tries again every second
+                if not any(p.exists() for p in old_files):
+                    break
+                await asyncio.sleep(0.1)
+            assert not any(p.exists() for p in old_files)
+            assert await read_all(await store.get_object("b", "k")) == b"replaced"
+        finally:
+            await store.close()
+
+    asyncio.run(scenario())
+
+
+def test_upload_part_copy_of_a_whole_object_links_it(tmp_path):
+    """Files are never modified: a whole-object part copy is a hard link (no second copy on disk), and
+    the completed object outlives its source."""
+    source = noise(3, 6 * MiB)
+
+    async def scenario():
+        store = await FilesystemStore.open(tmp_path, durable=False)
+        try:
+            await store.create_bucket("b")
+            await store.put_object("b", "src", body(source), ObjectAttributes())
+            upload = await store.create_multipart_upload("b", "dst", ObjectAttributes())
+            copied = await store.upload_part_copy("b", "dst", upload, 1, "b", "src")
+            tail = await store.upload_part_copy("b", "dst", upload, 2, "b", "src", ByteRange(0, 9))
+            assert (copied.size, tail.size) == (len(source), 10)
+            linked = [p for p in (tmp_path / "objects").rglob("*") if p.is_file() and p.stat().st_nlink == 2]
+            assert len(linked) == 2  # the source's file and the part's name for it
+            await store.complete_multipart_upload("b", "dst", upload, [(1, copied.etag), (2, tail.etag)])
+            await store.delete_object("b", "src")
+            assert await read_all(await store.get_object("b", "dst")) == source + source[:10]
+        finally:
+            await store.close()
+
+    asyncio.run(scenario())

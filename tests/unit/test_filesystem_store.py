@@ -615,7 +615,9 @@ def test_two_stores_share_one_directory(tmp_path):
         finally:
             await b.close()
             await a.close()
-        assert len(object_files(tmp_path)) == 2  # Unlisted part 2 went with the upload.
+        # The object is its parts 1 and 3's files as they were (Complete copies nothing), and "small";
+        # unlisted part 2 went with the upload.
+        assert len(object_files(tmp_path)) == 3
 
     asyncio.run(scenario())
 
@@ -734,7 +736,7 @@ def test_multipart_success(tmp_path):
             assert await error_code(store.list_parts("b", "movie", upload_id)) == "NoSuchUpload"
             again = store.complete_multipart_upload("b", "movie", upload_id, [(1, uploaded[1].etag)])
             assert await error_code(again) == "NoSuchUpload"
-        assert len(object_files(tmp_path)) == 1  # The part files are gone.
+        assert len(object_files(tmp_path)) == 3  # The object is its three parts' files, no copy of them.
 
     asyncio.run(scenario())
 

@@ -107,6 +107,8 @@ class CompressingStore:
             else:
                 await self.inner.list_buckets()
         except StoreError as exc:
+            if exc.code == "XMinioStorageFull":
+                return f"storage full: {exc.message}"
             return f"store unreachable: {exc}"
         return None
 

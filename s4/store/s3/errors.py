@@ -53,6 +53,8 @@ PASSED_THROUGH = frozenset(
 THROTTLED = frozenset(
     {"SlowDown", "Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequests", "RequestThrottled"}
 )
+STORAGE_FULL = frozenset({"XMinioStorageFull", "InsufficientStorage"})
+"""An upstream out of room (MinIO's codes; 507 from any): the client's 507, as the embedded store answers."""
 REFUSED_CREDENTIALS = frozenset(
     {"InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken", "RequestTimeTooSkewed"}
 )
@@ -62,6 +64,7 @@ _STATUS_CODES = {
     404: "NoSuchKey",
     412: "PreconditionFailed",
     416: "InvalidRange",
+    507: "XMinioStorageFull",
     503: "SlowDown",
 }
 """Answers without a body (HEAD) carry only their status."""
@@ -107,6 +110,8 @@ def _client_error(exc: ClientError, endpoint: str) -> StoreError:
         code = _STATUS_CODES.get(status or 0, code)
     if code in THROTTLED or status == 503:
         return StoreError("SlowDown", f"the upstream S3 is throttling requests ({code or status}): {message}")
+    if code in STORAGE_FULL or status == 507:
+        return StoreError.storage_full()
     if code in REFUSED_CREDENTIALS:
         return StoreError("AccessDenied", f"the upstream S3 at {endpoint} refused the gateway's credentials ({code})")
     if code in PASSED_THROUGH:
