@@ -10,7 +10,16 @@ import pytest
 
 from s4.codec import CodecDispatcher, CodecRegistry, CpuCodecPool
 from s4.codec.policy import FramePolicy
-from s4.store.base import ListPage, ObjectAttributes, ObjectInfo, ObjectStore, PartInfo, PartsPage, StoreError
+from s4.store.base import (
+    ByteRange,
+    ListPage,
+    ObjectAttributes,
+    ObjectInfo,
+    ObjectStore,
+    PartInfo,
+    PartsPage,
+    StoreError,
+)
 from s4.store.compressing.staging import KEY_UPLOAD_ID
 from s4.store.compressing.store import CompressingStore
 from s4.store.filesystem import FilesystemStore
@@ -305,3 +314,48 @@ def test_delete_bucket_clears_the_gateways_objects_and_aborts_uploads(tmp_path):
             await _close(store)
 
     asyncio.run(scenario())
+
+
+# == a Complete whose object is committed answers 200 even if its sidecar cannot be built =================
+
+
+def test_complete_succeeds_when_the_final_sidecar_cannot_be_built(tmp_path, monkeypatch):
+    """The inner Complete is the commit point: a failure while indexing the staged parts afterwards (a
+    part changed or gone, an unreadable part index) must not turn a stored object into a 500."""
+    from s4.store.compressing import staging
+
+    policy = FramePolicy(single_frame_max=MiB, medium_frame=MiB, large_frame=MiB, unknown_frame=MiB)
+
+    async def failing_index(self, bucket, key, chosen, final):
+        raise StoreError("InternalError", "staged part 1 changed during Complete; retry")
+
+    monkeypatch.setattr(staging.MultipartStaging, "_write_final_sidecar", failing_index)
+
+    async def scenario() -> tuple[bytes, bool]:
+        inner = await FilesystemStore.open(tmp_path, durable=False)
+        store = CompressingStore(inner, CpuCodecPool(CodecRegistry.cpu_default()), CodecDispatcher(), policy)
+        try:
+            await store.create_bucket("b")
+            data = b"".join(b"line %08d of a multipart object\n" % i for i in range(400_000))  # ~13 MiB
+            upload = await store.create_multipart_upload("b", "k", ObjectAttributes())
+            first, second = data[: 6 * MiB], data[6 * MiB :]
+            p1 = await store.upload_part("b", "k", upload, 1, body(first))
+            p2 = await store.upload_part("b", "k", upload, 2, body(second))
+            done = await store.complete_multipart_upload("b", "k", upload, [(1, p1.etag), (2, p2.etag)])
+            assert done.size == len(data)
+            got = bytearray()
+            stream = await store.get_object("b", "k")
+            async for chunk in stream.body:
+                got += chunk
+            ranged = bytearray()
+            stream = await store.get_object("b", "k", ByteRange(7 * MiB, 7 * MiB + 99))
+            async for chunk in stream.body:
+                ranged += chunk
+            assert bytes(ranged) == data[7 * MiB : 7 * MiB + 100]
+            uploads = await store.list_multipart_uploads("b")
+            return bytes(got) == data, not uploads.uploads
+        finally:
+            await store.close()
+            store.pool.close()
+
+    assert asyncio.run(scenario()) == (True, True)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import logging
 import secrets
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Sequence
@@ -43,6 +44,7 @@ from s4.store.compressing.view import logical
 from s4.store.multipart import multipart_etag, validate_completion
 from s4.store.walk import single_chunk, walk, with_metadata
 
+_log = logging.getLogger(__name__)
 KEY_UPLOAD_KEY = "s4-mpu-key"
 KEY_PART_MD5 = "s4-part-md5"
 KEY_PART_SIZE = "s4-part-size"
@@ -289,7 +291,6 @@ class MultipartStaging:
         inner_condition = await on_inner(self.inner, bucket, key, condition)  # 412/404: the upload stays
         try:
             final = await self._assemble(bucket, key, chosen, attributes, inner_condition)
-            await self._write_final_sidecar(bucket, key, chosen, final)
         except StoreError as exc:
             if exc.code not in ("NoSuchKey", "NoSuchUpload"):
                 raise
@@ -300,6 +301,7 @@ class MultipartStaging:
             if done is None:
                 raise _no_such_upload() from None
             return done
+        await self._index_final(bucket, key, chosen, final)
         await self.remove(bucket, upload_id)
         return logical(final)[0]
 
@@ -380,6 +382,15 @@ class MultipartStaging:
                     yield chunk
             finally:
                 await stream.aclose()
+
+    async def _index_final(self, bucket: str, key: str, chosen: list[StagedPart], final: ObjectInfo) -> None:
+        """The assembled object's sidecar, built from the staged parts' indexes. The object is committed
+        by now, so nothing here may fail the Complete: without a sidecar, ranged reads walk the frames."""
+        try:
+            await self._write_final_sidecar(bucket, key, chosen, final)
+        except Exception as exc:  # a staged part gone or changed, an unreadable part index, a refused write
+            _log.warning("no sidecar for the completed %s/%s (%r); ranged reads walk its frames", bucket, key, exc)
+            await self.sidecars.remove(bucket, key)
 
     async def _write_final_sidecar(self, bucket: str, key: str, chosen: list[StagedPart], final: ObjectInfo) -> None:
         entries: list[IndexEntry] = []
