@@ -8,7 +8,7 @@ from aiohttp import web
 
 from s4.server.context import S3Request
 from s4.server.errors import S3Error
-from s4.server.ops import buckets, listing, multipart, objects
+from s4.server.ops import buckets, listing, multipart, objects, versions
 
 Handler = Callable[[S3Request], Awaitable[web.StreamResponse]]
 
@@ -40,8 +40,6 @@ UNSUPPORTED = frozenset(
         "select",
         "tagging",
         "torrent",
-        "versioning",
-        "versions",
         "website",
         "attributes",
     }
@@ -70,6 +68,9 @@ OPERATION_NAMES: dict[Handler, str] = {
     buckets.get_bucket_location: "GetBucketLocation",
     listing.list_objects_v1: "ListObjects",
     listing.list_objects_v2: "ListObjectsV2",
+    versions.list_object_versions: "ListObjectVersions",
+    versions.get_bucket_versioning: "GetBucketVersioning",
+    versions.put_bucket_versioning: "PutBucketVersioning",
     objects.get_object: "GetObject",
     objects.head_object: "HeadObject",
     objects.put_object: "PutObject",
@@ -126,11 +127,15 @@ def _bucket_route(method: str, query) -> Handler:
             return buckets.get_bucket_location
         if "uploads" in query:
             return multipart.list_uploads
+        if "versions" in query:
+            return versions.list_object_versions
+        if "versioning" in query:
+            return versions.get_bucket_versioning
         if query.get("list-type") == "2":
             return listing.list_objects_v2
         return listing.list_objects_v1
     if method == "PUT":
-        return buckets.create_bucket
+        return versions.put_bucket_versioning if "versioning" in query else buckets.create_bucket
     if method == "DELETE":
         return buckets.delete_bucket
     if method == "HEAD":

@@ -16,14 +16,14 @@ XML = "application/xml"
 MAX_KEYS = 1000
 
 
-def _max_keys(req: S3Request) -> int:
+def max_keys_of(req: S3Request) -> int:
     raw = req.query.get("max-keys", str(MAX_KEYS))
     if not raw.isdigit():
         raise S3Error("InvalidArgument", "Provided max-keys not an integer or within integer range")
     return min(int(raw), MAX_KEYS)
 
 
-def _encoder(req: S3Request):
+def encoder(req: S3Request):
     encoding = req.query.get("encoding-type")
     if encoding is None:
         return lambda v: v
@@ -51,15 +51,15 @@ def _prefixes(page: ListPage, encode) -> str:
 
 
 async def list_objects_v1(req: S3Request) -> web.Response:
-    encode = _encoder(req)
+    encode = encoder(req)
     prefix = req.query.get("prefix", "")
     delimiter = req.query.get("delimiter") or None
     marker = req.query.get("marker") or None
-    max_keys = _max_keys(req)
+    max_keys = max_keys_of(req)
     page = await req.store.list_objects(req.bucket, prefix, delimiter, marker, max_keys)
     parts = [
         element("Name", req.bucket),
-        element("Prefix", encode(prefix)),
+        element("Prefix", prefix),  # v1 never encodes Prefix (S3 does not, and botocore does not decode it)
         element("Marker", encode(marker or "")),
         element("MaxKeys", max_keys),
         optional("Delimiter", encode(delimiter) if delimiter else None),
@@ -84,12 +84,12 @@ def decode_token(token: str) -> str:
 
 
 async def list_objects_v2(req: S3Request) -> web.Response:
-    encode = _encoder(req)
+    encode = encoder(req)
     prefix = req.query.get("prefix", "")
     delimiter = req.query.get("delimiter") or None
     token = req.query.get("continuation-token")
     start_after = req.query.get("start-after") or None
-    max_keys = _max_keys(req)
+    max_keys = max_keys_of(req)
     after = decode_token(token) if token is not None else start_after
     page = await req.store.list_objects(req.bucket, prefix, delimiter, after, max_keys)
     fetch_owner = req.query.get("fetch-owner", "false").lower() == "true"

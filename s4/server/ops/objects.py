@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import AsyncIterator
-from urllib.parse import unquote
+from urllib.parse import parse_qs, unquote
 
 from aiohttp import web
 
@@ -22,6 +22,7 @@ from s4.server.http import (
     write_condition,
 )
 from s4.server.limits import client_reads_within, write_within
+from s4.server.ops.versions import NULL_VERSION, require_current_version
 from s4.server.xml import document, element, iso8601, parse_delete_objects
 from s4.store import ByteRange, ObjectInfo, StoreError
 
@@ -60,6 +61,7 @@ def _read_headers(req: S3Request, info: ObjectInfo, selected: tuple[int, int] | 
 
 
 async def head_object(req: S3Request) -> web.StreamResponse:
+    require_current_version(req)
     info = await req.store.head_object(req.bucket, req.key)
     byte_range, part = _requested_range(req, info)
     selected = byte_range.resolve(info.size) if byte_range is not None else None
@@ -67,6 +69,7 @@ async def head_object(req: S3Request) -> web.StreamResponse:
 
 
 async def get_object(req: S3Request) -> web.StreamResponse:
+    require_current_version(req)
     byte_range, part = _requested_range(req)
     if part is not None:
         info = await req.store.head_object(req.bucket, req.key)
@@ -143,6 +146,7 @@ async def put_object(req: S3Request) -> web.Response:
 
 
 async def delete_object(req: S3Request) -> web.Response:
+    require_current_version(req)
     await req.store.delete_object(req.bucket, req.key)
     return web.Response(status=204)
 
@@ -170,7 +174,11 @@ async def delete_objects(req: S3Request) -> web.Response:
 def parse_copy_source(value: str | None) -> tuple[str, str]:
     if not value:
         raise S3Error("InvalidArgument", "Copy Source must mention the source bucket and key: sourcebucket/sourcekey")
-    source = unquote(value.split("?", 1)[0]).lstrip("/")
+    path, _, query = value.partition("?")
+    version = parse_qs(query).get("versionId", [NULL_VERSION])[0]
+    if version != NULL_VERSION:
+        raise S3Error("InvalidArgument", "Invalid version id specified")
+    source = unquote(path).lstrip("/")
     bucket, _, key = source.partition("/")
     if not bucket or not key:
         raise S3Error("InvalidArgument", "Copy Source must mention the source bucket and key: sourcebucket/sourcekey")
