@@ -2,7 +2,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: .venv venv test lint serve bench bench-proxy bench-load clean system-deps
+.PHONY: .venv venv test lint serve bench bench-proxy bench-load clean system-deps conformance
 
 # The environment: created once, refreshed when pyproject.toml changes.
 $(BIN)/.installed: pyproject.toml
@@ -29,6 +29,12 @@ lint: venv
 
 test: venv lint system-deps
 	$(BIN)/python -m pytest -q
+	$(BIN)/python tests/conformance/run_conformance.py --check
+
+# ceph/s3-tests (../shared/conformance) against a gateway on the embedded store; S3TESTS_SET=all for the
+# whole functional suite. `make test` runs the core set and fails below tests/conformance/floor.json.
+conformance: venv
+	$(BIN)/python tests/conformance/run_conformance.py
 
 serve: venv
 	$(BIN)/s4 serve
