@@ -19,12 +19,13 @@ from aiohttp.typedefs import Handler
 from s4.config import S4Config
 from s4.metrics import Metrics
 from s4.server.addressing import split_target
+from s4.server.auth.post_signature import PENDING
 from s4.server.auth.sigv4 import AuthContext, Credentials, authenticate
 from s4.server.context import S3Request
 from s4.server.errors import S3Error
 from s4.server.limits import RequestLimiter, body_bytes_sent, check_header_section, finish_within, slow_down
 from s4.server.observability import AccessLog, serve_endpoint, service_endpoint
-from s4.server.routes import operation_name, route
+from s4.server.routes import FORM_AUTHENTICATED, operation_name, route
 from s4.store import ObjectStore, StoreError, StoreErrorKind
 from s4.store.stats import WRITE_OUTCOME
 
@@ -178,11 +179,13 @@ async def _handle_s3(request: web.Request, record: _Record, admitted: bool) -> w
         if not admitted:
             raise slow_down()
         handler = route(request.method, bucket, key, request.query, request.headers)
-        auth = _authenticate(request)
-        record.principal = auth.access_key_id
-        req = S3Request(request, request_id(request), bucket, key, auth, request.app[STORE], config)
+        # A form upload is signed in its body: its handler authenticates it from the fields.
+        auth = PENDING if handler in FORM_AUTHENTICATED else _authenticate(request)
+        record.principal = auth.access_key_id or None
+        store, credentials = request.app[STORE], request.app[CREDENTIALS]
+        req = S3Request(request, request_id(request), bucket, key, auth, store, config, credentials=credentials)
         response = await handler(req)
-        record.response, record.body = response, req.body
+        record.response, record.body, record.principal = response, req.body, req.auth.access_key_id or None
         return response
     except Exception as exc:  # every failure becomes an S3 error, or a cut connection once bytes went out
         metrics = request.app[METRICS]
@@ -250,11 +253,21 @@ async def expect_continue(request: web.Request) -> web.StreamResponse | None:
         check_header_section(request, request.app[CONFIG].limits.max_header_bytes)
         if request.app[LIMITER].full:
             raise slow_down()  # no body the gateway has no room for
-        _authenticate(request)
+        if not _authenticated_by_form(request):
+            _authenticate(request)
     except S3Error as exc:
         return error_response(request, exc)
     await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
     return None
+
+
+def _authenticated_by_form(request: web.Request) -> bool:
+    """A form upload, whose signature is in the body the client waits to send."""
+    try:
+        bucket, key = split_target(request.host, request.raw_path, request.app[CONFIG].domain)
+        return route(request.method, bucket, key, request.query, request.headers) in FORM_AUTHENTICATED
+    except S3Error:
+        return False
 
 
 async def _add_request_id(request: web.Request, response: web.StreamResponse) -> None:

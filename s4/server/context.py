@@ -8,7 +8,7 @@ from aiohttp import web
 from multidict import CIMultiDictProxy, MultiDictProxy
 
 from s4.config import S4Config
-from s4.server.auth.sigv4 import AuthContext
+from s4.server.auth.sigv4 import AuthContext, Credentials
 from s4.server.body.verified import VerifiedBody
 from s4.server.errors import S3Error
 from s4.server.limits import BodyRate, idle_bounded
@@ -29,6 +29,8 @@ class S3Request:
     config: S4Config
     body: VerifiedBody | None = None
     """The request body once a handler asked for it (its size feeds the metrics)."""
+    credentials: Credentials | None = None
+    """The gateway's keys, for a handler that authenticates from the body (a form upload's fields)."""
 
     @property
     def headers(self) -> CIMultiDictProxy[str]:

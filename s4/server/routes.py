@@ -8,7 +8,7 @@ from aiohttp import web
 
 from s4.server.context import S3Request
 from s4.server.errors import S3Error
-from s4.server.ops import buckets, listing, multipart, objects, versions
+from s4.server.ops import buckets, listing, multipart, objects, post_object, versions
 
 Handler = Callable[[S3Request], Awaitable[web.StreamResponse]]
 
@@ -77,6 +77,7 @@ OPERATION_NAMES: dict[Handler, str] = {
     objects.copy_object: "CopyObject",
     objects.delete_object: "DeleteObject",
     objects.delete_objects: "DeleteObjects",
+    post_object.post_object: "PostObject",
     multipart.create: "CreateMultipartUpload",
     multipart.upload_part: "UploadPart",
     multipart.upload_part_copy: "UploadPartCopy",
@@ -100,6 +101,11 @@ _SUBRESOURCE_OPERATIONS = {
     ("GET", "notification"): "GetBucketNotificationConfiguration",
     ("PUT", "notification"): "PutBucketNotificationConfiguration",
 }
+
+
+FORM_AUTHENTICATED: frozenset[Handler] = frozenset({post_object.post_object})
+"""Handlers whose request is signed in its body (a form upload's policy), not by header or query:
+the handler authenticates it once it has read the fields."""
 
 
 def operation_name(method: str, bucket: str | None, key: str | None, query, headers) -> str:
@@ -140,8 +146,8 @@ def _bucket_route(method: str, query) -> Handler:
         return buckets.delete_bucket
     if method == "HEAD":
         return buckets.head_bucket
-    if method == "POST" and "delete" in query:
-        return objects.delete_objects
+    if method == "POST":
+        return objects.delete_objects if "delete" in query else post_object.post_object
     raise S3Error("MethodNotAllowed", "The specified method is not allowed against this resource.")
 
 
