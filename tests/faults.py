@@ -251,12 +251,14 @@ class FaultyStore:
         body: AsyncIterable[bytes],
         attributes: ObjectAttributes,
         condition: WriteCondition | None = None,
+        *,
+        tags: Mapping[str, str] | None = None,
     ) -> ObjectInfo:
         call, fault = self._record("put_object", (bucket, key), streams=True)
         if fault is not None and fault.byte is None:
             await self._strike(fault)
             fault = None
-        return await self.inner.put_object(bucket, key, self._body(body, call, fault), attributes, condition)
+        return await self.inner.put_object(bucket, key, self._body(body, call, fault), attributes, condition, tags=tags)
 
     async def head_object(self, bucket: str, key: str) -> ObjectInfo:
         return await self._call("head_object", (bucket, key), lambda: self.inner.head_object(bucket, key))
@@ -282,12 +284,20 @@ class FaultyStore:
         dst_key: str,
         attributes: ObjectAttributes | None,
         condition: WriteCondition | None = None,
+        *,
+        tags: Mapping[str, str] | None = None,
     ) -> ObjectInfo:
         return await self._call(
             "copy_object",
             (src_bucket, src_key, dst_bucket, dst_key),
-            lambda: self.inner.copy_object(src_bucket, src_key, dst_bucket, dst_key, attributes, condition),
+            lambda: self.inner.copy_object(src_bucket, src_key, dst_bucket, dst_key, attributes, condition, tags=tags),
         )
+
+    async def get_object_tagging(self, bucket: str, key: str) -> dict[str, str]:
+        return await self._call("get_object_tagging", (bucket, key), lambda: self.inner.get_object_tagging(bucket, key))
+
+    async def put_object_tagging(self, bucket: str, key: str, tags: Mapping[str, str]) -> None:
+        await self._call("put_object_tagging", (bucket, key), lambda: self.inner.put_object_tagging(bucket, key, tags))
 
     async def list_objects(
         self,
@@ -305,11 +315,13 @@ class FaultyStore:
 
     # --- multipart -----------------------------------------------------------------------------------------
 
-    async def create_multipart_upload(self, bucket: str, key: str, attributes: ObjectAttributes) -> str:
+    async def create_multipart_upload(
+        self, bucket: str, key: str, attributes: ObjectAttributes, *, tags: Mapping[str, str] | None = None
+    ) -> str:
         return await self._call(
             "create_multipart_upload",
             (bucket, key),
-            lambda: self.inner.create_multipart_upload(bucket, key, attributes),
+            lambda: self.inner.create_multipart_upload(bucket, key, attributes, tags=tags),
         )
 
     async def upload_part(

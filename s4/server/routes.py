@@ -8,7 +8,7 @@ from aiohttp import web
 
 from s4.server.context import S3Request
 from s4.server.errors import S3Error
-from s4.server.ops import buckets, listing, multipart, objects, post_object, versions
+from s4.server.ops import buckets, listing, multipart, objects, post_object, tagging, versions
 
 Handler = Callable[[S3Request], Awaitable[web.StreamResponse]]
 
@@ -44,11 +44,15 @@ UNSUPPORTED = frozenset(
         "attributes",
     }
 )
+OBJECT_SUBRESOURCES = frozenset({"tagging"})
+"""Sub-resources of UNSUPPORTED that objects have here, while buckets' are still refused."""
 
 
 def route(method: str, bucket: str | None, key: str | None, query, headers) -> Handler:
     """The handler for a request; decided before authentication so even refusals are counted per operation."""
     unsupported = UNSUPPORTED.intersection(query.keys())
+    if key is not None:
+        unsupported -= OBJECT_SUBRESOURCES
     if unsupported:
         raise S3Error("NotImplemented", f"The {sorted(unsupported)[0]} sub-resource is not implemented by this gateway")
     if bucket is None:
@@ -85,6 +89,14 @@ OPERATION_NAMES: dict[Handler, str] = {
     multipart.abort: "AbortMultipartUpload",
     multipart.list_parts: "ListParts",
     multipart.list_uploads: "ListMultipartUploads",
+    tagging.get_object_tagging: "GetObjectTagging",
+    tagging.put_object_tagging: "PutObjectTagging",
+    tagging.delete_object_tagging: "DeleteObjectTagging",
+}
+_TAGGING: dict[str, Handler] = {
+    "GET": tagging.get_object_tagging,
+    "PUT": tagging.put_object_tagging,
+    "DELETE": tagging.delete_object_tagging,
 }
 
 
@@ -152,6 +164,8 @@ def _bucket_route(method: str, query) -> Handler:
 
 
 def _object_route(headers, method: str, query) -> Handler:
+    if "tagging" in query and method in _TAGGING:
+        return _TAGGING[method]
     if method == "GET":
         return multipart.list_parts if "uploadId" in query else objects.get_object
     if method == "HEAD":

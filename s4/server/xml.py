@@ -155,3 +155,8 @@ def optional(name: str, value: object | None) -> str:
 
 def join(parts: Sequence[str]) -> str:
     return "".join(parts)
+
+
+def malformed_xml() -> S3Error:
+    """MalformedXML: a request document that parses but is not the shape S3's schema gives it."""
+    return _malformed()

@@ -19,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import enum
-from collections.abc import AsyncIterable, AsyncIterator, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Mapping, Sequence
 from typing import Protocol, runtime_checkable
 
 MIN_S3_PART_SIZE = 5 * 1024 * 1024
@@ -166,6 +166,9 @@ class ObjectInfo:
     attributes: ObjectAttributes = dataclasses.field(default_factory=ObjectAttributes)
     part_sizes: tuple[int, ...] | None = None
     """Sizes of the parts of a multipart object, for GET/HEAD with ``partNumber``."""
+    tag_count: int = 0
+    """How many tags the object has (``x-amz-tagging-count`` on GET/HEAD). Known from HEAD and GET;
+    a listing leaves it 0, as S3's listings tell nothing of tags."""
 
     @property
     def quoted_etag(self) -> str:
@@ -264,9 +267,13 @@ class ObjectStore(Protocol):
         body: AsyncIterable[bytes],
         attributes: ObjectAttributes,
         condition: WriteCondition | None = None,
+        *,
+        tags: Mapping[str, str] | None = None,
     ) -> ObjectInfo:
         """Store the body; visible only once complete, never if the body iterator raises, nor if
-        ``condition`` does not hold at the commit (checked atomically with it)."""
+        ``condition`` does not hold at the commit (checked atomically with it). ``tags`` (S3 object
+        tagging, already validated) become the object's with the same commit; a new object replaces
+        the old one's tags, as S3 does."""
         ...
 
     async def head_object(self, bucket: str, key: str) -> ObjectInfo: ...
@@ -295,9 +302,21 @@ class ObjectStore(Protocol):
         dst_key: str,
         attributes: ObjectAttributes | None,
         condition: WriteCondition | None = None,
+        *,
+        tags: Mapping[str, str] | None = None,
     ) -> ObjectInfo:
         """Copy bytes; ``attributes`` None keeps the source's (S3's COPY directive). ``condition``
-        applies to the destination, as for put_object."""
+        applies to the destination, as for put_object. ``tags`` None keeps the source's tags
+        (``x-amz-tagging-directive: COPY``, the default); a mapping, even empty, replaces them."""
+        ...
+
+    async def get_object_tagging(self, bucket: str, key: str) -> dict[str, str]:
+        """The object's tags (empty when it has none); NoSuchKey, NoSuchBucket."""
+        ...
+
+    async def put_object_tagging(self, bucket: str, key: str, tags: Mapping[str, str]) -> None:
+        """Replace the object's tags (an empty mapping removes them) without rewriting its bytes:
+        ETag, Last-Modified and body stay as they are. NoSuchKey, NoSuchBucket."""
         ...
 
     async def list_objects(
@@ -311,7 +330,11 @@ class ObjectStore(Protocol):
         """Keys after ``start_after`` in UTF-8 byte order, rolled up at ``delimiter``."""
         ...
 
-    async def create_multipart_upload(self, bucket: str, key: str, attributes: ObjectAttributes) -> str: ...
+    async def create_multipart_upload(
+        self, bucket: str, key: str, attributes: ObjectAttributes, *, tags: Mapping[str, str] | None = None
+    ) -> str:
+        """A new upload; ``attributes`` and ``tags`` become the object's at Complete."""
+        ...
 
     async def upload_part(
         self, bucket: str, key: str, upload_id: str, part_number: int, body: AsyncIterable[bytes]

@@ -43,7 +43,7 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterable, Callable, Coroutine, Generator, Iterator, Sequence
+from collections.abc import AsyncIterable, Callable, Coroutine, Generator, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
@@ -185,17 +185,34 @@ def _rollup(key: str, prefix: str, delimiter: str | None) -> str | None:
     return None if at < 0 else key[: at + len(delimiter)]
 
 
-def _encode_attributes(attributes: ObjectAttributes) -> str:
+def _encode_attributes(attributes: ObjectAttributes, tags: Mapping[str, str] | None = None) -> str:
+    """The ``attributes`` column: the object's attributes, and its tags (a ``tags`` member, absent
+    when it has none) as object state beside them, so whatever carries an object's attributes
+    (a copy, a Complete, a replacement) carries its tags too, and PutObjectTagging rewrites a row,
+    never a file."""
     # ensure_ascii (the default) escapes lone surrogates, which SQLite's UTF-8 could not store.
-    return json.dumps(
-        {
-            "content_type": attributes.content_type,
-            "metadata": attributes.metadata,
-            "headers": attributes.headers,
-            "checksums": attributes.checksums,
-        },
-        separators=(",", ":"),
-    )
+    columns: dict[str, object] = {
+        "content_type": attributes.content_type,
+        "metadata": attributes.metadata,
+        "headers": attributes.headers,
+        "checksums": attributes.checksums,
+    }
+    if tags:
+        columns["tags"] = dict(tags)
+    return json.dumps(columns, separators=(",", ":"))
+
+
+def _decode_tags(text: str) -> dict[str, str]:
+    return dict(json.loads(text).get("tags") or {})
+
+
+def _with_tags(text: str, tags: Mapping[str, str]) -> str:
+    """An ``attributes`` column with its tags replaced (removed when ``tags`` is empty)."""
+    columns = json.loads(text)
+    columns.pop("tags", None)
+    if tags:
+        columns["tags"] = dict(tags)
+    return json.dumps(columns, separators=(",", ":"))
 
 
 def _decode_attributes(text: str) -> ObjectAttributes:
@@ -378,6 +395,7 @@ class _ObjectRow:
             last_modified=_datetime(self.modified_us),
             attributes=_decode_attributes(self.attributes),
             part_sizes=None if self.part_sizes is None else tuple(json.loads(self.part_sizes)),
+            tag_count=len(_decode_tags(self.attributes)) if '"tags":' in self.attributes else 0,
         )
 
 
@@ -646,12 +664,14 @@ class FilesystemStore:
         body: AsyncIterable[bytes],
         attributes: ObjectAttributes,
         condition: WriteCondition | None = None,
+        *,
+        tags: Mapping[str, str] | None = None,
     ) -> ObjectInfo:
         _check_key(key)
         await self._db(self._db_require_bucket, bucket)  # Refuse before reading a body nobody can store.
         spooled = await self._spool(body)
         return await self._detached(
-            self._publish_object(bucket, key, spooled, spooled.md5, attributes, None, condition=condition)
+            self._publish_object(bucket, key, spooled, spooled.md5, attributes, None, condition=condition, tags=tags)
         )
 
     async def head_object(self, bucket: str, key: str) -> ObjectInfo:
@@ -663,6 +683,12 @@ class FilesystemStore:
         self, bucket: str, key: str, byte_range: ByteRange | None = None, *, if_match: str | None = None
     ) -> ObjectStream:
         _check_key(key)
+        return (await self._read(bucket, key, byte_range, if_match))[1]
+
+    async def _read(
+        self, bucket: str, key: str, byte_range: ByteRange | None, if_match: str | None = None
+    ) -> tuple[_ObjectRow, ObjectStream]:
+        """The object's row and a stream of its bytes: the two describe the same version."""
         row, opened = await self._open_object(bucket, key)
         try:
             if if_match is not None and row.etag != if_match:
@@ -677,7 +703,7 @@ class FilesystemStore:
             body = _SegmentsBody(self._files, segments, opened, first, last - first + 1)
         else:
             body = _FileBody(self._files, opened, first, last - first + 1)
-        return ObjectStream(row.info(bucket), body, None if byte_range is None else (first, last))
+        return row, ObjectStream(row.info(bucket), body, None if byte_range is None else (first, last))
 
     async def delete_object(self, bucket: str, key: str) -> None:
         _check_key(key)
@@ -691,13 +717,23 @@ class FilesystemStore:
         dst_key: str,
         attributes: ObjectAttributes | None,
         condition: WriteCondition | None = None,
+        *,
+        tags: Mapping[str, str] | None = None,
     ) -> ObjectInfo:
         _check_key(src_key)
         _check_key(dst_key)
         # Detached: S3 finishes a copy it has started even if the client goes away.
         return await self._detached(
-            self._copy_object(src_bucket, src_key, dst_bucket, dst_key, attributes, condition)
+            self._copy_object(src_bucket, src_key, dst_bucket, dst_key, attributes, condition, tags)
         )
+
+    async def get_object_tagging(self, bucket: str, key: str) -> dict[str, str]:
+        _check_key(key)
+        return _decode_tags((await self._db(self._db_lookup, bucket, key)).attributes)
+
+    async def put_object_tagging(self, bucket: str, key: str, tags: Mapping[str, str]) -> None:
+        _check_key(key)
+        await self._db(self._db_set_tags, bucket, key, dict(tags))
 
     async def list_objects(
         self,
@@ -711,9 +747,11 @@ class FilesystemStore:
 
     # -- multipart --
 
-    async def create_multipart_upload(self, bucket: str, key: str, attributes: ObjectAttributes) -> str:
+    async def create_multipart_upload(
+        self, bucket: str, key: str, attributes: ObjectAttributes, *, tags: Mapping[str, str] | None = None
+    ) -> str:
         _check_key(key)
-        return await self._db(self._db_create_upload, bucket, key, _encode_attributes(attributes))
+        return await self._db(self._db_create_upload, bucket, key, _encode_attributes(attributes, tags))
 
     async def upload_part(
         self, bucket: str, key: str, upload_id: str, part_number: int, body: AsyncIterable[bytes]
@@ -968,14 +1006,16 @@ class FilesystemStore:
         part_sizes: tuple[int, ...] | None,
         upload_id: str | None = None,
         condition: WriteCondition | None = None,
+        tags: Mapping[str, str] | None = None,
     ) -> ObjectInfo:
         destination = await self._io(self._place, spooled)
         encoded_sizes = None if part_sizes is None else json.dumps(list(part_sizes))
+        encoded = _encode_attributes(attributes, tags)
         try:
             info, obsolete = await self._db(
                 self._db_commit_object,
                 bucket,
-                _ObjectRow(key, spooled.file_id, spooled.size, etag, 0, _encode_attributes(attributes), encoded_sizes),
+                _ObjectRow(key, spooled.file_id, spooled.size, etag, 0, encoded, encoded_sizes),
                 upload_id,
                 condition,
             )
@@ -1037,16 +1077,20 @@ class FilesystemStore:
         dst_key: str,
         attributes: ObjectAttributes | None,
         condition: WriteCondition | None = None,
+        tags: Mapping[str, str] | None = None,
     ) -> ObjectInfo:
         await self._db(self._db_require_bucket, dst_bucket)
-        stream = await self.get_object(src_bucket, src_key)
+        source, stream = await self._read(src_bucket, src_key, None)
         try:
             spooled = await self._spool(stream.body)
         finally:
             await stream.aclose()
         kept = stream.info.attributes if attributes is None else attributes
+        kept_tags = _decode_tags(source.attributes) if tags is None else tags
         # The MD5 of the bytes: the source's ETag for a single-part source, as S3 gives.
-        return await self._publish_object(dst_bucket, dst_key, spooled, spooled.md5, kept, None, condition=condition)
+        return await self._publish_object(
+            dst_bucket, dst_key, spooled, spooled.md5, kept, None, condition=condition, tags=kept_tags
+        )
 
     async def _upload_part_copy(
         self,
@@ -1104,7 +1148,7 @@ class FilesystemStore:
             chosen = validate_completion(requested, {n: part for n, (part, _) in uploaded.items()}, self.min_part_size)
             sizes = [p.size for p in chosen]
             files = _files_column([uploaded[p.part_number][1] for p in chosen], sizes)
-            attributes = _encode_attributes(upload.attributes)
+            attributes = _encode_attributes(upload.attributes, await self._db(self._db_upload_tags, upload_id))
             row = _ObjectRow(key, files, sum(sizes), multipart_etag(chosen), 0, attributes, json.dumps(sizes))
             try:
                 info, obsolete = await self._db(self._db_commit_object, bucket, row, upload_id, condition)
@@ -1250,6 +1294,21 @@ class FilesystemStore:
                 (bucket, *dataclasses.astuple(row)),
             )
         return row.info(bucket), obsolete
+
+    def _db_set_tags(self, bucket: str, key: str, tags: dict[str, str]) -> None:
+        """Replace an object's tags in its row: its files, ETag and modification time stay."""
+        with self._transaction() as sql:
+            row = sql.execute("SELECT attributes FROM objects WHERE bucket = ? AND key = ?", (bucket, key)).fetchone()
+            if row is None:
+                self._db_require_bucket(bucket)
+                raise StoreError("NoSuchKey", "The specified key does not exist.", resource=key)
+            updated = _with_tags(row[0], tags)
+            sql.execute("UPDATE objects SET attributes = ? WHERE bucket = ? AND key = ?", (updated, bucket, key))
+
+    def _db_upload_tags(self, upload_id: str) -> dict[str, str]:
+        """The tags an upload gives its object at Complete (none once the upload is gone)."""
+        row = self._sql.execute("SELECT attributes FROM uploads WHERE upload_id = ?", (upload_id,)).fetchone()
+        return {} if row is None else _decode_tags(row[0])
 
     def _db_delete_object(self, bucket: str, key: str) -> list[str]:
         with self._transaction() as sql:

@@ -1425,10 +1425,10 @@ class GatedInner:
     def min_part_size(self) -> int:
         return self._inner.min_part_size
 
-    async def create_multipart_upload(self, bucket: str, key: str, attributes: ObjectAttributes) -> str:
+    async def create_multipart_upload(self, bucket: str, key: str, attributes: ObjectAttributes, **kwargs) -> str:
         self.reached.set()
         await self.release.wait()
-        return await self._inner.create_multipart_upload(bucket, key, attributes)
+        return await self._inner.create_multipart_upload(bucket, key, attributes, **kwargs)
 
 
 def test_a_complete_overtaken_by_another_answers_like_a_retry(tmp_path):

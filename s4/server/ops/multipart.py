@@ -8,6 +8,7 @@ from s4.server.context import S3Request
 from s4.server.errors import S3Error
 from s4.server.http import attributes_from_headers, check_conditions, parse_range, write_condition
 from s4.server.ops.objects import parse_copy_source
+from s4.server.ops.tagging import tags_from_header
 from s4.server.xml import (
     document,
     element,
@@ -37,7 +38,8 @@ def _upload_id(req: S3Request) -> str:
 
 async def create(req: S3Request) -> web.Response:
     attributes = attributes_from_headers(req.headers)
-    upload_id = await req.store.create_multipart_upload(req.bucket, req.key, attributes)
+    tags = tags_from_header(req.headers)  # the object's at Complete
+    upload_id = await req.store.create_multipart_upload(req.bucket, req.key, attributes, tags=tags)
     body = document(
         "InitiateMultipartUploadResult",
         [element("Bucket", req.bucket), element("Key", req.key), element("UploadId", upload_id)],

@@ -22,6 +22,7 @@ from s4.server.http import (
     write_condition,
 )
 from s4.server.limits import client_reads_within, write_within
+from s4.server.ops.tagging import tags_from_header
 from s4.server.ops.versions import NULL_VERSION, require_current_version
 from s4.server.xml import document, element, iso8601, parse_delete_objects
 from s4.store import ByteRange, ObjectInfo, StoreError
@@ -53,6 +54,8 @@ def _read_headers(req: S3Request, info: ObjectInfo, selected: tuple[int, int] | 
         headers["Content-Range"] = f"bytes {first}-{last}/{info.size}"
     if part is not None:
         headers["x-amz-mp-parts-count"] = str(len(info.part_sizes or (info.size,)))
+    if info.tag_count:
+        headers["x-amz-tagging-count"] = str(info.tag_count)
     # Full-object checksums only describe full-object reads.
     if req.headers.get("x-amz-checksum-mode", "").upper() == "ENABLED" and selected is None:
         for algorithm, value in info.attributes.checksums.items():
@@ -136,10 +139,11 @@ def _not_modified(info: ObjectInfo) -> web.Response:
 async def put_object(req: S3Request) -> web.Response:
     attributes = attributes_from_headers(req.headers)
     condition = write_condition(req.headers)
+    tags = tags_from_header(req.headers)  # refused before any byte of the body is read
     body = req.verified_body()
     # The body fills in its verified checksums before it ends; the store reads attributes after that.
     attributes = dataclasses.replace(attributes, checksums=body.checksums)
-    info = await req.store.put_object(req.bucket, req.key, body, attributes, condition)
+    info = await req.store.put_object(req.bucket, req.key, body, attributes, condition, tags=tags)
     headers = {"ETag": info.quoted_etag}
     headers.update({f"x-amz-checksum-{a}": v for a, v in body.checksums.items()})
     return web.Response(status=200, headers=headers)
@@ -190,6 +194,11 @@ async def copy_object(req: S3Request) -> web.Response:
     directive = req.headers.get("x-amz-metadata-directive", "COPY").upper()
     if directive not in ("COPY", "REPLACE"):
         raise S3Error("InvalidArgument", "Unknown metadata directive.")
+    tagging_directive = req.headers.get("x-amz-tagging-directive", "COPY").upper()
+    if tagging_directive not in ("COPY", "REPLACE"):
+        raise S3Error("InvalidArgument", "Unknown tagging directive.")
+    # COPY keeps the source's tags (whatever x-amz-tagging says); REPLACE takes x-amz-tagging, none without it.
+    tags = (tags_from_header(req.headers) or {}) if tagging_directive == "REPLACE" else None
     source = await req.store.head_object(src_bucket, src_key)
     check_conditions(source, req.headers, prefix="x-amz-copy-source-")
     if (src_bucket, src_key) == (req.bucket, req.key) and directive == "COPY":
@@ -201,7 +210,7 @@ async def copy_object(req: S3Request) -> web.Response:
     attributes = attributes_from_headers(req.headers) if directive == "REPLACE" else None
     condition = write_condition(req.headers)  # If-Match / If-None-Match name the destination
     await req.read_small_body(limit=0)  # no body, but a signed empty payload is still checked
-    info = await req.store.copy_object(src_bucket, src_key, req.bucket, req.key, attributes, condition)
+    info = await req.store.copy_object(src_bucket, src_key, req.bucket, req.key, attributes, condition, tags=tags)
     body = document(
         "CopyObjectResult", [element("LastModified", iso8601(info.last_modified)), element("ETag", info.quoted_etag)]
     )

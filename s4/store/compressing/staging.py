@@ -17,7 +17,7 @@ import dataclasses
 import logging
 import secrets
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Mapping, Sequence
 from urllib.parse import quote, unquote
 
 from s4.codec import ChunkManifest, FrameIndex, IndexEntry, crc32c_combine
@@ -119,12 +119,16 @@ class MultipartStaging:
 
     # --- the upload record ----------------------------------------------------------------------------
 
-    async def create(self, bucket: str, key: str, attributes: ObjectAttributes) -> str:
+    async def create(
+        self, bucket: str, key: str, attributes: ObjectAttributes, tags: Mapping[str, str] | None = None
+    ) -> str:
+        """The upload record: the object's attributes in its own, the object's tags as its own tags
+        (user metadata has room for 2 KB, ten tags may need 4)."""
         await self.inner.head_bucket(bucket)
         upload_id = f"{time.time_ns():016x}{secrets.token_hex(12)}"
         client = {k: v for k, v in attributes.metadata.items() if not k.lower().startswith("s4-")}
         record = dataclasses.replace(attributes, metadata=client | {KEY_UPLOAD_KEY: quote(key, safe="")})
-        await self.inner.put_object(bucket, self._record_key(upload_id), single_chunk(b""), record)
+        await self.inner.put_object(bucket, self._record_key(upload_id), single_chunk(b""), record, tags=tags)
         return upload_id
 
     async def _record(self, bucket: str, key: str, upload_id: str) -> ObjectInfo:
@@ -288,9 +292,10 @@ class MultipartStaging:
         if encoded_sizes is not None:
             extension[KEY_PART_SIZES] = encoded_sizes
         attributes = dataclasses.replace(record.attributes, metadata=client | manifest.to_metadata() | extension)
+        tags = await self.inner.get_object_tagging(bucket, record.key) if record.tag_count else None
         inner_condition = await on_inner(self.inner, bucket, key, condition)  # 412/404: the upload stays
         try:
-            final = await self._assemble(bucket, key, chosen, attributes, inner_condition)
+            final = await self._assemble(bucket, key, chosen, attributes, inner_condition, tags)
         except StoreError as exc:
             if exc.code not in ("NoSuchKey", "NoSuchUpload"):
                 raise
@@ -329,9 +334,10 @@ class MultipartStaging:
         chosen: list[StagedPart],
         attributes: ObjectAttributes,
         condition: WriteCondition | None = None,
+        tags: Mapping[str, str] | None = None,
     ) -> ObjectInfo:
         minimum = self.inner.min_part_size
-        inner_id = await self.inner.create_multipart_upload(bucket, key, attributes)
+        inner_id = await self.inner.create_multipart_upload(bucket, key, attributes, tags=tags)
         marker: str | None = None
         try:
             # complete() names the upload in the final object's metadata.

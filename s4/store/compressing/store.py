@@ -13,7 +13,7 @@ import dataclasses
 import datetime as dt
 import logging
 from collections import OrderedDict
-from collections.abc import AsyncIterable, AsyncIterator, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Mapping, Sequence
 
 from s4.codec import (
     ChunkManifest,
@@ -165,6 +165,8 @@ class CompressingStore:
         body: AsyncIterable[bytes],
         attributes: ObjectAttributes,
         condition: WriteCondition | None = None,
+        *,
+        tags: Mapping[str, str] | None = None,
     ) -> ObjectInfo:
         refuse_reserved(key)
         await self.inner.head_bucket(bucket)
@@ -181,7 +183,9 @@ class CompressingStore:
 
         inner_attributes = dataclasses.replace(attributes, metadata=metadata)
         with concurrent_write_is_a_conflict(inner_condition):
-            inner_info = await self.inner.put_object(bucket, key, finished(), inner_attributes, inner_condition)
+            inner_info = await self.inner.put_object(
+                bucket, key, finished(), inner_attributes, inner_condition, tags=tags
+            )
         await confirm_stored(self.inner, bucket, key, inner_info, upload)
         self.stats.backend_bytes_written += upload.stored_size
         WRITE_OUTCOME.set((upload.codec.wire_name, upload.original_size, upload.stored_size))
@@ -369,9 +373,11 @@ class CompressingStore:
         dst_key: str,
         attributes: ObjectAttributes | None,
         condition: WriteCondition | None = None,
+        *,
+        tags: Mapping[str, str] | None = None,
     ) -> ObjectInfo:
         """Stored bytes are copied as they are, manifest included (REPLACE keeps the s4-* keys);
-        ``condition`` applies to the destination."""
+        ``condition`` applies to the destination; tags are the inner object's, copied or replaced."""
         refuse_reserved(src_key)
         refuse_reserved(dst_key)
         source = await self.inner.head_object(src_bucket, src_key)
@@ -381,12 +387,27 @@ class CompressingStore:
             attributes = dataclasses.replace(attributes, metadata=client | manifest.to_metadata())
         inner_condition = await on_inner(self.inner, dst_bucket, dst_key, condition)
         with concurrent_write_is_a_conflict(inner_condition, missing_counts=False):
-            copied = await self.inner.copy_object(src_bucket, src_key, dst_bucket, dst_key, attributes, inner_condition)
+            copied = await self.inner.copy_object(
+                src_bucket, src_key, dst_bucket, dst_key, attributes, inner_condition, tags=tags
+            )
         if manifest is not None and manifest.framed:
             await self.sidecars.copy(src_bucket, src_key, source, dst_bucket, dst_key, copied)
         else:
             await self.sidecars.remove(dst_bucket, dst_key)
         return self.logical(copied)[0]
+
+    # --- tags: the inner object's own (same key), nothing to transform ----------------------------------
+
+    @translating
+    async def get_object_tagging(self, bucket: str, key: str) -> dict[str, str]:
+        refuse_reserved(key)
+        return await self.inner.get_object_tagging(bucket, key)
+
+    @translating
+    async def put_object_tagging(self, bucket: str, key: str, tags: Mapping[str, str]) -> None:
+        """The inner store changes the tags in place: the compressed bytes and their sidecar stay valid."""
+        refuse_reserved(key)
+        await self.inner.put_object_tagging(bucket, key, tags)
 
     @translating
     async def list_objects(
@@ -448,9 +469,11 @@ class CompressingStore:
     # --- multipart: see staging.py -------------------------------------------------------------------
 
     @translating
-    async def create_multipart_upload(self, bucket: str, key: str, attributes: ObjectAttributes) -> str:
+    async def create_multipart_upload(
+        self, bucket: str, key: str, attributes: ObjectAttributes, *, tags: Mapping[str, str] | None = None
+    ) -> str:
         refuse_reserved(key)
-        return await self._staging.create(bucket, key, attributes)
+        return await self._staging.create(bucket, key, attributes, tags)
 
     @translating
     async def upload_part(

@@ -27,7 +27,10 @@ def logical(info: ObjectInfo) -> tuple[ObjectInfo, ChunkManifest | None]:
     part_sizes = decode_part_sizes(metadata.get(KEY_PART_SIZES)) if manifest.multipart else None
     if part_sizes is not None and sum(part_sizes) != manifest.original_size:
         part_sizes = None
-    view = ObjectInfo(info.bucket, info.key, manifest.original_size, etag, info.last_modified, attributes, part_sizes)
+    # replace(), not a new ObjectInfo: what the view does not change (the tag count...) stays as the inner store said.
+    view = dataclasses.replace(
+        info, size=manifest.original_size, etag=etag, attributes=attributes, part_sizes=part_sizes
+    )
     return view, manifest
 
 

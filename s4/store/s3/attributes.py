@@ -12,6 +12,7 @@ import datetime as dt
 from collections.abc import Mapping
 from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any
+from urllib.parse import quote, urlencode
 
 from s4.store.base import ObjectAttributes
 
@@ -78,3 +79,21 @@ def from_response(answer: Mapping[str, Any]) -> ObjectAttributes:
     return ObjectAttributes(
         content_type=answer.get("ContentType") or None, metadata=metadata, headers=headers, checksums=checksums
     )
+
+
+def tagging_header(tags: Mapping[str, str]) -> str:
+    """Tags as S3's ``x-amz-tagging`` (``Tagging`` parameter): a URL query, every character but the
+    unreserved ones percent-encoded, so a space or ``+`` in a tag reaches the upstream as itself."""
+    return urlencode(list(tags.items()), quote_via=quote)
+
+
+def tag_count(answer: Mapping[str, Any]) -> int:
+    """How many tags a GetObject or HeadObject answer says the object has (``x-amz-tagging-count``;
+    botocore parses it as TagCount for GetObject only)."""
+    raw = answer.get("TagCount")
+    if raw is None:
+        raw = answer.get("ResponseMetadata", {}).get("HTTPHeaders", {}).get("x-amz-tagging-count")
+    try:
+        return max(int(raw or 0), 0)
+    except (TypeError, ValueError):
+        return 0

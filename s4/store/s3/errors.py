@@ -46,6 +46,7 @@ PASSED_THROUGH = frozenset(
         "MetadataTooLarge",
         "InvalidRequest",
         "NotImplemented",
+        "InvalidTag",  # a tag the gateway accepts and a stricter upstream does not (SeaweedFS counts bytes)
     }
 )
 """Codes that say something about the client's own request: the client gets them as they are."""

@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import datetime as dt
 import logging
 import math
 import uuid
-from collections.abc import AsyncIterable, Coroutine, Sequence
+from collections.abc import AsyncIterable, Coroutine, Mapping, Sequence
 from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
 
@@ -44,7 +45,7 @@ from s4.store.base import (
     UploadsPage,
     WriteCondition,
 )
-from s4.store.s3.attributes import from_response, to_params
+from s4.store.s3.attributes import from_response, tag_count, tagging_header, to_params
 from s4.store.s3.bodies import BodyReader, BufferedBody, ResponseBody, StreamedBody, WatchedBody, content_md5, spool
 from s4.store.s3.buckets import Location, NativeBuckets, SharedBucket, no_such_bucket, utc
 from s4.store.s3.errors import translate, unreachable
@@ -269,6 +270,7 @@ class S3Store:
             etag=_etag(answer.get("ETag", "")),
             last_modified=utc(answer.get("LastModified")),
             attributes=from_response(answer),
+            tag_count=tag_count(answer),
         )
 
     # --- buckets ----------------------------------------------------------------------------------
@@ -348,6 +350,8 @@ class S3Store:
         body: AsyncIterable[bytes],
         attributes: ObjectAttributes,
         condition: WriteCondition | None = None,
+        *,
+        tags: Mapping[str, str] | None = None,
     ) -> ObjectInfo:
         location = await self._buckets.require(bucket)
         reader = BodyReader(body)
@@ -362,13 +366,15 @@ class S3Store:
                 Body=first,
                 ContentMD5=await content_md5(first),
                 **to_params(attributes),
+                **_tagging_params(tags),
                 **_condition_params(condition),
             )
-            return ObjectInfo(bucket, key, len(first), _etag(answer["ETag"]), _answered_at(answer), attributes)
+            info = ObjectInfo(bucket, key, len(first), _etag(answer["ETag"]), _answered_at(answer), attributes)
+            return dataclasses.replace(info, tag_count=len(tags or {}))
         reader.unread(first)
         del first
         return await self._put_through_temporary(
-            bucket, key, location, reader, attributes, getattr(body, "expected_size", None), condition
+            bucket, key, location, reader, attributes, getattr(body, "expected_size", None), condition, tags
         )
 
     async def _put_through_temporary(
@@ -380,9 +386,10 @@ class S3Store:
         attributes: ObjectAttributes,
         expected_size: int | None,
         condition: WriteCondition | None = None,
+        tags: Mapping[str, str] | None = None,
     ) -> ObjectInfo:
         """Multipart upload to a temporary key, then a server-side copy onto ``key`` with the final metadata
-        (the copy carries ``condition``: it is the commit)."""
+        and tags (the copy carries ``condition``: it is the commit)."""
         temp = location.key(f"{TEMP_PREFIX}{uuid.uuid4().hex}")
         created = await self._call("create_multipart_upload", Bucket=location.bucket, Key=temp)
         upload_id = created["UploadId"]
@@ -397,8 +404,9 @@ class S3Store:
             )
             # The body has ended without error: its attributes are final now.
             source = ObjectInfo(bucket, temp, size, "", dt.datetime.now(dt.UTC))
+            # The temporary has no tags: copying them (tags None) gives the object none.
             info = await self._copy_stored(
-                location, source, location, bucket, key, attributes, replace=True, condition=condition
+                location, source, location, bucket, key, attributes, True, condition, tags or None
             )
         except BaseException:
             await self._detached(self._discard_temporary(location.bucket, temp, upload_id))
@@ -479,6 +487,8 @@ class S3Store:
         dst_key: str,
         attributes: ObjectAttributes | None,
         condition: WriteCondition | None = None,
+        *,
+        tags: Mapping[str, str] | None = None,
     ) -> ObjectInfo:
         source_location = self._buckets.locate(src_bucket)
         target = await self._buckets.require(dst_bucket)
@@ -487,7 +497,7 @@ class S3Store:
         stored = ObjectInfo(src_bucket, source_location.key(src_key), source.size, source.etag, source.last_modified)
         replace = attributes is not None
         return await self._copy_stored(
-            source_location, stored, target, dst_bucket, dst_key, kept, replace=replace, condition=condition
+            source_location, stored, target, dst_bucket, dst_key, kept, replace=replace, condition=condition, tags=tags
         )
 
     async def _copy_stored(
@@ -500,16 +510,19 @@ class S3Store:
         attributes: ObjectAttributes,
         replace: bool,
         condition: WriteCondition | None = None,
+        tags: Mapping[str, str] | None = None,
     ) -> ObjectInfo:
         """Server-side copy of ``source`` (an upstream key) onto ``key``; source.etag, when set, must still match,
-        and ``condition`` must hold for ``key`` at the commit."""
+        and ``condition`` must hold for ``key`` at the commit. ``tags`` None copies the source's tags."""
         copy_source = {"Bucket": source_location.bucket, "Key": source.key}
         source_condition = {"CopySourceIfMatch": _quoted(source.etag)} if source.etag else {}
         if source.size > self.max_single_copy:
             return await self._multipart_copy(
-                copy_source, source_condition, source.size, target, bucket, key, attributes, condition
+                copy_source, source_condition, source.size, target, bucket, key, attributes, condition, tags
             )
         directive = {"MetadataDirective": "REPLACE", **to_params(attributes)} if replace else {}
+        if tags is not None:
+            directive |= {"TaggingDirective": "REPLACE", "Tagging": tagging_header(tags)}
         try:
             answer = await self._call(
                 "copy_object",
@@ -536,11 +549,19 @@ class S3Store:
         key: str,
         attributes: ObjectAttributes,
         write_condition: WriteCondition | None = None,
+        tags: Mapping[str, str] | None = None,
     ) -> ObjectInfo:
         """A copy too big for CopyObject: UploadPartCopy ranges, a few at a time; the key appears at Complete
-        (which carries ``write_condition``)."""
+        (which carries ``write_condition``). Its tags are set when the upload starts: the source's when
+        ``tags`` is None, as CopyObject would copy them."""
+        if tags is None:
+            tags = await self._tags_of(copy_source["Bucket"], copy_source["Key"])
         created = await self._call(
-            "create_multipart_upload", Bucket=target.bucket, Key=target.key(key), **to_params(attributes)
+            "create_multipart_upload",
+            Bucket=target.bucket,
+            Key=target.key(key),
+            **to_params(attributes),
+            **_tagging_params(tags),
         )
         upload_id = created["UploadId"]
         span = max(self.copy_part_size, MIN_S3_PART_SIZE, math.ceil(size / MAX_PARTS))
@@ -641,12 +662,48 @@ class S3Store:
 
     # --- multipart --------------------------------------------------------------------------------
 
-    async def create_multipart_upload(self, bucket: str, key: str, attributes: ObjectAttributes) -> str:
+    async def create_multipart_upload(
+        self, bucket: str, key: str, attributes: ObjectAttributes, *, tags: Mapping[str, str] | None = None
+    ) -> str:
         location = await self._buckets.require(bucket)
         answer = await self._call(
-            "create_multipart_upload", Bucket=location.bucket, Key=location.key(key), **to_params(attributes)
+            "create_multipart_upload",
+            Bucket=location.bucket,
+            Key=location.key(key),
+            **to_params(attributes),
+            **_tagging_params(tags),
         )
         return answer["UploadId"]
+
+    # --- tags: the upstream's own object tagging, so changing them never rewrites the object ---------
+
+    async def get_object_tagging(self, bucket: str, key: str) -> dict[str, str]:
+        location = self._buckets.locate(bucket)
+        try:
+            return await self._tags_of(location.bucket, location.key(key))
+        except StoreError as exc:
+            if exc.code == "NoSuchKey":
+                raise await self._missing(bucket, key) from None
+            raise
+
+    async def put_object_tagging(self, bucket: str, key: str, tags: Mapping[str, str]) -> None:
+        location = self._buckets.locate(bucket)
+        params = {"Bucket": location.bucket, "Key": location.key(key)}
+        try:
+            if tags:
+                tag_set = [{"Key": k, "Value": v} for k, v in tags.items()]
+                await self._call("put_object_tagging", Tagging={"TagSet": tag_set}, **params)
+            else:
+                await self._call("delete_object_tagging", **params)
+        except StoreError as exc:
+            if exc.code == "NoSuchKey":
+                raise await self._missing(bucket, key) from None
+            raise
+
+    async def _tags_of(self, bucket: str, key: str) -> dict[str, str]:
+        """The tags of an upstream key (upstream names)."""
+        answer = await self._call("get_object_tagging", Bucket=bucket, Key=key)
+        return {tag["Key"]: tag.get("Value", "") for tag in answer.get("TagSet", [])}
 
     async def upload_part(
         self, bucket: str, key: str, upload_id: str, part_number: int, body: AsyncIterable[bytes]
@@ -822,3 +879,8 @@ def _condition_params(condition: WriteCondition | None) -> dict[str, str]:
     if condition.if_match is not None:
         params["IfMatch"] = "*" if condition.if_match == "*" else _quoted(condition.if_match)
     return params
+
+
+def _tagging_params(tags: Mapping[str, str] | None) -> dict[str, str]:
+    """Tags as the ``Tagging`` parameter of PutObject / CreateMultipartUpload (none: no parameter)."""
+    return {"Tagging": tagging_header(tags)} if tags else {}
