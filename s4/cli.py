@@ -123,6 +123,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         "log_format": args.log_format,
         "access_log": args.access_log,
         "metrics_port": args.metrics_port,
+        "workers": args.workers,
         "backend": args.backend,
         "upstream_endpoint": args.upstream_endpoint,
         "upstream_region": args.upstream_region,
@@ -132,11 +133,10 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     }
     try:
         config = load_config(args.config, overrides=overrides)
-        run(config)
+        return run(config, reload=lambda: load_config(args.config, overrides=overrides))
     except ConfigError as exc:
         print(f"s4 serve: {exc}", file=sys.stderr)
         return 2
-    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -156,6 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--log-format", choices=["text", "json"], help="application log format (default text)")
     serve.add_argument("--access-log", help='access log target: "-" (stdout, default) or a file path')
     serve.add_argument("--metrics-port", type=int, help="also serve /metrics, /health, /ready on this port")
+    serve.add_argument("--workers", type=int, help="gateway processes on the port (default: one per core)")
     serve.add_argument("--codec", help="codec for compressible objects (default cpu-zstd; see `s4 codecs`)")
     serve.add_argument(
         "--gpu", choices=["auto", "on", "off"], help="use a GPU: auto (when nvCOMP finds one; default), on, off"

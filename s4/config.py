@@ -192,6 +192,8 @@ class S4Config(BaseModel):
     log_format: Literal["text", "json"] = "text"
     access_log: str | None = "-"
     """Where the per-request access log goes: "-" for stdout, a file path, or null for none."""
+    workers: int | None = Field(default=None, ge=1, le=1024)
+    """Gateway processes sharing the port (``s4 serve --workers``); default one per core, 1 for one process."""
     metrics_port: int | None = Field(default=None, ge=0, le=65535)
     """Also serve /metrics, /health and /ready on this port (they are always on the S3 port too)."""
     metrics_bucket_label: bool = False
@@ -234,6 +236,7 @@ ENV_FIELDS = {
     "S4_LOG_FORMAT": "log_format",
     "S4_ACCESS_LOG": "access_log",
     "S4_METRICS_PORT": "metrics_port",
+    "S4_WORKERS": "workers",
     "S4_CODEC": "codec",
     "S4_ZSTD_LEVEL": "zstd_level",
     "S4_DISPATCHER": "dispatcher",

@@ -10,18 +10,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import sys
+from collections.abc import Callable
 
 from s4.codec import CodecDispatcher, CodecError, CodecKind, CodecRegistry, CpuCodecPool, DispatchMode
 from s4.codec.gpu.pool import GpuCodecPool
 from s4.codec.gpu.setup import GpuSettings, setup_gpu
 from s4.codec.policy import FramePolicy
 from s4.config import ConfigError, S4Config
-from s4.metrics import Metrics
+from s4.metrics import Metrics, use_multiprocess_dir
 from s4.server.observability import JsonLogFormatter
 from s4.server.runner import serve_store
 from s4.store.compressing import CompressingStore
 from s4.store.factory import open_inner_store
+from s4.workers import Supervisor, worker_count
 
 
 def build_codecs(config: S4Config, metrics: Metrics | None = None) -> tuple[CpuCodecPool, CodecDispatcher, FramePolicy]:
@@ -62,15 +65,24 @@ async def open_store(config: S4Config, metrics: Metrics | None = None) -> Compre
     return store
 
 
-async def serve(config: S4Config, ready: asyncio.Event | None = None) -> None:
-    """``s4 serve``: build everything, serve until SIGINT/SIGTERM, then release the store and codecs."""
+async def serve(
+    config: S4Config,
+    ready: asyncio.Event | None = None,
+    reload: Callable[[], S4Config] | None = None,
+    worker: int | None = None,
+) -> None:
+    """``s4 serve``: build everything, serve until SIGINT/SIGTERM, then release the store and codecs.
+
+    ``worker``: this process's slot among several on the port (None: the only process); only slot 0
+    sweeps leftovers, the others would only repeat its work.
+    """
     metrics = Metrics(bucket_label=config.metrics_bucket_label)
     store = await open_store(config, metrics)
     sweeping = None
-    if config.sweep.enabled:  # the leftovers of operations that died, at start and then periodically
+    if config.sweep.enabled and not worker:  # the leftovers of operations that died, at start and then periodically
         sweeping = asyncio.create_task(store.sweep.periodically(config.sweep.interval, config.sweep.min_age))
     try:
-        await serve_store(store, config, metrics, ready)
+        await serve_store(store, config, metrics, ready, reload=reload, worker=worker is not None)
     finally:
         if sweeping is not None:
             sweeping.cancel()
@@ -80,18 +92,51 @@ async def serve(config: S4Config, ready: asyncio.Event | None = None) -> None:
         store.pool.close()
 
 
-def run(config: S4Config) -> None:
-    """Logging, the event loop (uvloop when installed), then ``serve``."""
+def run(config: S4Config, reload: Callable[[], S4Config] | None = None) -> int:
+    """Logging, then one process serving (``workers: 1``) or a supervisor of several (s4/workers.py).
+
+    ``reload`` reads the configuration again, for SIGHUP. Returns the exit status.
+    """
     handler = logging.StreamHandler(sys.stderr)
     if config.log_format == "json":
         handler.setFormatter(JsonLogFormatter())
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=config.log_level.upper(), handlers=[handler])
+    count = worker_count(config)
+    if count > 1:
+
+        def worker(config: S4Config, slot: int, metrics_dir: str, ready_fd: int) -> int:
+            use_multiprocess_dir(metrics_dir)
+            _install_uvloop()
+            asyncio.run(_serve_worker(config, slot, reload, ready_fd))
+            return 0
+
+        return Supervisor(config, count, worker).run()
+    _install_uvloop()
+    asyncio.run(serve(config, reload=reload))
+    return 0
+
+
+async def _serve_worker(config: S4Config, slot: int, reload: Callable[[], S4Config] | None, ready_fd: int) -> None:
+    """One worker of several: tells the supervisor (one byte on ``ready_fd``) once it listens."""
+    ready = asyncio.Event()
+
+    async def report() -> None:
+        await ready.wait()
+        os.write(ready_fd, b"r")
+
+    reporter = asyncio.create_task(report())
+    try:
+        await serve(config, ready, reload=reload, worker=slot)
+    finally:
+        reporter.cancel()
+
+
+def _install_uvloop() -> None:
     try:
         import uvloop  # optional: faster event loop when installed
 
         uvloop.install()
     except ImportError:
         pass
-    asyncio.run(serve(config))

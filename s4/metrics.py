@@ -8,11 +8,9 @@ bytes); no per-key labels; the bucket label is off unless asked for.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import os
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.core import CounterMetricFamily
-from prometheus_client.registry import Collector
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess, values
 
 from s4.codec import CodecOp, CompressTelemetry
 from s4.codec.gpu.pool import GpuCodecPool
@@ -24,60 +22,42 @@ BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
-class StoreStatsCollector(Collector):
-    """Exposes the compressing store's counters as they are at scrape time."""
-
-    def __init__(self, stats: Callable[[], StoreStats | None]) -> None:
-        self._stats = stats
-
-    def collect(self) -> Iterator[CounterMetricFamily]:
-        stats = self._stats() or StoreStats()
-        simple = (
-            ("s4_backend_bytes_in", "Stored bytes written to the backend", stats.backend_bytes_written),
-            ("s4_backend_bytes_out", "Stored bytes read from the backend", stats.backend_bytes_read),
-            (
-                "s4_range_frames_fetched",
-                "Frames fetched for Range GETs through the sidecar",
-                stats.range_frames_fetched,
-            ),
-            ("s4_sidecar_fallbacks", "Range GETs that could not use a sidecar", stats.sidecar_fallbacks),
-            ("s4_corrupt_frames", "Stored frames found corrupt on read", stats.corrupt_frames),
-        )
-        for name, doc, value in simple:
-            family = CounterMetricFamily(name, doc)
-            family.add_metric([], value)
-            yield family
-        uncompressed = CounterMetricFamily(
-            "s4_objects_stored_uncompressed", "Objects stored raw, by reason", labels=["reason"]
-        )
-        for reason, count in sorted(stats.objects_stored_uncompressed.items()):
-            uncompressed.add_metric([reason], count)
-        yield uncompressed
-
-    def describe(self) -> Iterator[CounterMetricFamily]:
-        return iter(())
+STORE_COUNTERS = (
+    ("backend_bytes_written", "s4_backend_bytes_in", "Stored bytes written to the backend"),
+    ("backend_bytes_read", "s4_backend_bytes_out", "Stored bytes read from the backend"),
+    ("range_frames_fetched", "s4_range_frames_fetched", "Frames fetched for Range GETs through the sidecar"),
+    ("sidecar_fallbacks", "s4_sidecar_fallbacks", "Range GETs that could not use a sidecar"),
+    ("corrupt_frames", "s4_corrupt_frames", "Stored frames found corrupt on read"),
+)
 
 
-class GpuFallbackCollector(Collector):
-    """Frames the GPU could not do, done on the CPU instead (none is ever lost)."""
+def use_multiprocess_dir(path: str) -> None:
+    """Metrics created after this call keep their values in ``path`` (prometheus_client's multiprocess mode),
+    where every worker process of one server writes and any of them reads all: one /metrics for the server.
 
-    def __init__(self, pool: GpuCodecPool) -> None:
-        self._pool = pool
+    Call it in each worker before it creates its Metrics; the directory must be empty when the server starts.
+    """
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
+    values.ValueClass = values.get_value_class()
 
-    def collect(self) -> Iterator[CounterMetricFamily]:
-        family = CounterMetricFamily(
-            "s4_gpu_cpu_fallback_frames", "Frames the GPU could not process, done on the CPU instead", labels=["op"]
-        )
-        family.add_metric(["compress"], self._pool.gpu_stats.cpu_fallback_frames)
-        family.add_metric(["decompress"], self._pool.gpu_stats.cpu_decoded_frames)
-        yield family
 
-    def describe(self) -> Iterator[CounterMetricFamily]:
-        return iter(())
+def _multiprocess_values() -> bool:
+    return values.ValueClass is not values.MutexValue
+
+
+def forget_process(path: str, pid: int) -> None:
+    """A worker that exited: its live gauges (in flight) stop counting; its counters stay summed."""
+    multiprocess.mark_process_dead(pid, path)
 
 
 class Metrics:
+    """The server's metrics. Values the store and the GPU pool keep as plain numbers are copied into
+    counters and gauges by ``sync`` (at every scrape, and with several workers after every request too,
+    since only the worker that serves a scrape can sync itself then)."""
+
     def __init__(self, bucket_label: bool = False) -> None:
+        # Set by use_multiprocess_dir in a worker of several; metrics then live in that directory.
+        self.multiprocess_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR") if _multiprocess_values() else None
         self.registry = CollectorRegistry(auto_describe=True)
         self.bucket_label = bucket_label
         r = self.registry
@@ -97,7 +77,9 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
-        self.in_flight = Gauge("s4_requests_in_flight", "Requests being served", registry=r)
+        self.in_flight = Gauge(
+            "s4_requests_in_flight", "Requests being served", registry=r, multiprocess_mode="livesum"
+        )
         self.bytes_in = Counter("s4_bytes_in", "Object bytes received from clients (original)", registry=r)
         self.bytes_out = Counter("s4_bytes_out", "Response bytes sent to clients (original)", registry=r)
         self.compress_seconds = Histogram(
@@ -133,24 +115,58 @@ class Metrics:
             "Original bytes per second of the last GPU batch",
             ["codec", "op"],
             registry=r,
+            multiprocess_mode="max",
         )
         self.gpu_oom = Counter("s4_gpu_oom", "GPU batches that ran out of device memory", registry=r)
-        self.gpu_in_flight = Gauge("s4_gpu_in_flight", "Frames on the GPU", registry=r)
+        self.gpu_in_flight = Gauge("s4_gpu_in_flight", "Frames on the GPU", registry=r, multiprocess_mode="livesum")
         self.gpu_batch_frames = Histogram(
             "s4_gpu_batch_frames", "Frames per GPU batch", buckets=BATCH_BUCKETS, registry=r
         )
-        self.gpu_queue_depth = Gauge("s4_gpu_queue_depth", "Frames waiting for the GPU", registry=r)
-        self._store_stats: Callable[[], StoreStats | None] = lambda: None
-        r.register(StoreStatsCollector(lambda: self._store_stats()))
+        self.gpu_queue_depth = Gauge(
+            "s4_gpu_queue_depth", "Frames waiting for the GPU", registry=r, multiprocess_mode="livesum"
+        )
+        self.store_counters = {field: Counter(name, doc, registry=r) for field, name, doc in STORE_COUNTERS}
+        self.stored_uncompressed = Counter(
+            "s4_objects_stored_uncompressed", "Objects stored as passthrough frames, by reason", ["reason"], registry=r
+        )
+        self.gpu_cpu_fallback = Counter(
+            "s4_gpu_cpu_fallback_frames",
+            "Frames the GPU could not process, done on the CPU instead",
+            ["op"],
+            registry=r,
+        )
+        for op in ("compress", "decompress"):
+            self.gpu_cpu_fallback.labels(op)
+        self._store: StoreStats | None = None
+        self._pool: GpuCodecPool | None = None
+        self._synced: dict[str, int] = {}
 
     def watch_store(self, stats: StoreStats) -> None:
-        self._store_stats = lambda: stats
+        self._store = stats
 
     def watch_gpu(self, pool: GpuCodecPool) -> None:
-        """Live GPU gauges read from the pool at scrape time, and its count of CPU fallbacks."""
-        self.gpu_in_flight.set_function(lambda: pool.gpu_in_flight)
-        self.gpu_queue_depth.set_function(lambda: pool.gpu_queue_depth)
-        self.registry.register(GpuFallbackCollector(pool))
+        """GPU gauges and the count of CPU fallbacks, read from the pool at every sync."""
+        self._pool = pool
+
+    def sync(self) -> None:
+        """Copy what the store and the GPU pool counted since the last sync into the metrics."""
+        if self._store is not None:
+            for field, _, _ in STORE_COUNTERS:
+                self._add(field, getattr(self._store, field), self.store_counters[field])
+            for reason, count in list(self._store.objects_stored_uncompressed.items()):
+                self._add(f"uncompressed:{reason}", count, self.stored_uncompressed.labels(reason))
+        if self._pool is not None:
+            self.gpu_in_flight.set(self._pool.gpu_in_flight)
+            self.gpu_queue_depth.set(self._pool.gpu_queue_depth)
+            stats = self._pool.gpu_stats
+            self._add("gpu:compress", stats.cpu_fallback_frames, self.gpu_cpu_fallback.labels("compress"))
+            self._add("gpu:decompress", stats.cpu_decoded_frames, self.gpu_cpu_fallback.labels("decompress"))
+
+    def _add(self, name: str, total: int, counter) -> None:
+        delta = total - self._synced.get(name, 0)
+        if delta > 0:
+            counter.inc(delta)
+            self._synced[name] = total
 
     def codec_telemetry(self, record: CompressTelemetry) -> None:
         """The codec registry's callback (called from worker threads; prometheus_client is thread-safe)."""
@@ -180,6 +196,14 @@ class Metrics:
         self.duration.labels(op).observe(seconds)
         self.bytes_in.inc(bytes_in)
         self.bytes_out.inc(bytes_out)
+        if self.multiprocess_dir is not None:
+            self.sync()
 
     def render(self) -> bytes:
-        return generate_latest(self.registry)
+        """The text exposition: this process's registry, or every worker's values summed."""
+        self.sync()
+        if self.multiprocess_dir is None:
+            return generate_latest(self.registry)
+        merged = CollectorRegistry()
+        multiprocess.MultiProcessCollector(merged, path=self.multiprocess_dir)
+        return generate_latest(merged)

@@ -113,6 +113,12 @@ def _target_or_none(request: web.Request) -> tuple[str | None, str | None]:
         return None, None
 
 
+def requests_in_flight(app: web.Application) -> int:
+    """S3 requests being served now (admitted ones: a refusal is answered at once); a stopping server
+    waits for them (see runner.serve_store)."""
+    return app[LIMITER].in_flight
+
+
 def translate(error: Exception) -> S3Error:
     """Errors of the layers below, as the S3 error a client should see."""
     if isinstance(error, S3Error):

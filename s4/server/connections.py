@@ -76,9 +76,12 @@ class CappedTCPSite(web.BaseSite):
         max_connections: int,
         ssl_context: object | None = None,
         handler_factory: HandlerFactory | None = None,
+        reuse_port: bool = False,
     ) -> None:
         super().__init__(runner, ssl_context=ssl_context)
         self._host, self._port = host, port
+        self._reuse_port = reuse_port
+        """Share the port with the other workers' sockets (SO_REUSEPORT): the kernel spreads connections."""
         self.max_connections = max_connections
         self.refused = 0
         self._handler_factory = handler_factory
@@ -112,5 +115,11 @@ class CappedTCPSite(web.BaseSite):
 
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(
-            accept, self._host, self._port, ssl=self._ssl_context, backlog=self._backlog, reuse_address=True
+            accept,
+            self._host,
+            self._port,
+            ssl=self._ssl_context,
+            backlog=self._backlog,
+            reuse_address=True,
+            reuse_port=self._reuse_port or None,
         )

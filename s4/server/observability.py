@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import os
 import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -88,7 +89,8 @@ class AccessLog:
     def write(self, **fields: Any) -> None:
         if self._logger is None:
             return
-        fields = {"time": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")} | fields
+        # pid: which process served it, with several workers on the port (s4 serve --workers).
+        fields = {"time": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"), "pid": os.getpid()} | fields
         self._logger.info(json.dumps(fields, separators=(",", ":"), default=str))
 
 

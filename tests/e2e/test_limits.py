@@ -294,7 +294,8 @@ def test_xml_body_over_2_mib_is_max_message_length_exceeded(gw, bucket):
 def narrow(tmp_path_factory):
     """A gateway that serves two S3 requests at once, with time enough to hold them open."""
     tmp = tmp_path_factory.mktemp("narrow")
-    flags = ("--max-concurrent-requests", "2", "--idle-timeout", "20")  # the flags, where the other uses S4_*
+    # The flags, where the other uses S4_*; one worker: the bounds hold per worker process.
+    flags = ("--max-concurrent-requests", "2", "--idle-timeout", "20", "--workers", "1")
     gateway = start_gateway(tmp / "gateway", extra_args=flags)
     gateway.client().create_bucket(Bucket="narrow")
     yield gateway
@@ -363,7 +364,8 @@ def test_requests_past_the_bound_get_slow_down_while_admitted_ones_complete(narr
 def few(tmp_path_factory):
     """A gateway that keeps at most three client connections open."""
     tmp = tmp_path_factory.mktemp("few")
-    gateway = start_gateway(tmp / "gateway", extra_env={"S4_LIMITS_MAX_CONNECTIONS": "3"})
+    # One worker: the bound holds per worker process (see README, Several worker processes).
+    gateway = start_gateway(tmp / "gateway", extra_env={"S4_LIMITS_MAX_CONNECTIONS": "3", "S4_WORKERS": "1"})
     yield gateway
     gateway.stop()
 

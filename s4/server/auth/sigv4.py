@@ -59,6 +59,10 @@ class Credentials:
     def __init__(self, pairs: Iterable[Credential]) -> None:
         self._secrets = {pair.access_key_id: pair.secret_access_key for pair in pairs}
 
+    def replace(self, pairs: Iterable[Credential]) -> None:
+        """The new set at once (SIGHUP): a request sees the old set or the new one, never a mix."""
+        self._secrets = {pair.access_key_id: pair.secret_access_key for pair in pairs}
+
     def secret_for(self, access_key_id: str) -> str | None:
         return self._secrets.get(access_key_id)
 
