@@ -274,3 +274,24 @@ def test_curl_form_with_expect_continue(gateway, bucket, tmp_path):
     assert run.stdout == b"204", run.stderr.decode()
     assert b"HTTP/1.1 100 Continue" in run.stderr
     assert gateway.client().get_object(Bucket=bucket, Key="photos/photo.jpg")["Body"].read() == data
+
+
+def test_tagging_field(gateway, bucket):
+    """The form's ``tagging`` field is a Tagging document, as PutObjectTagging takes: the object has
+    those tags from its first moment; a document S3 would refuse stores nothing."""
+    tag_set = "<Tag><Key>team</Key><Value>web</Value></Tag><Tag><Key>1</Key><Value></Value></Tag>"
+    tagging = f"<Tagging><TagSet>{tag_set}</TagSet></Tagging>"
+    fields = _presigned(gateway, bucket, "tagged", fields={"tagging": tagging}, conditions=[{"tagging": tagging}])
+    assert post_form(gateway, bucket, fields)[0] == 204
+    s3 = gateway.client()
+    tags = s3.get_object_tagging(Bucket=bucket, Key="tagged")["TagSet"]
+    assert sorted((t["Key"], t["Value"]) for t in tags) == [("1", ""), ("team", "web")]
+    assert s3.get_object(Bucket=bucket, Key="tagged")["TagCount"] == 2
+
+    for document, code in [("<Tagging><TagSet>", "MalformedXML"), (tagging.replace("team", "aws:team"), "InvalidTag")]:
+        fields = _presigned(
+            gateway, bucket, "untagged", fields={"tagging": document}, conditions=[["starts-with", "$tagging", ""]]
+        )
+        status, _, body = post_form(gateway, bucket, fields)
+        assert (status, _error(body)[0]) == (400, code)
+        assert _absent(gateway, bucket, "untagged")

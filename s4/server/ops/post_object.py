@@ -4,9 +4,10 @@ What a page sends when it lets a user upload straight to the bucket (boto3's
 ``generate_presigned_post``, the AWS SDKs' presigned POST, an HTML ``<form>``): the fields, a
 policy signed by whoever serves the page, then the file. The fields say where and how the
 object is stored (``key``, with ``${filename}`` replaced by the file's name; ``Content-Type``,
-``Cache-Control`` and the other stored headers; ``x-amz-meta-*``; a checksum or Content-MD5)
-and what to answer (``success_action_redirect``: 303 to that URL with bucket, key and ETag;
-else ``success_action_status`` 200, 201 with a PostResponse document, or 204).
+``Cache-Control`` and the other stored headers; ``x-amz-meta-*``; ``tagging``, a Tagging
+document as PutObjectTagging takes; a checksum or Content-MD5) and what to answer
+(``success_action_redirect``: 303 to that URL with bucket, key and ETag; else
+``success_action_status`` 200, 201 with a PostResponse document, or 204).
 
 The signature is checked before the policy, the policy before a byte of the file is read,
 and the file streams into the store through the same checks as a PutObject body, with the
@@ -32,6 +33,7 @@ from s4.server.body.verified import VerifiedBody
 from s4.server.context import MAX_OBJECT_BYTES, S3Request
 from s4.server.errors import S3Error
 from s4.server.http import attributes_from_headers
+from s4.server.ops.tagging import tags_from_document
 from s4.server.xml import XML_HEAD, element
 from s4.store import ObjectInfo
 
@@ -54,16 +56,14 @@ async def post_object(req: S3Request) -> web.Response:
     key = _key(fields, upload)
     policy = parse_policy(fields["policy"])
     policy.check({**fields, "bucket": req.bucket or "", "key": key}, form_auth.exempt, dt.datetime.now(dt.UTC))
-    if "tagging" in fields:
-        # Not dropped in silence: a page that asks for tags would believe the object has them.
-        raise S3Error("NotImplemented", "The tagging field of a form upload is not implemented by this gateway")
+    tags = tags_from_document(fields["tagging"].encode()) if "tagging" in fields else None
     attributes = attributes_from_headers(CIMultiDict(fields))
     digests = CIMultiDict((name, value) for name, value in fields.items() if name.startswith(_DIGEST_FIELDS))
     body = VerifiedBody(_within_range(upload, policy), digests, req.auth, max_size=MAX_OBJECT_BYTES)
     req.body = body
     # The body fills in its verified checksums before it ends; the store reads attributes after that.
     attributes = dataclasses.replace(attributes, checksums=body.checksums)
-    info = await req.store.put_object(req.bucket, key, body, attributes)
+    info = await req.store.put_object(req.bucket, key, body, attributes, tags=tags)
     return _answer(req, fields, info, body.checksums)
 
 
