@@ -176,6 +176,21 @@ class SweepConfig(BaseModel):
     runs between two of its parts, so another gateway's operation in progress is never swept."""
 
 
+class LifecycleConfig(BaseModel):
+    """Buckets' lifecycle rules carried out by the gateway (s4.store.lifecycle): Expiration of objects
+    on the embedded store, and AbortIncompleteMultipartUpload on both stores (an upstream S3 expires
+    objects itself: it is handed the rules)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True
+    interval: float = Field(default=3600, gt=0)
+    """Seconds between runs. Each lists, in every bucket with an Expiration rule, the keys under its prefix."""
+    day_seconds: float = Field(default=86400, gt=0)
+    """How long a lifecycle day lasts: S3's day (with its rounding to midnight UTC). Tests shorten it,
+    as Ceph's ``rgw_lc_debug_interval`` does."""
+
+
 class S4Config(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -209,6 +224,7 @@ class S4Config(BaseModel):
     upstream: UpstreamConfig = Field(default_factory=UpstreamConfig)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     sweep: SweepConfig = Field(default_factory=SweepConfig)
+    lifecycle: LifecycleConfig = Field(default_factory=LifecycleConfig)
 
     @field_validator("gpu", mode="before")
     @classmethod
@@ -250,6 +266,9 @@ ENV_FIELDS = {
     "S4_SWEEP_ENABLED": "sweep.enabled",
     "S4_SWEEP_INTERVAL": "sweep.interval",
     "S4_SWEEP_MIN_AGE": "sweep.min_age",
+    "S4_LIFECYCLE_ENABLED": "lifecycle.enabled",
+    "S4_LIFECYCLE_INTERVAL": "lifecycle.interval",
+    "S4_LIFECYCLE_DAY_SECONDS": "lifecycle.day_seconds",
     "S4_LIMITS_IDLE_TIMEOUT": "limits.idle_timeout",
     "S4_LIMITS_KEEPALIVE_TIMEOUT": "limits.keepalive_timeout",
     "S4_LIMITS_MAX_HEADER_BYTES": "limits.max_header_bytes",

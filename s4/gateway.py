@@ -24,6 +24,7 @@ from s4.server.observability import JsonLogFormatter
 from s4.server.runner import serve_store
 from s4.store.compressing import CompressingStore
 from s4.store.factory import open_inner_store
+from s4.store.lifecycle import LifecycleWorker
 from s4.workers import Supervisor, worker_count
 
 
@@ -65,6 +66,13 @@ async def open_store(config: S4Config, metrics: Metrics | None = None) -> Compre
     return store
 
 
+def lifecycle_worker(store: CompressingStore, config: S4Config) -> LifecycleWorker:
+    """The worker that carries out buckets' lifecycle rules, but for the Expiration an inner store that
+    runs lifecycle rules does itself (an upstream S3 with a bucket per client bucket: s4.store.lifecycle)."""
+    upstream = bool(getattr(store.inner, "lifecycle_upstream", False))
+    return LifecycleWorker(store, upstream_expires=upstream, day=config.lifecycle.day_seconds)
+
+
 async def serve(
     config: S4Config,
     ready: asyncio.Event | None = None,
@@ -74,20 +82,24 @@ async def serve(
     """``s4 serve``: build everything, serve until SIGINT/SIGTERM, then release the store and codecs.
 
     ``worker``: this process's slot among several on the port (None: the only process); only slot 0
-    sweeps leftovers, the others would only repeat its work.
+    sweeps leftovers and carries out lifecycle rules, the others would only repeat its work.
     """
     metrics = Metrics(bucket_label=config.metrics_bucket_label)
     store = await open_store(config, metrics)
     sweeping = None
     if config.sweep.enabled and not worker:  # the leftovers of operations that died, at start and then periodically
         sweeping = asyncio.create_task(store.sweep.periodically(config.sweep.interval, config.sweep.min_age))
+    lifecycle = None
+    if config.lifecycle.enabled and not worker:  # buckets' lifecycle rules, at start and then periodically
+        lifecycle = asyncio.create_task(lifecycle_worker(store, config).periodically(config.lifecycle.interval))
     try:
         await serve_store(store, config, metrics, ready, reload=reload, worker=worker is not None)
     finally:
-        if sweeping is not None:
-            sweeping.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sweeping
+        for task in (sweeping, lifecycle):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         await store.close()
         store.pool.close()
 

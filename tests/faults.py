@@ -393,6 +393,23 @@ class FaultyStore:
             lambda: self.inner.list_multipart_uploads(bucket, prefix, key_marker, upload_id_marker, max_uploads),
         )
 
+    # --- bucket documents ----------------------------------------------------------------------------------
+
+    async def get_bucket_document(self, bucket: str, name: str) -> bytes | None:
+        return await self._call(
+            "get_bucket_document", (bucket, name), lambda: self.inner.get_bucket_document(bucket, name)
+        )
+
+    async def put_bucket_document(self, bucket: str, name: str, document: bytes) -> None:
+        await self._call(
+            "put_bucket_document", (bucket, name), lambda: self.inner.put_bucket_document(bucket, name, document)
+        )
+
+    async def delete_bucket_document(self, bucket: str, name: str) -> None:
+        await self._call(
+            "delete_bucket_document", (bucket, name), lambda: self.inner.delete_bucket_document(bucket, name)
+        )
+
     async def close(self) -> None:
         self.time_out_hangs()
         await self.inner.close()

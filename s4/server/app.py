@@ -18,6 +18,7 @@ from aiohttp.typedefs import Handler
 
 from s4.config import S4Config
 from s4.metrics import Metrics
+from s4.server import cors
 from s4.server.addressing import split_target
 from s4.server.auth.post_signature import PENDING
 from s4.server.auth.sigv4 import AuthContext, Credentials, authenticate
@@ -185,6 +186,12 @@ async def _handle_s3(request: web.Request, record: _Record, admitted: bool) -> w
         if not admitted:
             raise slow_down()
         handler = route(request.method, bucket, key, request.query, request.headers)
+        if handler is cors.preflight:  # a browser's preflight carries no credentials: the bucket's rules answer
+            anonymous = S3Request(request, request_id(request), bucket, key, cors.ANONYMOUS, request.app[STORE], config)
+            record.response = await handler(anonymous)
+            return record.response
+        if bucket is not None:  # before authentication, so that a refusal carries them too
+            await cors.remember_headers(request, bucket)
         # A form upload is signed in its body: its handler authenticates it from the fields.
         auth = PENDING if handler in FORM_AUTHENTICATED else _authenticate(request)
         record.principal = auth.access_key_id or None
@@ -285,6 +292,7 @@ async def _add_request_id(request: web.Request, response: web.StreamResponse) ->
     response.headers["x-amz-id-2"] = rid
     # Set, not defaulted: aiohttp has already put its own (Python and aiohttp versions) there by now.
     response.headers["Server"] = SERVER
+    cors.add_headers(request, response)
 
 
 @web.middleware
@@ -312,6 +320,7 @@ def create_app(
     app[ACCESS_LOG] = access_log or AccessLog(None)
     app[READINESS] = getattr(store, "check_ready", None)
     app[LIMITER] = RequestLimiter(config.limits.max_concurrent_requests)
+    app[cors.CORS_RULES] = cors.CorsRules(store)
     # [\s\S]: every path, also keys with a newline ('.' stops at one; the router would answer 404 in text).
     app.router.add_route("*", r"/{tail:[\s\S]*}", handle, expect_handler=expect_continue)
     app.on_response_prepare.append(_add_request_id)

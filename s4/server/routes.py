@@ -6,14 +6,18 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from s4.server import cors
 from s4.server.context import S3Request
 from s4.server.errors import S3Error
 from s4.server.ops import buckets, listing, multipart, objects, post_object, tagging, versions
+from s4.server.ops.documents import handlers as documents
 
 Handler = Callable[[S3Request], Awaitable[web.StreamResponse]]
 
 # Sub-resources S3 has and this gateway does not: answered NotImplemented instead of being
-# mistaken for a plain GET/PUT of the bucket or object.
+# mistaken for a plain GET/PUT of the bucket or object. Bucket documents (ops/documents: acl, cors,
+# encryption, lifecycle, notification, ownershipControls, policy, publicAccessBlock, tagging) are
+# routed before this check, so here those names refuse only what an object is asked for.
 UNSUPPORTED = frozenset(
     {
         "acl",
@@ -45,11 +49,17 @@ UNSUPPORTED = frozenset(
     }
 )
 OBJECT_SUBRESOURCES = frozenset({"tagging"})
-"""Sub-resources of UNSUPPORTED that objects have here, while buckets' are still refused."""
+"""Sub-resources of UNSUPPORTED that objects have here (a bucket's are bucket documents, routed first)."""
 
 
 def route(method: str, bucket: str | None, key: str | None, query, headers) -> Handler:
     """The handler for a request; decided before authentication so even refusals are counted per operation."""
+    if method == "OPTIONS" and bucket is not None:
+        return cors.preflight  # a browser's preflight, whatever the query: answered without credentials
+    if bucket is not None and key is None:
+        document = documents.route(method, query)
+        if document is not None:
+            return document
     unsupported = UNSUPPORTED.intersection(query.keys())
     if key is not None:
         unsupported -= OBJECT_SUBRESOURCES
@@ -98,6 +108,9 @@ _TAGGING: dict[str, Handler] = {
     "PUT": tagging.put_object_tagging,
     "DELETE": tagging.delete_object_tagging,
 }
+
+OPERATION_NAMES.update(documents.OPERATION_NAMES)
+OPERATION_NAMES[cors.preflight] = "PreflightRequest"
 
 
 _VERBS = {"GET": "Get", "PUT": "Put", "DELETE": "Delete", "HEAD": "Head", "POST": "Post"}

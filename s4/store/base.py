@@ -24,6 +24,22 @@ from typing import Protocol, runtime_checkable
 
 MIN_S3_PART_SIZE = 5 * 1024 * 1024
 MAX_PARTS = 10_000
+BUCKET_DOCUMENTS = frozenset(
+    {
+        "acl",
+        "cors",
+        "encryption",
+        "lifecycle",
+        "notification",
+        "ownership-controls",
+        "policy",
+        "public-access-block",
+        "tagging",
+    }
+)
+"""Names of the bucket documents (ObjectStore.get_bucket_document), one for each S3 bucket sub-resource the
+gateway keeps; the content is S3's own document for it (XML, or a policy's JSON)."""
+LIFECYCLE_DOCUMENT = "lifecycle"
 
 
 class StoreErrorKind(enum.Enum):
@@ -379,5 +395,23 @@ class ObjectStore(Protocol):
         upload_id_marker: str | None = None,
         max_uploads: int = 1000,
     ) -> UploadsPage: ...
+
+    async def get_bucket_document(self, bucket: str, name: str) -> bytes | None:
+        """A document S3 keeps about a bucket (its CORS rules, lifecycle, policy, ACL...: the server
+        names them, see BUCKET_DOCUMENTS), exactly as put, or None when the bucket has none of that
+        name. NoSuchBucket. Documents are configuration, small (kilobytes), and go with the bucket."""
+        ...
+
+    async def put_bucket_document(self, bucket: str, name: str, document: bytes) -> None:
+        """Store or replace a bucket document, already validated by the caller. NoSuchBucket.
+
+        A store whose backend carries a document out itself (an upstream S3's lifecycle) hands it on
+        too, and fails with the backend's error, storing nothing, when the backend refuses it.
+        """
+        ...
+
+    async def delete_bucket_document(self, bucket: str, name: str) -> None:
+        """Idempotent: a bucket without that document is not an error, a missing bucket is."""
+        ...
 
     async def close(self) -> None: ...

@@ -2,7 +2,7 @@
 
 A data directory holds::
 
-    index.sqlite3        buckets, objects, multipart uploads and parts (WAL mode)
+    index.sqlite3        buckets, objects, multipart uploads and parts, bucket documents (WAL mode)
     lock                 flock'ed shared while a store has the directory open, exclusive for the sweep
     tmp/<id>             bodies being written
     objects/ab/cd/<id>   committed object and part bodies; <id> is a random uuid4 hex
@@ -128,6 +128,13 @@ _SCHEMA = (
         etag TEXT NOT NULL,
         modified_us INTEGER NOT NULL,
         PRIMARY KEY (upload_id, part_number)
+    ) WITHOUT ROWID""",
+    # The S3 documents of a bucket (CORS, lifecycle, policy, ACL...), by name; they go with the bucket.
+    """CREATE TABLE IF NOT EXISTS bucket_documents (
+        bucket TEXT NOT NULL,
+        name TEXT NOT NULL,
+        document BLOB NOT NULL,
+        PRIMARY KEY (bucket, name)
     ) WITHOUT ROWID""",
 )
 _OBJECT_COLUMNS = "key, file, size, etag, modified_us, attributes, part_sizes"
@@ -810,6 +817,17 @@ class FilesystemStore:
     ) -> UploadsPage:
         return await self._db(self._db_list_uploads, bucket, prefix, key_marker, upload_id_marker, max_uploads)
 
+    # -- bucket documents --
+
+    async def get_bucket_document(self, bucket: str, name: str) -> bytes | None:
+        return await self._db(self._db_get_document, bucket, name)
+
+    async def put_bucket_document(self, bucket: str, name: str, document: bytes) -> None:
+        await self._db(self._db_put_document, bucket, name, bytes(document))
+
+    async def delete_bucket_document(self, bucket: str, name: str) -> None:
+        await self._db(self._db_delete_document, bucket, name)
+
     # -- plumbing --
 
     async def _db(self, fn: Callable[..., T], *args: Any) -> T:
@@ -1245,6 +1263,7 @@ class FilesystemStore:
             files = [f for (f,) in sql.execute(f"SELECT file FROM parts WHERE upload_id IN ({uploads})", (bucket,))]
             sql.execute(f"DELETE FROM parts WHERE upload_id IN ({uploads})", (bucket,))
             sql.execute("DELETE FROM uploads WHERE bucket = ?", (bucket,))
+            sql.execute("DELETE FROM bucket_documents WHERE bucket = ?", (bucket,))
             sql.execute("DELETE FROM buckets WHERE name = ?", (bucket,))
         return files
 
@@ -1487,6 +1506,27 @@ class FilesystemStore:
         if len(rows) > len(uploads) and uploads:
             return UploadsPage(uploads, [], True, uploads[-1].key, uploads[-1].upload_id)
         return UploadsPage(uploads, [], False, None, None)
+
+    def _db_get_document(self, bucket: str, name: str) -> bytes | None:
+        with self._transaction(write=False) as sql:
+            self._db_require_bucket(bucket)
+            row = sql.execute(
+                "SELECT document FROM bucket_documents WHERE bucket = ? AND name = ?", (bucket, name)
+            ).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def _db_put_document(self, bucket: str, name: str, document: bytes) -> None:
+        with self._transaction() as sql:
+            self._db_require_bucket(bucket)
+            sql.execute(
+                "INSERT OR REPLACE INTO bucket_documents (bucket, name, document) VALUES (?, ?, ?)",
+                (bucket, name, document),
+            )
+
+    def _db_delete_document(self, bucket: str, name: str) -> None:
+        with self._transaction() as sql:
+            self._db_require_bucket(bucket)
+            sql.execute("DELETE FROM bucket_documents WHERE bucket = ? AND name = ?", (bucket, name))
 
 
 def _after_prefix(common_prefix: str) -> tuple[str, bool] | None:

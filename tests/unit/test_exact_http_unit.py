@@ -47,7 +47,7 @@ def test_the_parser_limits_admit_any_header_section_within_the_limit():
         ("GET", "b", None, {"acl": ""}, "GetBucketAcl"),
         ("PUT", "b", "k", {"tagging": ""}, "PutObjectTagging"),
         ("GET", "b", None, {"versions": ""}, "ListObjectVersions"),
-        ("GET", "b", None, {"publicAccessBlock": ""}, "GetBucketPublicAccessBlock"),
+        ("GET", "b", None, {"publicAccessBlock": ""}, "GetPublicAccessBlock"),
         ("PUT", "b", "k", {"legal-hold": ""}, "PutObjectLegalHold"),
         ("POST", "b", "k", {}, "PostObject"),
         ("DELETE", None, None, {}, "DeleteService"),

@@ -7,6 +7,7 @@ from aiohttp import web
 from s4.server.addressing import check_bucket_name
 from s4.server.context import S3Request
 from s4.server.errors import S3Error
+from s4.server.ops.documents.handlers import creation_documents, keep_creation_documents
 from s4.server.xml import child_text, document, element, iso8601, local_name, owner_xml, parse_xml
 from s4.store import StoreError
 
@@ -30,12 +31,16 @@ async def create_bucket(req: S3Request) -> web.Response:
         if local_name(root.tag) != "CreateBucketConfiguration":
             raise S3Error("MalformedXML", "The XML you provided was not well-formed or did not validate")
         child_text(root, "LocationConstraint")  # any region is accepted: there is one store
+    documents = await creation_documents(req)  # ACL and object ownership headers, checked first
+    recreated = False
     try:
         await req.store.create_bucket(req.bucket)
     except StoreError as exc:
         # us-east-1 answers a repeated CreateBucket by the owner with 200, every other region with 409.
         if exc.code != "BucketAlreadyOwnedByYou" or req.config.region != "us-east-1":
             raise
+        recreated = True
+    await keep_creation_documents(req, documents, recreated)
     return web.Response(status=200, headers={"Location": f"/{req.bucket}"})
 
 

@@ -144,6 +144,15 @@ class CompressingStore:
     async def head_bucket(self, bucket: str) -> BucketInfo:
         return await self.inner.head_bucket(bucket)
 
+    async def get_bucket_document(self, bucket: str, name: str) -> bytes | None:
+        return await self.inner.get_bucket_document(bucket, name)
+
+    async def put_bucket_document(self, bucket: str, name: str, document: bytes) -> None:
+        await self.inner.put_bucket_document(bucket, name, document)
+
+    async def delete_bucket_document(self, bucket: str, name: str) -> None:
+        await self.inner.delete_bucket_document(bucket, name)
+
     # --- the transparent view ----------------------------------------------------------------------
 
     def logical(self, info: ObjectInfo) -> tuple[ObjectInfo, ChunkManifest | None]:

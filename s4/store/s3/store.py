@@ -48,6 +48,7 @@ from s4.store.base import (
 from s4.store.s3.attributes import from_response, tag_count, tagging_header, to_params
 from s4.store.s3.bodies import BodyReader, BufferedBody, ResponseBody, StreamedBody, WatchedBody, content_md5, spool
 from s4.store.s3.buckets import Location, NativeBuckets, SharedBucket, no_such_bucket, utc
+from s4.store.s3.documents import DOCUMENT_PREFIX, PAST_DOCUMENTS, BucketDocuments
 from s4.store.s3.errors import translate, unreachable
 
 T = TypeVar("T")
@@ -136,6 +137,9 @@ class S3Store:
             self._buckets: NativeBuckets | SharedBucket = SharedBucket(self._call, config.bucket, config.key_prefix)
         else:
             self._buckets = NativeBuckets(self._call, config.region)
+        self._documents = BucketDocuments(
+            self._call, self._buckets, lambda: self._client.meta.service_model, self._translate
+        )
 
     @classmethod
     async def open(cls, config: UpstreamConfig) -> S3Store:
@@ -282,14 +286,28 @@ class S3Store:
         await self._buckets.create(bucket)
 
     async def delete_bucket(self, bucket: str) -> None:
-        await self._buckets.delete(bucket, self._is_empty)
+        await self._buckets.delete(bucket, self._is_empty_but_documents)
 
     async def head_bucket(self, bucket: str) -> BucketInfo:
         return await self._buckets.head(bucket)
 
+    async def _is_empty_but_documents(self, location: Location) -> bool:
+        """Whether the bucket holds nothing but its documents; if so they are removed, as the bucket is
+        about to be (a client object that lands in between keeps the bucket, without its documents)."""
+        if not await self._is_empty(location):
+            return False
+        await self._documents.clear(location)
+        return True
+
     async def _is_empty(self, location: Location) -> bool:
         listed = await self._call("list_objects_v2", Bucket=location.bucket, Prefix=location.prefix, MaxKeys=1)
-        if listed.get("Contents"):
+        first = listed.get("Contents")
+        if first and location.client_key(first[0]["Key"]).startswith(DOCUMENT_PREFIX):
+            # The bucket's documents sort together: is anything past them?
+            past = location.key(PAST_DOCUMENTS)
+            params = {"Bucket": location.bucket, "Prefix": location.prefix, "MaxKeys": 1, "StartAfter": past}
+            first = (await self._call("list_objects_v2", **params)).get("Contents")
+        if first:
             return False
         uploads = await self._call("list_multipart_uploads", Bucket=location.bucket, Prefix=location.prefix)
         # Our own temporary uploads (a crashed PUT's leftovers) do not keep a bucket.
@@ -810,6 +828,22 @@ class S3Store:
         truncated = bool(answer.get("IsTruncated")) and bool(parts)
         upload = UploadInfo(bucket, key, upload_id, utc(answer.get("Initiated")))
         return PartsPage(upload, parts, truncated, parts[-1].part_number if truncated else None)
+
+    # --- bucket documents: see documents.py ---------------------------------------------------------
+
+    @property
+    def lifecycle_upstream(self) -> bool:
+        """Whether the upstream carries out lifecycle documents itself (see documents.py)."""
+        return self._documents.lifecycle_upstream
+
+    async def get_bucket_document(self, bucket: str, name: str) -> bytes | None:
+        return await self._documents.get(bucket, name)
+
+    async def put_bucket_document(self, bucket: str, name: str, document: bytes) -> None:
+        await self._documents.put(bucket, name, document)
+
+    async def delete_bucket_document(self, bucket: str, name: str) -> None:
+        await self._documents.delete(bucket, name)
 
     async def list_multipart_uploads(
         self,
