@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 from s4.store.base import (
     BucketInfo,
     ByteRange,
+    CompletionChecksums,
     ListPage,
     ObjectAttributes,
     ObjectInfo,
@@ -34,6 +35,7 @@ from s4.store.base import (
     PartInfo,
     PartsPage,
     StoreError,
+    UploadChecksum,
     UploadsPage,
     WriteCondition,
 )
@@ -316,12 +318,18 @@ class FaultyStore:
     # --- multipart -----------------------------------------------------------------------------------------
 
     async def create_multipart_upload(
-        self, bucket: str, key: str, attributes: ObjectAttributes, *, tags: Mapping[str, str] | None = None
+        self,
+        bucket: str,
+        key: str,
+        attributes: ObjectAttributes,
+        *,
+        tags: Mapping[str, str] | None = None,
+        checksum: UploadChecksum | None = None,
     ) -> str:
         return await self._call(
             "create_multipart_upload",
             (bucket, key),
-            lambda: self.inner.create_multipart_upload(bucket, key, attributes, tags=tags),
+            lambda: self.inner.create_multipart_upload(bucket, key, attributes, tags=tags, checksum=checksum),
         )
 
     async def upload_part(
@@ -356,11 +364,15 @@ class FaultyStore:
         upload_id: str,
         parts: Sequence[tuple[int, str]],
         condition: WriteCondition | None = None,
+        *,
+        checksums: CompletionChecksums | None = None,
     ) -> ObjectInfo:
         return await self._call(
             "complete_multipart_upload",
             (bucket, key, upload_id),
-            lambda: self.inner.complete_multipart_upload(bucket, key, upload_id, parts, condition),
+            lambda: self.inner.complete_multipart_upload(
+                bucket, key, upload_id, parts, condition, checksums=checksums
+            ),
         )
 
     async def abort_multipart_upload(self, bucket: str, key: str, upload_id: str) -> None:

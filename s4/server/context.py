@@ -52,7 +52,7 @@ class S3Request:
     def owner_id(self) -> str:
         return self.auth.access_key_id
 
-    def verified_body(self, max_size: int = MAX_OBJECT_BYTES) -> VerifiedBody:
+    def verified_body(self, max_size: int = MAX_OBJECT_BYTES, *, header_checksums: bool = True) -> VerifiedBody:
         """The request body, decoded (aws-chunked) and checked (signature, MD5, checksums) as it streams.
 
         A body that stops arriving for ``limits.idle_timeout``, or averages less than
@@ -66,10 +66,10 @@ class S3Request:
         limits = self.config.limits
         rate = BodyRate(limits.min_body_rate, limits.min_body_rate_window)
         source = idle_bounded(self.http.content, limits.idle_timeout, rate)
-        self.body = VerifiedBody(source, self.headers, self.auth, max_size=max_size)
+        self.body = VerifiedBody(source, self.headers, self.auth, max_size=max_size, header_checksums=header_checksums)
         return self.body
 
-    async def read_small_body(self, limit: int = MAX_XML_BODY) -> bytes:
+    async def read_small_body(self, limit: int = MAX_XML_BODY, *, header_checksums: bool = True) -> bytes:
         """A request document (XML), verified like any body and refused past ``limit``.
 
         Past the limit it is S3's MaxMessageLengthExceeded, as for a document too big to parse,
@@ -79,7 +79,7 @@ class S3Request:
             return b""
         data = bytearray()
         try:
-            async for chunk in self.verified_body(max_size=limit):
+            async for chunk in self.verified_body(max_size=limit, header_checksums=header_checksums):
                 data += chunk
         except S3Error as exc:
             if exc.code == "EntityTooLarge":

@@ -9,7 +9,7 @@ from aiohttp import web
 from s4.server import cors
 from s4.server.context import S3Request
 from s4.server.errors import S3Error
-from s4.server.ops import buckets, listing, multipart, objects, post_object, tagging, versions
+from s4.server.ops import attributes, buckets, listing, multipart, objects, post_object, tagging, versions
 from s4.server.ops.documents import handlers as documents
 
 Handler = Callable[[S3Request], Awaitable[web.StreamResponse]]
@@ -45,7 +45,6 @@ UNSUPPORTED = frozenset(
         "tagging",
         "torrent",
         "website",
-        "attributes",
     }
 )
 OBJECT_SUBRESOURCES = frozenset({"tagging"})
@@ -91,6 +90,7 @@ OPERATION_NAMES: dict[Handler, str] = {
     objects.copy_object: "CopyObject",
     objects.delete_object: "DeleteObject",
     objects.delete_objects: "DeleteObjects",
+    attributes.get_object_attributes: "GetObjectAttributes",
     post_object.post_object: "PostObject",
     multipart.create: "CreateMultipartUpload",
     multipart.upload_part: "UploadPart",
@@ -180,6 +180,8 @@ def _object_route(headers, method: str, query) -> Handler:
     if "tagging" in query and method in _TAGGING:
         return _TAGGING[method]
     if method == "GET":
+        if "attributes" in query and "uploadId" not in query:
+            return attributes.get_object_attributes
         return multipart.list_parts if "uploadId" in query else objects.get_object
     if method == "HEAD":
         return objects.head_object

@@ -107,19 +107,28 @@ def child_text(node, name: str) -> str | None:
 
 
 def parse_complete_multipart(body: bytes) -> list[tuple[int, str]]:
+    return parse_completion(body)[0]
+
+
+def parse_completion(body: bytes) -> tuple[list[tuple[int, str]], dict[int, dict[str, str]]]:
+    """A CompleteMultipartUpload document: its ``(part number, ETag)`` list, and per part number the
+    checksums listed with it (``ChecksumSHA256`` -> ``sha256``; a number listed twice keeps its last)."""
     root = parse_xml(body)
     if local_name(root.tag) != "CompleteMultipartUpload":
         raise _malformed()
     parts = []
+    checksums: dict[int, dict[str, str]] = {}
     for part in children(root, "Part"):
         number, etag = child_text(part, "PartNumber"), child_text(part, "ETag")
         # ASCII digits int() takes: str.isdigit() also accepts '²', and int() refuses over 4300 digits.
         if number is None or etag is None or not _PART_NUMBER.fullmatch(number.strip()):
             raise _malformed()
         parts.append((int(number), etag))
+        names = [(local_name(c.tag), c.text or "") for c in part]
+        checksums[int(number)] = {n[8:].lower(): t.strip() for n, t in names if n.startswith("Checksum") and n[8:]}
     if not parts:
         raise _malformed()
-    return parts
+    return parts, checksums
 
 
 def parse_delete_objects(body: bytes) -> tuple[bool, list[str]]:

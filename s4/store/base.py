@@ -11,7 +11,10 @@ Two promises about PUT bodies a store may rely on, and must honour:
 - the ``attributes`` handed over with a body (metadata, checksums) may be completed
   while the body streams, so a store reads them only once the body has ended;
 - a body may carry ``expected_size`` (its declared length, or None): a hint for
-  sizing, never trusted for correctness.
+  sizing, never trusted for correctness;
+- a body may carry ``checksum_algorithm`` (the flexible checksum it is verified against,
+  known before its first byte, or None) and ``checksums`` (algorithm to base64 value,
+  filled in once the body has ended and checked out): an UploadPart's part checksum.
 """
 
 from __future__ import annotations
@@ -182,6 +185,9 @@ class ObjectInfo:
     attributes: ObjectAttributes = dataclasses.field(default_factory=ObjectAttributes)
     part_sizes: tuple[int, ...] | None = None
     """Sizes of the parts of a multipart object, for GET/HEAD with ``partNumber``."""
+    part_checksums: tuple[str, ...] | None = None
+    """Checksums of the parts of a multipart object made with a checksum algorithm (the one of its
+    ``attributes.checksums``), for GET/HEAD with ``partNumber`` and GetObjectAttributes; None when unknown."""
     tag_count: int = 0
     """How many tags the object has (``x-amz-tagging-count`` on GET/HEAD). Known from HEAD and GET;
     a listing leaves it 0, as S3's listings tell nothing of tags."""
@@ -220,12 +226,38 @@ class ListPage:
 
 
 @dataclasses.dataclass(frozen=True)
+class UploadChecksum:
+    """The flexible checksum a multipart upload was created with (``x-amz-checksum-algorithm`` and
+    ``x-amz-checksum-type``): every part carries one, and the object gets one made of theirs."""
+
+    algorithm: str
+    """``crc32``, ``crc32c``, ``crc64nvme``, ``sha1`` or ``sha256``."""
+    type: str
+    """``COMPOSITE`` (the checksum of the parts' checksums, ``<base64>-<parts>``) or ``FULL_OBJECT``
+    (the CRC of the whole object)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class CompletionChecksums:
+    """What a CompleteMultipartUpload request says about checksums, for the store to check."""
+
+    parts: Mapping[int, Mapping[str, str]] = dataclasses.field(default_factory=dict)
+    """Per part number, the checksums the part list gives it (algorithm to base64); a number
+    listed several times in a row counts by its last entry, as its ETag does."""
+    object: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    """``x-amz-checksum-<algorithm>``: the checksum the client expects the object to get."""
+    type: str | None = None
+    """``x-amz-checksum-type``, when given."""
+
+
+@dataclasses.dataclass(frozen=True)
 class UploadInfo:
     bucket: str
     key: str
     upload_id: str
     initiated: dt.datetime
     attributes: ObjectAttributes = dataclasses.field(default_factory=ObjectAttributes)
+    checksum: UploadChecksum | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -347,15 +379,26 @@ class ObjectStore(Protocol):
         ...
 
     async def create_multipart_upload(
-        self, bucket: str, key: str, attributes: ObjectAttributes, *, tags: Mapping[str, str] | None = None
+        self,
+        bucket: str,
+        key: str,
+        attributes: ObjectAttributes,
+        *,
+        tags: Mapping[str, str] | None = None,
+        checksum: UploadChecksum | None = None,
     ) -> str:
-        """A new upload; ``attributes`` and ``tags`` become the object's at Complete."""
+        """A new upload; ``attributes`` and ``tags`` become the object's at Complete. With ``checksum``
+        the store keeps each part's checksum (refusing parts of another algorithm, and COMPOSITE parts
+        without one), lists them, checks them at Complete and gives the object its checksum (see
+        s4/store/checksums.py); a store that keeps no part checksums refuses it (NotImplemented)."""
         ...
 
     async def upload_part(
         self, bucket: str, key: str, upload_id: str, part_number: int, body: AsyncIterable[bytes]
     ) -> PartInfo:
-        """Store one part (replacing an earlier upload of the same number); NoSuchUpload when unknown."""
+        """Store one part (replacing an earlier upload of the same number); NoSuchUpload when unknown.
+        In an upload created with a ``checksum``, the part's (the body's ``checksums``, or computed by the
+        store for a FULL_OBJECT part that came without) is kept and returned in the PartInfo."""
         ...
 
     async def upload_part_copy(
@@ -376,9 +419,13 @@ class ObjectStore(Protocol):
         upload_id: str,
         parts: Sequence[tuple[int, str]],
         condition: WriteCondition | None = None,
+        *,
+        checksums: CompletionChecksums | None = None,
     ) -> ObjectInfo:
         """Assemble the listed ``(part_number, etag)`` parts, checked by S3's rules; ``condition``
-        as for put_object (the upload stays when it fails)."""
+        as for put_object (the upload stays when it fails). ``checksums`` (what the request says of
+        the parts' and the object's checksums) are checked against the kept ones as S3 does (InvalidPart,
+        BadDigest, InvalidRequest); the object's checksum is in the returned ObjectInfo's attributes."""
         ...
 
     async def abort_multipart_upload(self, bucket: str, key: str, upload_id: str) -> None: ...

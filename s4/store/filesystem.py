@@ -56,6 +56,7 @@ from s4.store.base import (
     MAX_PARTS,
     BucketInfo,
     ByteRange,
+    CompletionChecksums,
     ListPage,
     ObjectAttributes,
     ObjectInfo,
@@ -63,10 +64,12 @@ from s4.store.base import (
     PartInfo,
     PartsPage,
     StoreError,
+    UploadChecksum,
     UploadInfo,
     UploadsPage,
     WriteCondition,
 )
+from s4.store.checksums import not_kept
 from s4.store.multipart import multipart_etag, validate_completion
 
 T = TypeVar("T")
@@ -755,8 +758,16 @@ class FilesystemStore:
     # -- multipart --
 
     async def create_multipart_upload(
-        self, bucket: str, key: str, attributes: ObjectAttributes, *, tags: Mapping[str, str] | None = None
+        self,
+        bucket: str,
+        key: str,
+        attributes: ObjectAttributes,
+        *,
+        tags: Mapping[str, str] | None = None,
+        checksum: UploadChecksum | None = None,
     ) -> str:
+        if checksum is not None:
+            raise not_kept()
         _check_key(key)
         return await self._db(self._db_create_upload, bucket, key, _encode_attributes(attributes, tags))
 
@@ -793,7 +804,11 @@ class FilesystemStore:
         upload_id: str,
         parts: Sequence[tuple[int, str]],
         condition: WriteCondition | None = None,
+        *,
+        checksums: CompletionChecksums | None = None,
     ) -> ObjectInfo:
+        if checksums is not None:
+            raise not_kept()
         _check_key(key)
         return await self._detached(self._complete(bucket, key, upload_id, list(parts), condition))
 

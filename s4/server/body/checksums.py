@@ -10,16 +10,13 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-from collections.abc import Callable, Iterable, Mapping
-from typing import Protocol
-
-from awscrt import checksums as crt
+from collections.abc import Iterable, Mapping
 
 from s4.server.errors import S3Error
 from s4.server.headers import collect_headers, header_value
+from s4.store.checksums import ALGORITHMS as CHECKSUM_ALGORITHMS  # noqa: F401 (re-exported)
+from s4.store.checksums import DIGEST_SIZES, Digest, new_digest
 
-CHECKSUM_ALGORITHMS = ("crc32", "crc32c", "crc64nvme", "sha1", "sha256")
-DIGEST_SIZES = {"crc32": 4, "crc32c": 4, "crc64nvme": 8, "sha1": 20, "sha256": 32}
 CHECKSUM_HEADER_PREFIX = "x-amz-checksum-"
 # Headers that share the prefix but are not a checksum value.
 _NOT_CHECKSUMS = frozenset(("x-amz-checksum-algorithm", "x-amz-checksum-type", "x-amz-checksum-mode"))
@@ -32,38 +29,6 @@ def display_name(algorithm: str) -> str:
 
 def header_name(algorithm: str) -> str:
     return CHECKSUM_HEADER_PREFIX + algorithm
-
-
-class _Digest(Protocol):
-    def update(self, data: bytes, /) -> None: ...
-    def digest(self) -> bytes: ...
-
-
-class _Crc:
-    """awscrt's CRC functions wrapped in the hashlib update/digest shape."""
-
-    def __init__(self, function: Callable[[bytes, int], int], size: int) -> None:
-        self._function = function
-        self._size = size
-        self._value = 0
-
-    def update(self, data: bytes, /) -> None:
-        self._value = self._function(data, self._value)
-
-    def digest(self) -> bytes:
-        return self._value.to_bytes(self._size, "big")
-
-
-def new_digest(algorithm: str) -> _Digest:
-    if algorithm == "crc32":
-        return _Crc(crt.crc32, 4)
-    if algorithm == "crc32c":
-        return _Crc(crt.crc32c, 4)
-    if algorithm == "crc64nvme":
-        return _Crc(crt.crc64nvme, 8)
-    if algorithm in ("sha1", "sha256"):
-        return hashlib.new(algorithm)
-    raise ValueError(f"unknown checksum algorithm {algorithm!r}")
 
 
 def checksum_of(algorithm: str, data: bytes) -> str:
@@ -83,12 +48,12 @@ class BodyDigests:
 
     def __init__(self, sha256: bool = False, algorithms: Iterable[str] = (), md5: bool = False) -> None:
         self._md5 = hashlib.md5() if md5 else None
-        self._checksums: dict[str, _Digest] = {}
+        self._checksums: dict[str, Digest] = {}
         for algorithm in algorithms:
             if algorithm not in DIGEST_SIZES:
                 raise ValueError(f"unknown checksum algorithm {algorithm!r}")
             self._checksums[algorithm] = new_digest(algorithm)
-        self._sha256: _Digest | None = None
+        self._sha256: Digest | None = None
         if sha256:
             self._sha256 = self._checksums.setdefault("sha256", new_digest("sha256"))
         self._digests = [*([self._md5] if self._md5 is not None else []), *self._checksums.values()]

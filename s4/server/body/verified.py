@@ -80,7 +80,11 @@ class VerifiedBody:
         headers: Mapping[str, str],
         auth: AuthContext,
         max_size: int = DEFAULT_MAX_SIZE,
+        *,
+        header_checksums: bool = True,
     ) -> None:
+        """``header_checksums`` False: the request's x-amz-checksum-<algorithm> header is not about this
+        body (CompleteMultipartUpload's names the object's checksum), so it is left for the handler."""
         collected = collect_headers(headers)
         self._source = source
         self._auth = auth
@@ -92,7 +96,7 @@ class VerifiedBody:
         if self._expected_size is not None and self._expected_size > max_size:
             raise _too_large(max_size, self._expected_size)
         self._md5 = _content_md5(collected)
-        self._header_checksums = requested_checksums(headers)
+        self._header_checksums = requested_checksums(headers) if header_checksums else {}
         self._trailer_algorithm = self._check_trailer_declaration(trailer_algorithm(headers))
         algorithms = set(self._header_checksums)
         if self._trailer_algorithm is not None:
@@ -111,6 +115,14 @@ class VerifiedBody:
     def expected_size(self) -> int | None:
         """The body's declared decoded length: lets a store size its frames before reading."""
         return self._expected_size
+
+    @property
+    def checksum_algorithm(self) -> str | None:
+        """The flexible checksum this body is verified against (header or trailer), known before its
+        first byte: a multipart store refuses a part of another algorithm than its upload's up front."""
+        if self._trailer_algorithm is not None:
+            return self._trailer_algorithm
+        return next(iter(self._header_checksums), None)
 
     def _check_trailer_declaration(self, algorithm: str | None) -> str | None:
         if algorithm is None:

@@ -7,6 +7,14 @@ from aiohttp import web
 from s4.server.context import S3Request
 from s4.server.errors import S3Error
 from s4.server.http import attributes_from_headers, check_conditions, parse_range, write_condition
+from s4.server.ops.checksums import (
+    checksum_elements,
+    checksum_headers,
+    kind_of,
+    object_checksums_requested,
+    upload_checksum_elements,
+    upload_checksum_headers,
+)
 from s4.server.ops.objects import parse_copy_source
 from s4.server.ops.tagging import tags_from_header
 from s4.server.xml import (
@@ -15,9 +23,11 @@ from s4.server.xml import (
     iso8601,
     optional,
     owner_xml,
-    parse_complete_multipart,
+    parse_completion,
     url_encode_key,
 )
+from s4.store.base import CompletionChecksums
+from s4.store.checksums import upload_checksum
 
 XML = "application/xml"
 
@@ -39,12 +49,15 @@ def _upload_id(req: S3Request) -> str:
 async def create(req: S3Request) -> web.Response:
     attributes = attributes_from_headers(req.headers)
     tags = tags_from_header(req.headers)  # the object's at Complete
-    upload_id = await req.store.create_multipart_upload(req.bucket, req.key, attributes, tags=tags)
+    checksum = upload_checksum(req.headers.get("x-amz-checksum-algorithm"), req.headers.get("x-amz-checksum-type"))
+    upload_id = await req.store.create_multipart_upload(
+        req.bucket, req.key, attributes, tags=tags, checksum=checksum
+    )
     body = document(
         "InitiateMultipartUploadResult",
         [element("Bucket", req.bucket), element("Key", req.key), element("UploadId", upload_id)],
     )
-    return web.Response(body=body, content_type=XML)
+    return web.Response(body=body, content_type=XML, headers=upload_checksum_headers(checksum))
 
 
 async def upload_part(req: S3Request) -> web.Response:
@@ -52,7 +65,7 @@ async def upload_part(req: S3Request) -> web.Response:
     body = req.verified_body()
     part = await req.store.upload_part(req.bucket, req.key, _upload_id(req), number, body)
     headers = {"ETag": f'"{part.etag}"'}
-    headers.update({f"x-amz-checksum-{a}": v for a, v in body.checksums.items()})
+    headers.update(checksum_headers(part.checksums))  # the client's, or computed for the upload
     return web.Response(status=200, headers=headers)
 
 
@@ -73,15 +86,26 @@ async def upload_part_copy(req: S3Request) -> web.Response:
         req.bucket, req.key, _upload_id(req), number, src_bucket, src_key, byte_range
     )
     body = document(
-        "CopyPartResult", [element("LastModified", iso8601(part.last_modified)), element("ETag", f'"{part.etag}"')]
+        "CopyPartResult",
+        [
+            element("LastModified", iso8601(part.last_modified)),
+            element("ETag", f'"{part.etag}"'),
+            checksum_elements(part.checksums),
+        ],
     )
     return web.Response(body=body, content_type=XML)
 
 
 async def complete(req: S3Request) -> web.Response:
     condition = write_condition(req.headers)
-    parts = parse_complete_multipart(await req.read_small_body())
-    info = await req.store.complete_multipart_upload(req.bucket, req.key, _upload_id(req), parts, condition)
+    # Its x-amz-checksum-<algorithm> names the object's checksum, not the document's.
+    parts, listed = parse_completion(await req.read_small_body(header_checksums=False))
+    checksums = CompletionChecksums(
+        listed, object_checksums_requested(req.headers), req.headers.get("x-amz-checksum-type")
+    )
+    info = await req.store.complete_multipart_upload(
+        req.bucket, req.key, _upload_id(req), parts, condition, checksums=checksums
+    )
     location = f"{req.http.scheme}://{req.http.host}/{req.bucket}/{url_encode_key(req.key)}"
     body = document(
         "CompleteMultipartUploadResult",
@@ -90,6 +114,7 @@ async def complete(req: S3Request) -> web.Response:
             element("Bucket", req.bucket),
             element("Key", req.key),
             element("ETag", info.quoted_etag),
+            checksum_elements(info.attributes.checksums, kind_of(info.attributes.checksums)),
         ],
     )
     return web.Response(body=body, content_type=XML)
@@ -119,6 +144,7 @@ async def list_parts(req: S3Request) -> web.Response:
         + element("LastModified", iso8601(p.last_modified))
         + element("ETag", f'"{p.etag}"')
         + element("Size", p.size)
+        + checksum_elements(p.checksums)
         + "</Part>"
         for p in page.parts
     )
@@ -136,6 +162,7 @@ async def list_parts(req: S3Request) -> web.Response:
             element("MaxParts", max_parts),
             element("IsTruncated", str(page.is_truncated).lower()),
             parts,
+            upload_checksum_elements(page.upload.checksum),
         ],
     )
     return web.Response(body=body, content_type=XML)
@@ -156,6 +183,7 @@ async def list_uploads(req: S3Request) -> web.Response:
         + owner_xml(req.owner_id)
         + element("StorageClass", "STANDARD")
         + element("Initiated", iso8601(u.initiated))
+        + upload_checksum_elements(u.checksum)
         + "</Upload>"
         for u in page.uploads
     )

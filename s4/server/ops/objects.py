@@ -22,6 +22,7 @@ from s4.server.http import (
     write_condition,
 )
 from s4.server.limits import client_reads_within, write_within
+from s4.server.ops.checksums import checksum_headers, kind_of
 from s4.server.ops.tagging import tags_from_header
 from s4.server.ops.versions import NULL_VERSION, require_current_version
 from s4.server.xml import document, element, iso8601, parse_delete_objects
@@ -56,11 +57,21 @@ def _read_headers(req: S3Request, info: ObjectInfo, selected: tuple[int, int] | 
         headers["x-amz-mp-parts-count"] = str(len(info.part_sizes or (info.size,)))
     if info.tag_count:
         headers["x-amz-tagging-count"] = str(info.tag_count)
-    # Full-object checksums only describe full-object reads.
-    if req.headers.get("x-amz-checksum-mode", "").upper() == "ENABLED" and selected is None:
-        for algorithm, value in info.attributes.checksums.items():
-            headers[f"x-amz-checksum-{algorithm}"] = value
+    if req.headers.get("x-amz-checksum-mode", "").upper() == "ENABLED":
+        headers.update(checksum_headers(_read_checksums(info, selected, part), kind_of(info.attributes.checksums)))
     return headers
+
+
+def _read_checksums(info: ObjectInfo, selected: tuple[int, int] | None, part: int | None) -> dict[str, str]:
+    """The checksums of what is read: the object's for all of it (a simple object's part 1 is all of it),
+    a part's for a part of a multipart object made with a checksum (when the store kept the parts'), and
+    none for any other range: a checksum only describes the bytes it was made of."""
+    checksums = info.attributes.checksums
+    if part is not None and info.part_sizes:
+        if not checksums or info.part_checksums is None or part > len(info.part_checksums):
+            return {}
+        return {next(iter(checksums)): info.part_checksums[part - 1]}
+    return dict(checksums) if selected is None or part is not None else {}
 
 
 async def head_object(req: S3Request) -> web.StreamResponse:

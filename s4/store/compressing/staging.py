@@ -25,18 +25,30 @@ from s4.codec.format.manifest import normalize_metadata
 from s4.store.base import (
     MAX_PARTS,
     MIN_S3_PART_SIZE,
+    CompletionChecksums,
     ObjectAttributes,
     ObjectInfo,
     ObjectStore,
     PartInfo,
     PartsPage,
     StoreError,
+    UploadChecksum,
     UploadInfo,
     UploadsPage,
     WriteCondition,
 )
+from s4.store.checksums import completed_checksum, part_algorithm_to_compute
 from s4.store.compressing.conditions import concurrent_write_is_a_conflict, on_inner
 from s4.store.compressing.encoding import BodyEncoder, confirm_stored
+from s4.store.compressing.part_checksums import (
+    KEY_PART_CHECKSUMS,
+    ChecksummedBody,
+    encode_part_checksums,
+    part_checksums_of,
+    part_metadata,
+    upload_checksum_of,
+    upload_metadata,
+)
 from s4.store.compressing.part_sizes import KEY_PART_SIZES, encode_part_sizes
 from s4.store.compressing.reserved import MULTIPART_PREFIX, SIDECAR_SUFFIX
 from s4.store.compressing.sidecars import Sidecars
@@ -89,9 +101,11 @@ class StagedPart:
     md5: str
     crc32c: int
     frames: int
+    checksums: dict[str, str] = dataclasses.field(default_factory=dict)
+    """The part's flexible checksum (of its original bytes), when it has one."""
 
     def part_info(self) -> PartInfo:
-        return PartInfo(self.number, self.original_size, self.md5, self.info.last_modified)
+        return PartInfo(self.number, self.original_size, self.md5, self.info.last_modified, dict(self.checksums))
 
 
 class MultipartStaging:
@@ -120,14 +134,20 @@ class MultipartStaging:
     # --- the upload record ----------------------------------------------------------------------------
 
     async def create(
-        self, bucket: str, key: str, attributes: ObjectAttributes, tags: Mapping[str, str] | None = None
+        self,
+        bucket: str,
+        key: str,
+        attributes: ObjectAttributes,
+        tags: Mapping[str, str] | None = None,
+        checksum: UploadChecksum | None = None,
     ) -> str:
         """The upload record: the object's attributes in its own, the object's tags as its own tags
-        (user metadata has room for 2 KB, ten tags may need 4)."""
+        (user metadata has room for 2 KB, ten tags may need 4), the upload's checksum in its metadata."""
         await self.inner.head_bucket(bucket)
         upload_id = f"{time.time_ns():016x}{secrets.token_hex(12)}"
         client = {k: v for k, v in attributes.metadata.items() if not k.lower().startswith("s4-")}
-        record = dataclasses.replace(attributes, metadata=client | {KEY_UPLOAD_KEY: quote(key, safe="")})
+        extension = {KEY_UPLOAD_KEY: quote(key, safe="")} | upload_metadata(checksum)
+        record = dataclasses.replace(attributes, metadata=client | extension)
         await self.inner.put_object(bucket, self._record_key(upload_id), single_chunk(b""), record, tags=tags)
         return upload_id
 
@@ -145,11 +165,21 @@ class MultipartStaging:
     # --- parts ------------------------------------------------------------------------------------------
 
     async def upload_part(
-        self, bucket: str, key: str, upload_id: str, number: int, body: AsyncIterable[bytes]
+        self, bucket: str, key: str, upload_id: str, number: int, body: AsyncIterable[bytes], copied: bool = False
     ) -> PartInfo:
+        """Stage one part. Its flexible checksum is the client's (verified by the body), checked against the
+        upload's algorithm before any byte is read, or computed here: for a FULL_OBJECT part that came
+        without one, and for a ``copied`` part (UploadPartCopy has no checksum of its own)."""
         if not 1 <= number <= MAX_PARTS:
             raise StoreError("InvalidArgument", "Part number must be an integer between 1 and 10000, inclusive")
         record = await self._record(bucket, key, upload_id)
+        checksum = upload_checksum_of(normalize_metadata(record.attributes.metadata))
+        if copied:
+            computed = checksum.algorithm if checksum is not None else None
+        else:
+            computed = part_algorithm_to_compute(checksum, getattr(body, "checksum_algorithm", None))
+        if computed is not None:
+            body = ChecksummedBody(body, computed)
         upload, stored = await self.encoder.encode(
             body, record.attributes.content_type, getattr(body, "expected_size", None), allow_raw=False
         )
@@ -166,6 +196,7 @@ class MultipartStaging:
                     KEY_PART_FRAMES: str(upload.writer.frame_count),
                 }
             )
+            metadata.update(part_metadata(getattr(body, "checksums", {})))  # verified or computed by now
             upload.ended = True
 
         part_key = self._part_key(upload_id, number)
@@ -173,7 +204,9 @@ class MultipartStaging:
         await confirm_stored(self.inner, bucket, part_key, info, upload)
         self.stats.backend_bytes_written += upload.stored_size
         await self.sidecars.write(bucket, part_key, upload.writer, info)
-        return PartInfo(number, upload.original_size, upload.digest.hexdigest(), info.last_modified)
+        return PartInfo(
+            number, upload.original_size, upload.digest.hexdigest(), info.last_modified, part_checksums_of(metadata)
+        )
 
     async def _staged(self, bucket: str, upload_id: str, number: int) -> StagedPart | None:
         part_key = self._part_key(upload_id, number)
@@ -197,6 +230,7 @@ class MultipartStaging:
                 meta[KEY_PART_MD5],
                 int(meta[KEY_PART_CRC]),
                 int(meta[KEY_PART_FRAMES]),
+                part_checksums_of(meta),
             )
         except (KeyError, ValueError):
             raise StoreError("InternalError", f"staged part {part_key} has no valid part record") from None
@@ -234,7 +268,8 @@ class MultipartStaging:
             for obj in listed[:max_parts]
         ]
         truncated = len(listed) > max_parts
-        upload = UploadInfo(bucket, key, upload_id, record.last_modified, record.attributes)
+        checksum = upload_checksum_of(normalize_metadata(record.attributes.metadata))
+        upload = UploadInfo(bucket, key, upload_id, record.last_modified, record.attributes, checksum)
         return PartsPage(
             upload, [p.part_info() for p in page], truncated, page[-1].number if truncated and page else None
         )
@@ -248,6 +283,7 @@ class MultipartStaging:
         upload_id: str,
         parts: Sequence[tuple[int, str]],
         condition: WriteCondition | None = None,
+        checksums: CompletionChecksums | None = None,
     ) -> ObjectInfo:
         try:
             record = await self._record(bucket, key, upload_id)
@@ -273,6 +309,8 @@ class MultipartStaging:
             await self.remove(bucket, upload_id)
             return done
         chosen = [staged[p.part_number] for p in chosen_infos]
+        checksum = upload_checksum_of(normalize_metadata(record.attributes.metadata))
+        checksum_value = completed_checksum(checksum, chosen_infos, checksums.parts if checksums else {}, checksums)
         logical_etag = multipart_etag(chosen_infos)
         crc = 0
         for part in chosen:
@@ -291,7 +329,16 @@ class MultipartStaging:
         encoded_sizes = encode_part_sizes([p.original_size for p in chosen])
         if encoded_sizes is not None:
             extension[KEY_PART_SIZES] = encoded_sizes
-        attributes = dataclasses.replace(record.attributes, metadata=client | manifest.to_metadata() | extension)
+        object_checksums: dict[str, str] = {}
+        if checksum is not None and checksum_value is not None:
+            object_checksums[checksum.algorithm] = checksum_value
+            values = [p.checksums[checksum.algorithm] for p in chosen]
+            encoded_checksums = encode_part_checksums(checksum.algorithm, values, len(encoded_sizes or ""))
+            if encoded_checksums is not None:
+                extension[KEY_PART_CHECKSUMS] = encoded_checksums
+        attributes = dataclasses.replace(
+            record.attributes, metadata=client | manifest.to_metadata() | extension, checksums=object_checksums
+        )
         tags = await self.inner.get_object_tagging(bucket, record.key) if record.tag_count else None
         inner_condition = await on_inner(self.inner, bucket, key, condition)  # 412/404: the upload stays
         try:
@@ -507,9 +554,11 @@ class MultipartStaging:
             if len(parts) != 2 or parts[1] != "upload":
                 continue
             info = await with_metadata(self.inner, bucket, obj)
-            key = unquote(normalize_metadata(info.attributes.metadata).get(KEY_UPLOAD_KEY, ""))
+            metadata = normalize_metadata(info.attributes.metadata)
+            key = unquote(metadata.get(KEY_UPLOAD_KEY, ""))
             if key and key.startswith(prefix):
-                uploads.append(UploadInfo(bucket, key, parts[0], info.last_modified, info.attributes))
+                checksum = upload_checksum_of(metadata)
+                uploads.append(UploadInfo(bucket, key, parts[0], info.last_modified, info.attributes, checksum))
         uploads.sort(key=lambda u: (u.key.encode(), u.upload_id))
         if key_marker is not None:
             uploads = [

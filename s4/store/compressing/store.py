@@ -29,6 +29,7 @@ from s4.store.base import (
     MIN_S3_PART_SIZE,
     BucketInfo,
     ByteRange,
+    CompletionChecksums,
     ListPage,
     ObjectAttributes,
     ObjectInfo,
@@ -37,6 +38,7 @@ from s4.store.base import (
     PartInfo,
     PartsPage,
     StoreError,
+    UploadChecksum,
     UploadsPage,
     WriteCondition,
 )
@@ -479,10 +481,16 @@ class CompressingStore:
 
     @translating
     async def create_multipart_upload(
-        self, bucket: str, key: str, attributes: ObjectAttributes, *, tags: Mapping[str, str] | None = None
+        self,
+        bucket: str,
+        key: str,
+        attributes: ObjectAttributes,
+        *,
+        tags: Mapping[str, str] | None = None,
+        checksum: UploadChecksum | None = None,
     ) -> str:
         refuse_reserved(key)
-        return await self._staging.create(bucket, key, attributes, tags)
+        return await self._staging.create(bucket, key, attributes, tags, checksum)
 
     @translating
     async def upload_part(
@@ -501,10 +509,11 @@ class CompressingStore:
         src_key: str,
         byte_range: ByteRange | None = None,
     ) -> PartInfo:
-        """The source range is decoded and framed again, like any part."""
+        """The source range is decoded and framed again, like any part (its checksum computed, in an
+        upload with one)."""
         source = await self.get_object(src_bucket, src_key, byte_range)
         try:
-            return await self.upload_part(bucket, key, upload_id, part_number, source.body)
+            return await self._staging.upload_part(bucket, key, upload_id, part_number, source.body, copied=True)
         finally:
             await source.aclose()
 
@@ -516,8 +525,10 @@ class CompressingStore:
         upload_id: str,
         parts: Sequence[tuple[int, str]],
         condition: WriteCondition | None = None,
+        *,
+        checksums: CompletionChecksums | None = None,
     ) -> ObjectInfo:
-        return await self._staging.complete(bucket, key, upload_id, parts, condition)
+        return await self._staging.complete(bucket, key, upload_id, parts, condition, checksums)
 
     @translating
     async def abort_multipart_upload(self, bucket: str, key: str, upload_id: str) -> None:

@@ -34,6 +34,7 @@ from s4.store.base import (
     MIN_S3_PART_SIZE,
     BucketInfo,
     ByteRange,
+    CompletionChecksums,
     ListPage,
     ObjectAttributes,
     ObjectInfo,
@@ -41,10 +42,12 @@ from s4.store.base import (
     PartInfo,
     PartsPage,
     StoreError,
+    UploadChecksum,
     UploadInfo,
     UploadsPage,
     WriteCondition,
 )
+from s4.store.checksums import not_kept
 from s4.store.s3.attributes import from_response, tag_count, tagging_header, to_params
 from s4.store.s3.bodies import BodyReader, BufferedBody, ResponseBody, StreamedBody, WatchedBody, content_md5, spool
 from s4.store.s3.buckets import Location, NativeBuckets, SharedBucket, no_such_bucket, utc
@@ -681,8 +684,16 @@ class S3Store:
     # --- multipart --------------------------------------------------------------------------------
 
     async def create_multipart_upload(
-        self, bucket: str, key: str, attributes: ObjectAttributes, *, tags: Mapping[str, str] | None = None
+        self,
+        bucket: str,
+        key: str,
+        attributes: ObjectAttributes,
+        *,
+        tags: Mapping[str, str] | None = None,
+        checksum: UploadChecksum | None = None,
     ) -> str:
+        if checksum is not None:
+            raise not_kept()
         location = await self._buckets.require(bucket)
         answer = await self._call(
             "create_multipart_upload",
@@ -790,7 +801,11 @@ class S3Store:
         upload_id: str,
         parts: Sequence[tuple[int, str]],
         condition: WriteCondition | None = None,
+        *,
+        checksums: CompletionChecksums | None = None,
     ) -> ObjectInfo:
+        if checksums is not None:
+            raise not_kept()
         if not parts:
             raise StoreError("MalformedXML", "The XML you provided was not well-formed or did not validate")
         location = self._buckets.locate(bucket)
