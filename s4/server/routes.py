@@ -16,8 +16,8 @@ Handler = Callable[[S3Request], Awaitable[web.StreamResponse]]
 
 # Sub-resources S3 has and this gateway does not: answered NotImplemented instead of being
 # mistaken for a plain GET/PUT of the bucket or object. Bucket documents (ops/documents: acl, cors,
-# encryption, lifecycle, notification, ownershipControls, policy, publicAccessBlock, tagging) are
-# routed before this check, so here those names refuse only what an object is asked for.
+# encryption, lifecycle, notification, ownershipControls, policy, publicAccessBlock, tagging) and
+# object ACLs are routed before this check, so here the others refuse only what an object is asked for.
 UNSUPPORTED = frozenset(
     {
         "acl",
@@ -55,8 +55,8 @@ def route(method: str, bucket: str | None, key: str | None, query, headers) -> H
     """The handler for a request; decided before authentication so even refusals are counted per operation."""
     if method == "OPTIONS" and bucket is not None:
         return cors.preflight  # a browser's preflight, whatever the query: answered without credentials
-    if bucket is not None and key is None:
-        document = documents.route(method, query)
+    if bucket is not None:
+        document = documents.route(method, key, query)
         if document is not None:
             return document
     unsupported = UNSUPPORTED.intersection(query.keys())

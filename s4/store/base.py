@@ -41,7 +41,8 @@ BUCKET_DOCUMENTS = frozenset(
     }
 )
 """Names of the bucket documents (ObjectStore.get_bucket_document), one for each S3 bucket sub-resource the
-gateway keeps; the content is S3's own document for it (XML, or a policy's JSON)."""
+gateway keeps; the content is S3's own document for it (XML, or a policy's JSON). Objects' ACLs are
+documents of their bucket too, ``object-acl/<SHA-256 of the key>`` (s4.server.ops.documents.object_acl)."""
 LIFECYCLE_DOCUMENT = "lifecycle"
 
 

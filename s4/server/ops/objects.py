@@ -23,6 +23,7 @@ from s4.server.http import (
 )
 from s4.server.limits import client_reads_within, write_within
 from s4.server.ops.checksums import checksum_headers, kind_of
+from s4.server.ops.documents.object_acl import keep_upload_acl, upload_acl
 from s4.server.ops.tagging import tags_from_header
 from s4.server.ops.versions import NULL_VERSION, require_current_version
 from s4.server.xml import document, element, iso8601, parse_delete_objects
@@ -151,10 +152,12 @@ async def put_object(req: S3Request) -> web.Response:
     attributes = attributes_from_headers(req.headers)
     condition = write_condition(req.headers)
     tags = tags_from_header(req.headers)  # refused before any byte of the body is read
+    acl = await upload_acl(req)  # likewise
     body = req.verified_body()
     # The body fills in its verified checksums before it ends; the store reads attributes after that.
     attributes = dataclasses.replace(attributes, checksums=body.checksums)
     info = await req.store.put_object(req.bucket, req.key, body, attributes, condition, tags=tags)
+    await keep_upload_acl(req, acl)
     headers = {"ETag": info.quoted_etag}
     headers.update({f"x-amz-checksum-{a}": v for a, v in body.checksums.items()})
     return web.Response(status=200, headers=headers)

@@ -18,6 +18,7 @@ from s4.server.errors import S3Error
 from s4.server.ops.documents.common import check_children, root_of
 from s4.server.xml import children, document, element, owner_xml
 
+ACL_DOCUMENT = "acl"
 XSI = "http://www.w3.org/2001/XMLSchema-instance"
 ALL_USERS = "http://acs.amazonaws.com/groups/global/AllUsers"
 AUTHENTICATED_USERS = "http://acs.amazonaws.com/groups/global/AuthenticatedUsers"
@@ -148,6 +149,18 @@ def acl_from_headers(headers: Mapping[str, str], owner: str, bucket_owner: str |
     if len(grants) > MAX_GRANTS:
         raise _malformed_acl()
     return Acl(owner, tuple(grants))
+
+
+def requested_acl(headers: Mapping[str, str], body: bytes, owner: str, bucket_owner: str | None = None) -> Acl:
+    """What PutBucketAcl / PutObjectAcl asks for: a canned ACL, grant headers, or an AccessControlPolicy
+    document, exactly one of them."""
+    from_headers = acl_from_headers(headers, owner, bucket_owner)
+    if from_headers is not None and body.strip():
+        raise S3Error("UnexpectedContent", "This request does not support content")
+    if from_headers is None and not body.strip():
+        missing = {"MissingHeaderName": "x-amz-acl"}
+        raise S3Error("MissingSecurityHeader", "Your request was missing a required header", extra=missing)
+    return from_headers or acl_from_document(body, owner)
 
 
 def _malformed_acl() -> S3Error:

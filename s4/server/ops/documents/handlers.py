@@ -18,7 +18,7 @@ from aiohttp import web
 from s4.server.context import S3Request
 from s4.server.cors import CORS_RULES
 from s4.server.errors import S3Error
-from s4.server.ops.documents import acl, settings
+from s4.server.ops.documents import acl, object_acl, settings
 from s4.server.ops.documents.cors import validate_cors
 from s4.server.ops.documents.lifecycle import validate_lifecycle
 from s4.server.ops.documents.policy import validate_policy
@@ -27,8 +27,8 @@ from s4.server.xml import document
 Handler = Callable[[S3Request], Awaitable[web.StreamResponse]]
 Validator = Callable[[S3Request, bytes], Awaitable[bytes]]
 XML = "application/xml"
-OWNERSHIP = "ownership-controls"
-ACL = "acl"
+OWNERSHIP = settings.OWNERSHIP_DOCUMENT
+ACL = acl.ACL_DOCUMENT
 
 
 def _plain(check: Callable[[bytes], bytes]) -> Validator:
@@ -57,25 +57,10 @@ async def _ownership(req: S3Request, body: bytes) -> bytes:
 
 async def _acl(req: S3Request, body: bytes) -> bytes:
     """PutBucketAcl: a canned ACL, grant headers, or an AccessControlPolicy document (one of them)."""
-    bucket = req.bucket or ""
-    owner = acl.owner_of(await req.store.get_bucket_document(bucket, ACL), req.owner_id)
-    from_headers = acl.acl_from_headers(req.headers, owner)
-    if from_headers is not None and body.strip():
-        raise S3Error("UnexpectedContent", "This request does not support content")
-    if from_headers is None and not body.strip():
-        missing = {"MissingHeaderName": "x-amz-acl"}
-        raise S3Error("MissingSecurityHeader", "Your request was missing a required header", extra=missing)
-    chosen = from_headers or acl.acl_from_document(body, owner)
-    await _require_acls_allowed(req, chosen)
+    owner = acl.owner_of(await req.store.get_bucket_document(req.bucket or "", ACL), req.owner_id)
+    chosen = acl.requested_acl(req.headers, body, owner)
+    await object_acl.require_acls_allowed(req, chosen)
     return chosen.to_xml()
-
-
-async def _require_acls_allowed(req: S3Request, chosen: acl.Acl) -> None:
-    if chosen.is_private:
-        return
-    ownership = settings.object_ownership(await req.store.get_bucket_document(req.bucket or "", OWNERSHIP))
-    if ownership == "BucketOwnerEnforced":
-        raise S3Error("AccessControlListNotSupported", "The bucket does not allow ACLs")
 
 
 def _not_found(code: str, message: str) -> Callable[[S3Request], bytes]:
@@ -209,12 +194,22 @@ def _handlers(kind: Kind) -> dict[str, Handler]:
 HANDLERS: dict[str, dict[str, Handler]] = {kind.subresource: _handlers(kind) for kind in KINDS}
 """Sub-resource, then method, to handler."""
 OPERATION_NAMES: dict[Handler, str] = {
-    handler: handler.__name__ for by_method in HANDLERS.values() for handler in by_method.values()
+    handler: handler.__name__
+    for by_method in (*HANDLERS.values(), object_acl.HANDLERS)
+    for handler in by_method.values()
 }
 
 
-def route(method: str, query: Mapping[str, str]) -> Handler | None:
-    """The handler of a bucket request that names a document's sub-resource (None: it names none)."""
+def route(method: str, key: str | None, query: Mapping[str, str]) -> Handler | None:
+    """The handler of a request that names a document's sub-resource (None: it names none): a bucket's
+    documents, or an object's ACL."""
+    if key is not None:
+        if "acl" not in query:
+            return None
+        handler = object_acl.HANDLERS.get(method)
+        if handler is None:
+            raise S3Error("MethodNotAllowed", "The specified method is not allowed against this resource.")
+        return handler
     for subresource, by_method in HANDLERS.items():
         if subresource in query:
             handler = by_method.get(method)

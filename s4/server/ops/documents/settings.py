@@ -15,6 +15,7 @@ from s4.server.errors import S3Error
 from s4.server.ops.documents.common import boolean, check_children, malformed, one, root_of, serialized, text
 from s4.server.xml import children, local_name
 
+OWNERSHIP_DOCUMENT = "ownership-controls"
 SSE_ALGORITHMS = frozenset({"AES256", "aws:kms", "aws:kms:dsse"})
 OBJECT_OWNERSHIP = frozenset({"BucketOwnerPreferred", "ObjectWriter", "BucketOwnerEnforced"})
 PUBLIC_ACCESS_FLAGS = ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets")

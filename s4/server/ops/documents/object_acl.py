@@ -1,0 +1,104 @@
+"""Object ACLs: GetObjectAcl, PutObjectAcl, and ``x-amz-acl`` / ``x-amz-grant-*`` on PutObject.
+
+An object's ACL is kept as a document of its bucket, ``object-acl/<SHA-256 of the key>``, together
+with the identity of the object it was given to (key, ETag, Last-Modified): an object written
+again, without an ACL, has S3's default ACL again (its owner's FULL_CONTROL), as on S3, without
+any write having to look at ACLs. The ACL of an object that was deleted stays unused until the
+bucket goes. Kept and returned, not enforced (the access-control layer's work).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from aiohttp import web
+
+from s4.server.context import S3Request
+from s4.server.errors import S3Error
+from s4.server.ops.documents import acl, settings
+from s4.server.ops.versions import require_current_version
+from s4.store import ObjectInfo
+
+XML = "application/xml"
+PREFIX = "object-acl/"
+
+
+def _name(key: str) -> str:
+    return PREFIX + hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _identity(info: ObjectInfo) -> dict[str, str]:
+    return {"key": info.key, "etag": info.etag, "modified": info.last_modified.isoformat()}
+
+
+async def require_acls_allowed(req: S3Request, chosen: acl.Acl) -> None:
+    """A bucket whose ownership is BucketOwnerEnforced takes no ACL but the default (400 otherwise)."""
+    if chosen.is_private:
+        return
+    kept = await req.store.get_bucket_document(req.bucket or "", settings.OWNERSHIP_DOCUMENT)
+    ownership = settings.object_ownership(kept)
+    if ownership == "BucketOwnerEnforced":
+        raise S3Error("AccessControlListNotSupported", "The bucket does not allow ACLs")
+
+
+async def _kept(req: S3Request, info: ObjectInfo) -> acl.Acl | None:
+    """The ACL given to exactly this object, if any."""
+    document = await req.store.get_bucket_document(req.bucket or "", _name(info.key))
+    if document is None:
+        return None
+    kept = json.loads(document)
+    if {k: kept.get(k) for k in ("key", "etag", "modified")} != _identity(info):
+        return None  # given to an object of that key that has been replaced since
+    return acl.stored_acl(kept["acl"].encode())
+
+
+async def _keep(req: S3Request, info: ObjectInfo, chosen: acl.Acl) -> None:
+    document = json.dumps({**_identity(info), "acl": chosen.to_xml().decode()})
+    await req.store.put_bucket_document(req.bucket or "", _name(info.key), document.encode())
+
+
+async def _bucket_owner(req: S3Request) -> str:
+    return acl.owner_of(await req.store.get_bucket_document(req.bucket or "", acl.ACL_DOCUMENT), req.owner_id)
+
+
+async def get_object_acl(req: S3Request) -> web.Response:
+    require_current_version(req)
+    info = await req.store.head_object(req.bucket or "", req.key or "")
+    chosen = await _kept(req, info) or acl.default_acl(req.owner_id)
+    return web.Response(body=chosen.to_xml(), content_type=XML)
+
+
+async def put_object_acl(req: S3Request) -> web.Response:
+    require_current_version(req)
+    body = await req.read_small_body()
+    info = await req.store.head_object(req.bucket or "", req.key or "")
+    kept = await _kept(req, info)
+    owner = kept.owner if kept is not None else req.owner_id
+    chosen = acl.requested_acl(req.headers, body, owner, await _bucket_owner(req))
+    await require_acls_allowed(req, chosen)
+    await _keep(req, info, chosen)
+    return web.Response(status=200)
+
+
+async def upload_acl(req: S3Request) -> acl.Acl | None:
+    """The ACL PutObject's headers ask for, checked before its body is read; None for the default."""
+    if "x-amz-acl" not in req.headers and not any(name in req.headers for name in acl.GRANT_HEADERS):
+        return None
+    # bucket-owner-read / -full-control grant the bucket's owner too.
+    chosen = acl.acl_from_headers(req.headers, req.owner_id, await _bucket_owner(req))
+    if chosen is None or chosen.is_private:
+        return None
+    await require_acls_allowed(req, chosen)
+    return chosen
+
+
+async def keep_upload_acl(req: S3Request, chosen: acl.Acl | None) -> None:
+    """Give the object PutObject just wrote the ACL upload_acl found (the default needs nothing kept)."""
+    if chosen is not None:
+        await _keep(req, await req.store.head_object(req.bucket or "", req.key or ""), chosen)
+
+
+HANDLERS = {"GET": get_object_acl, "PUT": put_object_acl}
+get_object_acl.__name__ = get_object_acl.__qualname__ = "GetObjectAcl"
+put_object_acl.__name__ = put_object_acl.__qualname__ = "PutObjectAcl"
