@@ -7,6 +7,7 @@ CORS has its own file (test_cors.py).
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import itertools
 import json
@@ -216,10 +217,18 @@ def test_documents_are_checked_as_s3_checks_them(gateway, bucket):
     assert refused("put_bucket_ownership_controls", OwnershipControls=ownership) == (400, "MalformedXML")
     # What no SDK sends: a body that is no XML, or another document.
     for body in (b"not xml", b"<Tagging><TagSet><Tag><Key>k</Key></Tag></TagSet></Tagging>", b"<Other/>"):
-        digest = {"X-Amz-Content-SHA256": hashlib.sha256(body).hexdigest()}
+        md5 = base64.b64encode(hashlib.md5(body).digest()).decode()
+        digest = {"X-Amz-Content-SHA256": hashlib.sha256(body).hexdigest(), "Content-MD5": md5}
         request = sign("PUT", f"{gateway.endpoint}/{bucket}?tagging", digest, body)
         status, _, answer = send(gateway, request)
         assert status == 400 and b"<Code>MalformedXML</Code>" in answer and b"<RequestId>" in answer
+    # S3 takes a document only with a digest of it (Content-MD5 or a flexible checksum).
+    body = b"<Tagging><TagSet><Tag><Key>k</Key><Value>v</Value></Tag></TagSet></Tagging>"
+    request = sign(
+        "PUT", f"{gateway.endpoint}/{bucket}?tagging", {"X-Amz-Content-SHA256": hashlib.sha256(body).hexdigest()}, body
+    )
+    status, _, answer = send(gateway, request)
+    assert status == 400 and b"<Code>InvalidRequest</Code>" in answer and b"Content-MD5" in answer
     # Nothing was kept by any of them.
     with pytest.raises(ClientError) as info:
         s3.get_bucket_lifecycle_configuration(Bucket=bucket)

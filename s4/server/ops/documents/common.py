@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from xml.etree.ElementTree import Element
 
+from s4.server.body.checksums import declares_body_checksum
 from s4.server.errors import S3Error
 from s4.server.xml import children, document, element, local_name, parse_xml
 
@@ -12,6 +14,13 @@ def malformed() -> S3Error:
     return S3Error(
         "MalformedXML", "The XML you provided was not well-formed or did not validate against our published schema"
     )
+
+
+def require_body_digest(headers: Mapping[str, str]) -> None:
+    """S3 takes a bucket document (but a notification configuration) only with a digest of its body,
+    Content-MD5 or a flexible checksum, as for DeleteObjects; the value is checked as the body is read."""
+    if not declares_body_checksum(headers):
+        raise S3Error("InvalidRequest", "Missing required header for this request: Content-MD5")
 
 
 def root_of(body: bytes, name: str) -> Element:

@@ -19,6 +19,7 @@ from s4.server.context import S3Request
 from s4.server.cors import CORS_RULES
 from s4.server.errors import S3Error
 from s4.server.ops.documents import acl, object_acl, settings
+from s4.server.ops.documents.common import require_body_digest
 from s4.server.ops.documents.cors import validate_cors
 from s4.server.ops.documents.lifecycle import validate_lifecycle
 from s4.server.ops.documents.policy import validate_policy
@@ -86,6 +87,8 @@ class Kind:
     """A Get's answer when the bucket has none: the default document, or S3's 404."""
     put_status: int = 200
     content_type: str = XML
+    digest_required: bool = True
+    """S3 requires a digest of the Put's body (Content-MD5 or a flexible checksum), as for DeleteObjects."""
 
 
 KINDS = (
@@ -132,6 +135,7 @@ KINDS = (
         ("GetBucketNotificationConfiguration", "PutBucketNotificationConfiguration", None),
         _plain(settings.validate_notification),
         lambda req: document("NotificationConfiguration", []),
+        digest_required=False,
     ),
     Kind(
         "tagging",
@@ -173,7 +177,10 @@ def _handlers(kind: Kind) -> dict[str, Handler]:
         return web.Response(body=body, content_type=kind.content_type)
 
     async def put(req: S3Request) -> web.Response:
-        checked = await kind.validate(req, await req.read_small_body())
+        body = await req.read_small_body()
+        if kind.digest_required and body:
+            require_body_digest(req.headers)
+        checked = await kind.validate(req, body)
         await req.store.put_bucket_document(req.bucket or "", kind.name, checked)
         _forget_cors(req, kind)
         return web.Response(status=kind.put_status)

@@ -17,6 +17,7 @@ from aiohttp import web
 from s4.server.context import S3Request
 from s4.server.errors import S3Error
 from s4.server.ops.documents import acl, settings
+from s4.server.ops.documents.common import require_body_digest
 from s4.server.ops.versions import require_current_version
 from s4.store import ObjectInfo
 
@@ -72,6 +73,8 @@ async def get_object_acl(req: S3Request) -> web.Response:
 async def put_object_acl(req: S3Request) -> web.Response:
     require_current_version(req)
     body = await req.read_small_body()
+    if body:
+        require_body_digest(req.headers)
     info = await req.store.head_object(req.bucket or "", req.key or "")
     kept = await _kept(req, info)
     owner = kept.owner if kept is not None else req.owner_id
