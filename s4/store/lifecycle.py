@@ -17,13 +17,14 @@ What is carried out, of each rule with ``Status`` Enabled:
 - ``Expiration`` ``Days`` (an object expires that many days after it was last written, rounded
   up to the next midnight UTC as S3 rounds) and ``Date`` (every matching object expires from
   that midnight on), for objects whose key starts with the rule's prefix (``Prefix``, or the
-  Filter's ``Prefix``, alone or in ``And``) and whose size is within ``ObjectSizeGreaterThan`` /
-  ``ObjectSizeLessThan``;
+  Filter's ``Prefix``, alone or in ``And``), whose size is within ``ObjectSizeGreaterThan`` /
+  ``ObjectSizeLessThan`` and which has the rule's ``Tag`` conditions (asked of the store only
+  for objects otherwise due);
 - ``AbortIncompleteMultipartUpload`` ``DaysAfterInitiation``, for uploads under the prefix.
 
-Not carried out: rules that select by tags (logged once), transitions (there is one storage
-class), and the noncurrent-version and delete-marker actions (buckets here keep one version).
-S3 promises no exact time either: an object is removed at the first run after it expires.
+Not carried out: transitions (there is one storage class), and the noncurrent-version and
+delete-marker actions (buckets here keep one version). S3 promises no exact time either: an
+object is removed at the first run after it expires.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ import dataclasses
 import datetime as dt
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from xml.etree.ElementTree import Element
 
 from defusedxml.ElementTree import fromstring
@@ -70,8 +71,8 @@ class Rule:
     prefix: str = ""
     larger_than: int | None = None
     smaller_than: int | None = None
-    by_tags: bool = False
-    """It selects objects by their tags, which this worker does not read: it is not carried out."""
+    tags: tuple[tuple[str, str], ...] = ()
+    """The tags (key, value) an object must all have to be selected (``Tag``, or the ``Tag``s of ``And``)."""
     expire_days: int | None = None
     expire_date: dt.datetime | None = None
     abort_days: int | None = None
@@ -82,11 +83,15 @@ class Rule:
         return not reaches_reserved and self.larger_than is None and self.smaller_than is None
 
     def selects(self, obj: ObjectInfo) -> bool:
+        """Whether the object passes the rule's prefix and size conditions (its tags are asked apart)."""
         return (
             obj.key.startswith(self.prefix)
             and (self.larger_than is None or obj.size > self.larger_than)
             and (self.smaller_than is None or obj.size < self.smaller_than)
         )
+
+    def selects_tags(self, tags: Mapping[str, str]) -> bool:
+        return all(tags.get(key) == value for key, value in self.tags)
 
 
 def _filter(rule: Element) -> dict[str, object]:
@@ -100,7 +105,7 @@ def _filter(rule: Element) -> dict[str, object]:
         "prefix": _text(node, "Prefix") or "",
         "larger_than": None if larger is None else int(larger),
         "smaller_than": None if smaller is None else int(smaller),
-        "by_tags": any(_local(c.tag) == "Tag" for c in node),
+        "tags": tuple((_text(c, "Key") or "", _text(c, "Value") or "") for c in node if _local(c.tag) == "Tag"),
     }
 
 
@@ -153,7 +158,6 @@ class LifecycleWorker:
         self.day = day
         self.clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)
         """What time it is (a test sets the hands)."""
-        self._told: set[tuple[str, str]] = set()
 
     def due(self, since: dt.datetime, days: int) -> dt.datetime:
         """When something of ``since`` is ``days`` days old, as S3 counts: rounded up to midnight UTC."""
@@ -205,13 +209,6 @@ class LifecycleWorker:
                 continue
             if self.upstream_expires and rule.carried_out_upstream():
                 continue
-            if rule.by_tags:
-                if (bucket, rule.rule_id) not in self._told:
-                    self._told.add((bucket, rule.rule_id))
-                    _log.warning(
-                        "lifecycle rule %r of bucket %s selects by tags: not carried out", rule.rule_id, bucket
-                    )
-                continue
             expiring.append(rule)
         if expiring:
             await self._expire(bucket, expiring, report)
@@ -228,8 +225,20 @@ class LifecycleWorker:
         prefixes = sorted({r.prefix for r in rules})
         common = prefixes[0] if all(p.startswith(prefixes[0]) for p in prefixes) else ""
         async for obj in walk(self.store, bucket, common):
-            if any(rule.selects(obj) and self._expired(rule, obj, now) for rule in rules):
+            due = [rule for rule in rules if rule.selects(obj) and self._expired(rule, obj, now)]
+            if due and all(rule.tags for rule in due):
+                tags = await self._tags(bucket, obj.key)  # asked only of objects otherwise due
+                due = [rule for rule in due if rule.selects_tags(tags)]
+            if due:
                 await self._delete_if_unchanged(bucket, obj, report)
+
+    async def _tags(self, bucket: str, key: str) -> dict[str, str]:
+        try:
+            return await self.store.get_object_tagging(bucket, key)
+        except StoreError as exc:
+            if exc.code == "NoSuchKey":
+                return {}
+            raise
 
     async def _delete_if_unchanged(self, bucket: str, listed: ObjectInfo, report: LifecycleReport) -> None:
         """Delete what the listing showed, unless it was written again since (then it is not that old)."""

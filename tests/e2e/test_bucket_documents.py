@@ -388,6 +388,14 @@ def test_lifecycle_rules_are_carried_out(fast_lifecycle):
             "Expiration": {"Days": 2},
         },
         {
+            "ID": "tagged",
+            "Filter": {
+                "And": {"Prefix": "tagged/", "Tags": [{"Key": "expire", "Value": "yes"}], "ObjectSizeLessThan": 99}
+            },
+            "Status": "Enabled",
+            "Expiration": {"Days": 2},
+        },
+        {
             "ID": "uploads",
             "Filter": {},
             "Status": "Enabled",
@@ -399,6 +407,8 @@ def test_lifecycle_rules_are_carried_out(fast_lifecycle):
     s3.put_object(Bucket=name, Key="tmp/small", Body=b"x" * 10)
     s3.put_object(Bucket=name, Key="tmp/large", Body=b"y" * 5000)
     s3.put_object(Bucket=name, Key="keep/a", Body=b"z")
+    s3.put_object(Bucket=name, Key="tagged/yes", Body=b"t", Tagging="expire=yes&team=a")
+    s3.put_object(Bucket=name, Key="tagged/no", Body=b"t", Tagging="expire=no")
     upload = s3.create_multipart_upload(Bucket=name, Key="big/upload")["UploadId"]
     s3.upload_part(Bucket=name, Key="big/upload", UploadId=upload, PartNumber=1, Body=b"part")
 
@@ -406,10 +416,10 @@ def test_lifecycle_rules_are_carried_out(fast_lifecycle):
     while time.monotonic() < deadline:
         keys = [o["Key"] for o in s3.list_objects_v2(Bucket=name).get("Contents", [])]
         uploads = s3.list_multipart_uploads(Bucket=name).get("Uploads", [])
-        if "tmp/small" not in keys and not uploads:
+        if "tmp/small" not in keys and "tagged/yes" not in keys and not uploads:
             break
         time.sleep(0.5)
-    assert keys == ["keep/a", "tmp/large"]
+    assert keys == ["keep/a", "tagged/no", "tmp/large"]
     assert uploads == []
     with pytest.raises(ClientError) as info:
         s3.list_parts(Bucket=name, Key="big/upload", UploadId=upload)

@@ -401,6 +401,7 @@ def test_the_worker_expires_objects_and_aborts_uploads(tmp_path: Path):
             await store.create_bucket("untouched")
             for key, size in [("logs/a", 10), ("logs/big", 5000), ("keep/a", 10), ("tagged/a", 10), ("dated/a", 1)]:
                 await store.put_object("b", key, body(b"x" * size), ObjectAttributes())
+            await store.put_object("b", "tagged/b", body(b"x"), ObjectAttributes(), tags={"k": "v", "other": "1"})
             await store.put_object("untouched", "logs/a", body(b"x"), ObjectAttributes())
             old_upload = await store.create_multipart_upload("b", "logs/upload", ObjectAttributes())
             other_upload = await store.create_multipart_upload("b", "keep/upload", ObjectAttributes())
@@ -420,19 +421,20 @@ def test_the_worker_expires_objects_and_aborts_uploads(tmp_path: Path):
             )
             await store.put_bucket_document("b", "lifecycle", document)
             worker = LifecycleWorker(store)
-            written = (await store.head_object("b", "logs/a")).last_modified
+            times = [o.last_modified for o in (await store.list_objects("b")).objects]
+            first, last = min(times), max(times)  # a day apart if the test runs over midnight UTC
 
-            worker.clock = _at(worker.due(written, 1) - dt.timedelta(seconds=1))
+            worker.clock = _at(worker.due(first, 1) - dt.timedelta(seconds=1))
             report = await worker.run()
             assert (report.expired, report.aborted) == (0, 0)
 
-            worker.clock = _at(worker.due(written, 1) + dt.timedelta(seconds=1))
+            worker.clock = _at(worker.due(last, 1) + dt.timedelta(seconds=1))
             report = await worker.run()
-            assert (report.expired, report.aborted) == (1, 0)
+            assert (report.expired, report.aborted) == (2, 0)  # logs/a, and tagged/b by its tag
             listed = await store.list_objects("b")
             assert [o.key for o in listed.objects] == ["dated/a", "keep/a", "logs/big", "tagged/a"]
 
-            worker.clock = _at(worker.due(written, 3))
+            worker.clock = _at(worker.due(last, 3))
             report = await worker.run()
             assert (report.expired, report.aborted) == (0, 1)
             uploads = await store.list_multipart_uploads("b")
