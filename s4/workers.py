@@ -17,6 +17,7 @@ reserved). The supervisor:
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import logging
 import os
 import select
@@ -42,6 +43,7 @@ START_TIMEOUT_S = 120.0
 """How long the first workers may take to listen before the supervisor gives up."""
 STOP_GRACE_S = 75.0
 """How long the supervisor waits for workers to drain before it kills them (aiohttp's shutdown: 60 s)."""
+PR_SET_PDEATHSIG = 1
 _SIGNALS = (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
 
@@ -128,10 +130,12 @@ class Supervisor:
         return True
 
     def _start(self, config: S4Config, slot: int) -> None:
+        supervisor = os.getpid()
         pid = os.fork()
         if pid == 0:  # the worker
             code = 1
             try:
+                _die_with(supervisor)
                 signal.pthread_sigmask(signal.SIG_UNBLOCK, _SIGNALS)
                 os.environ["S4_WORKER"] = str(slot)
                 code = self.worker(config, slot, self.metrics_dir, self._ready_write)
@@ -180,6 +184,18 @@ class Supervisor:
         for pid in list(self.children):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signum)
+
+
+def _die_with(supervisor: int) -> None:
+    """A worker goes when its supervisor goes, even by SIGKILL: killing the gateway's process kills the
+    gateway, as with one process, and no orphan keeps serving unsupervised (Linux's PR_SET_PDEATHSIG)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):  # pragma: no cover - not Linux: workers outlive a killed supervisor
+        return
+    if os.getppid() != supervisor:  # it died before the prctl took effect
+        os._exit(1)
 
 
 def _reaped_peek(children: dict[int, int]) -> list[tuple[int, int]]:

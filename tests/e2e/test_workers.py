@@ -200,3 +200,24 @@ def test_sigterm_finishes_requests_in_flight_then_exits(tmp_path, workers):
         assert again.client().get_object(Bucket="drain", Key="slow")["Body"].read() == body
     finally:
         again.stop()
+
+
+def test_killing_the_gateway_kills_its_workers(two):
+    """kill -9 of the gateway's process is a crash of the gateway, as with one process: no orphan worker
+    keeps serving (and holding the port and the store) without a supervisor."""
+    workers = workers_of(two)
+    assert len(workers) == 2
+    two.process.kill()
+    two.process.wait(30)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and any(_alive(pid) for pid in workers):
+        time.sleep(0.1)
+    assert not [pid for pid in workers if _alive(pid)]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(") ")[1][0] != "Z"
+    except FileNotFoundError:
+        return False
