@@ -25,7 +25,7 @@ from s4.server.runner import serve_store
 from s4.store.compressing import CompressingStore
 from s4.store.factory import open_inner_store
 from s4.store.lifecycle import LifecycleWorker
-from s4.workers import Supervisor, worker_count
+from s4.workers import Supervisor, usable_cpus, worker_count
 
 
 def build_codecs(config: S4Config, metrics: Metrics | None = None) -> tuple[CpuCodecPool, CodecDispatcher, FramePolicy]:
@@ -46,7 +46,8 @@ def build_codecs(config: S4Config, metrics: Metrics | None = None) -> tuple[CpuC
             gpu.engine.close()
         raise ConfigError(f"--codec {kind.wire_name} cannot run here: {status.reason}")
     dispatcher = CodecDispatcher(kind, DispatchMode(config.dispatcher), promotion=gpu.promotion)
-    pool = gpu.pool(registry)
+    # Codec threads per process: the cores shared among the workers (N workers x all cores would be N^2).
+    pool = gpu.pool(registry, threads=max(1, usable_cpus() // worker_count(config)))
     if metrics is not None and isinstance(pool, GpuCodecPool):
         metrics.watch_gpu(pool)
     return pool, dispatcher, FramePolicy(**config.frames.model_dump())
@@ -119,6 +120,7 @@ def run(config: S4Config, reload: Callable[[], S4Config] | None = None) -> int:
     if count > 1:
 
         def worker(config: S4Config, slot: int, metrics_dir: str, ready_fd: int) -> int:
+            config = _current_credentials(config, reload)
             use_multiprocess_dir(metrics_dir)
             _install_uvloop()
             asyncio.run(_serve_worker(config, slot, reload, ready_fd))
@@ -130,13 +132,27 @@ def run(config: S4Config, reload: Callable[[], S4Config] | None = None) -> int:
     return 0
 
 
+def _current_credentials(config: S4Config, reload: Callable[[], S4Config] | None) -> S4Config:
+    """A worker (re)started after a SIGHUP must accept what the others accept now: the credentials are
+    read again; everything else stays as the supervisor started (port, data directory)."""
+    if reload is None:
+        return config
+    try:
+        return config.model_copy(update={"credentials": reload().credentials})
+    except Exception as exc:  # the file does not load now: the others keep their set, this one the start's
+        logging.getLogger("s4.workers").error("worker start: the configuration did not load: %s", exc)
+        return config
+
+
 async def _serve_worker(config: S4Config, slot: int, reload: Callable[[], S4Config] | None, ready_fd: int) -> None:
     """One worker of several: tells the supervisor (one byte on ``ready_fd``) once it listens."""
     ready = asyncio.Event()
 
     async def report() -> None:
         await ready.wait()
-        os.write(ready_fd, b"r")
+        os.set_blocking(ready_fd, False)  # nobody reads it after the first start: never block on it
+        with contextlib.suppress(BlockingIOError):
+            os.write(ready_fd, b"r")
 
     reporter = asyncio.create_task(report())
     try:

@@ -19,7 +19,9 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import logging
+import math
 import os
+import pathlib
 import select
 import shutil
 import signal
@@ -41,20 +43,32 @@ RESTART_DELAY_S = 1.0
 """A worker that keeps dying is restarted at most this often, so a broken setup does not spin."""
 START_TIMEOUT_S = 120.0
 """How long the first workers may take to listen before the supervisor gives up."""
-STOP_GRACE_S = 75.0
-"""How long the supervisor waits for workers to drain before it kills them (aiohttp's shutdown: 60 s)."""
+STOP_GRACE_S = 90.0
+"""How long the supervisor waits for workers to stop before it kills them: their drain (60 s at most,
+runner.DRAIN_TIMEOUT_S), aiohttp's closing of what is left (5 s), and closing the store."""
 PR_SET_PDEATHSIG = 1
 _SIGNALS = (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
 
 def worker_count(config: S4Config) -> int:
-    """The configured number of workers; by default one per core this process may run on."""
-    if config.workers is not None:
-        return config.workers
+    """The configured number of workers; by default one per core this process may use."""
+    return config.workers if config.workers is not None else usable_cpus()
+
+
+def usable_cpus() -> int:
+    """Cores this process may run on: its CPU affinity, bounded by a cgroup v2 CPU quota (a container's
+    ``--cpus``), which the affinity does not show."""
     try:
-        return max(1, len(os.sched_getaffinity(0)))
+        cores = len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - not Linux
-        return max(1, os.cpu_count() or 1)
+        cores = os.cpu_count() or 1
+    try:
+        quota, period = pathlib.Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
+        if quota != "max":
+            cores = min(cores, math.ceil(int(quota) / int(period)))
+    except (OSError, ValueError):
+        pass
+    return max(1, cores)
 
 
 def reserve_port(host: str, port: int) -> socket.socket:
@@ -80,10 +94,10 @@ class Supervisor:
         self.metrics_dir = ""
 
     def run(self) -> int:
-        ensure_credentials(self.config)  # once, before the workers: they all read the same pair
+        pairs, generated = ensure_credentials(self.config)  # once, before the workers: they all read this pair
         reserved = reserve_port(self.config.host, self.config.port)
         port = reserved.getsockname()[1]
-        metrics_port = None
+        metrics_port = metrics_socket = None
         if self.config.metrics_port is not None:
             metrics_socket = reserve_port(self.config.host, self.config.metrics_port)
             metrics_port = metrics_socket.getsockname()[1]
@@ -99,7 +113,6 @@ class Supervisor:
                 self._supervise(config, stopping=True)
                 return 1
             scheme = "https" if config.tls_cert is not None else "http"
-            pairs, generated = ensure_credentials(config)
             announce(
                 f"{scheme}://{config.host}:{port}",
                 config,
@@ -114,6 +127,8 @@ class Supervisor:
             os.close(self._ready_write)
             shutil.rmtree(self.metrics_dir, ignore_errors=True)
             reserved.close()
+            if metrics_socket is not None:
+                metrics_socket.close()
 
     def _wait_listening(self, ready_read: int) -> bool:
         """Every first worker listens (one byte each on the pipe), or one died / time ran out."""
@@ -136,6 +151,8 @@ class Supervisor:
             code = 1
             try:
                 _die_with(supervisor)
+                # Until the worker's loop takes SIGHUP (once it serves), one must not end it.
+                signal.signal(signal.SIGHUP, signal.SIG_IGN)
                 signal.pthread_sigmask(signal.SIG_UNBLOCK, _SIGNALS)
                 os.environ["S4_WORKER"] = str(slot)
                 code = self.worker(config, slot, self.metrics_dir, self._ready_write)

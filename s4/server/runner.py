@@ -54,7 +54,8 @@ async def serve_store(
     credentials = Credentials(Credential(p.access_key_id, p.secret_access_key) for p in pairs)
     app = create_app(store, credentials, config, metrics, AccessLog(config.access_log))
     settings = server_settings(config.limits)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False, **settings)
+    # shutdown_timeout: what aiohttp gives the handlers still running after our own drain (see _drain).
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=5.0, **settings)
     await runner.setup()
     tls = _ssl_context(config)
     loop = asyncio.get_running_loop()

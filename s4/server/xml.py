@@ -133,19 +133,25 @@ def parse_completion(body: bytes) -> tuple[list[tuple[int, str]], dict[int, dict
 
 def parse_delete_objects(body: bytes) -> tuple[bool, list[str]]:
     """``(quiet, keys)`` of a DeleteObjects request; at most 1000 keys, as S3 allows."""
+    quiet, entries = parse_delete_entries(body)
+    return quiet, [key for key, _ in entries]
+
+
+def parse_delete_entries(body: bytes) -> tuple[bool, list[tuple[str, str | None]]]:
+    """``(quiet, [(key, version id or None)])`` of a DeleteObjects request; at most 1000, as S3 allows."""
     root = parse_xml(body)
     if local_name(root.tag) != "Delete":
         raise _malformed()
     quiet = (child_text(root, "Quiet") or "false").strip().lower() == "true"
-    keys = []
+    entries = []
     for obj in children(root, "Object"):
         key = child_text(obj, "Key")
         if key is None:
             raise _malformed()
-        keys.append(key)
-    if not keys or len(keys) > 1000:
+        entries.append((key, child_text(obj, "VersionId")))
+    if not entries or len(entries) > 1000:
         raise _malformed()
-    return quiet, keys
+    return quiet, entries
 
 
 def _malformed() -> S3Error:

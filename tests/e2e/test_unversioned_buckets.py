@@ -83,3 +83,22 @@ def test_enabling_versioning_is_refused_not_ignored(gateway, bucket):
         s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
     assert _code(info.value) == (501, "NotImplemented")
     assert "Status" not in s3.get_bucket_versioning(Bucket=bucket)
+
+
+def test_delete_objects_honours_version_ids(gateway, bucket):
+    """A version id that names no version deletes nothing (an unversioned bucket has only ``null``)."""
+    s3 = gateway.client()
+    s3.put_object(Bucket=bucket, Key="keep", Body=b"1")
+    s3.put_object(Bucket=bucket, Key="drop", Body=b"2")
+    answer = s3.delete_objects(
+        Bucket=bucket,
+        Delete={
+            "Objects": [
+                {"Key": "keep", "VersionId": "3HL4kqtJlcpXroDTDmJ.rmSpXd3dIbrHY"},
+                {"Key": "drop", "VersionId": "null"},
+            ]
+        },
+    )
+    assert [(e["Key"], e["Code"]) for e in answer["Errors"]] == [("keep", "InvalidArgument")]
+    assert [(d["Key"], d.get("VersionId")) for d in answer["Deleted"]] == [("drop", "null")]
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]] == ["keep"]

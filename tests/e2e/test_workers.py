@@ -221,3 +221,33 @@ def _alive(pid: int) -> bool:
             return stat.read().split(") ")[1][0] != "Z"
     except FileNotFoundError:
         return False
+
+
+def test_a_worker_restarted_after_sighup_accepts_the_reloaded_credentials(two):
+    new_key, new_secret = "S4RELOADEDKEY0000002", "reloaded-secret-00000000000000000000002"
+    two.config_file.write_text(f"credentials:\n  - {{access_key_id: {new_key}, secret_access_key: {new_secret}}}\n")
+    os.kill(two.process.pid, signal.SIGHUP)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # the old key is refused everywhere once both workers reloaded
+        try:
+            fresh_client(two).list_buckets()
+            time.sleep(0.2)
+        except Exception:
+            if all(_refused(two) for _ in range(10)):
+                break
+    before = workers_of(two)
+    os.kill(before[0], signal.SIGKILL)
+    while time.monotonic() < deadline and (len(workers_of(two)) != 2 or before[0] in workers_of(two)):
+        time.sleep(0.2)
+    time.sleep(2)  # the new worker listens
+    for _ in range(20):  # new connections over both workers, the restarted one included
+        fresh_client(two, new_key, new_secret).list_buckets()
+        assert _refused(two)
+
+
+def _refused(gw) -> bool:
+    try:
+        fresh_client(gw).list_buckets()
+    except Exception:
+        return True
+    return False

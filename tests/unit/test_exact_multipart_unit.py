@@ -359,3 +359,44 @@ def test_complete_succeeds_when_the_final_sidecar_cannot_be_built(tmp_path, monk
             store.pool.close()
 
     assert asyncio.run(scenario()) == (True, True)
+
+
+def test_a_retried_conditional_complete_answers_for_its_own_upload(tmp_path, monkeypatch):
+    """The first Complete committed, then failed before removing its staging; the client retries with
+    its If-None-Match: * and must get the object, not a 412 caused by its own first attempt."""
+    from s4.store.base import WriteCondition
+    from s4.store.compressing import staging
+
+    policy = FramePolicy(single_frame_max=MiB, medium_frame=MiB, large_frame=MiB, unknown_frame=MiB)
+    real_remove = staging.MultipartStaging.remove
+    failures = [1]
+
+    async def remove_failing_once(self, bucket, upload_id):
+        if failures:
+            failures.pop()
+            raise StoreError("InternalError", "the backend went away while removing the staging")
+        await real_remove(self, bucket, upload_id)
+
+    monkeypatch.setattr(staging.MultipartStaging, "remove", remove_failing_once)
+
+    async def scenario() -> tuple[str, str]:
+        inner = await FilesystemStore.open(tmp_path, durable=False)
+        store = CompressingStore(inner, CpuCodecPool(CodecRegistry.cpu_default()), CodecDispatcher(), policy)
+        try:
+            await store.create_bucket("b")
+            upload = await store.create_multipart_upload("b", "k", ObjectAttributes())
+            part = await store.upload_part("b", "k", upload, 1, body(b"only part " * 1000))
+            create_only = WriteCondition(if_none_match=True)
+            assert await error_code(
+                store.complete_multipart_upload("b", "k", upload, [(1, part.etag)], condition=create_only)
+            ) == "InternalError"
+            done = await store.complete_multipart_upload("b", "k", upload, [(1, part.etag)], condition=create_only)
+            head = await store.head_object("b", "k")
+            assert not (await store.list_multipart_uploads("b")).uploads
+            return done.etag, head.etag
+        finally:
+            await store.close()
+            store.pool.close()
+
+    done, head = asyncio.run(scenario())
+    assert done == head

@@ -72,11 +72,12 @@ class GpuSetup:
     cpu_twins: dict[CodecKind, Codec] = dataclasses.field(default_factory=dict)
     """CPU codecs of the same format as a GPU codec (nvcomp-zstd), for when the device fails."""
 
-    def pool(self, registry: CodecRegistry) -> CpuCodecPool:
-        """The store's codec pool: the GPU pool when there is an engine, else the CPU pool."""
+    def pool(self, registry: CodecRegistry, threads: int | None = None) -> CpuCodecPool:
+        """The store's codec pool: the GPU pool when there is an engine, else the CPU pool; ``threads``
+        CPU codec threads (default: one per core; fewer when several processes share the cores)."""
         if self.engine is None:
-            return CpuCodecPool(registry)
-        return GpuCodecPool(registry, self.engine, cpu_decoders=self.cpu_twins)
+            return CpuCodecPool(registry, threads)
+        return GpuCodecPool(registry, self.engine, cpu_decoders=self.cpu_twins, workers=threads)
 
 
 def setup_gpu(

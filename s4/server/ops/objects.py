@@ -26,7 +26,7 @@ from s4.server.ops.checksums import checksum_headers, kind_of
 from s4.server.ops.documents.object_acl import keep_upload_acl, upload_acl
 from s4.server.ops.tagging import tags_from_header
 from s4.server.ops.versions import NULL_VERSION, require_current_version
-from s4.server.xml import document, element, iso8601, parse_delete_objects
+from s4.server.xml import document, element, iso8601, parse_delete_entries
 from s4.store import ByteRange, ObjectInfo, StoreError
 
 XML = "application/xml"
@@ -173,19 +173,24 @@ async def delete_objects(req: S3Request) -> web.Response:
     # S3 requires a digest of the document (SDKs send Content-MD5 or, since 2025, x-amz-checksum-crc32).
     if not declares_body_checksum(req.headers):
         raise S3Error("InvalidRequest", "Missing required header for this request: Content-MD5")
-    quiet, keys = parse_delete_objects(await req.read_small_body())
+    quiet, requested = parse_delete_entries(await req.read_small_body())
     await req.store.head_bucket(req.bucket)
     entries = []
-    for key in keys:
+    for key, version in requested:
+        named = element("Key", key) + ("" if version is None else element("VersionId", version))
+        if version not in (None, NULL_VERSION):  # no such version in an unversioned bucket: delete nothing
+            entries.append(
+                f"<Error>{named}{element('Code', 'InvalidArgument')}"
+                f"{element('Message', 'Invalid version id specified')}</Error>"
+            )
+            continue
         try:
             await req.store.delete_object(req.bucket, key)
         except StoreError as exc:
-            entries.append(
-                f"<Error>{element('Key', key)}{element('Code', exc.code)}{element('Message', exc.message)}</Error>"
-            )
+            entries.append(f"<Error>{named}{element('Code', exc.code)}{element('Message', exc.message)}</Error>")
             continue
         if not quiet:
-            entries.append(f"<Deleted>{element('Key', key)}</Deleted>")
+            entries.append(f"<Deleted>{named}</Deleted>")
     return web.Response(body=document("DeleteResult", entries), content_type=XML)
 
 

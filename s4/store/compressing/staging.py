@@ -340,7 +340,16 @@ class MultipartStaging:
             record.attributes, metadata=client | manifest.to_metadata() | extension, checksums=object_checksums
         )
         tags = await self.inner.get_object_tagging(bucket, record.key) if record.tag_count else None
-        inner_condition = await on_inner(self.inner, bucket, key, condition)  # 412/404: the upload stays
+        try:
+            inner_condition = await on_inner(self.inner, bucket, key, condition)  # 412/404: the upload stays
+        except StoreError as exc:
+            # A retry of a Complete that committed but had not yet removed its staging finds its own
+            # object in the way of its condition: it answers as a retried Complete does.
+            done = await self._completed(bucket, key, upload_id) if exc.code in ("PreconditionFailed",) else None
+            if done is None:
+                raise
+            await self.remove(bucket, upload_id)
+            return done
         try:
             final = await self._assemble(bucket, key, chosen, attributes, inner_condition, tags)
         except StoreError as exc:
