@@ -31,6 +31,7 @@ from s4.server.auth.sigv4 import (
     AuthContext,
     Credentials,
     PayloadMode,
+    secret_of,
     sign,
     signatures_equal,
     signing_key,
@@ -87,17 +88,6 @@ def _required(fields: Mapping[str, str], name: str, shown: str) -> str:
     return value
 
 
-def _secret(credentials: Credentials, access_key_id: str) -> str:
-    secret = credentials.secret_for(access_key_id)
-    if secret is None:
-        raise S3Error(
-            "InvalidAccessKeyId",
-            "The AWS Access Key Id you provided does not exist in our records.",
-            extra={"AWSAccessKeyId": access_key_id},
-        )
-    return secret
-
-
 def _mismatch(access_key_id: str, string_to_sign: str, provided: str) -> S3Error:
     return S3Error(
         "SignatureDoesNotMatch",
@@ -133,7 +123,7 @@ def _authenticate_v4(fields: Mapping[str, str], credentials: Credentials) -> For
             extra={"ArgumentName": "X-Amz-Credential", "ArgumentValue": credential},
         )
     access_key_id, date, region, service, _ = parts
-    key = signing_key(_secret(credentials, access_key_id), date, region, service)
+    key = signing_key(secret_of(credentials, access_key_id), date, region, service)
     expected = sign(key, policy)
     if not _HEX64.fullmatch(signature) or not signatures_equal(expected, signature):
         raise _mismatch(access_key_id, policy, signature)
@@ -146,7 +136,7 @@ def _authenticate_v2(fields: Mapping[str, str], credentials: Credentials) -> For
     access_key_id = _required(fields, "awsaccesskeyid", "AWSAccessKeyId")
     signature = _required(fields, "signature", "Signature")
     policy = _required(fields, "policy", "Policy")
-    secret = _secret(credentials, access_key_id)
+    secret = secret_of(credentials, access_key_id)
     digest = hmac.new(secret.encode(), policy.encode("utf-8", errors="surrogateescape"), hashlib.sha1).digest()
     expected = base64.b64encode(digest).decode("ascii")
     if not signatures_equal(expected, signature):

@@ -466,7 +466,8 @@ def _check_signed_headers(parsed: _Parsed, collected: dict[str, list[str]]) -> N
         )
 
 
-def _secret(credentials: Credentials, access_key_id: str) -> str:
+def secret_of(credentials: Credentials, access_key_id: str) -> str:
+    """The secret of a known access key, or the InvalidAccessKeyId S3 answers (header, presigned and form auth)."""
     secret = credentials.secret_for(access_key_id)
     if secret is None:
         raise S3Error(
@@ -551,7 +552,7 @@ def authenticate(
         raise S3Error("AccessDenied", "Anonymous access is forbidden for this gateway")
     mode = parse_payload_mode(parsed.payload_hash)
     _check_signed_headers(parsed, collected)
-    secret = _secret(credentials, parsed.scope.access_key_id)
+    secret = secret_of(credentials, parsed.scope.access_key_id)
     _check_time(parsed, current)
     key = signing_key(secret, parsed.scope.date, parsed.scope.region, parsed.scope.service)
     _verify_signature(parsed, method, raw_path, pairs, collected, key)
