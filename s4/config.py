@@ -21,11 +21,43 @@ MiB = 1024 * 1024
 GiB = 1024 * MiB
 
 
+CANNED_POLICIES = ("admin", "readwrite", "readonly", "writeonly")
+"""Identity policies by name (s4.server.access.canned): admin does everything; readwrite creates buckets and
+has full control of the ones it owns; readonly reads every bucket; writeonly uploads to every bucket."""
+ADMIN = "admin"
+"""The name and the policy of the environment's key pair and of the generated one."""
+
+
 class CredentialConfig(BaseModel):
+    """One access key of an identity: who signs with it (``name``) and what it may do (``policy``).
+
+    Several keys may share a name (a key rotated without downtime): they are the same identity, owner of the
+    same buckets. The policy is checked for its shape here, and parsed by the server (s4.server.access), which
+    refuses to start, or a SIGHUP to reload, with a policy it cannot read.
+    """
+
     model_config = ConfigDict(extra="forbid")
 
     access_key_id: str = Field(min_length=3, max_length=128)
     secret_access_key: str = Field(min_length=8, max_length=256)
+    name: str | None = Field(default=None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9+=,.@_-]+$")
+    """The identity: its principal is ``arn:aws:iam:::user/NAME``, and it is the owner ID of what it creates.
+    Default: the access key id."""
+    policy: str | dict[str, Any] = "readwrite"
+    """A canned policy (CANNED_POLICIES) or an IAM policy document (Version, Statement) without Principal."""
+
+    @property
+    def identity(self) -> str:
+        return self.name or self.access_key_id
+
+    @field_validator("policy")
+    @classmethod
+    def _check_policy(cls, value: str | dict[str, Any]) -> str | dict[str, Any]:
+        if isinstance(value, str) and value not in CANNED_POLICIES:
+            raise ValueError(f"policy is one of {', '.join(CANNED_POLICIES)} or an IAM policy document")
+        if isinstance(value, dict) and "Statement" not in value:
+            raise ValueError("an IAM policy document has a Statement")
+        return value
 
 
 class FramesConfig(BaseModel):
@@ -304,7 +336,8 @@ def load_config(
             _assign(values, field, env[name])
     key, secret = env.get("S4_ACCESS_KEY_ID"), env.get("S4_SECRET_ACCESS_KEY")
     if key and secret:
-        values["credentials"] = [*values.get("credentials", []), {"access_key_id": key, "secret_access_key": secret}]
+        pair = {"access_key_id": key, "secret_access_key": secret, "name": ADMIN, "policy": ADMIN}
+        values["credentials"] = [*values.get("credentials", []), pair]
     elif key or secret:
         raise ConfigError("set both S4_ACCESS_KEY_ID and S4_SECRET_ACCESS_KEY, or neither")
     for name, value in (overrides or {}).items():
@@ -337,7 +370,8 @@ def _assign(values: dict[str, Any], field: str, value: Any) -> None:
 def ensure_credentials(config: S4Config) -> tuple[list[CredentialConfig], bool]:
     """The configured credentials, or the data dir's generated pair (created on first start).
 
-    Returns the credentials and whether they were generated just now. The file is
+    Returns the credentials and whether they were generated just now; a generated pair is the ``admin``
+    identity, as the environment's pair is (it is the one key of a gateway nobody configured). The file is
     written with mode 0600 before the secret is in it, so it is never readable by others.
     """
     if config.credentials:
@@ -348,14 +382,17 @@ def ensure_credentials(config: S4Config) -> tuple[list[CredentialConfig], bool]:
             if path.stat().st_mode & 0o077:  # copied or restored with others' access: private again
                 path.chmod(0o600)
             data = json.loads(path.read_text())
-            return [CredentialConfig.model_validate(data)], False
+            return [CredentialConfig.model_validate({**data, "name": ADMIN, "policy": ADMIN})], False
         except (OSError, ValueError) as exc:
             raise ConfigError(f"cannot read generated credentials {path}: {exc}") from None
     config.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # the embedded store keeps it 0700
     pair = CredentialConfig(
-        access_key_id="S4" + secrets.token_hex(9).upper(), secret_access_key=secrets.token_urlsafe(30)
+        access_key_id="S4" + secrets.token_hex(9).upper(),
+        secret_access_key=secrets.token_urlsafe(30),
+        name=ADMIN,
+        policy=ADMIN,
     )
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as f:
-        json.dump(pair.model_dump(), f)
+        json.dump({"access_key_id": pair.access_key_id, "secret_access_key": pair.secret_access_key}, f)
     return [pair], True
