@@ -4,6 +4,7 @@ upstream S3 store (``s3/``) and the S4-format wrapper over either (``compressing
 from s4.store.base import (
     BucketInfo,
     ByteRange,
+    DeleteResult,
     ListPage,
     ObjectAttributes,
     ObjectInfo,
@@ -15,6 +16,7 @@ from s4.store.base import (
     StoreErrorKind,
     UploadInfo,
     UploadsPage,
+    VersionsPage,
     WriteCondition,
     conflicting_write,
 )
@@ -22,6 +24,7 @@ from s4.store.base import (
 __all__ = [
     "BucketInfo",
     "ByteRange",
+    "DeleteResult",
     "ListPage",
     "ObjectAttributes",
     "ObjectInfo",
@@ -33,6 +36,7 @@ __all__ = [
     "StoreErrorKind",
     "UploadInfo",
     "UploadsPage",
+    "VersionsPage",
     "WriteCondition",
     "conflicting_write",
 ]

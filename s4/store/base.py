@@ -68,13 +68,25 @@ class StoreError(Exception):
     """
 
     def __init__(
-        self, code: str, message: str, *, resource: str | None = None, kind: StoreErrorKind = StoreErrorKind.BACKEND
+        self,
+        code: str,
+        message: str,
+        *,
+        resource: str | None = None,
+        kind: StoreErrorKind = StoreErrorKind.BACKEND,
+        delete_marker: bool = False,
+        version_id: str | None = None,
     ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.resource = resource
         self.kind = kind
+        self.delete_marker = delete_marker
+        """The failure is about a delete marker (``x-amz-delete-marker: true``): a 404 NoSuchKey whose
+        current version is one, or a 405 MethodNotAllowed for GET/HEAD of a delete marker's version id."""
+        self.version_id = version_id
+        """The version the failure is about, sent as ``x-amz-version-id`` with the error, as S3 does."""
 
     def __str__(self) -> str:
         return f"{self.code}: {self.message}"
@@ -175,6 +187,12 @@ class ObjectAttributes:
     ``sha256``) to the base64 value S3 uses on the wire."""
 
 
+NULL_VERSION = "null"
+"""The id of the version written while a bucket's versioning was never enabled or is Suspended."""
+VERSIONING_ENABLED = "Enabled"
+VERSIONING_SUSPENDED = "Suspended"
+
+
 @dataclasses.dataclass(frozen=True)
 class ObjectInfo:
     bucket: str
@@ -192,6 +210,14 @@ class ObjectInfo:
     tag_count: int = 0
     """How many tags the object has (``x-amz-tagging-count`` on GET/HEAD). Known from HEAD and GET;
     a listing leaves it 0, as S3's listings tell nothing of tags."""
+    version_id: str | None = None
+    """The id S3 sends as ``x-amz-version-id``: None while the bucket has never had versioning enabled
+    (then no header is sent, as S3 does), ``"null"`` for the null version of a bucket that is or was
+    versioned. Ids are opaque strings, URL-safe, each store choosing its own format."""
+    is_latest: bool = True
+    """Whether this is the key's current version (ListObjectVersions' ``IsLatest``)."""
+    delete_marker: bool = False
+    """A delete marker (ListObjectVersions lists them; it has no bytes, size 0, no ETag)."""
 
     @property
     def quoted_etag(self) -> str:
@@ -224,6 +250,28 @@ class ListPage:
     is_truncated: bool
     next_marker: str | None
     """The last key or common prefix in this page: where the next page starts after."""
+
+
+@dataclasses.dataclass(frozen=True)
+class VersionsPage:
+    """A page of ListObjectVersions: per key newest first, keys in UTF-8 byte order."""
+
+    versions: Sequence[ObjectInfo]
+    """Versions and delete markers (``delete_marker=True``), each with its ``version_id`` and ``is_latest``."""
+    common_prefixes: Sequence[str]
+    is_truncated: bool
+    next_key_marker: str | None
+    next_version_id_marker: str | None
+
+
+@dataclasses.dataclass(frozen=True)
+class DeleteResult:
+    """What a DeleteObject did, for ``x-amz-version-id`` and ``x-amz-delete-marker`` in its answer."""
+
+    version_id: str | None = None
+    """The delete marker made, or the version removed; None on a never-versioned bucket."""
+    delete_marker: bool = False
+    """A delete marker was made, or the version removed was one."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -304,7 +352,7 @@ class ObjectStore(Protocol):
         ...
 
     async def delete_bucket(self, bucket: str) -> None:
-        """NoSuchBucket, or BucketNotEmpty while it holds objects or uploads."""
+        """NoSuchBucket, or BucketNotEmpty while it holds objects, versions, delete markers or uploads."""
         ...
 
     async def head_bucket(self, bucket: str) -> BucketInfo: ...
@@ -322,15 +370,29 @@ class ObjectStore(Protocol):
         """Store the body; visible only once complete, never if the body iterator raises, nor if
         ``condition`` does not hold at the commit (checked atomically with it). ``tags`` (S3 object
         tagging, already validated) become the object's with the same commit; a new object replaces
-        the old one's tags, as S3 does."""
+        the old one's tags, as S3 does. On a versioned bucket the write is a new version (Enabled: a new
+        id; Suspended: the null version, replacing the previous null one); the returned ObjectInfo has
+        its ``version_id`` (None on a never-versioned bucket). ``condition`` checks the current version,
+        a current delete marker counting as no object."""
         ...
 
-    async def head_object(self, bucket: str, key: str) -> ObjectInfo: ...
+    async def head_object(self, bucket: str, key: str, *, version_id: str | None = None) -> ObjectInfo:
+        """The current version, or ``version_id``'s. NoSuchKey (``delete_marker`` set when the current
+        version is a delete marker), NoSuchVersion for an unknown id, InvalidArgument for a malformed
+        one, MethodNotAllowed (``delete_marker`` set) when ``version_id`` names a delete marker."""
+        ...
 
     async def get_object(
-        self, bucket: str, key: str, byte_range: ByteRange | None = None, *, if_match: str | None = None
+        self,
+        bucket: str,
+        key: str,
+        byte_range: ByteRange | None = None,
+        *,
+        if_match: str | None = None,
+        version_id: str | None = None,
     ) -> ObjectStream:
         """The object and its bytes (just the range when given). Close the stream when done.
+        ``version_id`` picks a version, with head_object's errors.
 
         The stream is one version of the object from its first byte to its last, whatever writers do
         meanwhile. ``if_match`` (an ETag without quotes) pins that version across requests: a reader
@@ -339,8 +401,13 @@ class ObjectStore(Protocol):
         """
         ...
 
-    async def delete_object(self, bucket: str, key: str) -> None:
-        """Idempotent: a missing key is not an error, a missing bucket is."""
+    async def delete_object(self, bucket: str, key: str, *, version_id: str | None = None) -> DeleteResult:
+        """Idempotent: a missing key is not an error, a missing bucket is.
+
+        Without ``version_id`` on a versioned bucket it adds a delete marker (Enabled: a new id;
+        Suspended: a null delete marker replacing the null version). With ``version_id`` it removes that
+        version (or delete marker) permanently; an id that names no version is not an error, a malformed
+        one is InvalidArgument."""
         ...
 
     async def copy_object(
@@ -353,19 +420,24 @@ class ObjectStore(Protocol):
         condition: WriteCondition | None = None,
         *,
         tags: Mapping[str, str] | None = None,
+        src_version_id: str | None = None,
     ) -> ObjectInfo:
         """Copy bytes; ``attributes`` None keeps the source's (S3's COPY directive). ``condition``
         applies to the destination, as for put_object. ``tags`` None keeps the source's tags
-        (``x-amz-tagging-directive: COPY``, the default); a mapping, even empty, replaces them."""
+        (``x-amz-tagging-directive: COPY``, the default); a mapping, even empty, replaces them.
+        ``src_version_id`` copies that version of the source (head_object's errors); the result is a
+        new version of the destination, as put_object's."""
         ...
 
-    async def get_object_tagging(self, bucket: str, key: str) -> dict[str, str]:
-        """The object's tags (empty when it has none); NoSuchKey, NoSuchBucket."""
+    async def get_object_tagging(self, bucket: str, key: str, *, version_id: str | None = None) -> dict[str, str]:
+        """The object's tags (empty when it has none); NoSuchKey, NoSuchBucket, NoSuchVersion."""
         ...
 
-    async def put_object_tagging(self, bucket: str, key: str, tags: Mapping[str, str]) -> None:
-        """Replace the object's tags (an empty mapping removes them) without rewriting its bytes:
-        ETag, Last-Modified and body stay as they are. NoSuchKey, NoSuchBucket."""
+    async def put_object_tagging(
+        self, bucket: str, key: str, tags: Mapping[str, str], *, version_id: str | None = None
+    ) -> None:
+        """Replace the object's (or that version's) tags (an empty mapping removes them) without rewriting
+        its bytes: ETag, Last-Modified and body stay as they are. NoSuchKey, NoSuchBucket, NoSuchVersion."""
         ...
 
     async def list_objects(
@@ -376,7 +448,30 @@ class ObjectStore(Protocol):
         start_after: str | None = None,
         max_keys: int = 1000,
     ) -> ListPage:
-        """Keys after ``start_after`` in UTF-8 byte order, rolled up at ``delimiter``."""
+        """Keys after ``start_after`` in UTF-8 byte order, rolled up at ``delimiter``; current versions
+        only (a key whose current version is a delete marker is not listed)."""
+        ...
+
+    async def list_object_versions(
+        self,
+        bucket: str,
+        prefix: str = "",
+        delimiter: str | None = None,
+        key_marker: str | None = None,
+        version_id_marker: str | None = None,
+        max_keys: int = 1000,
+    ) -> VersionsPage:
+        """Every version and delete marker after ``(key_marker, version_id_marker)`` (without a version
+        marker: after every version of ``key_marker``), rolled up at ``delimiter``. On a never-versioned
+        bucket every object is its own latest version, id ``"null"``."""
+        ...
+
+    async def get_bucket_versioning(self, bucket: str) -> str | None:
+        """``"Enabled"``, ``"Suspended"``, or None when versioning was never enabled. NoSuchBucket."""
+        ...
+
+    async def put_bucket_versioning(self, bucket: str, status: str) -> None:
+        """Set ``"Enabled"`` or ``"Suspended"`` (validated by the caller). NoSuchBucket."""
         ...
 
     async def create_multipart_upload(
@@ -411,7 +506,11 @@ class ObjectStore(Protocol):
         src_bucket: str,
         src_key: str,
         byte_range: ByteRange | None = None,
-    ) -> PartInfo: ...
+        *,
+        src_version_id: str | None = None,
+    ) -> PartInfo:
+        """A part made of the source's bytes (``src_version_id``'s when given, head_object's errors)."""
+        ...
 
     async def complete_multipart_upload(
         self,
@@ -426,7 +525,8 @@ class ObjectStore(Protocol):
         """Assemble the listed ``(part_number, etag)`` parts, checked by S3's rules; ``condition``
         as for put_object (the upload stays when it fails). ``checksums`` (what the request says of
         the parts' and the object's checksums) are checked against the kept ones as S3 does (InvalidPart,
-        BadDigest, InvalidRequest); the object's checksum is in the returned ObjectInfo's attributes."""
+        BadDigest, InvalidRequest); the object's checksum is in the returned ObjectInfo's attributes,
+        its version (as put_object's) in ``version_id``."""
         ...
 
     async def abort_multipart_upload(self, bucket: str, key: str, upload_id: str) -> None: ...

@@ -54,6 +54,7 @@ except ImportError:  # pragma: no cover - not POSIX
 
 from s4.store.base import (
     MAX_PARTS,
+    NULL_VERSION,
     BucketInfo,
     ByteRange,
     CompletionChecksums,
@@ -67,6 +68,7 @@ from s4.store.base import (
     UploadChecksum,
     UploadInfo,
     UploadsPage,
+    VersionsPage,
     WriteCondition,
 )
 from s4.store.checksums import not_kept
@@ -754,6 +756,36 @@ class FilesystemStore:
         max_keys: int = 1000,
     ) -> ListPage:
         return await self._db(self._db_list_objects, bucket, prefix, delimiter or None, start_after, max_keys)
+
+    # -- versioning --
+
+    async def get_bucket_versioning(self, bucket: str) -> str | None:
+        await self._db(self._db_head_bucket, bucket)
+        return None
+
+    async def put_bucket_versioning(self, bucket: str, status: str) -> None:
+        await self._db(self._db_head_bucket, bucket)
+        raise StoreError("NotImplemented", "Bucket versioning cannot be enabled on this store yet")
+
+    async def list_object_versions(
+        self,
+        bucket: str,
+        prefix: str = "",
+        delimiter: str | None = None,
+        key_marker: str | None = None,
+        version_id_marker: str | None = None,
+        max_keys: int = 1000,
+    ) -> VersionsPage:
+        """Each object is its own latest ``null`` version while the store keeps no versions."""
+        page = await self.list_objects(bucket, prefix, delimiter, key_marker, max_keys)
+        truncated = page.is_truncated and page.next_marker is not None
+        return VersionsPage(
+            [dataclasses.replace(o, version_id=NULL_VERSION) for o in page.objects],
+            page.common_prefixes,
+            truncated,
+            page.next_marker if truncated else None,
+            NULL_VERSION if truncated else None,
+        )
 
     # -- multipart --
 
