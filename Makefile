@@ -2,7 +2,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: .venv venv test lint serve bench bench-proxy bench-load clean system-deps conformance
+.PHONY: .venv venv test lint serve bench bench-proxy bench-load bench-scale clean system-deps conformance
 
 # The environment: created once, refreshed when pyproject.toml changes.
 $(BIN)/.installed: pyproject.toml
@@ -49,6 +49,11 @@ bench-proxy: venv
 # Options pass through: make bench-load LOAD_ARGS="--clients 8 --seconds 10 --out /tmp/load.json"
 bench-load: venv
 	$(BIN)/python benchmarks/load_bench.py $(LOAD_ARGS)
+
+# The gateway's CPU per GB beside the floor, and MB/s with 1 and 2 workers (docs/BENCHMARKS.md).
+# Options pass through: make bench-scale SCALE_ARGS="--sizes 64,32,16 --workers 1,2,4 --out /tmp/scale.json"
+bench-scale: venv
+	$(BIN)/python benchmarks/scale_bench.py $(SCALE_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis

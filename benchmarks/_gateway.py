@@ -7,6 +7,7 @@ with server lines, and shown only when something went wrong.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import queue
@@ -55,6 +56,10 @@ class Gateway:
             if line.startswith(field + ":"):
                 return int(line.split()[1]) * 1024
         raise RuntimeError(f"{field} not in /proc/{self.process.pid}/status")
+
+    def cpu_seconds(self) -> float:
+        """CPU seconds (user + system) of the gateway's processes: the supervisor and its workers."""
+        return tree_cpu_seconds(self.process.pid)
 
     def alive(self) -> bool:
         return self.process.poll() is None
@@ -108,3 +113,28 @@ def start_gateway(
             return Gateway(name, process, line.split(" ", 1)[1].strip(), data_dir, output)
     process.kill()
     raise RuntimeError(f"s4 serve did not print its endpoint in {START_TIMEOUT}s: {''.join(output)}")
+
+
+# --- the gateway's CPU, read from outside ------------------------------------------------------------
+
+
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and its descendants, from ``/proc/<pid>/task/*/children``."""
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        for children in Path(f"/proc/{current}/task").glob("*/children"):
+            with contextlib.suppress(OSError):
+                todo += [int(c) for c in children.read_text().split()]
+    return found
+
+
+def tree_cpu_seconds(pid: int, descendants: bool = True) -> float:
+    """User + system CPU seconds of a process (and its live descendants), from ``/proc/<pid>/stat``."""
+    total = 0
+    for member in process_tree(pid) if descendants else [pid]:
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime: fields 14 and 15 of stat(5)
+    return total / os.sysconf("SC_CLK_TCK")

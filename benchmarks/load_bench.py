@@ -77,7 +77,7 @@ import aiobotocore
 import aiobotocore.session
 import boto3
 import botocore
-from _gateway import ACCESS_KEY, REGION, SECRET_KEY, Gateway, start_gateway
+from _gateway import ACCESS_KEY, REGION, SECRET_KEY, Gateway, process_tree, start_gateway, tree_cpu_seconds
 from aiobotocore.config import AioConfig
 from botocore.exceptions import ClientError
 
@@ -477,18 +477,6 @@ class Worker:
 # --- the gateway's memory --------------------------------------------------------------------------
 
 
-def process_tree(pid: int) -> list[int]:
-    """``pid`` and its descendants, from ``/proc/<pid>/task/*/children``."""
-    found, todo = [], [pid]
-    while todo:
-        current = todo.pop()
-        found.append(current)
-        for children in Path(f"/proc/{current}/task").glob("*/children"):
-            with contextlib.suppress(OSError):
-                todo += [int(c) for c in children.read_text().split()]
-    return found
-
-
 def tree_rss(pid: int) -> int:
     """VmRSS of a process and its descendants, in bytes (0 for one that has gone)."""
     total = 0
@@ -498,16 +486,6 @@ def tree_rss(pid: int) -> int:
                 if line.startswith("VmRSS:"):
                     total += int(line.split()[1]) * KiB
     return total
-
-
-def tree_cpu_seconds(pid: int, descendants: bool = True) -> float:
-    """User + system CPU seconds of a process (and its live descendants), from ``/proc/<pid>/stat``."""
-    total = 0
-    for member in process_tree(pid) if descendants else [pid]:
-        with contextlib.suppress(OSError, ValueError, IndexError):
-            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])  # utime, stime: fields 14 and 15 of stat(5)
-    return total / os.sysconf("SC_CLK_TCK")
 
 
 class RssSampler(threading.Thread):
