@@ -239,26 +239,36 @@ def _sha256(path: Path) -> str:
 
 
 def gateway_cost(
-    gateway: Gateway, pool, files: dict[str, tuple[Path, str]], digests: dict[str, str], rounds: int, scratch: Path
-) -> dict[str, dict[str, list[float]]]:
-    """CPU seconds per GB of the gateway's processes for each (file, op), one client at a time."""
-    cost: dict[str, dict[str, list[float]]] = {
-        name: {"put": [], "get": [], "put_mb_s": [], "get_mb_s": []} for name in files
-    }
+    gateways: dict[str, Gateway],
+    pool,
+    files: dict[str, tuple[Path, str]],
+    digests: dict[str, str],
+    rounds: int,
+    scratch: Path,
+) -> dict[str, dict[str, dict[str, list[float]]]]:
+    """CPU seconds per GB of the gateway's processes for each (code tree, file, op), one client at a time.
+
+    With several trees, their gateways take turns op by op (the order turned each round), so the
+    noise of a shared machine falls on all of them alike and their ratio holds better than the figures.
+    """
+    cost = {tree: {name: {"put": [], "get": [], "put_mb_s": [], "get_mb_s": []} for name in files} for tree in gateways}
+    order = list(gateways)
     for round_no in range(rounds):
         for name, (path, _) in files.items():
             size = path.stat().st_size
             for op in ("put", "get"):
-                before = gateway.cpu_seconds()
-                seconds, digest = pool.apply(
-                    client_op, (gateway.endpoint, op, f"cost/{name}", str(path), str(scratch / f"cost-{name}"), True)
-                )
-                cpu = gateway.cpu_seconds() - before
-                if op == "get" and round_no == 0 and digest != digests[name]:
-                    raise RuntimeError(f"GET of {name} returned other bytes (sha256 {digest} != {digests[name]})")
-                cost[name][op].append(cpu * GB / size)
-                cost[name][op + "_mb_s"].append(size / MB / seconds)
-                log(f"cost {name} {op}: {cpu * GB / size:.2f} cpu-s/GB, {size / MB / seconds:.0f} MB/s")
+                for tree in order[round_no % len(order) :] + order[: round_no % len(order)]:
+                    gateway = gateways[tree]
+                    before = gateway.cpu_seconds()
+                    seconds, digest = pool.apply(
+                        client_op, (gateway.endpoint, op, f"cost/{name}", str(path), str(scratch / "cost"), True)
+                    )
+                    cpu = gateway.cpu_seconds() - before
+                    if op == "get" and round_no == 0 and digest != digests[name]:
+                        raise RuntimeError(f"{tree}: GET of {name} returned other bytes ({digest} != {digests[name]})")
+                    cost[tree][name][op].append(cpu * GB / size)
+                    cost[tree][name][op + "_mb_s"].append(size / MB / seconds)
+                    log(f"cost {tree} {name} {op}: {cpu * GB / size:.2f} cpu-s/GB, {size / MB / seconds:.0f} MB/s")
     return cost
 
 
@@ -300,15 +310,28 @@ def _median(values: list[float]) -> float:
     return statistics.median(values) if values else float("nan")
 
 
-def summarize(floors: dict, cost: dict, load: dict, workers: list[int]) -> dict:
-    summary: dict = {"cost": {}, "scaling": {}}
-    for name in floors:
-        row = {}
-        for op in ("put", "get"):
-            gateway = _median(cost[name][op])
-            row[op] = {"gateway": gateway, "floor": floors[name][op], "ratio": gateway / floors[name][op]}
-            row[op]["mb_s_one_client"] = _median(cost[name][op + "_mb_s"])
-        summary["cost"][name] = row
+def summarize(floors: dict, cost: dict, load: dict | None, workers: list[int]) -> dict:
+    """Medians; with several code trees, each one's cost against the first's (median of per-round ratios)."""
+    summary: dict = {"cost": {}, "versus": {}, "scaling": {}}
+    trees = list(cost)
+    for tree in trees:
+        summary["cost"][tree] = {}
+        for name in floors:
+            row = {}
+            for op in ("put", "get"):
+                gateway = _median(cost[tree][name][op])
+                row[op] = {"gateway": gateway, "floor": floors[name][op], "ratio": gateway / floors[name][op]}
+                row[op]["mb_s_one_client"] = _median(cost[tree][name][op + "_mb_s"])
+            summary["cost"][tree][name] = row
+    for tree in trees[1:]:
+        summary["versus"][tree] = {
+            name: {
+                op: _median([b / a for a, b in zip(cost[trees[0]][name][op], cost[tree][name][op], strict=True) if a])
+                for op in ("put", "get")
+            }
+            for name in floors
+        }
+    for name in floors if load else ():
         summary["scaling"][name] = {}
         for op in ("put", "get"):
             per_n = {n: _median([f["mb_s"] for f in load[name][op][n]]) for n in workers}
@@ -320,36 +343,42 @@ def summarize(floors: dict, cost: dict, load: dict, workers: list[int]) -> dict:
 
 
 def markdown(summary: dict, workers: list[int], clients: int) -> str:
-    cost_rows = []
-    for name, row in summary["cost"].items():
-        put, get = row["put"], row["get"]
-        cost_rows.append(
-            [
-                name,
-                f"{put['gateway']:.2f}",
-                f"{put['floor']:.2f}",
-                f"{put['ratio']:.2f}x",
-                f"{get['gateway']:.2f}",
-                f"{get['floor']:.2f}",
-                f"{get['ratio']:.2f}x",
-            ]
-        )
-    cost = _md_table(
-        ["file", "PUT gateway cpu-s/GB", "PUT floor", "PUT ratio", "GET gateway", "GET floor", "GET ratio"],
-        cost_rows,
-    )
-    scale_rows = []
-    last = workers[-1]
-    for name, ops in summary["scaling"].items():
-        for op, per_n in ops.items():
-            figures = [f"{per_n[str(n)]['mb_s']:.0f}" for n in workers]
-            speedup = per_n[str(last)]["speedup"]
-            goal = "met" if speedup >= GOAL_SCALING * last / workers[0] else "NOT met"
-            scale_rows.append([name, op.upper(), *figures, f"{speedup:.2f}x", goal])
-    headers = ["file", "op", *(f"{n} worker{'s' if n > 1 else ''} MB/s" for n in workers)]
-    headers += [f"{last} / {workers[0]}", f">= {GOAL_SCALING}x{last // workers[0]}"]
-    scale = _md_table(headers, scale_rows)
-    return f"{cost}\n\nThroughput, {clients} boto3 client processes at once:\n\n{scale}\n"
+    parts = []
+    trees = list(summary["cost"])
+    for tree in trees:
+        rows = []
+        for name, row in summary["cost"][tree].items():
+            put, get = row["put"], row["get"]
+            rows.append([name, *_cost_cells(put), *_cost_cells(get)])
+        headers = ["file", "PUT gateway cpu-s/GB", "PUT floor", "PUT ratio", "GET gateway", "GET floor", "GET ratio"]
+        title = f"Gateway `{tree}`, one client:\n\n" if len(trees) > 1 else ""
+        parts.append(title + _md_table(headers, rows))
+    if summary["versus"]:
+        rows = []
+        for name in summary["cost"][trees[0]]:
+            for op in ("put", "get"):
+                cells = [f"{summary['cost'][tree][name][op]['gateway']:.2f}" for tree in trees]
+                cells += [f"{summary['versus'][tree][name][op]:.2f}" for tree in trees[1:]]
+                rows.append([name, op.upper(), *cells])
+        headers = ["file", "op", *(f"{t} cpu-s/GB" for t in trees), *(f"{t} / {trees[0]}" for t in trees[1:])]
+        parts.append("Side by side (ratio: median of the per-round ratios):\n\n" + _md_table(headers, rows))
+    if summary["scaling"]:
+        rows = []
+        last = workers[-1]
+        for name, ops in summary["scaling"].items():
+            for op, per_n in ops.items():
+                figures = [f"{per_n[str(n)]['mb_s']:.0f}" for n in workers]
+                speedup = per_n[str(last)]["speedup"]
+                goal = "met" if speedup >= GOAL_SCALING * last / workers[0] else "NOT met"
+                rows.append([name, op.upper(), *figures, f"{speedup:.2f}x", goal])
+        headers = ["file", "op", *(f"{n} worker{'s' if n > 1 else ''} MB/s" for n in workers)]
+        headers += [f"{last} / {workers[0]}", f">= {GOAL_SCALING} x {last // workers[0]}"]
+        parts.append(f"Throughput, {clients} boto3 client processes at once:\n\n" + _md_table(headers, rows))
+    return "\n\n".join(parts) + "\n"
+
+
+def _cost_cells(figures: dict) -> list[str]:
+    return [f"{figures['gateway']:.2f}", f"{figures['floor']:.2f}", f"{figures['ratio']:.2f}x"]
 
 
 def _md_table(headers: list[str], rows: list[list[str]]) -> str:
@@ -359,8 +388,9 @@ def _md_table(headers: list[str], rows: list[list[str]]) -> str:
 
 
 def goals(summary: dict) -> list[str]:
+    """The issue's goals, against the last code tree measured."""
     lines = []
-    for name, row in summary["cost"].items():
+    for name, row in summary["cost"][list(summary["cost"])[-1]].items():
         put, get = row["put"], row["get"]
         if name != "incompressible":
             met = "met" if put["ratio"] <= GOAL_FLOOR_RATIO else "NOT met"
@@ -381,8 +411,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--clients", type=int, help="client processes for the throughput (default 2 x max workers)")
     parser.add_argument("--rounds", type=int, default=3, help="rounds of the CPU measure (throughput: one fewer)")
     parser.add_argument("--store-dir", default="/dev/shm", help="where the files and the data directories go")
+    parser.add_argument(
+        "--trees",
+        help="NAME=DIR,...: measure the CPU cost of the s4 package of each source tree side by side "
+        "(the gateway runs with PYTHONPATH=DIR); the scaling uses the last one",
+    )
+    parser.add_argument("--skip-scaling", action="store_true", help="measure the CPU cost only")
     parser.add_argument("--out", help="write the results as JSON here")
     args = parser.parse_args(argv)
+    args.trees = dict(item.split("=", 1) for item in args.trees.split(",")) if args.trees else {"s4": ""}
     sizes = [int(s) for s in args.sizes.split(",")]
     if len(sizes) != len(CLASSES) or min(sizes) < 1:
         parser.error("--sizes takes three sizes in MiB")
@@ -410,16 +447,27 @@ def main(argv: list[str] | None = None) -> int:
         for name, (path, source) in files.items():
             floors[name] = floor(path)
             log(f"floor {name} ({source}): PUT {floors[name]['put']:.2f}, GET {floors[name]['get']:.2f} cpu-s/GB")
-        gateways: dict[int, Gateway] = {}
-        for n in args.workers:
-            gateways[n] = start_gateway(tmp_path / f"gateway-{n}", f"workers-{n}", ("--workers", str(n)))
-            stack.callback(gateways[n].stop)
-            gateways[n].client().create_bucket(Bucket=BUCKET)
+        started: list[Gateway] = []
+
+        def gateway(tree: str, workers: int) -> Gateway:
+            env = {"PYTHONPATH": args.trees[tree]} if args.trees[tree] else {}
+            name = f"{tree}-{workers}"
+            started.append(start_gateway(tmp_path / name, name, ("--workers", str(workers)), env))
+            stack.callback(started[-1].stop)
+            started[-1].client().create_bucket(Bucket=BUCKET)
+            return started[-1]
+
+        by_tree = {tree: gateway(tree, args.workers[0]) for tree in args.trees}
+        by_count = {args.workers[0]: by_tree[list(args.trees)[-1]]}
+        if not args.skip_scaling:
+            by_count.update({n: gateway(list(args.trees)[-1], n) for n in args.workers[1:]})
         pool = stack.enter_context(multiprocessing.get_context("spawn").Pool(args.clients))
         pool.starmap(_ready, [()] * args.clients)
-        cost = gateway_cost(gateways[args.workers[0]], pool, files, digests, args.rounds, tmp_path)
-        load = throughput(gateways, pool, args.clients, files, max(1, args.rounds - 1), tmp_path)
-        problems = [line for g in gateways.values() for line in g.problems()]
+        cost = gateway_cost(by_tree, pool, files, digests, args.rounds, tmp_path)
+        load = None
+        if not args.skip_scaling:
+            load = throughput(by_count, pool, args.clients, files, max(1, args.rounds - 1), tmp_path)
+        problems = [line for g in started for line in g.problems()]
     summary = summarize(floors, cost, load, args.workers)
     report = {
         "command": command,
@@ -429,8 +477,9 @@ def main(argv: list[str] | None = None) -> int:
         "workers": args.workers,
         "floor": floors,
         "cost_raw": cost,
+        "trees": args.trees,
         "throughput_raw": {
-            k: {op: {str(n): v for n, v in per.items()} for op, per in d.items()} for k, d in load.items()
+            k: {op: {str(n): v for n, v in per.items()} for op, per in d.items()} for k, d in (load or {}).items()
         },
         "summary": summary,
         "goals": goals(summary),
