@@ -104,6 +104,70 @@ def _cmd_bench_codecs(args: argparse.Namespace) -> int:
     return 0
 
 
+def _tool_codecs(args: argparse.Namespace):
+    """The codec pool, dispatcher and frame policy ``s4 serve`` would build from the same settings
+    (``--config``, ``S4_*`` variables, the flags), with every core for the codecs."""
+    from s4.config import ConfigError, load_config
+    from s4.gateway import build_codecs
+    from s4.tools.stored import ToolError
+
+    overrides = {
+        "codec": getattr(args, "codec", None),
+        "zstd_level": getattr(args, "zstd_level", None),
+        "dispatcher": getattr(args, "dispatcher", None),
+        "gpu_mode": getattr(args, "gpu", None),
+        "workers": 1,
+    }
+    try:
+        config = load_config(args.config, overrides=overrides)
+        pool, dispatcher, policy = build_codecs(config)
+    except ConfigError as exc:
+        raise ToolError(str(exc), 2) from None
+    return config, pool, dispatcher, policy
+
+
+def _cmd_estimate(args: argparse.Namespace) -> int:
+    import asyncio
+    import json
+
+    from s4.tools import estimate
+    from s4.tools.location import open_bucket_store, parse_bucket_url, upstream_config
+    from s4.tools.stored import ToolError
+
+    urls = [parse_bucket_url(t) for t in args.targets]
+    if any(urls) and len(urls) > 1:
+        raise ToolError("estimate one bucket (s3://bucket[/prefix]) or local paths, not both", 2)
+    config, pool, dispatcher, policy = _tool_codecs(args)
+    options = {
+        "budget": int(args.budget_mib * 1024 * 1024),
+        "price": args.price,
+        "concurrency": args.concurrency,
+        "seed": args.seed,
+        "progress": False if args.json else None,
+        "zstd_level": config.zstd_level,
+    }
+
+    async def run() -> estimate.Estimate:
+        if urls[0] is None:
+            found = estimate.local_candidates(Path(t) for t in args.targets)
+            return await estimate.run_estimate(
+                found, pool, dispatcher, policy, source=" ".join(args.targets), **options
+            )
+        store = await open_bucket_store(upstream_config(args.endpoint_url, args.region, args.concurrency))
+        try:
+            found = await estimate.bucket_candidates(store, urls[0])
+            return await estimate.run_estimate(found, pool, dispatcher, policy, source=str(urls[0]), **options)
+        finally:
+            await store.close()
+
+    try:
+        result = asyncio.run(run())
+    finally:
+        pool.close()
+    print(json.dumps(result.to_dict(), indent=2) if args.json else estimate.format_estimate(result))
+    return 0
+
+
 def _cmd_serve(args: argparse.Namespace) -> int:
     from s4.config import ConfigError, load_config
     from s4.gateway import run
@@ -230,7 +294,44 @@ def build_parser() -> argparse.ArgumentParser:
     bg.add_argument("--rounds", type=int, default=3, help="best of this many timed rounds")
     bg.add_argument("--json", action="store_true", help="machine-readable output")
     bg.set_defaults(func=_cmd_bench_gpu)
+    _add_tool_parsers(sub)
     return parser
+
+
+def _s3_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--endpoint-url", help="S3 endpoint of s3:// targets (default: AWS's, of --region)")
+    p.add_argument("--region", help="region of the S3 endpoint (default $AWS_REGION, else us-east-1)")
+
+
+def _codec_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", type=Path, help="the gateway's YAML settings (codec, level, frames, dispatcher)")
+    p.add_argument("--codec", help="as `s4 serve --codec` (default: the settings', cpu-zstd)")
+    p.add_argument("--zstd-level", type=int, help="as `s4 serve --zstd-level`")
+    p.add_argument("--dispatcher", choices=["sampling", "always"], help="as `s4 serve --dispatcher`")
+    p.add_argument("--gpu", choices=["auto", "on", "off"], help="as `s4 serve --gpu`")
+
+
+def _add_tool_parsers(sub) -> None:
+    """The operator tools over trees and buckets (s4/tools/)."""
+    from s4.tools.estimate import DEFAULT_BUDGET, S3_STANDARD_PRICE
+
+    est = sub.add_parser("estimate", help="what a tree or a bucket would take once stored by the gateway")
+    est.add_argument("targets", nargs="+", help="local files and folders, or one s3://bucket[/prefix]")
+    _s3_options(est)
+    _codec_options(est)
+    est.add_argument(
+        "--budget-mib", type=float, default=DEFAULT_BUDGET // (1024 * 1024), help="bytes read at most (MiB)"
+    )
+    est.add_argument(
+        "--price",
+        type=float,
+        default=S3_STANDARD_PRICE,
+        help=f"USD per GB-month (default {S3_STANDARD_PRICE}: S3 Standard, us-east-1, first 50 TB)",
+    )
+    est.add_argument("--concurrency", type=int, default=8, help="objects read and encoded at once")
+    est.add_argument("--seed", type=int, default=0, help="seed of the sample's random order")
+    est.add_argument("--json", action="store_true", help="one JSON object")
+    est.set_defaults(func=_cmd_estimate)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
