@@ -55,9 +55,12 @@ except ImportError:  # pragma: no cover - not POSIX
 from s4.store.base import (
     MAX_PARTS,
     NULL_VERSION,
+    VERSIONING_ENABLED,
+    VERSIONING_SUSPENDED,
     BucketInfo,
     ByteRange,
     CompletionChecksums,
+    DeleteResult,
     ListPage,
     ObjectAttributes,
     ObjectInfo,
@@ -134,6 +137,22 @@ _SCHEMA = (
         modified_us INTEGER NOT NULL,
         PRIMARY KEY (upload_id, part_number)
     ) WITHOUT ROWID""",
+    # Versions of objects other than the current ones (the ``objects`` rows) and every delete marker
+    # (``delete_marker`` 1, no file), newest first per key. ``modified_us`` strictly increases per key
+    # (see _db_stamp), so it orders a key's versions; ``version_id`` NULL is the null version.
+    """CREATE TABLE IF NOT EXISTS versions (
+        bucket TEXT NOT NULL,
+        key TEXT NOT NULL,
+        file TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        etag TEXT NOT NULL,
+        modified_us INTEGER NOT NULL,
+        attributes TEXT NOT NULL,
+        part_sizes TEXT,
+        version_id TEXT,
+        delete_marker INTEGER NOT NULL,
+        PRIMARY KEY (bucket, key, modified_us DESC)
+    ) WITHOUT ROWID""",
     # The S3 documents of a bucket (CORS, lifecycle, policy, ACL...), by name; they go with the bucket.
     """CREATE TABLE IF NOT EXISTS bucket_documents (
         bucket TEXT NOT NULL,
@@ -142,7 +161,10 @@ _SCHEMA = (
         PRIMARY KEY (bucket, name)
     ) WITHOUT ROWID""",
 )
-_OBJECT_COLUMNS = "key, file, size, etag, modified_us, attributes, part_sizes"
+_OBJECT_COLUMNS = "key, file, size, etag, modified_us, attributes, part_sizes, version_id"
+_ADDED_COLUMNS = (("buckets", "versioning", "TEXT"), ("objects", "version_id", "TEXT"))
+"""Columns later than the first schema, added to a data directory made before them (NULL: never versioned)."""
+_VERSION_ID_LENGTH = 32
 
 
 # -- small pure helpers ---------------------------------------------------------------------------
@@ -167,6 +189,27 @@ def _check_key(key: str) -> None:
         raise StoreError("InvalidArgument", "Object key is not valid UTF-8", resource=key) from None
     if size > MAX_KEY_BYTES:
         raise StoreError("KeyTooLongError", "Your key is too long", resource=key)
+
+
+def _new_version_id(stamp_us: int) -> str:
+    """A version id: its time first (fixed-width hex), then randomness; URL-safe, 32 characters."""
+    return f"{stamp_us:016x}{secrets.token_hex(8)}"
+
+
+def _version_column(version_id: str) -> str | None:
+    """The ``version_id`` column value a client's id names (None: the null version); InvalidArgument
+    for an id this store never makes, as S3 answers."""
+    if version_id == NULL_VERSION:
+        return None
+    if len(version_id) != _VERSION_ID_LENGTH or any(c not in "0123456789abcdef" for c in version_id):
+        raise StoreError("InvalidArgument", "Invalid version id specified", resource=version_id)
+    return version_id
+
+
+def _no_such_version(version_id: str) -> StoreError:
+    return StoreError(
+        "NoSuchVersion", "The specified version does not exist.", resource=version_id, version_id=version_id
+    )
 
 
 def _check_part_number(part_number: int) -> None:
@@ -397,6 +440,26 @@ class _ObjectRow:
     modified_us: int
     attributes: str
     part_sizes: str | None
+    version_id: str | None = None
+    """The column: None for the null version (or every object of a never-versioned bucket)."""
+    versioned: bool = False
+    """Whether the bucket is or was versioned (then the null version's id is ``"null"``); not a column."""
+
+    def columns(self) -> tuple[Any, ...]:
+        return (
+            self.key,
+            self.file,
+            self.size,
+            self.etag,
+            self.modified_us,
+            self.attributes,
+            self.part_sizes,
+            self.version_id,
+        )
+
+    @property
+    def reported_version(self) -> str | None:
+        return (self.version_id or NULL_VERSION) if self.versioned else None
 
     def info(self, bucket: str) -> ObjectInfo:
         return ObjectInfo(
@@ -408,6 +471,7 @@ class _ObjectRow:
             attributes=_decode_attributes(self.attributes),
             part_sizes=None if self.part_sizes is None else tuple(json.loads(self.part_sizes)),
             tag_count=len(_decode_tags(self.attributes)) if '"tags":' in self.attributes else 0,
+            version_id=self.reported_version,
         )
 
 
@@ -686,22 +750,33 @@ class FilesystemStore:
             self._publish_object(bucket, key, spooled, spooled.md5, attributes, None, condition=condition, tags=tags)
         )
 
-    async def head_object(self, bucket: str, key: str) -> ObjectInfo:
+    async def head_object(self, bucket: str, key: str, *, version_id: str | None = None) -> ObjectInfo:
         _check_key(key)
-        row = await self._db(self._db_lookup, bucket, key)
+        row = await self._db(self._db_lookup, bucket, key, version_id)
         return row.info(bucket)
 
     async def get_object(
-        self, bucket: str, key: str, byte_range: ByteRange | None = None, *, if_match: str | None = None
+        self,
+        bucket: str,
+        key: str,
+        byte_range: ByteRange | None = None,
+        *,
+        if_match: str | None = None,
+        version_id: str | None = None,
     ) -> ObjectStream:
         _check_key(key)
-        return (await self._read(bucket, key, byte_range, if_match))[1]
+        return (await self._read(bucket, key, byte_range, if_match, version_id))[1]
 
     async def _read(
-        self, bucket: str, key: str, byte_range: ByteRange | None, if_match: str | None = None
+        self,
+        bucket: str,
+        key: str,
+        byte_range: ByteRange | None,
+        if_match: str | None = None,
+        version_id: str | None = None,
     ) -> tuple[_ObjectRow, ObjectStream]:
         """The object's row and a stream of its bytes: the two describe the same version."""
-        row, opened = await self._open_object(bucket, key)
+        row, opened = await self._open_object(bucket, key, version_id)
         try:
             if if_match is not None and row.etag != if_match:
                 raise StoreError("PreconditionFailed", "At least one of the pre-conditions you specified did not hold")
@@ -717,9 +792,11 @@ class FilesystemStore:
             body = _FileBody(self._files, opened, first, last - first + 1)
         return row, ObjectStream(row.info(bucket), body, None if byte_range is None else (first, last))
 
-    async def delete_object(self, bucket: str, key: str) -> None:
+    async def delete_object(self, bucket: str, key: str, *, version_id: str | None = None) -> DeleteResult:
         _check_key(key)
-        await self._detached(self._delete_object(bucket, key))
+        if version_id is not None:
+            _version_column(version_id)
+        return await self._detached(self._delete_object(bucket, key, version_id))
 
     async def copy_object(
         self,
@@ -731,21 +808,24 @@ class FilesystemStore:
         condition: WriteCondition | None = None,
         *,
         tags: Mapping[str, str] | None = None,
+        src_version_id: str | None = None,
     ) -> ObjectInfo:
         _check_key(src_key)
         _check_key(dst_key)
         # Detached: S3 finishes a copy it has started even if the client goes away.
         return await self._detached(
-            self._copy_object(src_bucket, src_key, dst_bucket, dst_key, attributes, condition, tags)
+            self._copy_object(src_bucket, src_key, dst_bucket, dst_key, attributes, condition, tags, src_version_id)
         )
 
-    async def get_object_tagging(self, bucket: str, key: str) -> dict[str, str]:
+    async def get_object_tagging(self, bucket: str, key: str, *, version_id: str | None = None) -> dict[str, str]:
         _check_key(key)
-        return _decode_tags((await self._db(self._db_lookup, bucket, key)).attributes)
+        return _decode_tags((await self._db(self._db_lookup, bucket, key, version_id)).attributes)
 
-    async def put_object_tagging(self, bucket: str, key: str, tags: Mapping[str, str]) -> None:
+    async def put_object_tagging(
+        self, bucket: str, key: str, tags: Mapping[str, str], *, version_id: str | None = None
+    ) -> None:
         _check_key(key)
-        await self._db(self._db_set_tags, bucket, key, dict(tags))
+        await self._db(self._db_set_tags, bucket, key, dict(tags), version_id)
 
     async def list_objects(
         self,
@@ -760,12 +840,12 @@ class FilesystemStore:
     # -- versioning --
 
     async def get_bucket_versioning(self, bucket: str) -> str | None:
-        await self._db(self._db_head_bucket, bucket)
-        return None
+        return await self._db(self._db_versioning, bucket)
 
     async def put_bucket_versioning(self, bucket: str, status: str) -> None:
-        await self._db(self._db_head_bucket, bucket)
-        raise StoreError("NotImplemented", "Bucket versioning cannot be enabled on this store yet")
+        if status not in (VERSIONING_ENABLED, VERSIONING_SUSPENDED):
+            raise StoreError("MalformedXML", "The XML you provided was not well-formed or did not validate")
+        await self._db(self._db_set_versioning, bucket, status)
 
     async def list_object_versions(
         self,
@@ -776,15 +856,9 @@ class FilesystemStore:
         version_id_marker: str | None = None,
         max_keys: int = 1000,
     ) -> VersionsPage:
-        """Each object is its own latest ``null`` version while the store keeps no versions."""
-        page = await self.list_objects(bucket, prefix, delimiter, key_marker, max_keys)
-        truncated = page.is_truncated and page.next_marker is not None
-        return VersionsPage(
-            [dataclasses.replace(o, version_id=NULL_VERSION) for o in page.objects],
-            page.common_prefixes,
-            truncated,
-            page.next_marker if truncated else None,
-            NULL_VERSION if truncated else None,
+        """Every version and delete marker, per key newest first (see _db_list_versions)."""
+        return await self._db(
+            self._db_list_versions, bucket, prefix, delimiter or None, key_marker, version_id_marker, max_keys
         )
 
     # -- multipart --
@@ -821,12 +895,14 @@ class FilesystemStore:
         src_bucket: str,
         src_key: str,
         byte_range: ByteRange | None = None,
+        *,
+        src_version_id: str | None = None,
     ) -> PartInfo:
         _check_key(key)
         _check_key(src_key)
         _check_part_number(part_number)
         return await self._detached(
-            self._upload_part_copy(bucket, key, upload_id, part_number, src_bucket, src_key, byte_range)
+            self._upload_part_copy(bucket, key, upload_id, part_number, src_bucket, src_key, byte_range, src_version_id)
         )
 
     async def complete_multipart_upload(
@@ -1102,7 +1178,9 @@ class FilesystemStore:
         await self._io(self._discard_files, obsolete)
         return part
 
-    async def _open_object(self, bucket: str, key: str) -> tuple[_ObjectRow, IO[bytes] | _Lease]:
+    async def _open_object(
+        self, bucket: str, key: str, version_id: str | None = None
+    ) -> tuple[_ObjectRow, IO[bytes] | _Lease]:
         """Look the object up and open its file (or take the lease of its files), which then stay
         readable whatever writers do.
 
@@ -1111,7 +1189,7 @@ class FilesystemStore:
         """
         previous: str | None = None
         for _ in range(_OPEN_ATTEMPTS):
-            row = await self._db(self._db_lookup, bucket, key)
+            row = await self._db(self._db_lookup, bucket, key, version_id)
             if row.file == previous:
                 break
             file_ids = _file_ids(row.file)
@@ -1130,9 +1208,10 @@ class FilesystemStore:
             previous = row.file
         raise StoreError("InternalError", "The object's data is missing from the store", resource=key)
 
-    async def _delete_object(self, bucket: str, key: str) -> None:
-        obsolete = await self._db(self._db_delete_object, bucket, key)
+    async def _delete_object(self, bucket: str, key: str, version_id: str | None) -> DeleteResult:
+        result, obsolete = await self._db(self._db_delete_object, bucket, key, version_id)
         await self._io(self._discard_files, obsolete)
+        return result
 
     async def _copy_object(
         self,
@@ -1143,9 +1222,10 @@ class FilesystemStore:
         attributes: ObjectAttributes | None,
         condition: WriteCondition | None = None,
         tags: Mapping[str, str] | None = None,
+        src_version_id: str | None = None,
     ) -> ObjectInfo:
         await self._db(self._db_require_bucket, dst_bucket)
-        source, stream = await self._read(src_bucket, src_key, None)
+        source, stream = await self._read(src_bucket, src_key, None, None, src_version_id)
         try:
             spooled = await self._spool(stream.body)
         finally:
@@ -1166,23 +1246,26 @@ class FilesystemStore:
         src_bucket: str,
         src_key: str,
         byte_range: ByteRange | None,
+        src_version_id: str | None = None,
     ) -> PartInfo:
         await self._db(self._db_require_upload, bucket, key, upload_id)
-        spooled = await self._link_whole(src_bucket, src_key, byte_range)
+        spooled = await self._link_whole(src_bucket, src_key, byte_range, src_version_id)
         if spooled is None:
-            stream = await self.get_object(src_bucket, src_key, byte_range)
+            stream = await self.get_object(src_bucket, src_key, byte_range, version_id=src_version_id)
             try:
                 spooled = await self._spool(stream.body)
             finally:
                 await stream.aclose()
         return await self._publish_part(bucket, key, upload_id, part_number, spooled)
 
-    async def _link_whole(self, bucket: str, key: str, byte_range: ByteRange | None) -> _Spooled | None:
+    async def _link_whole(
+        self, bucket: str, key: str, byte_range: ByteRange | None, version_id: str | None = None
+    ) -> _Spooled | None:
         """A hard link to the whole of a one-file object whose ETag is its MD5, as a spooled body (files
         are never modified, so the link is a copy that takes no room); None where a copy is needed."""
         previous: str | None = None
         for _ in range(_OPEN_ATTEMPTS):
-            row = await self._db(self._db_lookup, bucket, key)
+            row = await self._db(self._db_lookup, bucket, key, version_id)
             if row.file == previous or row.part_sizes is not None or row.file.startswith("["):
                 return None
             if byte_range is not None and byte_range.resolve(row.size) != (0, row.size - 1):
@@ -1250,6 +1333,9 @@ class FilesystemStore:
         with self._transaction():
             for statement in _SCHEMA:
                 conn.execute(statement)
+            for table, column, kind in _ADDED_COLUMNS:
+                if column not in {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}:
+                    conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
 
     def _disconnect(self) -> None:
         if self._conn is not None:
@@ -1272,7 +1358,13 @@ class FilesystemStore:
 
     def _db_referenced_files(self) -> set[str]:
         with self._transaction(write=False) as sql:
-            files = [file for (file,) in sql.execute("SELECT file FROM objects UNION ALL SELECT file FROM parts")]
+            files = [
+                file
+                for (file,) in sql.execute(
+                    "SELECT file FROM objects UNION ALL SELECT file FROM parts"
+                    " UNION ALL SELECT file FROM versions WHERE delete_marker = 0"
+                )
+            ]
         return {file_id for file in files for file_id in _file_ids(file)}
 
     def _db_require_bucket(self, bucket: str) -> None:
@@ -1304,7 +1396,11 @@ class FilesystemStore:
         being uploaded meanwhile finds its upload gone. Returns the part files to delete."""
         with self._transaction() as sql:
             self._db_require_bucket(bucket)
-            if sql.execute("SELECT EXISTS (SELECT 1 FROM objects WHERE bucket = ?)", (bucket,)).fetchone()[0]:
+            if sql.execute(
+                "SELECT EXISTS (SELECT 1 FROM objects WHERE bucket = ?)"
+                " OR EXISTS (SELECT 1 FROM versions WHERE bucket = ?)",
+                (bucket, bucket),
+            ).fetchone()[0]:
                 raise StoreError("BucketNotEmpty", "The bucket you tried to delete is not empty", resource=bucket)
             uploads = "SELECT upload_id FROM uploads WHERE bucket = ?"
             files = [f for (f,) in sql.execute(f"SELECT file FROM parts WHERE upload_id IN ({uploads})", (bucket,))]
@@ -1314,14 +1410,143 @@ class FilesystemStore:
             sql.execute("DELETE FROM buckets WHERE name = ?", (bucket,))
         return files
 
-    def _db_lookup(self, bucket: str, key: str) -> _ObjectRow:
+    def _db_versioning(self, bucket: str) -> str | None:
+        """The bucket's versioning status (None: never enabled); NoSuchBucket."""
+        row = self._sql.execute("SELECT versioning FROM buckets WHERE name = ?", (bucket,)).fetchone()
+        if row is None:
+            raise StoreError("NoSuchBucket", "The specified bucket does not exist", resource=bucket)
+        return row[0]
+
+    def _db_set_versioning(self, bucket: str, status: str) -> None:
+        with self._transaction() as sql:
+            self._db_versioning(bucket)
+            sql.execute("UPDATE buckets SET versioning = ? WHERE name = ?", (status, bucket))
+
+    def _db_current(self, bucket: str, key: str, versioned: bool) -> _ObjectRow | None:
         row = self._sql.execute(
             f"SELECT {_OBJECT_COLUMNS} FROM objects WHERE bucket = ? AND key = ?", (bucket, key)
         ).fetchone()
-        if row is None:
-            self._db_require_bucket(bucket)
+        return None if row is None else _ObjectRow(*row, versioned=versioned)
+
+    def _db_newest_noncurrent(self, bucket: str, key: str) -> tuple[_ObjectRow, bool] | None:
+        """The key's newest row of ``versions`` and whether it is a delete marker."""
+        row = self._sql.execute(
+            f"SELECT {_OBJECT_COLUMNS}, delete_marker FROM versions WHERE bucket = ? AND key = ?"
+            " ORDER BY modified_us DESC LIMIT 1",
+            (bucket, key),
+        ).fetchone()
+        return None if row is None else (_ObjectRow(*row[:-1], versioned=True), bool(row[-1]))
+
+    def _db_find_version(self, bucket: str, key: str, column: str | None) -> tuple[_ObjectRow, bool, bool] | None:
+        """The version whose ``version_id`` column is ``column``: its row, whether it is current, and
+        whether it is a delete marker."""
+        row = self._sql.execute(
+            f"SELECT {_OBJECT_COLUMNS} FROM objects WHERE bucket = ? AND key = ? AND version_id IS ?",
+            (bucket, key, column),
+        ).fetchone()
+        if row is not None:
+            return _ObjectRow(*row, versioned=True), True, False
+        row = self._sql.execute(
+            f"SELECT {_OBJECT_COLUMNS}, delete_marker FROM versions WHERE bucket = ? AND key = ? AND version_id IS ?",
+            (bucket, key, column),
+        ).fetchone()
+        return None if row is None else (_ObjectRow(*row[:-1], versioned=True), False, bool(row[-1]))
+
+    def _db_lookup(self, bucket: str, key: str, version_id: str | None = None) -> _ObjectRow:
+        """The current version (NoSuchKey, saying so when it is a delete marker), or ``version_id``'s
+        (NoSuchVersion; MethodNotAllowed for a delete marker, as S3 answers a GET or HEAD of one)."""
+        with self._transaction(write=False):
+            return self._db_find(bucket, key, version_id)
+
+    def _db_find(self, bucket: str, key: str, version_id: str | None) -> _ObjectRow:
+        """_db_lookup within the caller's transaction."""
+        column = None if version_id is None else _version_column(version_id)
+        versioning = self._db_versioning(bucket)
+        versioned = versioning is not None
+        if version_id is None or not versioned:
+            if column is not None:  # an id of a version a never-versioned bucket cannot have
+                raise StoreError("InvalidArgument", "Invalid version id specified", resource=version_id)
+            current = self._db_current(bucket, key, versioned)
+            if current is not None:
+                return current
+            newest = self._db_newest_noncurrent(bucket, key) if versioned else None
+            if newest is not None and newest[1]:
+                raise StoreError(
+                    "NoSuchKey",
+                    "The specified key does not exist.",
+                    resource=key,
+                    delete_marker=True,
+                    version_id=newest[0].reported_version,
+                )
             raise StoreError("NoSuchKey", "The specified key does not exist.", resource=key)
-        return _ObjectRow(*row)
+        found = self._db_find_version(bucket, key, column)
+        if found is None:
+            raise _no_such_version(version_id)
+        row, _, marker = found
+        if marker:
+            raise StoreError(
+                "MethodNotAllowed",
+                "The specified method is not allowed against this resource.",
+                resource=key,
+                delete_marker=True,
+                version_id=version_id,
+            )
+        return row
+
+    def _db_stamp(self, bucket: str, key: str) -> int:
+        """A modification time after every version of the key: a key's versions are ordered by it
+        (two commits in one microsecond, or a clock stepping back, still order as committed)."""
+        newest = self._sql.execute(
+            "SELECT MAX(m) FROM (SELECT MAX(modified_us) AS m FROM objects WHERE bucket = ? AND key = ?"
+            " UNION ALL SELECT MAX(modified_us) FROM versions WHERE bucket = ? AND key = ?)",
+            (bucket, key, bucket, key),
+        ).fetchone()[0]
+        return _now_us() if newest is None else max(_now_us(), newest + 1)
+
+    def _db_archive(self, bucket: str, key: str, versioning: str) -> list[str]:
+        """Before a new current version or delete marker of a versioned bucket: the current version
+        becomes a noncurrent one, except a null version under Suspended, which the new null version
+        replaces, as does any older null version or null delete marker. Returns the files to delete."""
+        sql = self._sql
+        obsolete: list[str] = []
+        current = self._db_current(bucket, key, True)
+        if current is not None:
+            sql.execute("DELETE FROM objects WHERE bucket = ? AND key = ?", (bucket, key))
+            if versioning == VERSIONING_SUSPENDED and current.version_id is None:
+                obsolete.append(current.file)
+            else:
+                self._db_insert_version(bucket, current, False)
+        if versioning == VERSIONING_SUSPENDED:
+            nulls = sql.execute(
+                "SELECT file, delete_marker FROM versions WHERE bucket = ? AND key = ? AND version_id IS NULL",
+                (bucket, key),
+            ).fetchall()
+            obsolete += [file for file, marker in nulls if not marker]
+            sql.execute("DELETE FROM versions WHERE bucket = ? AND key = ? AND version_id IS NULL", (bucket, key))
+        return obsolete
+
+    def _db_insert_version(self, bucket: str, row: _ObjectRow, marker: bool) -> None:
+        self._sql.execute(
+            f"INSERT INTO versions (bucket, {_OBJECT_COLUMNS}, delete_marker) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (bucket, *row.columns(), int(marker)),
+        )
+
+    def _db_promote(self, bucket: str, key: str) -> None:
+        """After a current version was removed: the newest remaining version becomes the current one
+        (unless it is a delete marker, which stays where delete markers are)."""
+        if self._db_current(bucket, key, True) is not None:
+            return
+        newest = self._db_newest_noncurrent(bucket, key)
+        if newest is None or newest[1]:
+            return
+        row = newest[0]
+        self._sql.execute(
+            "DELETE FROM versions WHERE bucket = ? AND key = ? AND modified_us = ?", (bucket, key, row.modified_us)
+        )
+        self._sql.execute(
+            f"INSERT INTO objects (bucket, {_OBJECT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (bucket, *row.columns()),
+        )
 
     def _db_commit_object(
         self, bucket: str, new: _ObjectRow, upload_id: str | None, condition: WriteCondition | None = None
@@ -1335,12 +1560,10 @@ class FilesystemStore:
         """
         obsolete: list[str] = []
         with self._transaction() as sql:
-            self._db_require_bucket(bucket)
+            versioning = self._db_versioning(bucket)
             if condition is not None:
-                current = sql.execute(
-                    f"SELECT {_OBJECT_COLUMNS} FROM objects WHERE bucket = ? AND key = ?", (bucket, new.key)
-                ).fetchone()
-                condition.check(None if current is None else _ObjectRow(*current).info(bucket))
+                current = self._db_current(bucket, new.key, versioning is not None)
+                condition.check(None if current is None else current.info(bucket))
             if upload_id is not None:
                 self._db_require_upload(bucket, new.key, upload_id)
                 parts = [f for (f,) in sql.execute("SELECT file FROM parts WHERE upload_id = ?", (upload_id,))]
@@ -1350,40 +1573,70 @@ class FilesystemStore:
                 obsolete += [f for f in parts if f not in used]  # Parts uploaded but left out.
                 sql.execute("DELETE FROM parts WHERE upload_id = ?", (upload_id,))
                 sql.execute("DELETE FROM uploads WHERE upload_id = ?", (upload_id,))
-            old = sql.execute("SELECT file FROM objects WHERE bucket = ? AND key = ?", (bucket, new.key)).fetchone()
-            if old is not None:
-                obsolete.append(old[0])
-            # Stamped inside the transaction, so modification times follow commit order.
-            row = dataclasses.replace(new, modified_us=_now_us())
+            if versioning is None:
+                old = sql.execute("SELECT file FROM objects WHERE bucket = ? AND key = ?", (bucket, new.key)).fetchone()
+                if old is not None:
+                    obsolete.append(old[0])
+                # Stamped inside the transaction, so modification times follow commit order.
+                row = dataclasses.replace(new, modified_us=_now_us(), version_id=None, versioned=False)
+            else:
+                stamp = self._db_stamp(bucket, new.key)
+                obsolete += self._db_archive(bucket, new.key, versioning)
+                version_id = _new_version_id(stamp) if versioning == VERSIONING_ENABLED else None
+                row = dataclasses.replace(new, modified_us=stamp, version_id=version_id, versioned=True)
             sql.execute(
-                f"INSERT OR REPLACE INTO objects (bucket, {_OBJECT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (bucket, *dataclasses.astuple(row)),
+                f"INSERT OR REPLACE INTO objects (bucket, {_OBJECT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (bucket, *row.columns()),
             )
         return row.info(bucket), obsolete
 
-    def _db_set_tags(self, bucket: str, key: str, tags: dict[str, str]) -> None:
-        """Replace an object's tags in its row: its files, ETag and modification time stay."""
+    def _db_set_tags(self, bucket: str, key: str, tags: dict[str, str], version_id: str | None = None) -> None:
+        """Replace an object's (or a version's) tags in its row: its files, ETag and modification time stay."""
         with self._transaction() as sql:
-            row = sql.execute("SELECT attributes FROM objects WHERE bucket = ? AND key = ?", (bucket, key)).fetchone()
-            if row is None:
-                self._db_require_bucket(bucket)
-                raise StoreError("NoSuchKey", "The specified key does not exist.", resource=key)
-            updated = _with_tags(row[0], tags)
-            sql.execute("UPDATE objects SET attributes = ? WHERE bucket = ? AND key = ?", (updated, bucket, key))
+            row = self._db_find(bucket, key, version_id)
+            for table in ("objects", "versions"):  # A version's modification time is unique among the key's.
+                sql.execute(
+                    f"UPDATE {table} SET attributes = ? WHERE bucket = ? AND key = ? AND modified_us = ?",
+                    (_with_tags(row.attributes, tags), bucket, key, row.modified_us),
+                )
 
     def _db_upload_tags(self, upload_id: str) -> dict[str, str]:
         """The tags an upload gives its object at Complete (none once the upload is gone)."""
         row = self._sql.execute("SELECT attributes FROM uploads WHERE upload_id = ?", (upload_id,)).fetchone()
         return {} if row is None else _decode_tags(row[0])
 
-    def _db_delete_object(self, bucket: str, key: str) -> list[str]:
+    def _db_delete_object(self, bucket: str, key: str, version_id: str | None) -> tuple[DeleteResult, list[str]]:
+        """S3's DeleteObject: on a versioned bucket a delete marker (Enabled: a new version; Suspended:
+        the null one), or with ``version_id`` that version removed for good (the previous one becoming
+        current). Returns what was done and the files to delete afterwards."""
+        column = None if version_id is None else _version_column(version_id)
         with self._transaction() as sql:
-            self._db_require_bucket(bucket)
-            row = sql.execute("SELECT file FROM objects WHERE bucket = ? AND key = ?", (bucket, key)).fetchone()
-            if row is None:
-                return []
-            sql.execute("DELETE FROM objects WHERE bucket = ? AND key = ?", (bucket, key))
-        return [row[0]]
+            versioning = self._db_versioning(bucket)
+            if versioning is None:
+                if column is not None:
+                    raise StoreError("InvalidArgument", "Invalid version id specified", resource=version_id)
+                row = sql.execute("SELECT file FROM objects WHERE bucket = ? AND key = ?", (bucket, key)).fetchone()
+                if row is None:
+                    return DeleteResult(), []
+                sql.execute("DELETE FROM objects WHERE bucket = ? AND key = ?", (bucket, key))
+                return DeleteResult(), [row[0]]
+            if version_id is None:
+                stamp = self._db_stamp(bucket, key)
+                obsolete = self._db_archive(bucket, key, versioning)
+                marker_id = _new_version_id(stamp) if versioning == VERSIONING_ENABLED else None
+                marker = _ObjectRow(key, "", 0, "", stamp, "{}", None, marker_id, versioned=True)
+                self._db_insert_version(bucket, marker, True)
+                return DeleteResult(marker.reported_version, True), obsolete
+            found = self._db_find_version(bucket, key, column)
+            if found is None:
+                return DeleteResult(version_id), []
+            row, current, marker = found
+            table = "objects" if current else "versions"
+            sql.execute(
+                f"DELETE FROM {table} WHERE bucket = ? AND key = ? AND modified_us = ?", (bucket, key, row.modified_us)
+            )
+            self._db_promote(bucket, key)
+            return DeleteResult(version_id, marker), [] if marker else [row.file]
 
     def _db_list_objects(
         self, bucket: str, prefix: str, delimiter: str | None, start_after: str | None, max_keys: int
@@ -1449,6 +1702,89 @@ class FilesystemStore:
                 yield _ObjectRow(*row)
         finally:
             cursor.close()
+
+    def _db_list_versions(
+        self,
+        bucket: str,
+        prefix: str,
+        delimiter: str | None,
+        key_marker: str | None,
+        version_marker: str | None,
+        max_keys: int,
+    ) -> VersionsPage:
+        """ListObjectVersions as range scans of the current and the other versions merged in (key,
+        newest first) order; a common prefix ends a scan and the next starts past it, as in listing."""
+        with self._transaction(write=False):
+            self._db_versioning(bucket)
+            if max_keys <= 0:
+                return VersionsPage([], [], False, None, None)
+            upper = _successor(prefix)
+            # The position: (key, inclusive, before): rows after ``key``, or of ``key`` itself when
+            # inclusive, then only those older than ``before`` (a modification time) when given.
+            position: tuple[str, bool, int | None] | None = (prefix, True, None)
+            previous_key: str | None = None
+            if key_marker is not None and key_marker >= prefix:
+                skipped = _rollup(key_marker, prefix, delimiter) if key_marker.startswith(prefix) else None
+                if skipped is not None:
+                    after = _after_prefix(skipped)
+                    position = None if after is None else (after[0], True, None)
+                else:
+                    position = (key_marker, False, None)
+                    if version_marker is not None:
+                        column = None if version_marker == NULL_VERSION else version_marker
+                        found = self._db_find_version(bucket, key_marker, column)
+                        if found is not None:
+                            position = (key_marker, True, found[0].modified_us)
+                            previous_key = key_marker
+            versions: list[ObjectInfo] = []
+            prefixes: list[str] = []
+            last: tuple[str, str | None] | None = None
+            while position is not None:
+                limit = min(max_keys - len(versions) - len(prefixes) + 1, LIST_BATCH)
+                rows = self._db_version_range(bucket, position, upper, limit)
+                rolled_up = False
+                for row, marker in rows:
+                    if len(versions) + len(prefixes) == max_keys:
+                        assert last is not None
+                        return VersionsPage(versions, prefixes, True, last[0], last[1])
+                    common = _rollup(row.key, prefix, delimiter)
+                    if common is None:
+                        row = dataclasses.replace(row, versioned=True)
+                        info = row.info(bucket)
+                        if marker:
+                            info = dataclasses.replace(info, etag="", attributes=ObjectAttributes(), tag_count=0)
+                        latest = row.key != previous_key
+                        previous_key = row.key
+                        versions.append(dataclasses.replace(info, is_latest=latest, delete_marker=marker))
+                        last = (row.key, row.reported_version)
+                        position = (row.key, True, row.modified_us)
+                    else:
+                        prefixes.append(common)
+                        last = (common, None)
+                        after = _after_prefix(common)
+                        position = None if after is None else (after[0], True, None)
+                        rolled_up = True
+                        break
+                if not rolled_up and len(rows) < limit:
+                    break
+            return VersionsPage(versions, prefixes, False, None, None)
+
+    def _db_version_range(
+        self, bucket: str, position: tuple[str, bool, int | None], upper: str | None, limit: int
+    ) -> list[tuple[_ObjectRow, bool]]:
+        """Up to ``limit`` versions from ``position`` on, in (key, newest first) order: each table is
+        read in that order from its primary key, and only the two short runs are merged."""
+        key, inclusive, before = position
+        where = "bucket = ? AND key >= ?" + ("" if upper is None else " AND key < ?")
+        where += " AND (key > ? OR (? AND (? IS NULL OR modified_us < ?)))"
+        args: list[Any] = [bucket, key, *([] if upper is None else [upper]), key, int(inclusive), before, before]
+        query = (
+            f"SELECT * FROM (SELECT {_OBJECT_COLUMNS}, 0 FROM objects WHERE {where} ORDER BY key LIMIT ?)"
+            f" UNION ALL SELECT * FROM (SELECT {_OBJECT_COLUMNS}, delete_marker FROM versions WHERE {where}"
+            " ORDER BY key, modified_us DESC LIMIT ?) ORDER BY 1, 5 DESC LIMIT ?"
+        )
+        rows = self._sql.execute(query, [*args, limit, *args, limit, limit]).fetchall()
+        return [(_ObjectRow(*row[:-1]), bool(row[-1])) for row in rows]
 
     def _db_create_upload(self, bucket: str, key: str, attributes: str) -> str:
         with self._transaction() as sql:

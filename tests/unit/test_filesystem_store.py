@@ -576,9 +576,9 @@ def test_reader_looks_again_when_the_file_vanished_after_lookup(tmp_path):
             real_lookup = store._db_lookup
             calls = []
 
-            def lookup_racing_a_writer(bucket, key):
+            def lookup_racing_a_writer(bucket, key, version_id=None):
                 calls.append(key)
-                return stale if len(calls) == 1 else real_lookup(bucket, key)
+                return stale if len(calls) == 1 else real_lookup(bucket, key, version_id)
 
             store._db_lookup = lookup_racing_a_writer
             assert await get(store, "k") == b"version two"
