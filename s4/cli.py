@@ -168,6 +168,36 @@ def _cmd_estimate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_verify(args: argparse.Namespace) -> int:
+    import asyncio
+    import json
+
+    from s4.tools.location import open_bucket_store, parse_bucket_url, upstream_config
+    from s4.tools.stored import ToolError
+    from s4.tools.verify import Verifier, format_report
+
+    url = parse_bucket_url(args.bucket)
+    if url is None:
+        raise ToolError(f"{args.bucket}: give the bucket as s3://bucket[/prefix]", 2)
+    _, pool, _, _ = _tool_codecs(args)
+    repair = args.repair or args.command == "repair"
+
+    async def run():
+        store = await open_bucket_store(upstream_config(args.endpoint_url, args.region, args.concurrency))
+        try:
+            verifier = Verifier(store, pool, repair=repair, concurrency=args.concurrency)
+            return await verifier.run(url, args.min_age, progress=False if args.json else None)
+        finally:
+            await store.close()
+
+    try:
+        report = asyncio.run(run())
+    finally:
+        pool.close()
+    print(json.dumps(report.to_dict(), indent=2) if args.json else format_report(report))
+    return 0 if report.ok else 1
+
+
 def _cmd_serve(args: argparse.Namespace) -> int:
     from s4.config import ConfigError, load_config
     from s4.gateway import run
@@ -332,6 +362,22 @@ def _add_tool_parsers(sub) -> None:
     est.add_argument("--seed", type=int, default=0, help="seed of the sample's random order")
     est.add_argument("--json", action="store_true", help="one JSON object")
     est.set_defaults(func=_cmd_estimate)
+
+    for name, help_text in (
+        ("verify", "check every stored object's frames, CRCs and sidecar of a bucket, on the upstream"),
+        ("repair", "s4 verify --repair: rebuild sidecars, remove orphan ones and stale staging"),
+    ):
+        ver = sub.add_parser(name, help=help_text)
+        ver.add_argument("bucket", help="s3://bucket[/prefix] on the upstream the gateway stores into")
+        _s3_options(ver)
+        _codec_options(ver)
+        ver.add_argument("--repair", action="store_true", help="rebuild and remove (never rewrites data)")
+        ver.add_argument(
+            "--min-age", type=float, default=3600, help="staging younger than this (seconds) is left (default 3600)"
+        )
+        ver.add_argument("--concurrency", type=int, default=8, help="objects checked at once")
+        ver.add_argument("--json", action="store_true", help="one JSON object")
+        ver.set_defaults(func=_cmd_verify)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -112,3 +112,81 @@ def test_estimate_is_within_ten_percent_of_what_the_gateway_stores(upstream, gat
     table = s4(upstream, "estimate", "s3://estimate-plain", "--endpoint-url", upstream.endpoint)
     text = table.stdout.decode()
     assert table.returncode == 0 and "total" in text and "$0.023/GB-month" in text, text
+
+
+def log_text(size: int, seed: int) -> bytes:
+    r = random.Random(seed)
+    out = bytearray()
+    while len(out) < size:
+        out += b"2026-11-23T21:00:00Z WARN slow request id=%08d ms=%d\n" % (r.randrange(10**8), r.randrange(5000))
+    return bytes(out[:size])
+
+
+def test_verify_reports_then_repairs_sidecars_orphans_and_staging_but_never_data(upstream, gateway):
+    client, raw = gateway.client(), upstream.client()
+    client.create_bucket(Bucket="verified")
+    bodies = {f"big{i}.log": log_text(6 * MiB, i) for i in (1, 2, 3)}
+    bodies["small.txt"] = b"hello " * 1000
+    for key, body in bodies.items():
+        client.put_object(Bucket="verified", Key=key, Body=body)
+    sidecar = raw.get_object(Bucket="verified", Key="big1.log.s4index")["Body"].read()
+    # Damage done straight on the upstream: a lost sidecar, an orphan one, one on a single-frame object,
+    # a flipped byte in a frame of big3.log (metadata kept), and a staging temporary left by a dead PUT.
+    raw.delete_object(Bucket="verified", Key="big1.log.s4index")
+    raw.copy_object(
+        Bucket="verified", Key="ghost.log.s4index", CopySource={"Bucket": "verified", "Key": "big2.log.s4index"}
+    )
+    raw.put_object(Bucket="verified", Key="small.txt.s4index", Body=sidecar)
+    stored = raw.get_object(Bucket="verified", Key="big3.log")
+    body = bytearray(stored["Body"].read())
+    body[len(body) * 3 // 4] ^= 0x40
+    raw.put_object(Bucket="verified", Key="big3.log", Body=bytes(body), Metadata=stored["Metadata"])
+    raw.put_object(Bucket="verified", Key=".s4mpu/put-0123456789abcdef", Body=b"x" * 1000)
+    before = upstream_sizes(upstream, "verified")
+
+    checked = s4(upstream, "verify", "s3://verified", "--endpoint-url", upstream.endpoint, "--json")
+    assert checked.returncode == 1, checked.stderr.decode()
+    report = json.loads(checked.stdout)
+    assert {(f["key"], f["kind"]) for f in report["findings"]} == {
+        ("big1.log", "sidecar-missing"),
+        ("big3.log", "corrupt"),
+        ("ghost.log.s4index", "orphan-sidecar"),
+        ("small.txt", "sidecar-unneeded"),
+    }, report["findings"]
+    assert not any(f["repaired"] for f in report["findings"])
+    assert (report["objects"], report["s4_objects"], report["staging_objects"]) == (4, 4, 1)
+    assert upstream_sizes(upstream, "verified") == before  # a check writes nothing
+
+    repaired = s4(
+        upstream, "verify", "s3://verified", "--endpoint-url", upstream.endpoint, "--repair", "--min-age", "0", "--json"
+    )
+    assert repaired.returncode == 1, repaired.stderr.decode()  # the corrupt object is still reported
+    report = json.loads(repaired.stdout)
+    assert {f["key"]: f["repaired"] for f in report["findings"]} == {
+        "big1.log": True,
+        "big3.log": False,
+        "ghost.log.s4index": True,
+        "small.txt": True,
+    }
+    assert report["swept_objects"] >= 1
+    after = upstream_sizes(upstream, "verified")
+    assert set(after) == {
+        "big1.log",
+        "big1.log.s4index",
+        "big2.log",
+        "big2.log.s4index",
+        "big3.log",
+        "big3.log.s4index",
+        "small.txt",
+    }
+    assert (
+        raw.get_object(Bucket="verified", Key="big1.log.s4index")["Body"].read() == sidecar
+    )  # as the gateway wrote it
+    assert raw.get_object(Bucket="verified", Key="big3.log")["Body"].read() == bytes(body)  # data never rewritten
+    ranged = client.get_object(Bucket="verified", Key="big1.log", Range="bytes=4194000-4195000")["Body"].read()
+    assert ranged == bodies["big1.log"][4194000:4195001]
+
+    client.delete_object(Bucket="verified", Key="big3.log")
+    clean = s4(upstream, "verify", "s3://verified", "--endpoint-url", upstream.endpoint)
+    assert clean.returncode == 0, clean.stdout.decode() + clean.stderr.decode()
+    assert clean.stdout.decode().rstrip().endswith("OK")
