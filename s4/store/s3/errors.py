@@ -111,6 +111,10 @@ def _client_error(exc: ClientError, endpoint: str) -> StoreError:
         code = _STATUS_CODES.get(status or 0, code)
     if code in THROTTLED or status == 503:
         return StoreError("SlowDown", f"the upstream S3 is throttling requests ({code or status}): {message}")
+    if status in (500, 502, 504):
+        # The upstream's own failure (SeaweedFS answers 500 while its filer is down), not the client's request:
+        # 503 ServiceUnavailable, which clients retry, as when the upstream cannot be reached at all.
+        return StoreError("ServiceUnavailable", f"the upstream S3 at {endpoint} failed ({code or status}): {message}")
     if code in STORAGE_FULL or status == 507:
         return StoreError.storage_full()
     if code in REFUSED_CREDENTIALS:
