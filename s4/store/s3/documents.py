@@ -33,6 +33,8 @@ DOCUMENT_PREFIX = ".s4bucket/"
 PAST_DOCUMENTS = DOCUMENT_PREFIX + "\U0010ffff"
 """Sorts after every document name (no UTF-8 key goes past U+10FFFF), before any key after them."""
 
+MAX_CLEAR_ROUNDS = 100
+"""Pages of document versions removed when a bucket goes, at most (a bucket has a few documents)."""
 ServiceModel = Callable[[], Any]
 """botocore's model of S3 (the client's ``meta.service_model``), asked for when a document is converted."""
 
@@ -95,9 +97,13 @@ class BucketDocuments:
             await self._call("delete_bucket_lifecycle", Bucket=location.bucket)  # none: S3 answers 204 too
         await self._call("delete_object", Bucket=location.bucket, Key=self._key(location, name))
 
-    async def clear(self, location: Location) -> None:
-        """Remove every document of a bucket that is about to be deleted."""
+    async def clear(self, location: Location, versioned: bool = False) -> None:
+        """Remove every document of a bucket that is about to be deleted (``versioned``: every version of
+        them and their delete markers, which would keep the bucket from being deleted)."""
         prefix = self._key(location, "")
+        if versioned:
+            await self._clear_versions(location.bucket, prefix)
+            return
         token: dict[str, str] = {}
         while True:
             answer = await self._call("list_objects_v2", Bucket=location.bucket, Prefix=prefix, **token)
@@ -106,6 +112,15 @@ class BucketDocuments:
             if not answer.get("IsTruncated") or not answer.get("NextContinuationToken"):
                 return
             token = {"ContinuationToken": answer["NextContinuationToken"]}
+
+    async def _clear_versions(self, bucket: str, prefix: str) -> None:
+        for _ in range(MAX_CLEAR_ROUNDS):
+            answer = await self._call("list_object_versions", Bucket=bucket, Prefix=prefix)
+            listed = [*answer.get("Versions", []), *answer.get("DeleteMarkers", [])]
+            for entry in listed:
+                await self._call("delete_object", Bucket=bucket, Key=entry["Key"], VersionId=entry["VersionId"])
+            if not listed or not answer.get("IsTruncated"):
+                return
 
     async def _hand_over_lifecycle(self, location: Location, document: bytes) -> None:
         """The upstream's lifecycle configuration: the rules of ``document`` it carries out itself."""

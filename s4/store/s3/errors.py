@@ -28,6 +28,7 @@ PASSED_THROUGH = frozenset(
     {
         "NoSuchBucket",
         "NoSuchKey",
+        "NoSuchVersion",
         "NoSuchUpload",
         "AccessDenied",
         "BucketAlreadyOwnedByYou",
@@ -63,6 +64,7 @@ _STATUS_CODES = {
     304: "NotModified",
     403: "AccessDenied",
     404: "NoSuchKey",
+    405: "MethodNotAllowed",
     412: "PreconditionFailed",
     416: "InvalidRange",
     507: "XMinioStorageFull",
@@ -119,6 +121,11 @@ def _client_error(exc: ClientError, endpoint: str) -> StoreError:
         return StoreError.storage_full()
     if code in REFUSED_CREDENTIALS:
         return StoreError("AccessDenied", f"the upstream S3 at {endpoint} refused the gateway's credentials ({code})")
-    if code in PASSED_THROUGH:
-        return StoreError(code, message)
+    # A 404 for a key whose current version is a delete marker, a 405 for GET/HEAD of a delete marker's id:
+    # S3 says so in headers, which the client gets too (another 405 is the gateway's trouble, not the client's).
+    headers = exc.response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
+    delete_marker = headers.get("x-amz-delete-marker", "").lower() == "true"
+    if code in PASSED_THROUGH or (code == "MethodNotAllowed" and delete_marker):
+        version_id = headers.get("x-amz-version-id") if delete_marker else None
+        return StoreError(code, message, delete_marker=delete_marker, version_id=version_id)
     return StoreError("InternalError", f"upstream error: {code or status}: {message}")

@@ -32,9 +32,12 @@ from s4.config import UpstreamConfig
 from s4.store.base import (
     MAX_PARTS,
     MIN_S3_PART_SIZE,
+    NULL_VERSION,
+    VERSIONING_SUSPENDED,
     BucketInfo,
     ByteRange,
     CompletionChecksums,
+    DeleteResult,
     ListPage,
     ObjectAttributes,
     ObjectInfo,
@@ -45,6 +48,7 @@ from s4.store.base import (
     UploadChecksum,
     UploadInfo,
     UploadsPage,
+    VersionsPage,
     WriteCondition,
 )
 from s4.store.checksums import not_kept
@@ -53,6 +57,21 @@ from s4.store.s3.bodies import BodyReader, BufferedBody, ResponseBody, StreamedB
 from s4.store.s3.buckets import Location, NativeBuckets, SharedBucket, no_such_bucket, utc
 from s4.store.s3.documents import DOCUMENT_PREFIX, PAST_DOCUMENTS, BucketDocuments
 from s4.store.s3.errors import translate, unreachable
+from s4.store.s3.versions import (
+    VersioningStatus,
+    answered_version,
+    check_version,
+    current_delete_marker,
+    delete_marker_version,
+    entries,
+    find_version,
+    is_gateway_key,
+    latest_delete_marker,
+    no_such_version,
+    purge,
+    record_order,
+    version_info,
+)
 
 T = TypeVar("T")
 _log = logging.getLogger(__name__)
@@ -143,6 +162,7 @@ class S3Store:
         self._documents = BucketDocuments(
             self._call, self._buckets, lambda: self._client.meta.service_model, self._translate
         )
+        self._versioning = VersioningStatus(self._call)
 
     @classmethod
     async def open(cls, config: UpstreamConfig) -> S3Store:
@@ -178,6 +198,8 @@ class S3Store:
         self._client = await self._stack.enter_async_context(
             session.create_client("s3", config=self._client_config(config.max_attempts), **common)
         )
+        # ListObjectVersions' interleaving of versions and delete markers, which botocore's parse drops.
+        self._client.meta.events.register("before-parse.s3.ListObjectVersions", record_order)
         # One attempt only: for bodies that stream through, which cannot be sent a second time.
         self._once = await self._stack.enter_async_context(
             session.create_client("s3", config=self._client_config(1), **common)
@@ -263,11 +285,45 @@ class S3Store:
         task.add_done_callback(self._background.discard)
         return await asyncio.shield(task)
 
-    async def _missing(self, bucket: str, key: str) -> StoreError:
-        """A 404 for a key: the key, or the whole bucket, is missing."""
+    async def _missing(
+        self, bucket: str, key: str, error: StoreError | None = None, *, bucket_known: bool = False
+    ) -> StoreError:
+        """A 404 for a key: the key, or the whole bucket, is missing; or the key's current version is a
+        delete marker, which S3 tells (``x-amz-delete-marker`` and its id) and some upstreams do not.
+        ``bucket_known``: the upstream's answer (NoSuchKey, with a body) already says the bucket exists."""
+        if error is not None and error.delete_marker:
+            return StoreError(error.code, error.message, resource=key, delete_marker=True, version_id=error.version_id)
+        if not bucket_known and not await self._buckets.exists(bucket):
+            return no_such_bucket(bucket)
+        location = self._buckets.locate(bucket)
+        if not is_gateway_key(location, location.key(key)) and await self._versioning.of(location.bucket) is not None:
+            marker = await latest_delete_marker(self._call, location.bucket, location.key(key))
+            if marker is not None:
+                return current_delete_marker(key, marker)
+        return StoreError("NoSuchKey", "The specified key does not exist.", resource=key)
+
+    async def _version_missing(self, bucket: str, key: str, version_id: str, error: StoreError) -> StoreError:
+        """A 404 (or 405) for one version: the bucket is missing, the version is a delete marker (S3's 405,
+        which some upstreams answer with a 404), or there is no such version."""
+        if error.code == "MethodNotAllowed" or error.delete_marker:
+            return delete_marker_version(key, version_id)
         if not await self._buckets.exists(bucket):
             return no_such_bucket(bucket)
-        return StoreError("NoSuchKey", "The specified key does not exist.", resource=key)
+        if error.code == "NoSuchVersion":
+            return no_such_version(key)
+        location = self._buckets.locate(bucket)
+        found = await find_version(self._call, location.bucket, location.key(key), version_id)
+        if found is not None and found[1]:
+            return delete_marker_version(key, version_id)
+        return no_such_version(key)
+
+    async def _written_version(self, upstream_bucket: str, answer: dict[str, Any]) -> str | None:
+        """The version a write made: the upstream's ``x-amz-version-id``, else ``null`` on a Suspended bucket
+        (which S3 says and some upstreams do not), else None (a never-versioned bucket)."""
+        version_id = answered_version(answer)
+        if version_id is None and await self._versioning.of(upstream_bucket) == VERSIONING_SUSPENDED:
+            return NULL_VERSION
+        return version_id
 
     def _info(self, bucket: str, key: str, answer: dict[str, Any], size: int | None = None) -> ObjectInfo:
         return ObjectInfo(
@@ -278,6 +334,7 @@ class S3Store:
             last_modified=utc(answer.get("LastModified")),
             attributes=from_response(answer),
             tag_count=tag_count(answer),
+            version_id=answered_version(answer),
         )
 
     # --- buckets ----------------------------------------------------------------------------------
@@ -297,20 +354,24 @@ class S3Store:
     async def _is_empty_but_documents(self, location: Location) -> bool:
         """Whether the bucket holds nothing but its documents; if so they are removed, as the bucket is
         about to be (a client object that lands in between keeps the bucket, without its documents)."""
-        if not await self._is_empty(location):
+        versioned = await self._versioning.of(location.bucket, fresh=True) is not None
+        if not await self._is_empty(location, versioned):
             return False
-        await self._documents.clear(location)
+        await self._documents.clear(location, versioned)
+        self._versioning.forget(location.bucket)
         return True
 
-    async def _is_empty(self, location: Location) -> bool:
-        listed = await self._call("list_objects_v2", Bucket=location.bucket, Prefix=location.prefix, MaxKeys=1)
-        first = listed.get("Contents")
-        if first and location.client_key(first[0]["Key"]).startswith(DOCUMENT_PREFIX):
+    async def _is_empty(self, location: Location, versioned: bool = False) -> bool:
+        """No object, nor (``versioned``) any version or delete marker, only documents and our temporaries.
+        A versioned bucket is looked at version by version: S3 refuses to delete one with versions left,
+        and SeaweedFS deletes it with all of them."""
+        operation, after = ("list_object_versions", "KeyMarker") if versioned else ("list_objects_v2", "StartAfter")
+        params = {"Bucket": location.bucket, "Prefix": location.prefix, "MaxKeys": 1}
+        first = _first_key(await self._call(operation, **params))
+        if first is not None and location.client_key(first).startswith(DOCUMENT_PREFIX):
             # The bucket's documents sort together: is anything past them?
-            past = location.key(PAST_DOCUMENTS)
-            params = {"Bucket": location.bucket, "Prefix": location.prefix, "MaxKeys": 1, "StartAfter": past}
-            first = (await self._call("list_objects_v2", **params)).get("Contents")
-        if first:
+            first = _first_key(await self._call(operation, **params, **{after: location.key(PAST_DOCUMENTS)}))
+        if first is not None:
             return False
         uploads = await self._call("list_multipart_uploads", Bucket=location.bucket, Prefix=location.prefix)
         # Our own temporary uploads (a crashed PUT's leftovers) do not keep a bucket.
@@ -318,31 +379,46 @@ class S3Store:
 
     # --- objects ----------------------------------------------------------------------------------
 
-    async def head_object(self, bucket: str, key: str) -> ObjectInfo:
+    async def head_object(self, bucket: str, key: str, *, version_id: str | None = None) -> ObjectInfo:
         location = self._buckets.locate(bucket)
+        params = {} if version_id is None else {"VersionId": version_id}
         try:
-            answer = await self._call("head_object", Bucket=location.bucket, Key=location.key(key))
+            answer = await self._call("head_object", Bucket=location.bucket, Key=location.key(key), **params)
         except StoreError as exc:
+            if version_id is not None and exc.code in ("NoSuchKey", "NoSuchVersion", "MethodNotAllowed"):
+                raise await self._version_missing(bucket, key, version_id, exc) from None
             if exc.code == "NoSuchKey":
-                raise await self._missing(bucket, key) from None
+                raise await self._missing(bucket, key, exc) from None
             raise
+        check_version(answer, key, version_id)
         return self._info(bucket, key, answer)
 
     async def get_object(
-        self, bucket: str, key: str, byte_range: ByteRange | None = None, *, if_match: str | None = None
+        self,
+        bucket: str,
+        key: str,
+        byte_range: ByteRange | None = None,
+        *,
+        if_match: str | None = None,
+        version_id: str | None = None,
     ) -> ObjectStream:
         location = self._buckets.locate(bucket)
         params = {} if byte_range is None else {"Range": _range_header(byte_range)}
         if if_match is not None:
             params["IfMatch"] = _quoted(if_match)
+        if version_id is not None:
+            params["VersionId"] = version_id
         try:
             answer = await self._call("get_object", Bucket=location.bucket, Key=location.key(key), **params)
         except StoreError as exc:
-            if exc.code == "NoSuchKey" and self._buckets.shared:
-                raise await self._missing(bucket, key) from None
+            if version_id is not None and exc.code in ("NoSuchKey", "NoSuchVersion", "MethodNotAllowed"):
+                raise await self._version_missing(bucket, key, version_id, exc) from None
+            if exc.code == "NoSuchKey":
+                raise await self._missing(bucket, key, exc, bucket_known=not self._buckets.shared) from None
             raise
         stream = answer["Body"]
         try:
+            check_version(answer, key, version_id)
             if if_match is not None and _etag(answer.get("ETag", "")) != if_match:  # an upstream ignoring If-Match
                 raise StoreError("PreconditionFailed", "At least one of the pre-conditions you specified did not hold")
             served = _content_range(answer.get("ContentRange") or "")
@@ -391,7 +467,8 @@ class S3Store:
                 **_condition_params(condition),
             )
             info = ObjectInfo(bucket, key, len(first), _etag(answer["ETag"]), _answered_at(answer), attributes)
-            return dataclasses.replace(info, tag_count=len(tags or {}))
+            version_id = await self._written_version(location.bucket, answer)
+            return dataclasses.replace(info, tag_count=len(tags or {}), version_id=version_id)
         reader.unread(first)
         del first
         return await self._put_through_temporary(
@@ -414,17 +491,20 @@ class S3Store:
         temp = location.key(f"{TEMP_PREFIX}{uuid.uuid4().hex}")
         created = await self._call("create_multipart_upload", Bucket=location.bucket, Key=temp)
         upload_id = created["UploadId"]
+        temp_version: str | None = None
         try:
             parts, size = await self._upload_parts(location.bucket, temp, upload_id, reader, expected_size)
-            await self._call(
+            completed = await self._call(
                 "complete_multipart_upload",
                 Bucket=location.bucket,
                 Key=temp,
                 UploadId=upload_id,
                 MultipartUpload={"Parts": parts},
             )
+            # In a versioned bucket the temporary is a version of its own, removed by its id (no delete marker).
+            temp_version = answered_version(completed)
             # The body has ended without error: its attributes are final now.
-            source = ObjectInfo(bucket, temp, size, "", dt.datetime.now(dt.UTC))
+            source = ObjectInfo(bucket, temp, size, "", dt.datetime.now(dt.UTC), version_id=temp_version)
             # The temporary has no tags: copying them (tags None) gives the object none.
             info = await self._copy_stored(
                 location, source, location, bucket, key, attributes, True, condition, tags or None
@@ -432,7 +512,7 @@ class S3Store:
         except BaseException:
             await self._detached(self._discard_temporary(location.bucket, temp, upload_id))
             raise
-        await self._detached(self._delete_quietly(location.bucket, temp))
+        await self._detached(self._delete_quietly(location.bucket, temp, temp_version))
         return info
 
     def _part_size(self, uploaded: int, expected_size: int | None) -> int:
@@ -490,15 +570,36 @@ class S3Store:
             await self._call("abort_multipart_upload", Bucket=bucket, Key=key, UploadId=upload_id)
         await self._delete_quietly(bucket, key)
 
-    async def _delete_quietly(self, bucket: str, key: str) -> None:
+    async def _delete_quietly(self, bucket: str, key: str, version_id: str | None = None) -> None:
         try:
-            await self._call("delete_object", Bucket=bucket, Key=key)
+            await self._delete_gateway_key(bucket, key, version_id)
         except StoreError as exc:
             _log.warning("could not delete the temporary object %s/%s (%s); an expiry rule may", bucket, key, exc)
 
-    async def delete_object(self, bucket: str, key: str) -> None:
+    async def _delete_gateway_key(self, bucket: str, key: str, version_id: str | None = None) -> dict[str, Any]:
+        """Delete one of the gateway's own keys (upstream names) for good: in a versioned bucket, a delete
+        marker and the versions under it would stay forever, unseen."""
+        params = {} if version_id is None else {"VersionId": version_id}
+        answer = await self._call("delete_object", Bucket=bucket, Key=key, **params)
+        if version_id is None and answer.get("DeleteMarker"):
+            await purge(self._call, bucket, key)
+        return answer
+
+    async def delete_object(self, bucket: str, key: str, *, version_id: str | None = None) -> DeleteResult:
         location = await self._buckets.require(bucket)
-        await self._call("delete_object", Bucket=location.bucket, Key=location.key(key))
+        upstream_key = location.key(key)
+        if version_id is None:
+            if is_gateway_key(location, upstream_key):
+                await self._delete_gateway_key(location.bucket, upstream_key)
+                return DeleteResult()
+            answer = await self._call("delete_object", Bucket=location.bucket, Key=upstream_key)
+            return DeleteResult(answered_version(answer), bool(answer.get("DeleteMarker")))
+        if version_id != NULL_VERSION and await self._versioning.of(location.bucket, fresh=True) is None:
+            # No such version on a never-versioned bucket, which S3 answers with a 204 and SeaweedFS by deleting
+            # the current object (it ignores the id there).
+            return DeleteResult(version_id)
+        answer = await self._call("delete_object", Bucket=location.bucket, Key=upstream_key, VersionId=version_id)
+        return DeleteResult(answered_version(answer) or version_id, bool(answer.get("DeleteMarker")))
 
     async def copy_object(
         self,
@@ -510,12 +611,20 @@ class S3Store:
         condition: WriteCondition | None = None,
         *,
         tags: Mapping[str, str] | None = None,
+        src_version_id: str | None = None,
     ) -> ObjectInfo:
         source_location = self._buckets.locate(src_bucket)
         target = await self._buckets.require(dst_bucket)
-        source = await self.head_object(src_bucket, src_key)
+        source = await self.head_object(src_bucket, src_key, version_id=src_version_id)
         kept = source.attributes if attributes is None else attributes
-        stored = ObjectInfo(src_bucket, source_location.key(src_key), source.size, source.etag, source.last_modified)
+        stored = ObjectInfo(
+            src_bucket,
+            source_location.key(src_key),
+            source.size,
+            source.etag,
+            source.last_modified,
+            version_id=src_version_id,
+        )
         replace = attributes is not None
         return await self._copy_stored(
             source_location, stored, target, dst_bucket, dst_key, kept, replace=replace, condition=condition, tags=tags
@@ -534,8 +643,11 @@ class S3Store:
         tags: Mapping[str, str] | None = None,
     ) -> ObjectInfo:
         """Server-side copy of ``source`` (an upstream key) onto ``key``; source.etag, when set, must still match,
-        and ``condition`` must hold for ``key`` at the commit. ``tags`` None copies the source's tags."""
+        and ``condition`` must hold for ``key`` at the commit. ``tags`` None copies the source's tags.
+        ``source.version_id``, when set, names the source's version."""
         copy_source = {"Bucket": source_location.bucket, "Key": source.key}
+        if source.version_id is not None:
+            copy_source["VersionId"] = source.version_id
         source_condition = {"CopySourceIfMatch": _quoted(source.etag)} if source.etag else {}
         if source.size > self.max_single_copy:
             return await self._multipart_copy(
@@ -558,7 +670,9 @@ class S3Store:
             raise _changed_during_copy(exc, condition) from None
         result = answer.get("CopyObjectResult", {})
         last_modified = utc(result["LastModified"]) if result.get("LastModified") else _answered_at(answer)
-        return ObjectInfo(bucket, key, source.size, _etag(result.get("ETag", "")), last_modified, attributes)
+        version_id = await self._written_version(target.bucket, answer)
+        etag = _etag(result.get("ETag", ""))
+        return ObjectInfo(bucket, key, source.size, etag, last_modified, attributes, version_id=version_id)
 
     async def _multipart_copy(
         self,
@@ -576,7 +690,7 @@ class S3Store:
         (which carries ``write_condition``). Its tags are set when the upload starts: the source's when
         ``tags`` is None, as CopyObject would copy them."""
         if tags is None:
-            tags = await self._tags_of(copy_source["Bucket"], copy_source["Key"])
+            tags = await self._tags_of(copy_source["Bucket"], copy_source["Key"], copy_source.get("VersionId"))
         created = await self._call(
             "create_multipart_upload",
             Bucket=target.bucket,
@@ -621,7 +735,9 @@ class S3Store:
         except BaseException:
             await self._detached(self._abort_quietly(target.bucket, target.key(key), upload_id))
             raise
-        return ObjectInfo(bucket, key, size, _etag(answer["ETag"]), _answered_at(answer), attributes)
+        version_id = await self._written_version(target.bucket, answer)
+        etag = _etag(answer["ETag"])
+        return ObjectInfo(bucket, key, size, etag, _answered_at(answer), attributes, version_id=version_id)
 
     async def _abort_quietly(self, bucket: str, key: str, upload_id: str) -> None:
         with contextlib.suppress(StoreError):
@@ -667,19 +783,82 @@ class S3Store:
         marker = None if not truncated or last is None else last.key if isinstance(last, ObjectInfo) else last
         return ListPage(objects, prefixes, truncated, marker)
 
-    async def _non_empty(self, location: Location, prefixes: list[str]) -> list[str]:
-        """The common prefixes that still hold an object (one small listing each, a few at a time)."""
+    async def _non_empty(self, location: Location, prefixes: list[str], versions: bool = False) -> list[str]:
+        """The common prefixes that still hold an object (or, with ``versions``, a version or delete marker):
+        one small listing each, a few at a time."""
         gate = asyncio.Semaphore(PREFIX_CHECK_CONCURRENCY)
+        operation = "list_object_versions" if versions else "list_objects_v2"
 
         async def holds_objects(prefix: str) -> bool:
             async with gate:
-                answer = await self._call(
-                    "list_objects_v2", Bucket=location.bucket, Prefix=location.key(prefix), MaxKeys=1
-                )
-            return bool(answer.get("Contents"))
+                answer = await self._call(operation, Bucket=location.bucket, Prefix=location.key(prefix), MaxKeys=1)
+            return bool(answer.get("Contents") or answer.get("Versions") or answer.get("DeleteMarkers"))
 
         kept = await asyncio.gather(*(holds_objects(p) for p in prefixes))
         return [p for p, keep in zip(prefixes, kept, strict=True) if keep]
+
+    # --- versions: the upstream's own (see versions.py) ---------------------------------------------
+
+    async def get_bucket_versioning(self, bucket: str) -> str | None:
+        """The upstream bucket's status; with the shared layout, the one upstream bucket's, for every bucket."""
+        location = await self._buckets.require(bucket)
+        return await self._versioning.of(location.bucket, fresh=True)
+
+    async def put_bucket_versioning(self, bucket: str, status: str) -> None:
+        location = await self._buckets.require(bucket)
+        if self._buckets.shared:
+            raise StoreError(
+                "NotImplemented",
+                "Versioning here is the one shared upstream bucket's, for every bucket: set it on the upstream bucket",
+            )
+        await self._call("put_bucket_versioning", Bucket=location.bucket, VersioningConfiguration={"Status": status})
+        self._versioning.remember(location.bucket, status)
+
+    async def list_object_versions(
+        self,
+        bucket: str,
+        prefix: str = "",
+        delimiter: str | None = None,
+        key_marker: str | None = None,
+        version_id_marker: str | None = None,
+        max_keys: int = 1000,
+    ) -> VersionsPage:
+        """The upstream's ListObjectVersions, versions and delete markers in its (S3's) order."""
+        location = await self._buckets.require(bucket)
+        params: dict[str, Any] = {"Bucket": location.bucket, "Prefix": location.key(prefix)}
+        if max_keys <= 0:
+            await self._call("list_object_versions", MaxKeys=1, **params)  # still NoSuchBucket for a missing bucket
+            return VersionsPage([], [], False, None, None)
+        params["MaxKeys"] = min(max_keys, 1000)
+        if delimiter:
+            params["Delimiter"] = delimiter
+        if key_marker:
+            params["KeyMarker"] = location.key(key_marker)
+            if version_id_marker:
+                params["VersionIdMarker"] = version_id_marker
+        answer = await self._call("list_object_versions", **params)
+        versions = [
+            version_info(bucket, location.client_key(entry["Key"]), entry, delete_marker)
+            for entry, delete_marker in entries(answer)
+        ]
+        prefixes = [location.client_key(p["Prefix"]) for p in answer.get("CommonPrefixes", [])]
+        if key_marker:
+            # A common prefix that the key marker falls in was listed on an earlier page.
+            prefixes = [p for p in prefixes if not key_marker.startswith(p)]
+        if prefixes and _keeps_empty_folders(answer):
+            prefixes = await self._non_empty(location, prefixes, versions=True)
+        truncated = bool(answer.get("IsTruncated"))
+        next_key: str | None = None
+        next_version: str | None = None
+        if truncated and answer.get("NextKeyMarker"):
+            next_key = location.client_key(answer["NextKeyMarker"])
+            next_version = answer.get("NextVersionIdMarker") or None
+        elif truncated:
+            # An upstream that leaves them out: the last entry (or common prefix) listed.
+            last = max([*versions[-1:], *prefixes[-1:]], key=_listing_order, default=None)
+            next_key = last.key if isinstance(last, ObjectInfo) else last
+            next_version = last.version_id if isinstance(last, ObjectInfo) else None
+        return VersionsPage(versions, prefixes, truncated, next_key, next_version)
 
     # --- multipart --------------------------------------------------------------------------------
 
@@ -706,18 +885,27 @@ class S3Store:
 
     # --- tags: the upstream's own object tagging, so changing them never rewrites the object ---------
 
-    async def get_object_tagging(self, bucket: str, key: str) -> dict[str, str]:
+    async def get_object_tagging(self, bucket: str, key: str, *, version_id: str | None = None) -> dict[str, str]:
         location = self._buckets.locate(bucket)
+        if version_id is not None:
+            # The version must exist: an upstream may answer for the current object instead (see versions.py).
+            await self.head_object(bucket, key, version_id=version_id)
         try:
-            return await self._tags_of(location.bucket, location.key(key))
+            return await self._tags_of(location.bucket, location.key(key), version_id)
         except StoreError as exc:
             if exc.code == "NoSuchKey":
                 raise await self._missing(bucket, key) from None
             raise
 
-    async def put_object_tagging(self, bucket: str, key: str, tags: Mapping[str, str]) -> None:
+    async def put_object_tagging(
+        self, bucket: str, key: str, tags: Mapping[str, str], *, version_id: str | None = None
+    ) -> None:
         location = self._buckets.locate(bucket)
         params = {"Bucket": location.bucket, "Key": location.key(key)}
+        if version_id is not None:
+            # The version must exist: an upstream may tag the current object instead (see versions.py).
+            await self.head_object(bucket, key, version_id=version_id)
+            params["VersionId"] = version_id
         try:
             if tags:
                 tag_set = [{"Key": k, "Value": v} for k, v in tags.items()]
@@ -729,9 +917,10 @@ class S3Store:
                 raise await self._missing(bucket, key) from None
             raise
 
-    async def _tags_of(self, bucket: str, key: str) -> dict[str, str]:
-        """The tags of an upstream key (upstream names)."""
-        answer = await self._call("get_object_tagging", Bucket=bucket, Key=key)
+    async def _tags_of(self, bucket: str, key: str, version_id: str | None = None) -> dict[str, str]:
+        """The tags of an upstream key (upstream names), or of one of its versions."""
+        params = {} if version_id is None else {"VersionId": version_id}
+        answer = await self._call("get_object_tagging", Bucket=bucket, Key=key, **params)
         return {tag["Key"]: tag.get("Value", "") for tag in answer.get("TagSet", [])}
 
     async def upload_part(
@@ -768,10 +957,15 @@ class S3Store:
         src_bucket: str,
         src_key: str,
         byte_range: ByteRange | None = None,
+        *,
+        src_version_id: str | None = None,
     ) -> PartInfo:
         location = self._buckets.locate(bucket)
         source_location = self._buckets.locate(src_bucket)
-        source = await self.head_object(src_bucket, src_key)
+        source = await self.head_object(src_bucket, src_key, version_id=src_version_id)
+        copy_source = {"Bucket": source_location.bucket, "Key": source_location.key(src_key)}
+        if src_version_id is not None:
+            copy_source["VersionId"] = src_version_id
         params: dict[str, Any] = {"CopySourceIfMatch": _quoted(source.etag)}
         size = source.size
         if byte_range is not None:
@@ -785,7 +979,7 @@ class S3Store:
                 Key=location.key(key),
                 UploadId=upload_id,
                 PartNumber=part_number,
-                CopySource={"Bucket": source_location.bucket, "Key": source_location.key(src_key)},
+                CopySource=copy_source,
                 **params,
             )
         except StoreError as exc:
@@ -810,7 +1004,7 @@ class S3Store:
             raise StoreError("MalformedXML", "The XML you provided was not well-formed or did not validate")
         location = self._buckets.locate(bucket)
         listed = [{"PartNumber": number, "ETag": _quoted(_etag(etag))} for number, etag in parts]
-        await self._call(
+        answer = await self._call(
             "complete_multipart_upload",
             Bucket=location.bucket,
             Key=location.key(key),
@@ -818,7 +1012,10 @@ class S3Store:
             MultipartUpload={"Parts": listed},
             **_condition_params(condition),
         )
-        return await self.head_object(bucket, key)
+        # The version just made (another writer's may be current already); the null version of a Suspended bucket.
+        version_id = answered_version(answer)
+        info = await self.head_object(bucket, key, version_id=version_id)
+        return dataclasses.replace(info, version_id=await self._written_version(location.bucket, answer))
 
     async def abort_multipart_upload(self, bucket: str, key: str, upload_id: str) -> None:
         location = self._buckets.locate(bucket)
@@ -897,6 +1094,12 @@ def _keeps_empty_folders(answer: dict[str, Any]) -> bool:
     common prefix until they clean it up (SeaweedFS, for a while); S3 never shows an empty prefix."""
     server = answer.get("ResponseMetadata", {}).get("HTTPHeaders", {}).get("server", "")
     return server.startswith(EMPTY_FOLDER_SERVERS)
+
+
+def _first_key(answer: dict[str, Any]) -> str | None:
+    """The first key of a ListObjectsV2 or ListObjectVersions answer."""
+    listed = [*answer.get("Contents", []), *(entry for entry, _ in entries(answer))]
+    return min((item["Key"] for item in listed), key=lambda k: k.encode("utf-8", "surrogatepass"), default=None)
 
 
 def _listing_order(item: ObjectInfo | str) -> bytes:

@@ -1,0 +1,204 @@
+"""S3 versioning over the upstream's own: its answers read back as S3's, where an upstream says less.
+
+The upstream keeps the versions; the gateway passes ids through as they are. What needs care:
+
+- botocore parses ListObjectVersions into two lists, Versions and DeleteMarkers, losing how they
+  interleave; S3's order (per key newest first) is read back from the XML itself (``record_order``).
+- SeaweedFS (4.48) differs from S3 where the gateway would otherwise tell its clients something
+  false; the store works around each (see S3Store):
+  * on a never-versioned bucket it ignores ``versionId`` on GET/HEAD/tagging (the current object
+    answers for any id) and DELETE with any id deletes the current object: the store checks that
+    the version answering is the one asked for, and deletes nothing for an id other than ``null``
+    on a never-versioned bucket;
+  * a 404 for a key whose current version is a delete marker carries no ``x-amz-delete-marker``,
+    and GET/HEAD of a delete marker's id is a 404 instead of S3's 405 MethodNotAllowed: the store
+    looks the key's versions up (only for buckets that are or were versioned);
+  * a write to a Suspended bucket answers without ``x-amz-version-id: null``: the store knows the
+    bucket's status (``VersioningStatus``, cached a few seconds) and says ``null``;
+  * DeleteBucket removes a versioned bucket that still has versions (even current objects): the
+    store's own emptiness check lists versions and delete markers.
+  * a delete marker's owner is ``anonymous`` (the gateway does not pass owners through anyway).
+- The gateway's own keys (temporary uploads, bucket documents) are removed with all their versions,
+  so a versioned bucket does not keep them, or their delete markers, forever.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from defusedxml import ElementTree
+
+from s4.store.base import NULL_VERSION, ObjectInfo, StoreError
+from s4.store.s3.buckets import Call, Location, utc
+
+STATUS_TTL_S = 10.0
+"""How long a bucket's versioning status is trusted without asking again (another replica may change it;
+this replica's own PutBucketVersioning updates it at once)."""
+ORDER_FIELD = "S4VersionsOrder"
+"""Where ``record_order`` leaves, in the parsed answer, which entries were delete markers, in document order."""
+MAX_LOOKUP_PAGES = 10
+"""A version looked up by id (for an error's details) in at most this many pages of its key's versions."""
+MAX_PURGE_ROUNDS = 100
+"""Pages of versions removed by one ``purge`` at most (a gateway key has a handful)."""
+GATEWAY_PREFIXES = (".s4mpu/", ".s4bucket/")
+"""The gateway's own keys (temporary and staged uploads, bucket documents; ``s4.store.compressing.reserved``):
+never shown to a client as versions, removed with every version of them."""
+
+
+def record_order(response_dict: dict[str, Any], customized_response_dict: dict[str, Any], **_: Any) -> None:
+    """botocore's ``before-parse.s3.ListObjectVersions`` hook: which entries are delete markers, in order."""
+    if response_dict.get("status_code") != 200 or not isinstance(response_dict.get("body"), bytes):
+        return
+    try:
+        root = ElementTree.fromstring(response_dict["body"])
+    except Exception:
+        return  # botocore's own parser reports a broken answer
+    kinds = []
+    for child in root:
+        tag = child.tag.rsplit("}", 1)[-1]
+        if tag in ("Version", "DeleteMarker"):
+            kinds.append(tag == "DeleteMarker")
+    customized_response_dict[ORDER_FIELD] = kinds
+
+
+def entries(answer: dict[str, Any]) -> list[tuple[dict[str, Any], bool]]:
+    """The answer's versions and delete markers as ``(entry, is_delete_marker)`` in S3's order: keys
+    ascending, per key the latest first, then newest first; entries of the same second in the upstream's
+    order (SeaweedFS lists the null version after the others, even when it is the latest)."""
+    versions = answer.get("Versions", [])
+    markers = answer.get("DeleteMarkers", [])
+    kinds = answer.get(ORDER_FIELD)
+    if kinds is not None and kinds.count(True) == len(markers) and len(kinds) == len(markers) + len(versions):
+        iterators: dict[bool, Iterator[dict[str, Any]]] = {False: iter(versions), True: iter(markers)}
+        merged = [(next(iterators[kind]), kind) for kind in kinds]
+    else:  # no XML order (should not happen): by time alone
+        merged = [(v, False) for v in versions] + [(m, True) for m in markers]
+    merged.sort(
+        key=lambda e: (
+            e[0]["Key"].encode("utf-8", "surrogatepass"),
+            not e[0].get("IsLatest"),
+            -utc(e[0].get("LastModified")).timestamp(),
+        )
+    )
+    return merged
+
+
+def version_info(bucket: str, key: str, entry: dict[str, Any], delete_marker: bool) -> ObjectInfo:
+    """One listed version (or delete marker) as the ObjectInfo the store's clients get."""
+    return ObjectInfo(
+        bucket=bucket,
+        key=key,
+        size=0 if delete_marker else entry.get("Size", 0),
+        etag="" if delete_marker else entry.get("ETag", "").strip().strip('"'),
+        last_modified=utc(entry.get("LastModified")),
+        version_id=entry.get("VersionId") or NULL_VERSION,
+        is_latest=bool(entry.get("IsLatest")),
+        delete_marker=delete_marker,
+    )
+
+
+class VersioningStatus:
+    """Each upstream bucket's versioning status (Enabled, Suspended or None), cached for ``STATUS_TTL_S``."""
+
+    def __init__(self, call: Call) -> None:
+        self._call = call
+        self._known: dict[str, tuple[str | None, float]] = {}
+
+    async def of(self, bucket: str, *, fresh: bool = False) -> str | None:
+        """NoSuchBucket for a missing bucket; an upstream without versioning (NotImplemented) has none."""
+        known = self._known.get(bucket)
+        if known is not None and not fresh and known[1] > time.monotonic():
+            return known[0]
+        try:
+            answer = await self._call("get_bucket_versioning", Bucket=bucket)
+        except StoreError as exc:
+            if exc.code != "NotImplemented":
+                raise
+            answer = {}
+        status = answer.get("Status") or None
+        self.remember(bucket, status)
+        return status
+
+    def remember(self, bucket: str, status: str | None) -> None:
+        self._known[bucket] = (status, time.monotonic() + STATUS_TTL_S)
+
+    def forget(self, bucket: str) -> None:
+        self._known.pop(bucket, None)
+
+
+async def latest_delete_marker(call: Call, bucket: str, key: str) -> str | None:
+    """The id of the delete marker that is ``key``'s current version (upstream names), or None."""
+    answer = await call("list_object_versions", Bucket=bucket, Prefix=key, MaxKeys=1)
+    for entry, delete_marker in entries(answer):
+        if entry.get("Key") == key and delete_marker and entry.get("IsLatest"):
+            return entry.get("VersionId") or NULL_VERSION
+    return None
+
+
+async def find_version(call: Call, bucket: str, key: str, version_id: str) -> tuple[dict[str, Any], bool] | None:
+    """``(entry, is_delete_marker)`` of one version of ``key`` (upstream names), looked up in its listing."""
+    params: dict[str, Any] = {"Bucket": bucket, "Prefix": key}
+    for _ in range(MAX_LOOKUP_PAGES):
+        answer = await call("list_object_versions", **params)
+        for entry, delete_marker in entries(answer):
+            if entry.get("Key") != key:
+                if entry.get("Key", "") > key:
+                    return None
+                continue
+            if (entry.get("VersionId") or NULL_VERSION) == version_id:
+                return entry, delete_marker
+        if not answer.get("IsTruncated") or not answer.get("NextKeyMarker"):
+            return None
+        params |= {"KeyMarker": answer["NextKeyMarker"], "VersionIdMarker": answer.get("NextVersionIdMarker", "")}
+    return None
+
+
+async def purge(call: Call, bucket: str, key: str) -> None:
+    """Remove every version and delete marker of ``key`` (upstream names): for the gateway's own keys."""
+    for _ in range(MAX_PURGE_ROUNDS):
+        answer = await call("list_object_versions", Bucket=bucket, Prefix=key)
+        mine = [e for e, _ in entries(answer) if e.get("Key") == key]
+        for entry in mine:
+            await call("delete_object", Bucket=bucket, Key=key, VersionId=entry.get("VersionId") or NULL_VERSION)
+        if not mine or not answer.get("IsTruncated"):
+            return
+
+
+def no_such_version(key: str) -> StoreError:
+    return StoreError("NoSuchVersion", "The specified version does not exist.", resource=key)
+
+
+def delete_marker_version(key: str, version_id: str) -> StoreError:
+    """S3's answer to GET/HEAD of a delete marker's id: 405, with the marker's id and ``x-amz-delete-marker``."""
+    return StoreError(
+        "MethodNotAllowed",
+        "The specified method is not allowed against this resource.",
+        resource=key,
+        delete_marker=True,
+        version_id=version_id,
+    )
+
+
+def current_delete_marker(key: str, version_id: str) -> StoreError:
+    """S3's 404 for a key whose current version is a delete marker (with its id and ``x-amz-delete-marker``)."""
+    return StoreError(
+        "NoSuchKey", "The specified key does not exist.", resource=key, delete_marker=True, version_id=version_id
+    )
+
+
+def answered_version(answer: dict[str, Any]) -> str | None:
+    """The ``x-amz-version-id`` of an upstream answer (None when it sent none)."""
+    return answer.get("VersionId") or None
+
+
+def check_version(answer: dict[str, Any], key: str, version_id: str | None) -> None:
+    """NoSuchVersion unless the answer is the version asked for (an upstream may ignore ``versionId``
+    on a never-versioned bucket and answer with the current object: that one is version ``null``)."""
+    if version_id is not None and (answered_version(answer) or NULL_VERSION) != version_id:
+        raise no_such_version(key)
+
+
+def is_gateway_key(location: Location, upstream_key: str) -> bool:
+    return location.client_key(upstream_key).startswith(GATEWAY_PREFIXES)

@@ -1,0 +1,299 @@
+"""S3 versioning over a real SeaweedFS: the S3 store's versioning calls straight against the upstream,
+and where SeaweedFS answers otherwise than S3 (s4/store/s3/versions.py), the store answering as S3 does.
+
+One SeaweedFS for the module; each test its own bucket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import pytest
+
+from s4.config import UpstreamConfig
+from s4.store.base import ByteRange, DeleteResult, ObjectAttributes, ObjectStream, StoreError, WriteCondition
+from s4.store.s3.store import TEMP_PREFIX, S3Store
+from tests.seaweed import ACCESS_KEY, SECRET_KEY, SeaweedFS, SeaweedUnavailable, start_seaweed
+from tests.unit.store_helpers import body
+
+T = TypeVar("T")
+MiB = 1024 * 1024
+PART = 5 * MiB
+_names = itertools.count()
+
+
+@pytest.fixture(scope="module")
+def seaweed(tmp_path_factory) -> SeaweedFS:
+    try:
+        upstream = start_seaweed(tmp_path_factory.mktemp("seaweed"))
+    except SeaweedUnavailable as exc:
+        pytest.skip(f"SeaweedFS cannot run here: {exc}")
+    yield upstream
+    upstream.stop()
+
+
+@pytest.fixture(scope="module")
+def loop() -> asyncio.AbstractEventLoop:
+    loop = asyncio.new_event_loop()
+    yield loop
+    loop.close()
+
+
+@pytest.fixture(scope="module")
+def store(seaweed, loop) -> S3Store:
+    config = UpstreamConfig(
+        endpoint=seaweed.endpoint,
+        access_key_id=ACCESS_KEY,
+        secret_access_key=SECRET_KEY,
+        multipart_threshold=PART,
+        part_size=PART,
+        connect_timeout=2,
+        read_timeout=10,
+    )
+    opened = loop.run_until_complete(S3Store.open(config))
+    yield opened
+    loop.run_until_complete(opened.close())
+
+
+@pytest.fixture
+def run(loop) -> Callable[[Awaitable[T]], T]:
+    def runner(awaitable: Awaitable[T], timeout: float = 60) -> T:
+        return loop.run_until_complete(asyncio.wait_for(awaitable, timeout))
+
+    return runner
+
+
+@pytest.fixture
+def bucket(store, run) -> str:
+    name = f"versions-{next(_names)}"
+    run(store.create_bucket(name))
+    return name
+
+
+@pytest.fixture
+def versioned(store, run, bucket) -> str:
+    run(store.put_bucket_versioning(bucket, "Enabled"))
+    return bucket
+
+
+async def read(stream: ObjectStream) -> bytes:
+    try:
+        return b"".join([chunk async for chunk in stream.body])
+    finally:
+        await stream.aclose()
+
+
+def put(run, store: S3Store, bucket: str, key: str, data: bytes, **kw: Any):
+    return run(store.put_object(bucket, key, body(data), ObjectAttributes(), **kw))
+
+
+def get(run, store: S3Store, bucket: str, key: str, version_id: str | None = None, byte_range=None) -> bytes:
+    return run(read(run(store.get_object(bucket, key, byte_range, version_id=version_id))))
+
+
+def failure(run, awaitable: Awaitable[Any]) -> StoreError:
+    with pytest.raises(StoreError) as caught:
+        run(awaitable)
+    return caught.value
+
+
+def listed(run, store: S3Store, bucket: str, **kw: Any) -> list[tuple[str, str, bool, bool]]:
+    page = run(store.list_object_versions(bucket, **kw))
+    return [(v.key, v.version_id, v.is_latest, v.delete_marker) for v in page.versions]
+
+
+def raw_versions(seaweed: SeaweedFS, bucket: str, prefix: str = "") -> list[str]:
+    answer = seaweed.client().list_object_versions(Bucket=bucket, Prefix=prefix)
+    return [e["Key"] for e in [*answer.get("Versions", []), *answer.get("DeleteMarkers", [])]]
+
+
+# -- a never-versioned bucket looks like S3's ---------------------------------------------------------
+
+
+def test_a_never_versioned_bucket_has_no_version_ids_and_null_versions(store, run, bucket):
+    assert run(store.get_bucket_versioning(bucket)) is None
+    assert put(run, store, bucket, "k", b"one").version_id is None
+    assert run(store.head_object(bucket, "k")).version_id is None
+    assert get(run, store, bucket, "k", "null") == b"one"
+    assert listed(run, store, bucket) == [("k", "null", True, False)]
+    assert run(store.delete_object(bucket, "k")) == DeleteResult()
+
+
+def test_an_unknown_version_id_on_a_never_versioned_bucket_touches_nothing(store, seaweed, run, bucket):
+    # SeaweedFS answers any id with the current object there, and deletes the current object for any id.
+    put(run, store, bucket, "k", b"one", tags={"a": "1"})
+    other = "6712a12e91552ad8962de0ef70622224"
+    assert failure(run, store.head_object(bucket, "k", version_id=other)).code == "NoSuchVersion"
+    assert failure(run, store.get_object(bucket, "k", version_id=other)).code == "NoSuchVersion"
+    assert failure(run, store.get_object_tagging(bucket, "k", version_id=other)).code == "NoSuchVersion"
+    assert failure(run, store.put_object_tagging(bucket, "k", {"b": "2"}, version_id=other)).code == "NoSuchVersion"
+    assert run(store.delete_object(bucket, "k", version_id=other)) == DeleteResult(other)
+    assert get(run, store, bucket, "k") == b"one"
+    assert run(store.get_object_tagging(bucket, "k")) == {"a": "1"}
+    copy = failure(run, store.copy_object(bucket, "k", bucket, "c", None, src_version_id=other))
+    assert copy.code == "NoSuchVersion"
+    assert run(store.delete_object(bucket, "k", version_id="null")).version_id == "null"
+    assert failure(run, store.head_object(bucket, "k")).code == "NoSuchKey"
+
+
+# -- Enabled: versions, delete markers ----------------------------------------------------------------
+
+
+def test_versions_are_kept_and_read_by_id(store, run, versioned):
+    bucket = versioned
+    assert run(store.get_bucket_versioning(bucket)) == "Enabled"
+    v1 = put(run, store, bucket, "k", b"first version").version_id
+    v2 = put(run, store, bucket, "k", b"second, longer version").version_id
+    assert v1 and v2 and v1 != v2
+    assert run(store.head_object(bucket, "k")).version_id == v2
+    head = run(store.head_object(bucket, "k", version_id=v1))
+    assert (head.version_id, head.size) == (v1, len(b"first version"))
+    assert get(run, store, bucket, "k", v1) == b"first version"
+    assert get(run, store, bucket, "k", v1, ByteRange(6, 12)) == b"version"
+    assert get(run, store, bucket, "k") == b"second, longer version"
+    assert listed(run, store, bucket) == [("k", v2, True, False), ("k", v1, False, False)]
+    assert failure(run, store.get_object(bucket, "k", version_id="null")).code == "NoSuchVersion"
+    missing = "6712a12e91552ad8962de0ef70622224"
+    assert failure(run, store.head_object(bucket, "k", version_id=missing)).code == "NoSuchVersion"
+    assert failure(run, store.head_object(bucket, "nokey", version_id=missing)).code == "NoSuchVersion"
+    assert failure(run, store.head_object("no-such-bucket-v", "k", version_id=v1)).code == "NoSuchBucket"
+
+
+def test_delete_markers_answer_as_s3s(store, run, versioned):
+    bucket = versioned
+    v1 = put(run, store, bucket, "k", b"one").version_id
+    marker = run(store.delete_object(bucket, "k"))
+    assert marker.delete_marker and marker.version_id not in (None, v1)
+    for call in (store.head_object(bucket, "k"), store.get_object(bucket, "k")):
+        error = failure(run, call)
+        assert (error.code, error.delete_marker, error.version_id) == ("NoSuchKey", True, marker.version_id)
+    for call in (
+        store.head_object(bucket, "k", version_id=marker.version_id),
+        store.get_object(bucket, "k", version_id=marker.version_id),
+    ):
+        error = failure(run, call)
+        assert (error.code, error.delete_marker, error.version_id) == ("MethodNotAllowed", True, marker.version_id)
+    assert listed(run, store, bucket) == [("k", marker.version_id, True, True), ("k", v1, False, False)]
+    assert get(run, store, bucket, "k", v1) == b"one"
+    # If-None-Match: * sees no object under a delete marker.
+    v2 = put(run, store, bucket, "k", b"two", condition=WriteCondition(if_none_match=True)).version_id
+    assert failure(
+        run, store.put_object(bucket, "k", body(b"3"), ObjectAttributes(), WriteCondition(if_none_match=True))
+    )
+    assert run(store.delete_object(bucket, "k", version_id=v2)) == DeleteResult(v2, False)
+    assert run(store.delete_object(bucket, "k", version_id=marker.version_id)) == DeleteResult(marker.version_id, True)
+    assert run(store.head_object(bucket, "k")).version_id == v1
+    # A version id that names nothing: nothing happens, as S3 answers 204.
+    gone = run(store.delete_object(bucket, "k", version_id=v2))
+    assert gone.version_id == v2 and get(run, store, bucket, "k") == b"one"
+    error = failure(run, store.head_object(bucket, "never-there"))
+    assert (error.code, error.delete_marker) == ("NoSuchKey", False)
+
+
+def test_listing_interleaves_markers_in_s3s_order_and_pages(store, run, versioned):
+    bucket = versioned
+    ids: dict[str, list[tuple[str, bool]]] = {"a": [], "b": [], "d/x": [], "d/y": []}
+    for key, data in [("a", b"1"), ("b", b"1"), ("a", b"2"), ("d/x", b"1"), ("d/y", b"1")]:
+        ids[key].insert(0, (put(run, store, bucket, key, data).version_id, False))
+    ids["a"].insert(0, (run(store.delete_object(bucket, "a")).version_id, True))
+    ids["a"].insert(0, (put(run, store, bucket, "a", b"3").version_id, False))
+    ids["b"].insert(0, (run(store.delete_object(bucket, "b")).version_id, True))
+    expected = [
+        (key, vid, n == 0, marker) for key in ("a", "b", "d/x", "d/y") for n, (vid, marker) in enumerate(ids[key])
+    ]
+    assert listed(run, store, bucket) == expected
+    # Rolled up at a delimiter.
+    page = run(store.list_object_versions(bucket, delimiter="/"))
+    assert [v.key for v in page.versions] == ["a"] * 4 + ["b"] * 2 and page.common_prefixes == ["d/"]
+    # Page by page, two at a time, back to the same list.
+    seen: list[tuple[str, str, bool, bool]] = []
+    key_marker = version_marker = None
+    for _ in range(10):
+        page = run(
+            store.list_object_versions(bucket, key_marker=key_marker, version_id_marker=version_marker, max_keys=2)
+        )
+        seen += [(v.key, v.version_id, v.is_latest, v.delete_marker) for v in page.versions]
+        if not page.is_truncated:
+            break
+        key_marker, version_marker = page.next_key_marker, page.next_version_id_marker
+    assert seen == expected
+    assert listed(run, store, bucket, prefix="d/") == [e for e in expected if e[0].startswith("d/")]
+
+
+# -- Suspended: the null version -----------------------------------------------------------------------
+
+
+def test_suspended_writes_the_null_version(store, run, versioned):
+    bucket = versioned
+    v1 = put(run, store, bucket, "k", b"one").version_id
+    run(store.put_bucket_versioning(bucket, "Suspended"))
+    assert run(store.get_bucket_versioning(bucket)) == "Suspended"
+    assert put(run, store, bucket, "k", b"null one").version_id == "null"
+    assert put(run, store, bucket, "k", b"null two").version_id == "null"
+    assert run(store.head_object(bucket, "k")).version_id == "null"
+    assert listed(run, store, bucket) == [("k", "null", True, False), ("k", v1, False, False)]
+    copied = run(store.copy_object(bucket, "k", bucket, "c", None, src_version_id=v1))
+    assert copied.version_id == "null" and get(run, store, bucket, "c") == b"one"
+    assert run(store.delete_object(bucket, "k")) == DeleteResult("null", True)
+    assert listed(run, store, bucket, prefix="k") == [("k", "null", True, True), ("k", v1, False, False)]
+
+
+# -- copies, multipart, tags of versions --------------------------------------------------------------
+
+
+def test_copies_and_parts_from_an_old_version(store, run, versioned):
+    bucket = versioned
+    old = bytes(range(256)) * 4 * 1024 * 6  # 6 MiB
+    v1 = put(run, store, bucket, "src", old).version_id
+    put(run, store, bucket, "src", b"new")
+    copied = run(store.copy_object(bucket, "src", bucket, "dst", None, src_version_id=v1))
+    assert copied.version_id and get(run, store, bucket, "dst") == old
+    upload = run(store.create_multipart_upload(bucket, "mp", ObjectAttributes()))
+    first = run(
+        store.upload_part_copy(bucket, "mp", upload, 1, bucket, "src", ByteRange(0, PART - 1), src_version_id=v1)
+    )
+    second = run(store.upload_part_copy(bucket, "mp", upload, 2, bucket, "src", ByteRange(PART), src_version_id=v1))
+    done = run(store.complete_multipart_upload(bucket, "mp", upload, [(1, first.etag), (2, second.etag)]))
+    assert done.version_id and run(store.head_object(bucket, "mp")).version_id == done.version_id
+    assert get(run, store, bucket, "mp") == old
+
+
+def test_tags_of_a_version(store, run, versioned):
+    bucket = versioned
+    v1 = put(run, store, bucket, "k", b"one", tags={"v": "1"}).version_id
+    put(run, store, bucket, "k", b"two", tags={"v": "2"})
+    assert run(store.get_object_tagging(bucket, "k", version_id=v1)) == {"v": "1"}
+    run(store.put_object_tagging(bucket, "k", {"v": "one"}, version_id=v1))
+    assert run(store.get_object_tagging(bucket, "k", version_id=v1)) == {"v": "one"}
+    assert run(store.get_object_tagging(bucket, "k")) == {"v": "2"}
+
+
+# -- the gateway's own keys leave no versions behind; a bucket with versions is not empty ---------------
+
+
+def test_a_large_put_leaves_no_temporary_versions(store, seaweed, run, versioned):
+    bucket = versioned
+    data = b"x" * (PART + 1)
+    info = put(run, store, bucket, "big", data)
+    assert info.version_id and get(run, store, bucket, "big") == data
+    assert not [k for k in raw_versions(seaweed, bucket) if k.startswith(TEMP_PREFIX)]
+    run(store.delete_object(bucket, ".s4mpu/staged"))  # the compressing store's staging: gone for good too
+    put(run, store, bucket, ".s4mpu/staged", b"part")
+    run(store.delete_object(bucket, ".s4mpu/staged"))
+    assert raw_versions(seaweed, bucket, ".s4mpu/") == []
+
+
+def test_a_bucket_with_versions_left_is_not_empty(store, seaweed, run, versioned):
+    bucket = versioned
+    run(store.put_bucket_document(bucket, "tagging", b"<Tagging/>"))
+    v1 = put(run, store, bucket, "k", b"one").version_id
+    marker = run(store.delete_object(bucket, "k")).version_id
+    assert failure(run, store.delete_bucket(bucket)).code == "BucketNotEmpty"
+    run(store.delete_object(bucket, "k", version_id=v1))
+    assert failure(run, store.delete_bucket(bucket)).code == "BucketNotEmpty"
+    run(store.delete_object(bucket, "k", version_id=marker))
+    run(store.delete_bucket(bucket))
+    assert bucket not in [b["Name"] for b in seaweed.client().list_buckets()["Buckets"]]
