@@ -149,7 +149,7 @@ def _policy(**fields):
         ({"Principal": {"AWS": ["arn:aws:iam:::user/bob", "*"]}}, True),
         ({"Principal": {"AWS": "arn:aws:iam:::user/bob"}}, False),
         ({"Principal": {"CanonicalUser": "bob"}}, False),
-        ({"Principal": None, "NotPrincipal": {"AWS": "arn:aws:iam:::user/bob"}}, True),
+        ({"Effect": "Deny", "Principal": None, "NotPrincipal": {"AWS": "arn:aws:iam:::user/bob"}}, False),
         ({"Effect": "Deny"}, False),
         ({"Condition": {"IpAddress": {"aws:SourceIp": "10.0.0.0/32"}}}, False),
         ({"Condition": {"IpAddress": {"aws:SourceIp": ["10.0.0.0/8", "192.0.2.0/24"]}}}, False),

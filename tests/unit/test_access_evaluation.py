@@ -103,9 +103,9 @@ def test_principals(principal, caller, expected):
 
 
 def test_not_principal_applies_to_everyone_else_anonymous_included():
-    policy = _bucket_policy(_allow(Principal=None, NotPrincipal={"AWS": BOB}))
-    assert evaluate(policy, _get(principal=ALICE)) is Effect.ALLOW
-    assert evaluate(policy, _get(principal=None)) is Effect.ALLOW
+    policy = _bucket_policy(_allow(Effect="Deny", Principal=None, NotPrincipal={"AWS": BOB}))
+    assert evaluate(policy, _get(principal=ALICE)) is Effect.DENY
+    assert evaluate(policy, _get(principal=None)) is Effect.DENY
     assert evaluate(policy, _get(principal=BOB)) is Effect.NONE
 
 

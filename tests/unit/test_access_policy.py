@@ -112,6 +112,7 @@ BUCKET_REFUSALS = [
     (_doc(_statement(Effect=None)), "Missing required field Effect"),
     (_doc(_statement(Principal=None)), "Missing required field Principal"),
     (_doc(_statement(NotPrincipal={"AWS": "bob"})), "Conflicting fields Principal"),
+    (_doc(_statement(Principal=None, NotPrincipal={"AWS": "bob"})), "NotPrincipal is only supported with Effect Deny"),
     (_doc(_statement(Principal="bob")), "Invalid principal in policy"),
     (_doc(_statement(Principal={"Martian": "x"})), "Invalid principal in policy"),
     (_doc(_statement(Principal={})), "Invalid principal in policy"),

@@ -2,8 +2,8 @@
 PutBucketPolicy checks them, with S3's reasons) and identity policies (the config file's, without Principal).
 
 A bucket policy is a JSON object of Version, Id and Statement; every statement has an Effect, a
-Principal (or NotPrincipal), S3 actions (or NotAction) and resources in this bucket (or NotResource), and
-an optional Condition. Anything else is a PolicyError whose message is S3's reason, which the server
+Principal (or NotPrincipal, with Deny only), S3 actions (or NotAction) and resources in this bucket (or
+NotResource), and an optional Condition. Anything else is a PolicyError whose message is S3's reason, which the server
 answers as 400 MalformedPolicy. An identity policy is the same language without Principal, with any
 resource (``*``, ``arn:aws:s3:::*``...).
 
@@ -198,6 +198,9 @@ def _statement(statement: Any, bucket: str | None) -> Statement:
     if bucket is not None:
         principal, not_principal = _one_of(statement, "Principal")
         principals = _principals(principal)
+        if not_principal and effect == "Allow":
+            # IAM: NotPrincipal must be used with Deny; with Allow it would grant to the whole world but a few.
+            raise PolicyError("NotPrincipal is only supported with Effect Deny")
     elif "Principal" in statement or "NotPrincipal" in statement:
         raise PolicyError("Policy document should not specify a principal.")
     actions, not_action = _one_of(statement, "Action")
