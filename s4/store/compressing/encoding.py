@@ -134,7 +134,10 @@ async def confirm_stored(inner: ObjectStore, bucket: str, key: str, info: Object
         upload.ended,
     )
     try:
-        await inner.delete_object(bucket, key)
+        if info.version_id is None:
+            await inner.delete_object(bucket, key)
+        else:  # that version, for good: a delete marker would leave it stored
+            await inner.delete_object(bucket, key, version_id=info.version_id)
     except Exception as exc:
         _log.error("could not remove the incomplete %s/%s: %r", bucket, key, exc)
     raise StoreError("InternalError", "The storage backend kept an incomplete object; please retry")

@@ -44,10 +44,10 @@ class InnerReads:
         manifest, frame index) with them would serve a mix of two versions.
         """
         try:
-            stream = await self.inner.get_object(bucket, key, byte_range, if_match=head.etag)
+            stream = await self.inner.get_object(bucket, key, byte_range, if_match=head.etag, **_version_of(head))
         except StoreError as exc:
             # A range planned from the HEAD's version fits that version: refused, it met another one.
-            if exc.code in ("PreconditionFailed", "InvalidRange"):
+            if exc.code in ("PreconditionFailed", "InvalidRange", "NoSuchVersion"):
                 raise VersionChanged() from None
             raise
         if stream.info.etag != head.etag:  # an inner store that ignored If-Match
@@ -63,6 +63,12 @@ class InnerReads:
             return await self.pinned(bucket, key, head, byte_range)
         except VersionChanged:
             return None
+
+
+def _version_of(head: ObjectInfo) -> dict[str, str]:
+    """The version a read is pinned to besides its ETag: the HEAD's, on a bucket that has versions (an
+    old version's ETag may well be the current one's too)."""
+    return {} if head.version_id is None else {"version_id": head.version_id}
 
 
 async def read_all(body: AsyncIterable[bytes], limit: int) -> bytes:

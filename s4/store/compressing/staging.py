@@ -452,7 +452,7 @@ class MultipartStaging:
             await self._write_final_sidecar(bucket, key, chosen, final)
         except Exception as exc:  # a staged part gone or changed, an unreadable part index, a refused write
             _log.warning("no sidecar for the completed %s/%s (%r); ranged reads walk its frames", bucket, key, exc)
-            await self.sidecars.remove(bucket, key)
+            await self.sidecars.remove(bucket, key, final.version_id)
 
     async def _write_final_sidecar(self, bucket: str, key: str, chosen: list[StagedPart], final: ObjectInfo) -> None:
         entries: list[IndexEntry] = []
@@ -467,13 +467,13 @@ class MultipartStaging:
             original += part.original_size
             stored += part.info.size
         if len(entries) <= 1:
-            await self.sidecars.remove(bucket, key)
+            await self.sidecars.remove_stale(bucket, key, final.version_id)
             return
         try:
             index = FrameIndex.from_entries(entries, final.size, final.etag)
         except ValueError as exc:
             raise StoreError("InternalError", f"assembled frame index is inconsistent: {exc}") from None
-        await self.sidecars.put(bucket, key, index)
+        await self.sidecars.put(bucket, key, index, final.version_id)
 
     async def _part_entries(self, bucket: str, part: StagedPart) -> tuple[IndexEntry, ...]:
         if part.frames == 0:

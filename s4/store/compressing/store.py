@@ -27,9 +27,11 @@ from s4.codec.policy import FramePolicy
 from s4.codec.stream import decode_body_stream, ordered_map
 from s4.store.base import (
     MIN_S3_PART_SIZE,
+    NULL_VERSION,
     BucketInfo,
     ByteRange,
     CompletionChecksums,
+    DeleteResult,
     ListPage,
     ObjectAttributes,
     ObjectInfo,
@@ -40,11 +42,13 @@ from s4.store.base import (
     StoreError,
     UploadChecksum,
     UploadsPage,
+    VersionsPage,
     WriteCondition,
 )
 from s4.store.compressing.codec_failures import as_store_error, translating
 from s4.store.compressing.conditions import concurrent_write_is_a_conflict, on_inner
 from s4.store.compressing.encoding import BodyEncoder, confirm_stored
+from s4.store.compressing.purge import PurgingStore
 from s4.store.compressing.reads import InnerReads, VersionChanged, read_all
 from s4.store.compressing.reserved import (
     DICTIONARY_PREFIX,
@@ -83,12 +87,13 @@ class CompressingStore:
         self.policy = policy or FramePolicy()
         self.stats = StoreStats()
         self.encoder = BodyEncoder(self.pool, self.dispatcher, self.policy, self.stats)
-        self.reads = InnerReads(inner, self.stats)
+        owned = PurgingStore(inner)  # the gateway's own objects: deleted for good on versioned buckets too
+        self.reads = InnerReads(owned, self.stats)  # type: ignore[arg-type]
         self.sidecars = Sidecars(self.reads)
         self._dictionaries: OrderedDict[tuple[str, str], ZstdDictionary] = OrderedDict()
         self._listing_cache: OrderedDict[tuple[str, str, str, int, dt.datetime], ObjectInfo] = OrderedDict()
-        self._staging = MultipartStaging(inner, self.encoder, self.sidecars)
-        self.sweep = LeftoverSweep(inner, self._staging)
+        self._staging = MultipartStaging(owned, self.encoder, self.sidecars)  # type: ignore[arg-type]
+        self.sweep = LeftoverSweep(owned, self._staging)  # type: ignore[arg-type]
         """The gateway's own leftovers of interrupted operations (the composition root runs it periodically)."""
 
     @property
@@ -162,9 +167,56 @@ class CompressingStore:
         return logical(info)
 
     @translating
-    async def head_object(self, bucket: str, key: str) -> ObjectInfo:
+    async def head_object(self, bucket: str, key: str, *, version_id: str | None = None) -> ObjectInfo:
         refuse_reserved(key)
-        return self.logical(await self.inner.head_object(bucket, key))[0]
+        return self.logical(await self.inner.head_object(bucket, key, **_version(version_id)))[0]
+
+    # --- versioning: the inner store's, with the gateway's own objects left out --------------------------
+
+    async def get_bucket_versioning(self, bucket: str) -> str | None:
+        return await self.inner.get_bucket_versioning(bucket)
+
+    async def put_bucket_versioning(self, bucket: str, status: str) -> None:
+        await self.inner.put_bucket_versioning(bucket, status)
+
+    @translating
+    async def list_object_versions(
+        self,
+        bucket: str,
+        prefix: str = "",
+        delimiter: str | None = None,
+        key_marker: str | None = None,
+        version_id_marker: str | None = None,
+        max_keys: int = 1000,
+    ) -> VersionsPage:
+        """The inner versions of client keys only (sidecars, staging, dictionaries are the gateway's),
+        each in the client's view: a version's own manifest gives its original size and ETag."""
+        page = await self.inner.list_object_versions(bucket, prefix, delimiter, key_marker, version_id_marker, max_keys)
+        visible = [v for v in page.versions if not is_reserved(v.key)]
+        versions = await self._versions_view(bucket, visible)
+        prefixes = [p for p in page.common_prefixes if not reserved_prefix(p)]
+        return VersionsPage(versions, prefixes, page.is_truncated, page.next_key_marker, page.next_version_id_marker)
+
+    async def _versions_view(self, bucket: str, versions: Sequence[ObjectInfo]) -> list[ObjectInfo]:
+        if getattr(self.inner, "listing_includes_metadata", False):
+            return [v if v.delete_marker else self.logical(v)[0] for v in versions]
+        gate = asyncio.Semaphore(LISTING_HEAD_CONCURRENCY)
+
+        async def view(version: ObjectInfo) -> ObjectInfo | None:
+            if version.delete_marker:
+                return version
+            async with gate:
+                try:
+                    head = await self.inner.head_object(bucket, version.key, **_version(version.version_id))
+                except StoreError as exc:
+                    if exc.code in ("NoSuchKey", "NoSuchVersion"):
+                        return None  # deleted since the listing
+                    raise
+            seen = self.logical(head)[0]
+            return dataclasses.replace(seen, is_latest=version.is_latest, version_id=version.version_id)
+
+        views = await asyncio.gather(*(view(v) for v in versions))
+        return [v for v in views if v is not None]
 
     # --- PUT ------------------------------------------------------------------------------------------
 
@@ -207,7 +259,13 @@ class CompressingStore:
 
     @translating
     async def get_object(
-        self, bucket: str, key: str, byte_range: ByteRange | None = None, *, if_match: str | None = None
+        self,
+        bucket: str,
+        key: str,
+        byte_range: ByteRange | None = None,
+        *,
+        if_match: str | None = None,
+        version_id: str | None = None,
     ) -> ObjectStream:
         """One version of the object, whole or a range, whatever writers do meanwhile.
 
@@ -217,16 +275,16 @@ class CompressingStore:
         """
         refuse_reserved(key)
         if byte_range is None:
-            stream = await self._whole(bucket, key)
+            stream = await self._whole(bucket, key, version_id)
         else:
-            stream = await self._range(bucket, key, byte_range)
+            stream = await self._range(bucket, key, byte_range, version_id)
         if if_match is not None and stream.info.etag != if_match:
             await stream.aclose()
             raise StoreError("PreconditionFailed", "At least one of the pre-conditions you specified did not hold")
         return stream
 
-    async def _whole(self, bucket: str, key: str) -> ObjectStream:
-        stream = await self.inner.get_object(bucket, key)
+    async def _whole(self, bucket: str, key: str, version_id: str | None = None) -> ObjectStream:
+        stream = await self.inner.get_object(bucket, key, **_version(version_id))
         try:
             info, manifest = self.logical(stream.info)
             pool = await self._pool_for(bucket, manifest)
@@ -236,14 +294,14 @@ class CompressingStore:
         body = self._counted(decode_body_stream(self.reads.metered(stream.body), manifest, pool), bucket, key)
         return ObjectStream(info, _Closing(body, stream), None)
 
-    async def _range(self, bucket: str, key: str, byte_range: ByteRange) -> ObjectStream:
+    async def _range(self, bucket: str, key: str, byte_range: ByteRange, version_id: str | None = None) -> ObjectStream:
         for _ in range(PLANNED_READ_ATTEMPTS):
-            head = await self.inner.head_object(bucket, key)
+            head = await self.inner.head_object(bucket, key, **_version(version_id))
             try:
                 return await self._planned(bucket, key, head, byte_range)
             except VersionChanged:
                 continue
-        return await self._range_of_whole(bucket, key, byte_range)
+        return await self._range_of_whole(bucket, key, byte_range, version_id)
 
     async def _planned(self, bucket: str, key: str, head: ObjectInfo, byte_range: ByteRange) -> ObjectStream:
         """The range of the version ``head`` describes; VersionChanged once it is replaced."""
@@ -253,13 +311,15 @@ class CompressingStore:
             return await self.reads.pinned(bucket, key, head, ByteRange(first, last))
         if (first, last) == (0, info.size - 1):
             # All of it: the full read checks the whole-object CRC too, which a partial read cannot.
-            return await self._range_of_whole(bucket, key, byte_range)
+            return await self._range_of_whole(bucket, key, byte_range, head.version_id)
         body = await self._ranged(bucket, key, head, manifest, first, last)
         return ObjectStream(info, body, (first, last))
 
-    async def _range_of_whole(self, bucket: str, key: str, byte_range: ByteRange) -> ObjectStream:
+    async def _range_of_whole(
+        self, bucket: str, key: str, byte_range: ByteRange, version_id: str | None = None
+    ) -> ObjectStream:
         """The range cut from one whole read: the range resolved against the version that GET returned."""
-        whole = await self._whole(bucket, key)
+        whole = await self._whole(bucket, key, version_id)
         try:
             first, last = byte_range.resolve(whole.info.size)
         except BaseException:
@@ -370,10 +430,19 @@ class CompressingStore:
     # --- delete, copy, list ---------------------------------------------------------------------------
 
     @translating
-    async def delete_object(self, bucket: str, key: str) -> None:
+    async def delete_object(self, bucket: str, key: str, *, version_id: str | None = None) -> DeleteResult:
+        """A version deleted for good takes its sidecar with it; a delete marker leaves the versions'
+        sidecars in place (they still describe versions that exist), except under Suspended, where the
+        marker replaced the null version."""
         refuse_reserved(key)
-        await self.inner.delete_object(bucket, key)
-        await self.sidecars.remove(bucket, key)
+        result = await self.inner.delete_object(bucket, key, **_version(version_id))
+        result = result if result is not None else DeleteResult()
+        if version_id is not None:
+            if not result.delete_marker:
+                await self.sidecars.remove(bucket, key, version_id)
+        elif result.version_id is None or result.version_id == NULL_VERSION:
+            await self.sidecars.remove(bucket, key, result.version_id)
+        return result
 
     @translating
     async def copy_object(
@@ -386,12 +455,13 @@ class CompressingStore:
         condition: WriteCondition | None = None,
         *,
         tags: Mapping[str, str] | None = None,
+        src_version_id: str | None = None,
     ) -> ObjectInfo:
         """Stored bytes are copied as they are, manifest included (REPLACE keeps the s4-* keys);
         ``condition`` applies to the destination; tags are the inner object's, copied or replaced."""
         refuse_reserved(src_key)
         refuse_reserved(dst_key)
-        source = await self.inner.head_object(src_bucket, src_key)
+        source = await self.inner.head_object(src_bucket, src_key, **_version(src_version_id))
         _, manifest = self.logical(source)
         if attributes is not None and manifest is not None:
             client = {k: v for k, v in attributes.metadata.items() if not k.lower().startswith("s4-")}
@@ -399,26 +469,35 @@ class CompressingStore:
         inner_condition = await on_inner(self.inner, dst_bucket, dst_key, condition)
         with concurrent_write_is_a_conflict(inner_condition, missing_counts=False):
             copied = await self.inner.copy_object(
-                src_bucket, src_key, dst_bucket, dst_key, attributes, inner_condition, tags=tags
+                src_bucket,
+                src_key,
+                dst_bucket,
+                dst_key,
+                attributes,
+                inner_condition,
+                tags=tags,
+                **({} if src_version_id is None else {"src_version_id": src_version_id}),
             )
         if manifest is not None and manifest.framed:
             await self.sidecars.copy(src_bucket, src_key, source, dst_bucket, dst_key, copied)
         else:
-            await self.sidecars.remove(dst_bucket, dst_key)
+            await self.sidecars.remove_stale(dst_bucket, dst_key, copied.version_id)
         return self.logical(copied)[0]
 
     # --- tags: the inner object's own (same key), nothing to transform ----------------------------------
 
     @translating
-    async def get_object_tagging(self, bucket: str, key: str) -> dict[str, str]:
+    async def get_object_tagging(self, bucket: str, key: str, *, version_id: str | None = None) -> dict[str, str]:
         refuse_reserved(key)
-        return await self.inner.get_object_tagging(bucket, key)
+        return await self.inner.get_object_tagging(bucket, key, **_version(version_id))
 
     @translating
-    async def put_object_tagging(self, bucket: str, key: str, tags: Mapping[str, str]) -> None:
+    async def put_object_tagging(
+        self, bucket: str, key: str, tags: Mapping[str, str], *, version_id: str | None = None
+    ) -> None:
         """The inner store changes the tags in place: the compressed bytes and their sidecar stay valid."""
         refuse_reserved(key)
-        await self.inner.put_object_tagging(bucket, key, tags)
+        await self.inner.put_object_tagging(bucket, key, tags, **_version(version_id))
 
     @translating
     async def list_objects(
@@ -508,10 +587,12 @@ class CompressingStore:
         src_bucket: str,
         src_key: str,
         byte_range: ByteRange | None = None,
+        *,
+        src_version_id: str | None = None,
     ) -> PartInfo:
         """The source range is decoded and framed again, like any part (its checksum computed, in an
         upload with one)."""
-        source = await self.get_object(src_bucket, src_key, byte_range)
+        source = await self.get_object(src_bucket, src_key, byte_range, version_id=src_version_id)
         try:
             return await self._staging.upload_part(bucket, key, upload_id, part_number, source.body, copied=True)
         finally:
@@ -550,6 +631,12 @@ class CompressingStore:
         max_uploads: int = 1000,
     ) -> UploadsPage:
         return await self._staging.list_uploads(bucket, prefix, key_marker, upload_id_marker, max_uploads)
+
+
+def _version(version_id: str | None) -> dict[str, str]:
+    """The ``version_id`` keyword for an inner call, left out when there is none (so an inner store
+    without versions is called as before)."""
+    return {} if version_id is None else {"version_id": version_id}
 
 
 def _listing_identity(info: ObjectInfo) -> tuple[str, str, str, int, dt.datetime]:

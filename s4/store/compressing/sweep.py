@@ -25,6 +25,7 @@ loses the gateway's objects and uploads in it, whatever their age.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import datetime as dt
 import logging
@@ -35,6 +36,7 @@ from urllib.parse import unquote
 from s4.codec.format.manifest import normalize_metadata
 from s4.store.base import ObjectInfo, ObjectStore, StoreError, UploadInfo
 from s4.store.compressing.reserved import DICTIONARY_PREFIX, MULTIPART_PREFIX, SIDECAR_SUFFIX, is_reserved
+from s4.store.compressing.sidecars import sidecar_owner
 from s4.store.compressing.staging import KEY_UPLOAD_ID, KEY_UPLOAD_KEY, MultipartStaging
 from s4.store.walk import walk, with_metadata
 
@@ -218,13 +220,19 @@ class LeftoverSweep:
         return current.last_modified
 
     async def _orphan_sidecar(self, bucket: str, sidecar: str, report: SweepReport) -> None:
-        """Delete a sidecar whose object the listing did not show, once a HEAD agrees it is gone."""
+        """Delete a sidecar whose object (version) the listing did not show, once a HEAD agrees it is gone."""
+        key, version_id = sidecar_owner(sidecar)
         try:
-            await self.inner.head_object(bucket, sidecar[: -len(SIDECAR_SUFFIX)])
-            return  # written since the listing passed it
+            if version_id is None:
+                await self.inner.head_object(bucket, key)
+            else:
+                await self.inner.head_object(bucket, key, version_id=version_id)
+            return  # written since the listing passed it, or a version the listing does not show
         except StoreError as exc:
-            if exc.code not in ("NoSuchKey", "KeyTooLongError", "InvalidArgument"):
+            if exc.code not in ("NoSuchKey", "NoSuchVersion", "KeyTooLongError", "InvalidArgument"):
                 raise
+            if version_id is not None and exc.code not in ("NoSuchKey", "NoSuchVersion"):
+                return  # not a name this store's versions give: leave it
         await self._delete(bucket, sidecar, report)
 
     # --- DeleteBucket --------------------------------------------------------------------------------------
@@ -237,6 +245,8 @@ class LeftoverSweep:
         async for obj in walk(self.inner, bucket):
             if not is_reserved(obj.key):
                 return False
+        if await self._client_versions(bucket):
+            return False
         report = SweepReport()
         async for obj in walk(self.inner, bucket):
             if not is_reserved(obj.key):
@@ -249,7 +259,28 @@ class LeftoverSweep:
         for prefix in ("", MULTIPART_PREFIX):  # the S3 store lists its temporaries only when asked by name
             async for upload in self._uploads(bucket, prefix):
                 await self._abort(bucket, upload.key, upload.upload_id, report)
+        await self._purge_reserved_versions(bucket, report)
         return True
+
+    async def _client_versions(self, bucket: str) -> bool:
+        """Whether a versioned bucket keeps a version or delete marker of a client's key (its current
+        objects may all be gone, while S3 still refuses to delete it)."""
+        if await self.inner.get_bucket_versioning(bucket) is None:
+            return False
+        async for version in _versions(self.inner, bucket):
+            if not is_reserved(version.key):
+                return True
+        return False
+
+    async def _purge_reserved_versions(self, bucket: str, report: SweepReport) -> None:
+        """The versions of the gateway's own keys a versioned bucket still keeps, removed by id."""
+        if await self.inner.get_bucket_versioning(bucket) is None:
+            return
+        async for version in _versions(self.inner, bucket):
+            if is_reserved(version.key) and version.version_id is not None:
+                with contextlib.suppress(StoreError):
+                    await self.inner.delete_object(bucket, version.key, version_id=version.version_id)
+                    report.objects += 1
 
     # --- plumbing ------------------------------------------------------------------------------------------
 
@@ -278,6 +309,19 @@ class LeftoverSweep:
     async def _delete(self, bucket: str, key: str, report: SweepReport) -> None:
         await self.inner.delete_object(bucket, key)
         report.objects += 1
+
+
+async def _versions(inner: ObjectStore, bucket: str) -> AsyncIterator[ObjectInfo]:
+    """Every version and delete marker of the bucket, page after page."""
+    key_marker: str | None = None
+    version_marker: str | None = None
+    while True:
+        page = await inner.list_object_versions(bucket, "", None, key_marker, version_marker, UPLOADS_PAGE)
+        for version in page.versions:
+            yield version
+        if not page.is_truncated or page.next_key_marker is None:
+            return
+        key_marker, version_marker = page.next_key_marker, page.next_version_id_marker
 
 
 def _collect(folder: _StagingFolder, obj: ObjectInfo) -> None:

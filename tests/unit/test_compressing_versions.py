@@ -1,0 +1,155 @@
+"""CompressingStore over a versioned FilesystemStore: every version keeps its own manifest and its
+own sidecar (ranged reads of an old version fetch only its frames), the gateway's own objects never
+show up as versions, and deleting a version for good takes its sidecar with it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+
+from s4.codec import CodecDispatcher, CodecRegistry, CpuCodecPool
+from s4.codec.policy import FramePolicy
+from s4.store.base import ByteRange, ObjectAttributes
+from s4.store.compressing.store import CompressingStore
+from s4.store.filesystem import FilesystemStore
+from tests.unit.store_helpers import body, read_all
+
+KiB = 1024
+FRAME = 64 * KiB
+POLICY = FramePolicy(
+    single_frame_max=FRAME, medium_frame=FRAME, medium_max=64 * 1024 * KiB, large_frame=FRAME, unknown_frame=FRAME
+)
+B = "b"
+
+
+def data(seed: int, size: int = 8 * FRAME) -> bytes:
+    rng = random.Random(seed)
+    words = [bytes(rng.choice(b"abcdefghij") for _ in range(6)) for _ in range(200)]
+    out = bytearray()
+    while len(out) < size:
+        out += rng.choice(words) + b" "
+    return bytes(out[:size])
+
+
+@contextlib.asynccontextmanager
+async def versioned(tmp_path):
+    inner = await FilesystemStore.open(tmp_path, durable=False)
+    store = CompressingStore(inner, CpuCodecPool(CodecRegistry.cpu_default()), CodecDispatcher(), POLICY)
+    try:
+        await store.create_bucket(B)
+        await store.put_bucket_versioning(B, "Enabled")
+        yield store, inner
+    finally:
+        await store.close()
+        store.pool.close()
+
+
+async def put(store, key: str, payload: bytes):
+    return await store.put_object(B, key, body(payload), ObjectAttributes())
+
+
+async def get(store, key: str, version_id: str | None = None, byte_range: ByteRange | None = None) -> bytes:
+    return await read_all(await store.get_object(B, key, byte_range, version_id=version_id))
+
+
+async def inner_keys(inner) -> list[str]:
+    page = await inner.list_object_versions(B)
+    return [v.key for v in page.versions]
+
+
+def test_each_version_has_its_own_sidecar_and_ranged_reads_fetch_only_its_frames(tmp_path):
+    async def scenario():
+        async with versioned(tmp_path) as (store, inner):
+            old, new = data(1), data(2)
+            first = await put(store, "k", old)
+            second = await put(store, "k", new)
+            assert first.version_id != second.version_id
+            assert (first.size, first.etag) != (second.size, second.etag) or old == new
+            sidecars = [k for k in await inner_keys(inner) if k.endswith(".s4index")]
+            assert sorted(sidecars) == sorted(f"k.s4v.{v}.s4index" for v in (first.version_id, second.version_id))
+            stats = store.stats
+            fetched, fallbacks = stats.range_frames_fetched, stats.sidecar_fallbacks
+            offset = 5 * FRAME + 10
+            got = await get(store, "k", first.version_id, ByteRange(offset, offset + 99))
+            assert got == old[offset : offset + 100]
+            assert stats.range_frames_fetched - fetched == 1  # one frame of the old version, from its sidecar
+            assert stats.sidecar_fallbacks == fallbacks
+            later = await get(store, "k", second.version_id, ByteRange(offset, offset + 99))
+            assert later == new[offset : offset + 100]
+            assert await get(store, "k", first.version_id) == old
+            head = await store.head_object(B, "k", version_id=first.version_id)
+            assert (head.size, head.etag, head.version_id) == (len(old), first.etag, first.version_id)
+
+    asyncio.run(scenario())
+
+
+def test_listing_shows_client_versions_only_in_their_client_view(tmp_path):
+    async def scenario():
+        async with versioned(tmp_path) as (store, inner):
+            first = await put(store, "k", data(1))
+            second = await put(store, "k", data(2))
+            upload = await store.create_multipart_upload(B, "mp", ObjectAttributes())
+            await store.upload_part(B, "mp", upload, 1, body(data(3)))
+            marker = await store.delete_object(B, "k")
+            page = await store.list_object_versions(B)
+            seen = [(v.key, v.version_id, v.is_latest, v.delete_marker, v.size) for v in page.versions]
+            assert seen == [
+                ("k", marker.version_id, True, True, 0),
+                ("k", second.version_id, False, False, len(data(2))),
+                ("k", first.version_id, False, False, len(data(1))),
+            ]
+            assert [v.etag for v in page.versions[1:]] == [second.etag, first.etag]
+            await store.abort_multipart_upload(B, "mp", upload)
+            # Staging went for good: no version of it, nor delete markers, is left in the inner bucket.
+            assert not [k for k in await inner_keys(inner) if k.startswith(".s4mpu/")]
+
+    asyncio.run(scenario())
+
+
+def test_deleting_a_version_for_good_removes_its_sidecar_and_frees_the_bucket(tmp_path):
+    async def scenario():
+        async with versioned(tmp_path) as (store, inner):
+            first = await put(store, "k", data(1))
+            second = await put(store, "k", data(2))
+            await store.delete_object(B, "k", version_id=first.version_id)
+            assert [k for k in await inner_keys(inner) if k.endswith(".s4index")] == [
+                f"k.s4v.{second.version_id}.s4index"
+            ]
+            assert await get(store, "k") == data(2)
+            marker = await store.delete_object(B, "k")
+            await store.delete_object(B, "k", version_id=second.version_id)
+            assert [k for k in await inner_keys(inner)] == ["k"]  # the delete marker alone
+            assert (await failed(store.delete_bucket(B))) == "BucketNotEmpty"
+            await store.delete_object(B, "k", version_id=marker.version_id)
+            await store.delete_bucket(B)
+
+    asyncio.run(scenario())
+
+
+def test_copy_and_multipart_of_versions(tmp_path):
+    async def scenario():
+        async with versioned(tmp_path) as (store, inner):
+            first = await put(store, "src", data(1))
+            await put(store, "src", data(2))
+            copied = await store.copy_object(B, "src", B, "dst", None, src_version_id=first.version_id)
+            assert await get(store, "dst") == data(1)
+            offset = 3 * FRAME
+            assert await get(store, "dst", None, ByteRange(offset, offset + 9)) == data(1)[offset : offset + 10]
+            assert f"dst.s4v.{copied.version_id}.s4index" in await inner_keys(inner)
+            upload = await store.create_multipart_upload(B, "mp", ObjectAttributes())
+            part = await store.upload_part_copy(B, "mp", upload, 1, B, "src", src_version_id=first.version_id)
+            done = await store.complete_multipart_upload(B, "mp", upload, [(1, part.etag)])
+            assert done.version_id is not None
+            assert await get(store, "mp", done.version_id) == data(1)
+            assert not [k for k in await inner_keys(inner) if k.startswith(".s4mpu/")]
+
+    asyncio.run(scenario())
+
+
+async def failed(awaitable) -> str | None:
+    try:
+        await awaitable
+    except Exception as exc:  # the code is the point
+        return getattr(exc, "code", repr(exc))
+    return None
