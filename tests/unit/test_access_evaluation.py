@@ -8,8 +8,11 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from s4.server.access import AccessRequest, Effect, evaluate, parse_bucket_policy, parse_identity_policy
+from s4.server.access.conditions import wildcard_match
 
 ALICE = "arn:aws:iam:::user/alice"
 BOB = "arn:aws:iam:::user/bob"
@@ -193,3 +196,54 @@ def test_identity_policy_statements_are_about_their_identity():
         {"Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "arn:aws:s3:::bkt"}]}
     )
     assert evaluate(one_bucket, AccessRequest("s3:ListAllMyBuckets", None, None, BOB)) is Effect.NONE
+
+
+def _reference_match(pattern: str, value: str) -> bool:
+    """A plain recursive glob (``*`` any run, ``?`` one character) to check the compiled matcher against."""
+    if not pattern:
+        return not value
+    if pattern[0] == "*":
+        return any(_reference_match(pattern[1:], value[i:]) for i in range(len(value) + 1))
+    if not value:
+        return False
+    return (pattern[0] == "?" or pattern[0] == value[0]) and _reference_match(pattern[1:], value[1:])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="ab/.*?", max_size=8), st.text(alphabet="ab/.*?", max_size=8))
+def test_wildcards_match_as_a_plain_glob_does(pattern, value):
+    assert wildcard_match(pattern, value) is _reference_match(pattern, value)
+
+
+_STATEMENTS = st.fixed_dictionaries(
+    {
+        "Effect": st.sampled_from(["Allow", "Deny"]),
+        "Principal": st.sampled_from(["*", {"AWS": BOB}, {"AWS": [ALICE, "bob"]}, {"CanonicalUser": "alice"}]),
+        "Action": st.sampled_from(["s3:*", "s3:Get*", "s3:GetObject", "s3:PutObject", ["s3:List*", "s3:Get*"]]),
+        "Resource": st.sampled_from(
+            ["arn:aws:s3:::bkt/*", "arn:aws:s3:::bkt", "arn:aws:s3:::bkt/a*", "arn:aws:s3:::*"]
+        ),
+    }
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(_STATEMENTS, min_size=1, max_size=5),
+    st.sampled_from(["s3:GetObject", "s3:PutObject", "s3:ListBucket"]),
+    st.sampled_from([None, "a1", "b"]),
+    st.sampled_from([None, ALICE, BOB]),
+)
+def test_an_applying_deny_always_wins(statements, action, key, principal):
+    request = AccessRequest(action, "bkt", key, principal)
+    effect = evaluate(_bucket_policy(*statements), request)
+    deny_everything = {"Effect": "Deny", "Principal": "*", "Action": "*", "Resource": "arn:aws:s3:::*"}
+    for position in (0, len(statements)):
+        with_deny = [*statements[:position], deny_everything, *statements[position:]]
+        assert evaluate(_bucket_policy(*with_deny), request) is Effect.DENY
+    # Dropping the Deny statements never takes an Allow away.
+    allows = [s for s in statements if s["Effect"] == "Allow"]
+    if effect is Effect.ALLOW:
+        assert evaluate(_bucket_policy(*allows), request) is Effect.ALLOW
+    if allows and effect is not Effect.DENY:
+        assert evaluate(_bucket_policy(*allows), request) is effect
