@@ -193,6 +193,21 @@ def test_delete_markers_answer_as_s3s(store, run, versioned):
     assert (error.code, error.delete_marker) == ("NoSuchKey", False)
 
 
+def test_copies_and_conditions_meet_a_delete_marker(store, run, versioned):
+    bucket = versioned
+    v1 = put(run, store, bucket, "k", b"one").version_id
+    marker = run(store.delete_object(bucket, "k")).version_id
+    by_id = failure(run, store.copy_object(bucket, "k", bucket, "c", None, src_version_id=marker))
+    assert (by_id.code, by_id.delete_marker) == ("InvalidRequest", False)
+    current = failure(run, store.copy_object(bucket, "k", bucket, "c", None))
+    assert (current.code, current.delete_marker, current.version_id) == ("NoSuchKey", False, None)
+    if_match = failure(run, store.put_object(bucket, "k", body(b"2"), ObjectAttributes(), WriteCondition(if_match="*")))
+    assert if_match.code in ("NoSuchKey", "PreconditionFailed")
+    # A malformed id on a versioned bucket removes nothing either.
+    run(store.delete_object(bucket, "k", version_id="garbage"))
+    assert listed(run, store, bucket) == [("k", marker, True, True), ("k", v1, False, False)]
+
+
 def test_listing_interleaves_markers_in_s3s_order_and_pages(store, run, versioned):
     bucket = versioned
     ids: dict[str, list[tuple[str, bool]]] = {"a": [], "b": [], "d/x": [], "d/y": []}

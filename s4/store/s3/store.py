@@ -58,8 +58,10 @@ from s4.store.s3.buckets import Location, NativeBuckets, SharedBucket, no_such_b
 from s4.store.s3.documents import DOCUMENT_PREFIX, PAST_DOCUMENTS, BucketDocuments
 from s4.store.s3.errors import translate, unreachable
 from s4.store.s3.versions import (
+    Found,
     VersioningStatus,
     answered_version,
+    as_copy_source,
     check_version,
     current_delete_marker,
     delete_marker_version,
@@ -296,7 +298,8 @@ class S3Store:
         if not bucket_known and not await self._buckets.exists(bucket):
             return no_such_bucket(bucket)
         location = self._buckets.locate(bucket)
-        if not is_gateway_key(location, location.key(key)) and await self._versioning.of(location.bucket) is not None:
+        gateway_key = is_gateway_key(location, location.key(key))
+        if not gateway_key and await self._versioning.of(location.bucket, quiet=True) is not None:
             marker = await latest_delete_marker(self._call, location.bucket, location.key(key))
             if marker is not None:
                 return current_delete_marker(key, marker)
@@ -312,8 +315,7 @@ class S3Store:
         if error.code == "NoSuchVersion":
             return no_such_version(key)
         location = self._buckets.locate(bucket)
-        found = await find_version(self._call, location.bucket, location.key(key), version_id)
-        if found is not None and found[1]:
+        if await find_version(self._call, location.bucket, location.key(key), version_id) is Found.DELETE_MARKER:
             return delete_marker_version(key, version_id)
         return no_such_version(key)
 
@@ -321,9 +323,16 @@ class S3Store:
         """The version a write made: the upstream's ``x-amz-version-id``, else ``null`` on a Suspended bucket
         (which S3 says and some upstreams do not), else None (a never-versioned bucket)."""
         version_id = answered_version(answer)
-        if version_id is None and await self._versioning.of(upstream_bucket) == VERSIONING_SUSPENDED:
+        if version_id is None and await self._versioning.of(upstream_bucket, quiet=True) == VERSIONING_SUSPENDED:
             return NULL_VERSION
         return version_id
+
+    async def _copy_source(self, bucket: str, key: str, version_id: str | None) -> ObjectInfo:
+        """The source of a copy (that version of it), with S3's errors for copies."""
+        try:
+            return await self.head_object(bucket, key, version_id=version_id)
+        except StoreError as exc:
+            raise as_copy_source(exc) from None
 
     def _info(self, bucket: str, key: str, answer: dict[str, Any], size: int | None = None) -> ObjectInfo:
         return ObjectInfo(
@@ -594,12 +603,14 @@ class S3Store:
                 return DeleteResult()
             answer = await self._call("delete_object", Bucket=location.bucket, Key=upstream_key)
             return DeleteResult(answered_version(answer), bool(answer.get("DeleteMarker")))
-        if version_id != NULL_VERSION and await self._versioning.of(location.bucket, fresh=True) is None:
-            # No such version on a never-versioned bucket, which S3 answers with a 204 and SeaweedFS by deleting
-            # the current object (it ignores the id there).
+        # Only a version that is there: S3 answers 204 for one that is not, and deletes nothing, while SeaweedFS
+        # deletes the current object (never-versioned bucket) or brings a deleted one back (malformed id).
+        found = await find_version(self._call, location.bucket, upstream_key, version_id)
+        if found is Found.ABSENT:
             return DeleteResult(version_id)
         answer = await self._call("delete_object", Bucket=location.bucket, Key=upstream_key, VersionId=version_id)
-        return DeleteResult(answered_version(answer) or version_id, bool(answer.get("DeleteMarker")))
+        marker = found is Found.DELETE_MARKER or bool(answer.get("DeleteMarker"))
+        return DeleteResult(answered_version(answer) or version_id, marker)
 
     async def copy_object(
         self,
@@ -615,7 +626,7 @@ class S3Store:
     ) -> ObjectInfo:
         source_location = self._buckets.locate(src_bucket)
         target = await self._buckets.require(dst_bucket)
-        source = await self.head_object(src_bucket, src_key, version_id=src_version_id)
+        source = await self._copy_source(src_bucket, src_key, src_version_id)
         kept = source.attributes if attributes is None else attributes
         stored = ObjectInfo(
             src_bucket,
@@ -962,7 +973,7 @@ class S3Store:
     ) -> PartInfo:
         location = self._buckets.locate(bucket)
         source_location = self._buckets.locate(src_bucket)
-        source = await self.head_object(src_bucket, src_key, version_id=src_version_id)
+        source = await self._copy_source(src_bucket, src_key, src_version_id)
         copy_source = {"Bucket": source_location.bucket, "Key": source_location.key(src_key)}
         if src_version_id is not None:
             copy_source["VersionId"] = src_version_id

@@ -7,9 +7,11 @@ The upstream keeps the versions; the gateway passes ids through as they are. Wha
 - SeaweedFS (4.48) differs from S3 where the gateway would otherwise tell its clients something
   false; the store works around each (see S3Store):
   * on a never-versioned bucket it ignores ``versionId`` on GET/HEAD/tagging (the current object
-    answers for any id) and DELETE with any id deletes the current object: the store checks that
-    the version answering is the one asked for, and deletes nothing for an id other than ``null``
-    on a never-versioned bucket;
+    answers for any id) and DELETE with any id deletes the current object; on a versioned bucket,
+    DELETE with a malformed id (not its 32 hex digits) deletes nothing but makes the newest version
+    the latest again, over a delete marker: the deleted object comes back. The store checks that
+    the version answering GET/HEAD is the one asked for, and deletes a version only once it has
+    found it in the key's listing;
   * a 404 for a key whose current version is a delete marker carries no ``x-amz-delete-marker``,
     and GET/HEAD of a delete marker's id is a 404 instead of S3's 405 MethodNotAllowed: the store
     looks the key's versions up (only for buckets that are or were versioned);
@@ -24,6 +26,7 @@ The upstream keeps the versions; the gateway passes ids through as they are. Wha
 
 from __future__ import annotations
 
+import enum
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -106,15 +109,17 @@ class VersioningStatus:
         self._call = call
         self._known: dict[str, tuple[str | None, float]] = {}
 
-    async def of(self, bucket: str, *, fresh: bool = False) -> str | None:
-        """NoSuchBucket for a missing bucket; an upstream without versioning (NotImplemented) has none."""
+    async def of(self, bucket: str, *, fresh: bool = False, quiet: bool = False) -> str | None:
+        """NoSuchBucket for a missing bucket; an upstream without versioning (NotImplemented) has none.
+        ``quiet``: for details of another request's answer, which must not fail over them (an identity
+        upstream without the right to GetBucketVersioning, say): None when the upstream does not say."""
         known = self._known.get(bucket)
         if known is not None and not fresh and known[1] > time.monotonic():
             return known[0]
         try:
             answer = await self._call("get_bucket_versioning", Bucket=bucket)
         except StoreError as exc:
-            if exc.code != "NotImplemented":
+            if exc.code != "NotImplemented" and not quiet:
                 raise
             answer = {}
         status = answer.get("Status") or None
@@ -137,22 +142,33 @@ async def latest_delete_marker(call: Call, bucket: str, key: str) -> str | None:
     return None
 
 
-async def find_version(call: Call, bucket: str, key: str, version_id: str) -> tuple[dict[str, Any], bool] | None:
-    """``(entry, is_delete_marker)`` of one version of ``key`` (upstream names), looked up in its listing."""
+class Found(enum.Enum):
+    """What one version id of a key is, looked up in the key's listing."""
+
+    VERSION = "version"
+    DELETE_MARKER = "delete marker"
+    ABSENT = "absent"
+    UNKNOWN = "unknown"
+    """Not in the first ``MAX_LOOKUP_PAGES`` pages of the key's versions."""
+
+
+async def find_version(call: Call, bucket: str, key: str, version_id: str) -> Found:
+    """What ``version_id`` of ``key`` (upstream names) is, from the key's listing (a version, on a
+    never-versioned bucket, is the ``null`` one only)."""
     params: dict[str, Any] = {"Bucket": bucket, "Prefix": key}
     for _ in range(MAX_LOOKUP_PAGES):
         answer = await call("list_object_versions", **params)
         for entry, delete_marker in entries(answer):
             if entry.get("Key") != key:
                 if entry.get("Key", "") > key:
-                    return None
+                    return Found.ABSENT
                 continue
             if (entry.get("VersionId") or NULL_VERSION) == version_id:
-                return entry, delete_marker
+                return Found.DELETE_MARKER if delete_marker else Found.VERSION
         if not answer.get("IsTruncated") or not answer.get("NextKeyMarker"):
-            return None
+            return Found.ABSENT
         params |= {"KeyMarker": answer["NextKeyMarker"], "VersionIdMarker": answer.get("NextVersionIdMarker", "")}
-    return None
+    return Found.UNKNOWN
 
 
 async def purge(call: Call, bucket: str, key: str) -> None:
@@ -164,6 +180,20 @@ async def purge(call: Call, bucket: str, key: str) -> None:
             await call("delete_object", Bucket=bucket, Key=key, VersionId=entry.get("VersionId") or NULL_VERSION)
         if not mine or not answer.get("IsTruncated"):
             return
+
+
+def as_copy_source(error: StoreError) -> StoreError:
+    """A copy's source failure as S3 answers it: a source that is a delete marker named by its id is an
+    InvalidRequest; a source whose current version is a delete marker is a plain NoSuchKey (the marker
+    headers would describe the copy's destination)."""
+    if error.code == "MethodNotAllowed" and error.delete_marker:
+        return StoreError(
+            "InvalidRequest",
+            "The source of a copy request may not specifically refer to a delete marker by version id.",
+        )
+    if error.delete_marker:
+        return StoreError(error.code, error.message, resource=error.resource)
+    return error
 
 
 def no_such_version(key: str) -> StoreError:
