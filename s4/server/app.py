@@ -19,9 +19,11 @@ from aiohttp.typedefs import Handler
 from s4.config import S4Config
 from s4.metrics import Metrics
 from s4.server import cors
+from s4.server.access.authorize import IDENTITIES, authorize, refused
+from s4.server.access.identities import Identities
 from s4.server.addressing import split_target
 from s4.server.auth.post_signature import PENDING
-from s4.server.auth.sigv4 import AuthContext, Credentials, authenticate
+from s4.server.auth.sigv4 import AuthContext, Credentials, PayloadMode, authenticate
 from s4.server.context import S3Request
 from s4.server.errors import S3Error
 from s4.server.limits import RequestLimiter, body_bytes_sent, check_header_section, finish_within, slow_down
@@ -79,8 +81,20 @@ def request_id(request: web.Request) -> str:
     return rid
 
 
+ANONYMOUS = AuthContext("", PayloadMode.UNSIGNED, None, b"", "", "", "", presigned=False)
+"""A request with no signature at all: judged as nobody (principal None) by the access check."""
+_SIGNATURE_PARAMS = ("X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Signature", "AWSAccessKeyId", "Signature")
+
+
+def _anonymous(request: web.Request) -> bool:
+    """No Authorization header and no presigned query (a partial one goes to authenticate, which says why)."""
+    return "Authorization" not in request.headers and not any(p in request.query for p in _SIGNATURE_PARAMS)
+
+
 def _authenticate(request: web.Request) -> AuthContext:
     auth = request.get(_AUTH)
+    if auth is None and _anonymous(request):
+        auth = request[_AUTH] = ANONYMOUS
     if auth is None:
         raw_path, _, raw_query = request.raw_path.partition("?")
         auth = authenticate(
@@ -167,7 +181,8 @@ class _Record:
     the target could not be read."""
     bucket: str | None = None
     key: str | None = None
-    principal: str | None = None
+    request: S3Request | None = None
+    """Once authenticated: who asked (its identity, or None for an anonymous request)."""
     status: int = 500
     response: web.StreamResponse | None = None
     streamed: bool = False
@@ -193,12 +208,16 @@ async def _handle_s3(request: web.Request, record: _Record, admitted: bool) -> w
         if bucket is not None:  # before authentication, so that a refusal carries them too
             await cors.remember_headers(request, bucket)
         # A form upload is signed in its body: its handler authenticates it from the fields.
-        auth = PENDING if handler in FORM_AUTHENTICATED else _authenticate(request)
-        record.principal = auth.access_key_id or None
-        store, credentials = request.app[STORE], request.app[CREDENTIALS]
+        form = handler in FORM_AUTHENTICATED
+        auth = PENDING if form else _authenticate(request)
+        store, credentials, identities = request.app[STORE], request.app[CREDENTIALS], request.app[IDENTITIES]
         req = S3Request(request, request_id(request), bucket, key, auth, store, config, credentials=credentials)
+        req.identity = identities.of(auth.access_key_id)
+        record.request = req
+        if not form:  # a form upload is authorized by its handler, once its fields say who and where
+            await authorize(req, record.op)
         response = await handler(req)
-        record.response, record.body, record.principal = response, req.body, req.auth.access_key_id or None
+        record.response, record.body = response, req.body
         return response
     except Exception as exc:  # every failure becomes an S3 error, or a cut connection once bytes went out
         metrics = request.app[METRICS]
@@ -243,9 +262,10 @@ def _finish(request: web.Request, record: _Record, started: float) -> None:
         prepared_at = request.get(_PREPARED_AT)
         metrics.ttfb.labels(record.op).observe((prepared_at or time.perf_counter()) - started)
     outcome = WRITE_OUTCOME.get()
+    denied = refused(request)
     request.app[ACCESS_LOG].write(
         request_id=request_id(request),
-        principal=record.principal,
+        principal=_principal(record.request),
         op=record.op,
         bucket=record.bucket,
         key=record.key,
@@ -255,7 +275,15 @@ def _finish(request: web.Request, record: _Record, started: float) -> None:
         duration=round(elapsed, 6),
         codec=outcome[0] if outcome else None,
         ratio=round(outcome[2] / outcome[1], 4) if outcome and outcome[1] else None,
+        **({"refused_action": denied[0], "refused_because": denied[1]} if denied else {}),
     )
+
+
+def _principal(req: S3Request | None) -> str | None:
+    """The access log's principal: the identity's ARN, "anonymous", or None before authentication."""
+    if req is None or (req.auth.access_key_id == "" and req.auth is not ANONYMOUS):
+        return None  # not authenticated (refused first, or a form whose fields were never verified)
+    return "anonymous" if req.identity is None else req.identity.principal
 
 
 async def expect_continue(request: web.Request) -> web.StreamResponse | None:
@@ -311,11 +339,15 @@ def create_app(
     config: S4Config,
     metrics: Metrics | None = None,
     access_log: AccessLog | None = None,
+    identities: Identities | None = None,
 ) -> web.Application:
+    """The S3 app. ``identities``: who signs with each key (s4.server.access.identities); by default every
+    key is an admin, as an app made in-process for a test wants."""
     app = web.Application(client_max_size=0, middlewares=[_unrouted])
     app[STORE] = store
     app[CONFIG] = config
     app[CREDENTIALS] = credentials
+    app[IDENTITIES] = identities if identities is not None else Identities(None)
     app[METRICS] = metrics
     app[ACCESS_LOG] = access_log or AccessLog(None)
     app[READINESS] = getattr(store, "check_ready", None)

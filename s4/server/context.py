@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 from multidict import CIMultiDictProxy, MultiDictProxy
@@ -14,8 +15,13 @@ from s4.server.errors import S3Error
 from s4.server.limits import BodyRate, idle_bounded
 from s4.store import ObjectStore
 
+if TYPE_CHECKING:
+    from s4.server.access.identities import Identity
+
 MAX_XML_BODY = 2 * 1024 * 1024
 MAX_OBJECT_BYTES = 5 * 1024**3
+ANONYMOUS_OWNER = "anonymous"
+"""The owner ID of what an anonymous request writes (into a bucket whose policy or ACL lets anyone)."""
 
 
 @dataclasses.dataclass
@@ -31,6 +37,10 @@ class S3Request:
     """The request body once a handler asked for it (its size feeds the metrics)."""
     credentials: Credentials | None = None
     """The gateway's keys, for a handler that authenticates from the body (a form upload's fields)."""
+    identity: Identity | None = None
+    """Who signed the request (s4.server.access.identities); None for an anonymous one."""
+    bucket_owner: str | None = None
+    """The name of the bucket's owner, once the access check has read it."""
 
     @property
     def headers(self) -> CIMultiDictProxy[str]:
@@ -50,7 +60,15 @@ class S3Request:
 
     @property
     def owner_id(self) -> str:
-        return self.auth.access_key_id
+        """The requester's owner ID (canonical ID and display name alike): its identity's name."""
+        if self.identity is not None:
+            return self.identity.name
+        return self.auth.access_key_id or ANONYMOUS_OWNER
+
+    @property
+    def bucket_owner_id(self) -> str:
+        """The owner ID of the bucket (as the access check read it), of what it holds unless given another."""
+        return self.bucket_owner or self.owner_id
 
     def verified_body(self, max_size: int = MAX_OBJECT_BYTES, *, header_checksums: bool = True) -> VerifiedBody:
         """The request body, decoded (aws-chunked) and checked (signature, MD5, checksums) as it streams.

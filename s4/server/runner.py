@@ -12,8 +12,9 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from s4.config import S4Config, ensure_credentials
+from s4.config import ConfigError, S4Config, ensure_credentials
 from s4.metrics import Metrics
+from s4.server.access.identities import Identities, IdentityError
 from s4.server.app import create_app, requests_in_flight
 from s4.server.auth.sigv4 import Credential, Credentials
 from s4.server.connections import CappedTCPSite
@@ -52,7 +53,11 @@ async def serve_store(
     """
     pairs, generated = ensure_credentials(config)
     credentials = Credentials(Credential(p.access_key_id, p.secret_access_key) for p in pairs)
-    app = create_app(store, credentials, config, metrics, AccessLog(config.access_log))
+    try:
+        identities = Identities.from_config(pairs)
+    except IdentityError as exc:
+        raise ConfigError(str(exc)) from None
+    app = create_app(store, credentials, config, metrics, AccessLog(config.access_log), identities)
     settings = server_settings(config.limits)
     # shutdown_timeout: what aiohttp gives the handlers still running after our own drain (see _drain).
     runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=5.0, **settings)
@@ -90,7 +95,7 @@ async def serve_store(
             loop.add_signal_handler(sig, stop.set)
     if reload is not None:
         with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(signal.SIGHUP, _reloader(reload, credentials))
+            loop.add_signal_handler(signal.SIGHUP, _reloader(reload, credentials, identities))
     if ready is not None:
         ready.set()
     try:
@@ -118,15 +123,19 @@ async def _drain(app: web.Application, timeout: float) -> None:
         _log.warning("stopping with %d request(s) still in flight after %.0f s", requests_in_flight(app), timeout)
 
 
-def _reloader(reload: Callable[[], S4Config], credentials: Credentials) -> Callable[[], None]:
+def _reloader(reload: Callable[[], S4Config], credentials: Credentials, identities: Identities) -> Callable[[], None]:
     def on_sighup() -> None:
         try:
             pairs, _ = ensure_credentials(reload())
+            parsed = Identities.parse(pairs)  # every policy readable, or none of the new file is used
         except Exception as exc:  # a bad file must not take the server down: keep serving as before
             _log.error("SIGHUP: the configuration did not load, keeping the current one: %s", exc)
             return
+        # Both at once, with no await between: a request sees the old keys and identities or the new ones.
         credentials.replace(Credential(p.access_key_id, p.secret_access_key) for p in pairs)
-        _log.info("SIGHUP: configuration reloaded (%d credential(s))", len(credentials))
+        identities.replace(parsed)
+        names = sorted({identity.name for identity in parsed.values()})
+        _log.info("SIGHUP: configuration reloaded (%d credential(s), identities %s)", len(credentials), names)
 
     return on_sighup
 

@@ -26,8 +26,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 RUNNER = ROOT.parent / "shared" / "conformance" / "run-s3-tests.sh"
 FLOOR = Path(__file__).with_name("floor.json")
-MAIN = ("S4CONFORMANCEMAIN001", "conformance-main-secret-000000000000000001")
-ALT = ("S4CONFORMANCEALT0001", "conformance-alt-secret-0000000000000000001")
+MAIN = ("S4CONFORMANCEMAIN001", "conformance-main-secret-000000000000000001", "s3main")
+ALT = ("S4CONFORMANCEALT0001", "conformance-alt-secret-0000000000000000001", "s3alt")
+"""Key, secret and identity name: run-s3-tests.sh gives the suite's main and alt users the user ids ``s3main``
+and ``s3alt``, which the suite expects as owner IDs (and grants ACLs to), so the identities bear those names."""
 START_TIMEOUT_S = 60
 
 
@@ -40,7 +42,8 @@ def _free_port() -> int:
 def _start_gateway(workdir: Path, port: int) -> subprocess.Popen:
     config = workdir / "config.yaml"
     config.write_text(
-        "credentials:\n" + "".join(f"  - {{access_key_id: {k}, secret_access_key: {s}}}\n" for k, s in (MAIN, ALT))
+        "credentials:\n"
+        + "".join(f"  - {{access_key_id: {k}, secret_access_key: {s}, name: {n}}}\n" for k, s, n in (MAIN, ALT))
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith(("S4_", "AWS_"))}
     log = (workdir / "gateway.log").open("wb")
@@ -98,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         gateway = _start_gateway(workdir, port)
         try:
             run = subprocess.run(
-                ["bash", str(RUNNER), str(port), *MAIN, *ALT, "--", *args.pytest_args],
+                ["bash", str(RUNNER), str(port), *MAIN[:2], *ALT[:2], "--", *args.pytest_args],
                 capture_output=True,
                 text=True,
                 env={**os.environ, "S3TESTS_SET": test_set},

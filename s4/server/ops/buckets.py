@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from aiohttp import web
 
+from s4.server.access.owners import bucket_owner, keep_owner
 from s4.server.addressing import check_bucket_name
 from s4.server.context import S3Request
 from s4.server.errors import S3Error
@@ -15,7 +18,11 @@ XML = "application/xml"
 
 
 async def list_buckets(req: S3Request) -> web.Response:
+    """The buckets the caller owns (an admin: every bucket, as an account's root user sees its account's)."""
     buckets = await req.store.list_buckets()
+    if req.identity is None or not req.identity.is_admin:
+        owners = await asyncio.gather(*(_owner_or_none(req, b.name) for b in buckets))
+        buckets = [b for b, owner in zip(buckets, owners, strict=True) if owner == req.owner_id]
     entries = "".join(
         f"<Bucket>{element('Name', b.name)}{element('CreationDate', iso8601(b.created))}</Bucket>" for b in buckets
     )
@@ -37,11 +44,31 @@ async def create_bucket(req: S3Request) -> web.Response:
         await req.store.create_bucket(req.bucket)
     except StoreError as exc:
         # us-east-1 answers a repeated CreateBucket by the owner with 200, every other region with 409.
-        if exc.code != "BucketAlreadyOwnedByYou" or req.config.region != "us-east-1":
+        if exc.code != "BucketAlreadyOwnedByYou":
+            raise
+        if await bucket_owner(req.store, req.bucket) != req.owner_id:
+            raise S3Error(
+                "BucketAlreadyExists",
+                "The requested bucket name is not available. The bucket namespace is shared by all users of the"
+                " system. Please select a different name and try again.",
+            ) from None
+        if req.config.region != "us-east-1":
             raise
         recreated = True
+    else:
+        await keep_owner(req.store, req.bucket, req.owner_id)
     await keep_creation_documents(req, documents, recreated)
     return web.Response(status=200, headers={"Location": f"/{req.bucket}"})
+
+
+async def _owner_or_none(req: S3Request, bucket: str) -> str | None:
+    """A listed bucket's owner; None for one deleted since it was listed."""
+    try:
+        return await bucket_owner(req.store, bucket)
+    except StoreError as exc:
+        if exc.code == "NoSuchBucket":
+            return None
+        raise
 
 
 async def delete_bucket(req: S3Request) -> web.Response:

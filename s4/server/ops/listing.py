@@ -66,7 +66,7 @@ async def list_objects_v1(req: S3Request) -> web.Response:
         element("IsTruncated", str(page.is_truncated).lower()),
         optional("NextMarker", encode(page.next_marker) if page.is_truncated and delimiter else None),
         optional("EncodingType", req.query.get("encoding-type")),
-        _contents(list(page.objects), encode, req.owner_id),
+        _contents(list(page.objects), encode, req.bucket_owner_id),
         _prefixes(page, encode),
     ]
     return web.Response(body=document("ListBucketResult", parts), content_type=XML)
@@ -108,7 +108,7 @@ async def list_objects_v2(req: S3Request) -> web.Response:
             encode_token(page.next_marker) if page.is_truncated and page.next_marker else None,
         ),
         optional("EncodingType", req.query.get("encoding-type")),
-        _contents(list(page.objects), encode, req.owner_id if fetch_owner else None),
+        _contents(list(page.objects), encode, req.bucket_owner_id if fetch_owner else None),
         _prefixes(page, encode),
     ]
     return web.Response(body=document("ListBucketResult", parts), content_type=XML)

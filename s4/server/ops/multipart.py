@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from aiohttp import web
 
+from s4.server.access.owners import forget_upload_owner, keep_upload_owner, upload_owner
 from s4.server.context import S3Request
 from s4.server.errors import S3Error
 from s4.server.http import attributes_from_headers, check_conditions, parse_range, write_condition
@@ -15,6 +18,8 @@ from s4.server.ops.checksums import (
     upload_checksum_elements,
     upload_checksum_headers,
 )
+from s4.server.ops.documents.acl import stored_acl
+from s4.server.ops.documents.object_acl import keep_upload_acl, upload_acl
 from s4.server.ops.objects import parse_copy_source
 from s4.server.ops.tagging import tags_from_header
 from s4.server.xml import (
@@ -50,9 +55,10 @@ async def create(req: S3Request) -> web.Response:
     attributes = attributes_from_headers(req.headers)
     tags = tags_from_header(req.headers)  # the object's at Complete
     checksum = upload_checksum(req.headers.get("x-amz-checksum-algorithm"), req.headers.get("x-amz-checksum-type"))
-    upload_id = await req.store.create_multipart_upload(
-        req.bucket, req.key, attributes, tags=tags, checksum=checksum
-    )
+    acl = await upload_acl(req)  # the object's at Complete, as its tags
+    upload_id = await req.store.create_multipart_upload(req.bucket, req.key, attributes, tags=tags, checksum=checksum)
+    if acl is not None:  # another identity's upload, or an ACL asked for
+        await keep_upload_owner(req.store, req.bucket, upload_id, req.owner_id, acl.to_xml())
     body = document(
         "InitiateMultipartUploadResult",
         [element("Bucket", req.bucket), element("Key", req.key), element("UploadId", upload_id)],
@@ -106,6 +112,7 @@ async def complete(req: S3Request) -> web.Response:
     info = await req.store.complete_multipart_upload(
         req.bucket, req.key, _upload_id(req), parts, condition, checksums=checksums
     )
+    await _keep_upload_acl(req)
     location = f"{req.http.scheme}://{req.http.host}/{req.bucket}/{url_encode_key(req.key)}"
     body = document(
         "CompleteMultipartUploadResult",
@@ -120,9 +127,24 @@ async def complete(req: S3Request) -> web.Response:
     return web.Response(body=body, content_type=XML)
 
 
+async def _keep_upload_acl(req: S3Request) -> None:
+    """The ACL CreateMultipartUpload asked for (or its initiator's default) becomes the object's."""
+    kept = await upload_owner(req.store, req.bucket, _upload_id(req))
+    if kept is not None and kept[1] is not None:
+        await keep_upload_acl(req, stored_acl(kept[1]))
+        await forget_upload_owner(req.store, req.bucket, _upload_id(req))
+
+
 async def abort(req: S3Request) -> web.Response:
     await req.store.abort_multipart_upload(req.bucket, req.key, _upload_id(req))
+    await forget_upload_owner(req.store, req.bucket, _upload_id(req))
     return web.Response(status=204)
+
+
+async def _initiators(req: S3Request, upload_ids: list[str]) -> list[str]:
+    """Who initiated each upload (the bucket's owner unless another identity's record says otherwise)."""
+    kept = await asyncio.gather(*(upload_owner(req.store, req.bucket, u) for u in upload_ids))
+    return [req.bucket_owner_id if k is None else k[0] for k in kept]
 
 
 def _int_param(req: S3Request, name: str, default: int, cap: int) -> int:
@@ -138,6 +160,7 @@ async def list_parts(req: S3Request) -> web.Response:
     marker = _int_param(req, "part-number-marker", 0, 10_000)
     max_parts = _int_param(req, "max-parts", 1000, 1000)
     page = await req.store.list_parts(req.bucket, req.key, _upload_id(req), marker, max_parts)
+    (initiator,) = await _initiators(req, [page.upload.upload_id])
     parts = "".join(
         "<Part>"
         + element("PartNumber", p.part_number)
@@ -154,8 +177,8 @@ async def list_parts(req: S3Request) -> web.Response:
             element("Bucket", req.bucket),
             element("Key", req.key),
             element("UploadId", page.upload.upload_id),
-            owner_xml(req.owner_id).replace("Owner>", "Initiator>", 2),
-            owner_xml(req.owner_id),
+            owner_xml(initiator).replace("Owner>", "Initiator>", 2),
+            owner_xml(initiator),
             element("StorageClass", "STANDARD"),
             element("PartNumberMarker", marker),
             optional("NextPartNumberMarker", page.next_part_number_marker),
@@ -175,17 +198,18 @@ async def list_uploads(req: S3Request) -> web.Response:
     upload_id_marker = req.query.get("upload-id-marker") or None
     max_uploads = _int_param(req, "max-uploads", 1000, 1000)
     page = await req.store.list_multipart_uploads(req.bucket, prefix, key_marker, upload_id_marker, max_uploads)
+    initiators = await _initiators(req, [u.upload_id for u in page.uploads])
     uploads = "".join(
         "<Upload>"
         + element("Key", encode(u.key))
         + element("UploadId", u.upload_id)
-        + owner_xml(req.owner_id).replace("Owner>", "Initiator>", 2)
-        + owner_xml(req.owner_id)
+        + owner_xml(initiator).replace("Owner>", "Initiator>", 2)
+        + owner_xml(initiator)
         + element("StorageClass", "STANDARD")
         + element("Initiated", iso8601(u.initiated))
         + upload_checksum_elements(u.checksum)
         + "</Upload>"
-        for u in page.uploads
+        for u, initiator in zip(page.uploads, initiators, strict=True)
     )
     body = document(
         "ListMultipartUploadsResult",

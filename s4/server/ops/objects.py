@@ -9,6 +9,7 @@ from urllib.parse import parse_qs, unquote
 
 from aiohttp import web
 
+from s4.server.access.authorize import allowed
 from s4.server.body.checksums import declares_body_checksum
 from s4.server.context import S3Request
 from s4.server.errors import S3Error
@@ -184,6 +185,10 @@ async def delete_objects(req: S3Request) -> web.Response:
                 f"{element('Message', 'Invalid version id specified')}</Error>"
             )
             continue
+        if not await allowed(req, "s3:DeleteObject", req.bucket, key):  # each key is its own DeleteObject
+            denied = element("Code", "AccessDenied") + element("Message", "Access Denied")
+            entries.append(f"<Error>{named}{denied}</Error>")
+            continue
         try:
             await req.store.delete_object(req.bucket, key)
         except StoreError as exc:
@@ -218,6 +223,7 @@ async def copy_object(req: S3Request) -> web.Response:
         raise S3Error("InvalidArgument", "Unknown tagging directive.")
     # COPY keeps the source's tags (whatever x-amz-tagging says); REPLACE takes x-amz-tagging, none without it.
     tags = (tags_from_header(req.headers) or {}) if tagging_directive == "REPLACE" else None
+    acl = await upload_acl(req)  # x-amz-acl / x-amz-grant-*: a copy gets its own ACL, not its source's
     source = await req.store.head_object(src_bucket, src_key)
     check_conditions(source, req.headers, prefix="x-amz-copy-source-")
     if (src_bucket, src_key) == (req.bucket, req.key) and directive == "COPY":
@@ -230,6 +236,7 @@ async def copy_object(req: S3Request) -> web.Response:
     condition = write_condition(req.headers)  # If-Match / If-None-Match name the destination
     await req.read_small_body(limit=0)  # no body, but a signed empty payload is still checked
     info = await req.store.copy_object(src_bucket, src_key, req.bucket, req.key, attributes, condition, tags=tags)
+    await keep_upload_acl(req, acl)
     body = document(
         "CopyObjectResult", [element("LastModified", iso8601(info.last_modified)), element("ETag", info.quoted_etag)]
     )

@@ -12,8 +12,8 @@ document as PutObjectTagging takes; a checksum or Content-MD5) and what to answe
 The signature is checked before the policy, the policy before a byte of the file is read,
 and the file streams into the store through the same checks as a PutObject body, with the
 policy's content-length-range enforced as it arrives: a file outside the range, or one that
-fails a digest, is never stored. The ``acl`` field is accepted (a policy may require it)
-and, as for PutObject's ``x-amz-acl``, not applied: access control is another issue's.
+fails a digest, is never stored. The signer must be allowed ``s3:PutObject`` on the key
+(s4.server.access); the ``acl`` field gives the object its ACL, as PutObject's ``x-amz-acl``.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from urllib.parse import quote, urlencode, urlsplit
 from aiohttp import web
 from multidict import CIMultiDict
 
+from s4.server.access.authorize import authorize_form
 from s4.server.auth.post_policy import PostPolicy, parse_policy
 from s4.server.auth.post_signature import authenticate_form, missing_field
 from s4.server.body.form import FormFile, read_form
@@ -33,6 +34,7 @@ from s4.server.body.verified import VerifiedBody
 from s4.server.context import MAX_OBJECT_BYTES, S3Request
 from s4.server.errors import S3Error
 from s4.server.http import attributes_from_headers
+from s4.server.ops.documents.object_acl import form_acl, keep_acl
 from s4.server.ops.tagging import tags_from_document
 from s4.server.xml import XML_HEAD, element
 from s4.store import ObjectInfo
@@ -56,6 +58,8 @@ async def post_object(req: S3Request) -> web.Response:
     key = _key(fields, upload)
     policy = parse_policy(fields["policy"])
     policy.check({**fields, "bucket": req.bucket or "", "key": key}, form_auth.exempt, dt.datetime.now(dt.UTC))
+    await authorize_form(req, key)  # the signer's rights, as for its PutObject
+    chosen_acl = await form_acl(req, fields, key)
     tags = tags_from_document(fields["tagging"].encode()) if "tagging" in fields else None
     attributes = attributes_from_headers(CIMultiDict(fields))
     digests = CIMultiDict((name, value) for name, value in fields.items() if name.startswith(_DIGEST_FIELDS))
@@ -64,6 +68,8 @@ async def post_object(req: S3Request) -> web.Response:
     # The body fills in its verified checksums before it ends; the store reads attributes after that.
     attributes = dataclasses.replace(attributes, checksums=body.checksums)
     info = await req.store.put_object(req.bucket, key, body, attributes, tags=tags)
+    if chosen_acl is not None:
+        await keep_acl(req, key, chosen_acl)
     return _answer(req, fields, info, body.checksums)
 
 

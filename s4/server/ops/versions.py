@@ -52,7 +52,7 @@ async def list_object_versions(req: S3Request) -> web.Response:
     limit = max_keys_of(req)
     # Each key has one version, so the page after (key, any version) starts after the key itself.
     page = await req.store.list_objects(req.bucket, prefix, delimiter, key_marker, limit)
-    owner = req.owner_id
+    owner = req.bucket_owner_id
     versions = "".join(
         "<Version>"
         + element("Key", encode(o.key))

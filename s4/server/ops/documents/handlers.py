@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable, Mapping
 
 from aiohttp import web
 
+from s4.server.access import PublicAccessBlock, is_public_policy, parse_bucket_policy
 from s4.server.context import S3Request
 from s4.server.cors import CORS_RULES
 from s4.server.errors import S3Error
@@ -23,12 +24,13 @@ from s4.server.ops.documents.common import require_body_digest
 from s4.server.ops.documents.cors import validate_cors
 from s4.server.ops.documents.lifecycle import validate_lifecycle
 from s4.server.ops.documents.policy import validate_policy
-from s4.server.xml import document
+from s4.server.xml import document, element
 
 Handler = Callable[[S3Request], Awaitable[web.StreamResponse]]
 Validator = Callable[[S3Request, bytes], Awaitable[bytes]]
 XML = "application/xml"
 OWNERSHIP = settings.OWNERSHIP_DOCUMENT
+PUBLIC_ACCESS_BLOCK = "public-access-block"
 ACL = acl.ACL_DOCUMENT
 
 
@@ -40,7 +42,25 @@ def _plain(check: Callable[[bytes], bytes]) -> Validator:
 
 
 async def _policy(req: S3Request, body: bytes) -> bytes:
-    return validate_policy(body, req.bucket or "")
+    checked = validate_policy(body, req.bucket or "")
+    block = await req.store.get_bucket_document(req.bucket or "", PUBLIC_ACCESS_BLOCK)
+    blocked = block is not None and PublicAccessBlock.from_document(block).block_public_policy
+    if blocked and is_public_policy(parse_bucket_policy(checked, req.bucket or "")):
+        raise S3Error("AccessDenied", "Access Denied")  # S3's answer to a public policy under BlockPublicPolicy
+    return checked
+
+
+async def get_bucket_policy_status(req: S3Request) -> web.Response:
+    """GetBucketPolicyStatus: whether the bucket's policy grants anyone (S3's meaning of public)."""
+    kept = await req.store.get_bucket_document(req.bucket or "", "policy")
+    if kept is None:
+        raise S3Error("NoSuchBucketPolicy", "The bucket policy does not exist", status=404)
+    public = is_public_policy(parse_bucket_policy(kept, req.bucket or ""))
+    body = document("PolicyStatus", [element("IsPublic", "true" if public else "false")])
+    return web.Response(body=body, content_type=XML)
+
+
+get_bucket_policy_status.__name__ = get_bucket_policy_status.__qualname__ = "GetBucketPolicyStatus"
 
 
 async def _ownership(req: S3Request, body: bytes) -> bytes:
@@ -58,7 +78,7 @@ async def _ownership(req: S3Request, body: bytes) -> bytes:
 
 async def _acl(req: S3Request, body: bytes) -> bytes:
     """PutBucketAcl: a canned ACL, grant headers, or an AccessControlPolicy document (one of them)."""
-    owner = acl.owner_of(await req.store.get_bucket_document(req.bucket or "", ACL), req.owner_id)
+    owner = acl.owner_of(await req.store.get_bucket_document(req.bucket or "", ACL), req.bucket_owner_id)
     chosen = acl.requested_acl(req.headers, body, owner)
     await object_acl.require_acls_allowed(req, chosen)
     return chosen.to_xml()
@@ -150,7 +170,7 @@ KINDS = (
         ACL,
         ("GetBucketAcl", "PutBucketAcl", None),
         _acl,
-        lambda req: acl.default_acl(req.owner_id).to_xml(),
+        lambda req: acl.default_acl(req.bucket_owner_id).to_xml(),
     ),
     Kind(
         "policy",
@@ -202,7 +222,7 @@ HANDLERS: dict[str, dict[str, Handler]] = {kind.subresource: _handlers(kind) for
 """Sub-resource, then method, to handler."""
 OPERATION_NAMES: dict[Handler, str] = {
     handler: handler.__name__
-    for by_method in (*HANDLERS.values(), object_acl.HANDLERS)
+    for by_method in (*HANDLERS.values(), object_acl.HANDLERS, {"GET": get_bucket_policy_status})
     for handler in by_method.values()
 }
 
@@ -217,6 +237,10 @@ def route(method: str, key: str | None, query: Mapping[str, str]) -> Handler | N
         if handler is None:
             raise S3Error("MethodNotAllowed", "The specified method is not allowed against this resource.")
         return handler
+    if "policyStatus" in query:
+        if method != "GET":
+            raise S3Error("MethodNotAllowed", "The specified method is not allowed against this resource.")
+        return get_bucket_policy_status
     for subresource, by_method in HANDLERS.items():
         if subresource in query:
             handler = by_method.get(method)

@@ -11,18 +11,21 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 
 from aiohttp import web
 
+from s4.server.access import PublicAccessBlock, is_public_acl
 from s4.server.context import S3Request
 from s4.server.errors import S3Error
 from s4.server.ops.documents import acl, settings
 from s4.server.ops.documents.common import require_body_digest
 from s4.server.ops.versions import require_current_version
-from s4.store import ObjectInfo
+from s4.store import ObjectInfo, ObjectStore, StoreError
 
 XML = "application/xml"
 PREFIX = "object-acl/"
+PUBLIC_ACCESS_BLOCK = "public-access-block"
 
 
 def _name(key: str) -> str:
@@ -34,13 +37,36 @@ def _identity(info: ObjectInfo) -> dict[str, str]:
 
 
 async def require_acls_allowed(req: S3Request, chosen: acl.Acl) -> None:
-    """A bucket whose ownership is BucketOwnerEnforced takes no ACL but the default (400 otherwise)."""
+    """A bucket whose ownership is BucketOwnerEnforced takes no ACL but the default (400 otherwise); one whose
+    public access block has BlockPublicAcls takes no public ACL (403 AccessDenied, as S3 answers)."""
     if chosen.is_private:
         return
+    if is_public_acl(chosen):
+        block = await req.store.get_bucket_document(req.bucket or "", PUBLIC_ACCESS_BLOCK)
+        if block is not None and PublicAccessBlock.from_document(block).block_public_acls:
+            raise S3Error("AccessDenied", "Access Denied")
     kept = await req.store.get_bucket_document(req.bucket or "", settings.OWNERSHIP_DOCUMENT)
     ownership = settings.object_ownership(kept)
     if ownership == "BucketOwnerEnforced":
         raise S3Error("AccessControlListNotSupported", "The bucket does not allow ACLs")
+
+
+async def kept_acl(store: ObjectStore, bucket: str, key: str) -> acl.Acl | None:
+    """The ACL given to the object now at ``key``, if any (for the access check: the object is looked at
+    only when an ACL was ever given to that key). None also when there is no such object."""
+    document = await store.get_bucket_document(bucket, _name(key))
+    if document is None:
+        return None
+    try:
+        info = await store.head_object(bucket, key)
+    except StoreError as exc:
+        if exc.code in ("NoSuchKey", "MethodNotAllowed"):
+            return None
+        raise
+    kept = json.loads(document)
+    if {k: kept.get(k) for k in ("key", "etag", "modified")} != _identity(info):
+        return None
+    return acl.stored_acl(kept["acl"].encode())
 
 
 async def _kept(req: S3Request, info: ObjectInfo) -> acl.Acl | None:
@@ -60,13 +86,13 @@ async def _keep(req: S3Request, info: ObjectInfo, chosen: acl.Acl) -> None:
 
 
 async def _bucket_owner(req: S3Request) -> str:
-    return acl.owner_of(await req.store.get_bucket_document(req.bucket or "", acl.ACL_DOCUMENT), req.owner_id)
+    return acl.owner_of(await req.store.get_bucket_document(req.bucket or "", acl.ACL_DOCUMENT), req.bucket_owner_id)
 
 
 async def get_object_acl(req: S3Request) -> web.Response:
     require_current_version(req)
     info = await req.store.head_object(req.bucket or "", req.key or "")
-    chosen = await _kept(req, info) or acl.default_acl(req.owner_id)
+    chosen = await _kept(req, info) or acl.default_acl(req.bucket_owner_id)
     return web.Response(body=chosen.to_xml(), content_type=XML)
 
 
@@ -77,7 +103,7 @@ async def put_object_acl(req: S3Request) -> web.Response:
         require_body_digest(req.headers)
     info = await req.store.head_object(req.bucket or "", req.key or "")
     kept = await _kept(req, info)
-    owner = kept.owner if kept is not None else req.owner_id
+    owner = kept.owner if kept is not None else req.bucket_owner_id
     chosen = acl.requested_acl(req.headers, body, owner, await _bucket_owner(req))
     await require_acls_allowed(req, chosen)
     await _keep(req, info, chosen)
@@ -85,12 +111,15 @@ async def put_object_acl(req: S3Request) -> web.Response:
 
 
 async def upload_acl(req: S3Request) -> acl.Acl | None:
-    """The ACL PutObject's headers ask for, checked before its body is read; None for the default."""
+    """The ACL an upload's headers ask for (PutObject, CopyObject, CreateMultipartUpload), checked before its
+    body is read; None for the default. An object written by another identity than the bucket's owner is
+    that writer's (its default ACL, kept), as on S3."""
+    by_owner = req.owner_id == req.bucket_owner_id
     if "x-amz-acl" not in req.headers and not any(name in req.headers for name in acl.GRANT_HEADERS):
-        return None
+        return None if by_owner else acl.default_acl(req.owner_id)
     # bucket-owner-read / -full-control grant the bucket's owner too.
     chosen = acl.acl_from_headers(req.headers, req.owner_id, await _bucket_owner(req))
-    if chosen is None or chosen.is_private:
+    if chosen is None or (chosen.is_private and by_owner):
         return None
     await require_acls_allowed(req, chosen)
     return chosen
@@ -99,7 +128,23 @@ async def upload_acl(req: S3Request) -> acl.Acl | None:
 async def keep_upload_acl(req: S3Request, chosen: acl.Acl | None) -> None:
     """Give the object PutObject just wrote the ACL upload_acl found (the default needs nothing kept)."""
     if chosen is not None:
-        await _keep(req, await req.store.head_object(req.bucket or "", req.key or ""), chosen)
+        await keep_acl(req, req.key or "", chosen)
+
+
+async def keep_acl(req: S3Request, key: str, chosen: acl.Acl) -> None:
+    """Give the object now at ``key`` the ACL ``chosen``."""
+    await _keep(req, await req.store.head_object(req.bucket or "", key), chosen)
+
+
+async def form_acl(req: S3Request, fields: Mapping[str, str], key: str) -> acl.Acl | None:
+    """The ACL of a form upload's ``acl`` field (a canned ACL), or its signer's default in another's bucket."""
+    if "acl" not in fields:
+        return None if req.owner_id == req.bucket_owner_id else acl.default_acl(req.owner_id)
+    chosen = acl.acl_from_headers({"x-amz-acl": fields["acl"]}, req.owner_id, await _bucket_owner(req))
+    if chosen is None or (chosen.is_private and req.owner_id == req.bucket_owner_id):
+        return None
+    await require_acls_allowed(req, chosen)
+    return chosen
 
 
 HANDLERS = {"GET": get_object_acl, "PUT": put_object_acl}

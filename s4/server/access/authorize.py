@@ -1,0 +1,196 @@
+"""The enforcement point: may this request's identity do what it asks, on this bucket and key?
+
+Called by the app once a request is authenticated, before its handler runs (so a refused request changes
+nothing and reads no body), and by the handlers that learn what they act on only later: a form upload once
+its fields are read, DeleteObjects for each key, and CopyObject / UploadPartCopy for their source. It
+gathers what the decision needs (s4.server.access.decide, AWS's order of evaluation): the caller's identity
+and its policy, the bucket's owner, policy, ACL (the object's own for reads of an object) and public access
+block, and the request's condition keys (``aws:SourceIp`` from the peer, ``s3:prefix``...). A refusal is
+403 AccessDenied, and the access log names the action refused and why.
+
+A bucket that does not exist is not judged here: the handler answers NoSuchBucket, as S3 does to anyone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime as dt
+import functools
+from collections.abc import Mapping, Sequence
+from urllib.parse import parse_qsl
+
+from aiohttp import web
+
+from s4.server.access import AccessRequest, PublicAccessBlock, decide, parse_bucket_policy
+from s4.server.access.actions import COPIES, OBJECT_READS, PER_KEY, action_of, copy_source
+from s4.server.access.identities import Identities, Identity
+from s4.server.access.owners import bucket_owner
+from s4.server.context import S3Request
+from s4.server.errors import S3Error
+from s4.server.ops.documents import acl as acls
+from s4.server.ops.documents.object_acl import kept_acl
+from s4.store import ObjectStore, StoreError
+
+IDENTITIES = web.AppKey("identities", Identities)
+"""The app's identities (s4.server.app.create_app), also for a handler that learns who signed from the body."""
+REFUSED = "s4.refused"
+"""Where a refusal leaves (action, reason) on the aiohttp request, for the access log."""
+POLICY_DOCUMENT = "policy"
+PUBLIC_ACCESS_BLOCK_DOCUMENT = "public-access-block"
+OWN_BUCKET_POLICIES = frozenset({"admin", "readwrite", None})
+"""Identities with full control of the buckets they own: the canned admin and readwrite, and an identity
+with a policy document (it owns only what its policy let it create). readonly and writeonly create nothing."""
+_FACTS = "s4.bucket_facts"
+_LISTINGS = frozenset({"s3:ListBucket", "s3:ListBucketVersions", "s3:ListBucketMultipartUploads"})
+
+
+def access_denied() -> S3Error:
+    return S3Error("AccessDenied", "Access Denied", status=403)
+
+
+@dataclasses.dataclass(frozen=True)
+class BucketFacts:
+    """What a bucket's documents say about access to it, read once per request."""
+
+    owner: str
+    policy: object | None
+    acl: acls.Acl
+    public_access_block: PublicAccessBlock | None
+
+
+async def bucket_facts(store: ObjectStore, bucket: str) -> BucketFacts:
+    """The bucket's owner, policy, ACL and public access block. StoreError NoSuchBucket."""
+    owner, policy, acl, block = await asyncio.gather(
+        bucket_owner(store, bucket),
+        store.get_bucket_document(bucket, POLICY_DOCUMENT),
+        store.get_bucket_document(bucket, acls.ACL_DOCUMENT),
+        store.get_bucket_document(bucket, PUBLIC_ACCESS_BLOCK_DOCUMENT),
+    )
+    return BucketFacts(
+        owner,
+        None if policy is None else parse_bucket_policy(policy, bucket),
+        acls.default_acl(owner) if acl is None else acls.stored_acl(acl),
+        None if block is None else PublicAccessBlock.from_document(block),
+    )
+
+
+async def _facts(req: S3Request, bucket: str) -> BucketFacts:
+    cache: dict[str, BucketFacts] = req.http.setdefault(_FACTS, {})
+    facts = cache.get(bucket)
+    if facts is None:
+        facts = cache[bucket] = await bucket_facts(req.store, bucket)
+    return facts
+
+
+def condition_context(req: S3Request, action: str, identity: Identity | None) -> dict[str, str | Sequence[str]]:
+    """The condition keys this request has (a key it does not have is absent, as the Null operator expects)."""
+    http = req.http
+    now = dt.datetime.now(dt.UTC)
+    context: dict[str, str | Sequence[str]] = {
+        "aws:SecureTransport": "true" if http.secure else "false",
+        "aws:CurrentTime": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "aws:EpochTime": str(int(now.timestamp())),
+        "aws:PrincipalType": "Anonymous" if identity is None else "User",
+    }
+    if http.remote:
+        context["aws:SourceIp"] = http.remote
+    if identity is not None:
+        context["aws:username"] = context["aws:userid"] = identity.name
+        context["aws:PrincipalArn"] = identity.principal
+    for header, key in (("Referer", "aws:Referer"), ("User-Agent", "aws:UserAgent")):
+        if header in req.headers:
+            context[key] = req.headers[header]
+    if action in _LISTINGS:
+        for name in ("prefix", "delimiter", "max-keys"):
+            if name in req.query:
+                context[f"s3:{name}"] = req.query[name]
+    if "versionId" in req.query:
+        context["s3:versionid"] = req.query["versionId"]
+    for name, value in req.headers.items():
+        lowered = name.lower()
+        if lowered.startswith(("x-amz-acl", "x-amz-grant-", "x-amz-copy-source", "x-amz-server-side-encryption")) or (
+            lowered in ("x-amz-metadata-directive", "x-amz-storage-class", "x-amz-content-sha256")
+        ):
+            context[f"s3:{lowered}"] = value
+    tagging = req.headers.get("x-amz-tagging")
+    if tagging is not None:
+        tags = parse_qsl(tagging, keep_blank_values=True)
+        context["s3:RequestObjectTagKeys"] = [k for k, _ in tags]
+        for k, v in tags:
+            context[f"s3:RequestObjectTag/{k}"] = v
+    return context
+
+
+async def allowed(req: S3Request, action: str, bucket: str | None, key: str | None) -> bool:
+    """Whether the request's identity may do ``action`` on ``bucket`` / ``key``; a refusal is noted for the
+    access log. A bucket that does not exist allows (the operation answers NoSuchBucket).
+
+    An object's own ACL is read only when nothing else decides: an owner's or an admin's reads cost no lookup.
+    """
+    identity: Identity | None = req.identity
+    facts = None
+    if bucket is not None and action != "s3:CreateBucket":
+        try:
+            facts = await _facts(req, bucket)
+        except StoreError as exc:
+            if exc.code == "NoSuchBucket":
+                return True
+            raise
+        req.bucket_owner = facts.owner
+    request = AccessRequest(
+        action=action,
+        bucket=bucket,
+        key=key,
+        principal=None if identity is None else identity.principal,
+        context=condition_context(req, action, identity),
+    )
+    owner_rights = identity is not None and identity.policy_name in OWN_BUCKET_POLICIES
+    weigh = functools.partial(
+        decide,
+        request,
+        identity_policy=None if identity is None else identity.policy,
+        is_owner=facts is not None and owner_rights and identity is not None and facts.owner == identity.name,
+        bucket_policy=None if facts is None else facts.policy,
+        public_access_block=None if facts is None else facts.public_access_block,
+    )
+    object_read = facts is not None and bucket is not None and key is not None and action in OBJECT_READS
+    # Without an ACL of its own, an object has its owner's default ACL, which grants only what owning does.
+    decision = weigh(acl=None if facts is None or object_read else facts.acl)
+    if object_read and not decision.allowed and not decision.reason.startswith("explicit deny"):
+        object_acl = await kept_acl(req.store, bucket, key)
+        if object_acl is not None:
+            decision = weigh(acl=object_acl)
+    if not decision.allowed:
+        req.http[REFUSED] = (action, decision.reason)
+    return decision.allowed
+
+
+async def require(req: S3Request, action: str, bucket: str | None, key: str | None) -> None:
+    """AccessDenied unless ``allowed``."""
+    if not await allowed(req, action, bucket, key):
+        raise access_denied()
+
+
+async def authorize(req: S3Request, operation: str) -> None:
+    """Refuse (403 AccessDenied) what the request's identity may not do; see the module docstring."""
+    action = action_of(operation, req.query)
+    if action is None or operation in PER_KEY:
+        return
+    await require(req, action, req.bucket, req.key)
+    if operation in COPIES:
+        source = copy_source(req.headers)
+        if source is not None:
+            await require(req, source[2], source[0], source[1])
+
+
+async def authorize_form(req: S3Request, key: str) -> None:
+    """A form upload (PostObject), once its fields are verified: its signer may put ``key``, or AccessDenied."""
+    req.identity = req.http.app[IDENTITIES].of(req.auth.access_key_id)
+    await require(req, "s3:PutObject", req.bucket, key)
+
+
+def refused(request: Mapping[str, object]) -> tuple[str, str] | None:
+    """The action refused to this request and why (for the access log), if one was."""
+    found = request.get(REFUSED)
+    return found if isinstance(found, tuple) else None

@@ -1,0 +1,402 @@
+"""Identities and access control (issue 15) against a real ``s4 serve``: the matrix of who may do what to
+alice's bucket, bucket policies (an Allow for bob, then a Deny that wins), public-read objects fetched with
+plain HTTP, the aws-cli scenario, the access log, and SIGHUP reloading the identities.
+
+One gateway for the module: alice and bob (readwrite), carol (readonly), the environment's admin pair, and
+anonymous requests (no signature at all).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+
+import boto3
+import pytest
+from botocore import UNSIGNED
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from tests.e2e.gateway import ACCESS_KEY, SECRET_KEY, start_gateway
+
+KEYS = {
+    "alice": ("ALICEKEY0000000001", "alice-secret-0000000001"),
+    "bob": ("BOBKEY000000000001", "bob-secret-00000000001"),
+    "carol": ("CAROLKEY0000000001", "carol-secret-0000000001"),
+    "admin": (ACCESS_KEY, SECRET_KEY),
+}
+CONFIG = (
+    "credentials:\n"
+    "  - {access_key_id: ALICEKEY0000000001, secret_access_key: alice-secret-0000000001, name: alice}\n"
+    "  - {access_key_id: BOBKEY000000000001, secret_access_key: bob-secret-00000000001, name: bob}\n"
+    "  - {access_key_id: CAROLKEY0000000001, secret_access_key: carol-secret-0000000001, name: carol,"
+    " policy: readonly}\n"
+)
+DAVE = "  - {access_key_id: DAVEKEY00000000001, secret_access_key: dave-secret-00000000001, name: dave}\n"
+BUCKET = "alpha"
+
+
+@pytest.fixture(scope="module")
+def gateway(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("access")
+    config = tmp / "s4.yaml"
+    config.write_text(CONFIG)
+    gw = start_gateway(tmp / "gateway", extra_args=("--config", str(config), "--workers", "1"))
+    gw.config_path = config
+    yield gw
+    gw.stop()
+
+
+def client(gateway, who: str):
+    if who == "anonymous":
+        config = Config(signature_version=UNSIGNED, retries={"max_attempts": 1})
+        return boto3.client("s3", endpoint_url=gateway.endpoint, region_name="us-east-1", config=config)
+    key, secret = KEYS[who]
+    return boto3.client(
+        "s3",
+        endpoint_url=gateway.endpoint,
+        aws_access_key_id=key,
+        aws_secret_access_key=secret,
+        region_name="us-east-1",
+        config=Config(retries={"max_attempts": 1}),
+    )
+
+
+def error_code(call: Callable[[], object]) -> str | None:
+    try:
+        call()
+    except ClientError as exc:
+        return exc.response["Error"]["Code"] or str(exc.response["ResponseMetadata"]["HTTPStatusCode"])
+    return None
+
+
+@pytest.fixture(scope="module")
+def alpha(gateway):
+    """alice's bucket: one object with a tag, and one multipart upload in progress."""
+    alice = client(gateway, "alice")
+    alice.create_bucket(Bucket=BUCKET)
+    alice.put_object(Bucket=BUCKET, Key="k", Body=b"alice's data", Tagging="team=a")
+    upload = alice.create_multipart_upload(Bucket=BUCKET, Key="mpu")["UploadId"]
+    return upload
+
+
+def state(gateway) -> tuple:
+    """Everything a refused request could have changed, as alice sees it."""
+    alice = client(gateway, "alice")
+    keys = [o["Key"] for o in alice.list_objects_v2(Bucket=BUCKET).get("Contents", [])]
+    body = alice.get_object(Bucket=BUCKET, Key="k")["Body"].read()
+    tags = alice.get_object_tagging(Bucket=BUCKET, Key="k")["TagSet"]
+    uploads = [u["UploadId"] for u in alice.list_multipart_uploads(Bucket=BUCKET).get("Uploads", [])]
+    acl = alice.get_bucket_acl(Bucket=BUCKET)["Grants"]
+    cors = error_code(lambda: alice.get_bucket_cors(Bucket=BUCKET))
+    return keys, body, tags, uploads, acl, cors, [b["Name"] for b in alice.list_buckets()["Buckets"]]
+
+
+def operations(upload_id: str) -> dict[str, Callable]:
+    """Each operation on alice's bucket, as a call on a client; writes are of new keys or harmless values."""
+    cors = {"CORSRules": [{"AllowedMethods": ["GET"], "AllowedOrigins": ["*"]}]}
+    return {
+        "ListObjectsV2": lambda c: c.list_objects_v2(Bucket=BUCKET),
+        "ListObjects": lambda c: c.list_objects(Bucket=BUCKET),
+        "ListObjectVersions": lambda c: c.list_object_versions(Bucket=BUCKET),
+        "HeadBucket": lambda c: c.head_bucket(Bucket=BUCKET),
+        "GetBucketLocation": lambda c: c.get_bucket_location(Bucket=BUCKET),
+        "GetObject": lambda c: c.get_object(Bucket=BUCKET, Key="k")["Body"].read(),
+        "HeadObject": lambda c: c.head_object(Bucket=BUCKET, Key="k"),
+        "GetObjectTagging": lambda c: c.get_object_tagging(Bucket=BUCKET, Key="k"),
+        "GetObjectAcl": lambda c: c.get_object_acl(Bucket=BUCKET, Key="k"),
+        "GetBucketAcl": lambda c: c.get_bucket_acl(Bucket=BUCKET),
+        "ListMultipartUploads": lambda c: c.list_multipart_uploads(Bucket=BUCKET),
+        "ListParts": lambda c: c.list_parts(Bucket=BUCKET, Key="mpu", UploadId=upload_id),
+        "PutObject": lambda c: c.put_object(Bucket=BUCKET, Key="k", Body=b"overwritten"),
+        "CopyObject": lambda c: c.copy_object(Bucket=BUCKET, Key="copy", CopySource=f"{BUCKET}/k"),
+        "PutObjectTagging": lambda c: c.put_object_tagging(
+            Bucket=BUCKET, Key="k", Tagging={"TagSet": [{"Key": "x", "Value": "y"}]}
+        ),
+        "DeleteObjectTagging": lambda c: c.delete_object_tagging(Bucket=BUCKET, Key="k"),
+        "CreateMultipartUpload": lambda c: c.create_multipart_upload(Bucket=BUCKET, Key="other"),
+        "AbortMultipartUpload": lambda c: c.abort_multipart_upload(Bucket=BUCKET, Key="mpu", UploadId=upload_id),
+        "DeleteObject": lambda c: c.delete_object(Bucket=BUCKET, Key="k"),
+        "PutBucketAcl": lambda c: c.put_bucket_acl(Bucket=BUCKET, ACL="public-read"),
+        "PutBucketCors": lambda c: c.put_bucket_cors(Bucket=BUCKET, CORSConfiguration=cors),
+        "PutBucketPolicy": lambda c: c.put_bucket_policy(Bucket=BUCKET, Policy=json.dumps(public_read_policy())),
+        "DeleteBucket": lambda c: c.delete_bucket(Bucket=BUCKET),
+    }
+
+
+READS = frozenset(
+    {
+        "ListObjectsV2",
+        "ListObjects",
+        "ListObjectVersions",
+        "HeadBucket",
+        "GetBucketLocation",
+        "GetObject",
+        "HeadObject",
+        "GetObjectTagging",
+        "GetObjectAcl",
+        "GetBucketAcl",
+        "ListMultipartUploads",
+        "ListParts",
+    }
+)
+
+
+def public_read_policy(bucket: str = BUCKET) -> dict:
+    statement = {"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{bucket}/*"}
+    return {"Version": "2012-10-17", "Statement": [statement]}
+
+
+@pytest.mark.parametrize("who", ["bob", "carol", "anonymous"])
+def test_others_are_refused_and_change_nothing(gateway, alpha, who):
+    """bob (another readwrite identity) and anonymous callers may do nothing to alice's bucket; carol
+    (readonly) may read it and nothing more. A refused request changes nothing."""
+    before = state(gateway)
+    caller = client(gateway, who)
+    outcomes = {name: error_code(lambda call=call: call(caller)) for name, call in operations(alpha).items()}
+    if who == "carol":
+        expected = {name: (None if name in READS else "AccessDenied") for name in outcomes}
+    else:
+        # HEAD has no body: boto3 shows the status (403) as the code.
+        expected = {name: ("403" if name.startswith("Head") else "AccessDenied") for name in outcomes}
+    assert outcomes == expected
+    assert state(gateway) == before
+
+
+def test_refused_delete_objects_reports_each_key(gateway, alpha):
+    before = state(gateway)
+    answer = client(gateway, "bob").delete_objects(Bucket=BUCKET, Delete={"Objects": [{"Key": "k"}, {"Key": "nope"}]})
+    assert [(e["Key"], e["Code"]) for e in answer["Errors"]] == [("k", "AccessDenied"), ("nope", "AccessDenied")]
+    assert not answer.get("Deleted")
+    assert state(gateway) == before
+
+
+def test_copy_needs_read_of_the_source(gateway, alpha):
+    """bob copies into his own bucket: refused without s3:GetObject on alice's object."""
+    bob = client(gateway, "bob")
+    bob.create_bucket(Bucket="bobs")
+    assert error_code(lambda: bob.copy_object(Bucket="bobs", Key="stolen", CopySource=f"{BUCKET}/k")) == "AccessDenied"
+    assert "Contents" not in bob.list_objects_v2(Bucket="bobs")
+    # alice may not write into bob's bucket either, even from her own object.
+    alice = client(gateway, "alice")
+    assert error_code(lambda: alice.copy_object(Bucket="bobs", Key="gift", CopySource=f"{BUCKET}/k")) == "AccessDenied"
+
+
+def test_owners_and_listings(gateway, alpha):
+    alice, bob, admin = client(gateway, "alice"), client(gateway, "bob"), client(gateway, "admin")
+    assert error_code(lambda: bob.create_bucket(Bucket=BUCKET)) == "BucketAlreadyExists"
+    alice.create_bucket(Bucket=BUCKET)  # its owner again: us-east-1 answers 200
+    mine = alice.list_buckets()
+    assert mine["Owner"] == {"ID": "alice", "DisplayName": "alice"}
+    assert BUCKET in [b["Name"] for b in mine["Buckets"]]
+    assert BUCKET not in [b["Name"] for b in bob.list_buckets()["Buckets"]]
+    assert BUCKET in [b["Name"] for b in admin.list_buckets()["Buckets"]]
+    listing = alice.list_objects_v2(Bucket=BUCKET, FetchOwner=True)["Contents"]
+    assert {o["Owner"]["ID"] for o in listing} == {"alice"}
+    assert alice.get_bucket_acl(Bucket=BUCKET)["Owner"]["ID"] == "alice"
+    assert admin.get_object_acl(Bucket=BUCKET, Key="k")["Owner"]["ID"] == "alice"
+    uploads = admin.list_multipart_uploads(Bucket=BUCKET)["Uploads"]
+    assert {(u["Initiator"]["ID"], u["Owner"]["ID"]) for u in uploads} == {("alice", "alice")}
+    assert error_code(lambda: client(gateway, "carol").create_bucket(Bucket="carols")) == "AccessDenied"
+    assert error_code(lambda: client(gateway, "anonymous").list_buckets()) == "AccessDenied"
+
+
+def test_bucket_policy_grants_then_deny_wins(gateway):
+    alice, bob = client(gateway, "alice"), client(gateway, "bob")
+    alice.create_bucket(Bucket="shared")
+    alice.put_object(Bucket="shared", Key="doc", Body=b"for bob")
+    assert error_code(lambda: bob.get_object(Bucket="shared", Key="doc")) == "AccessDenied"
+    grant = {
+        "Effect": "Allow",
+        "Principal": {"AWS": ["arn:aws:iam:::user/bob"]},
+        "Action": ["s3:GetObject", "s3:ListBucket"],
+        "Resource": ["arn:aws:s3:::shared", "arn:aws:s3:::shared/*"],
+    }
+    alice.put_bucket_policy(Bucket="shared", Policy=json.dumps({"Version": "2012-10-17", "Statement": [grant]}))
+    assert bob.get_object(Bucket="shared", Key="doc")["Body"].read() == b"for bob"
+    assert [o["Key"] for o in bob.list_objects_v2(Bucket="shared")["Contents"]] == ["doc"]
+    assert error_code(lambda: bob.put_object(Bucket="shared", Key="doc", Body=b"no")) == "AccessDenied"
+    assert error_code(lambda: client(gateway, "carol").get_object_acl(Bucket="shared", Key="doc")) is None
+    deny = {
+        "Effect": "Deny",
+        "Principal": {"AWS": "arn:aws:iam:::user/bob"},
+        "Action": "s3:GetObject",
+        "Resource": "arn:aws:s3:::shared/*",
+    }
+    policy = {"Version": "2012-10-17", "Statement": [grant, deny]}
+    alice.put_bucket_policy(Bucket="shared", Policy=json.dumps(policy))
+    assert error_code(lambda: bob.get_object(Bucket="shared", Key="doc")) == "AccessDenied"
+    assert [o["Key"] for o in bob.list_objects_v2(Bucket="shared")["Contents"]] == ["doc"]  # still allowed
+    # A Deny in the bucket policy binds even the readonly identity's own policy.
+    everyone = {**deny, "Principal": "*", "Action": "s3:GetObjectAcl"}
+    alice.put_bucket_policy(Bucket="shared", Policy=json.dumps({"Version": "2012-10-17", "Statement": [everyone]}))
+    assert error_code(lambda: client(gateway, "carol").get_object_acl(Bucket="shared", Key="doc")) == "AccessDenied"
+
+
+def _fetch(url: str) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as answer:
+            return answer.status, answer.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+def test_public_read_object_by_plain_http(gateway):
+    alice = client(gateway, "alice")
+    alice.create_bucket(Bucket="site")
+    alice.put_object(Bucket="site", Key="index.html", Body=b"<h1>hi</h1>", ACL="public-read")
+    alice.put_object(Bucket="site", Key="secret.txt", Body=b"private")
+    assert _fetch(f"{gateway.endpoint}/site/index.html") == (200, b"<h1>hi</h1>")
+    status, body = _fetch(f"{gateway.endpoint}/site/secret.txt")
+    assert status == 403 and b"<Code>AccessDenied</Code>" in body
+    status, body = _fetch(f"{gateway.endpoint}/site")  # listing is the bucket ACL's, which is private
+    assert status == 403
+    # Anonymous writes: only where an ACL or a policy lets anyone write.
+    anonymous = client(gateway, "anonymous")
+    assert error_code(lambda: anonymous.put_object(Bucket="site", Key="x", Body=b"x")) == "AccessDenied"
+    alice.put_bucket_acl(Bucket="site", ACL="public-read-write")
+    anonymous.put_object(Bucket="site", Key="dropbox", Body=b"from anyone")
+    assert alice.get_object_acl(Bucket="site", Key="dropbox")["Owner"]["ID"] == "anonymous"
+    # PublicAccessBlock: public grants stop granting, and public ACLs are refused.
+    alice.put_public_access_block(
+        Bucket="site",
+        PublicAccessBlockConfiguration={"BlockPublicAcls": True, "IgnorePublicAcls": True},
+    )
+    assert _fetch(f"{gateway.endpoint}/site/index.html")[0] == 403
+    assert error_code(lambda: alice.put_object(Bucket="site", Key="p", Body=b"p", ACL="public-read")) == "AccessDenied"
+    assert error_code(lambda: alice.put_bucket_acl(Bucket="site", ACL="public-read")) == "AccessDenied"
+
+
+def test_policy_status_and_blocked_public_policy(gateway):
+    alice = client(gateway, "alice")
+    alice.create_bucket(Bucket="status")
+    assert error_code(lambda: alice.get_bucket_policy_status(Bucket="status")) == "NoSuchBucketPolicy"
+    alice.put_bucket_policy(Bucket="status", Policy=json.dumps(public_read_policy("status")))
+    assert alice.get_bucket_policy_status(Bucket="status")["PolicyStatus"]["IsPublic"] is True
+    alice.put_public_access_block(Bucket="status", PublicAccessBlockConfiguration={"BlockPublicPolicy": True})
+    again = json.dumps(public_read_policy("status"))
+    assert error_code(lambda: alice.put_bucket_policy(Bucket="status", Policy=again)) == "AccessDenied"
+
+
+def test_presigned_url_carries_the_signers_rights(gateway, alpha):
+    alice_url = client(gateway, "alice").generate_presigned_url("get_object", Params={"Bucket": BUCKET, "Key": "k"})
+    assert _fetch(alice_url) == (200, b"alice's data")
+    bob_url = client(gateway, "bob").generate_presigned_url("get_object", Params={"Bucket": BUCKET, "Key": "k"})
+    assert _fetch(bob_url)[0] == 403
+
+
+def test_access_log_names_principal_and_refused_action(gateway, alpha):
+    error_code(lambda: client(gateway, "bob").get_object(Bucket=BUCKET, Key="k"))
+    deadline = time.monotonic() + 5
+    refused = []
+    while time.monotonic() < deadline and not refused:
+        lines = [json.loads(line) for line in (gateway.data_dir.parent / "access.log").read_text().splitlines()]
+        refused = [e for e in lines if e.get("refused_action") == "s3:GetObject" and e["principal"].endswith("/bob")]
+        time.sleep(0.1)
+    assert refused and refused[-1]["status"] == 403 and refused[-1]["principal"] == "arn:aws:iam:::user/bob"
+    assert refused[-1]["refused_because"]
+
+
+def _aws(gateway, who: str, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    env = gateway.client_env()
+    env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"] = KEYS[who]
+    cmd = [sys.executable, "-m", "awscli", "--endpoint-url", gateway.endpoint, *args]
+    result = subprocess.run(cmd, capture_output=True, env=env, timeout=120)
+    if check and result.returncode != 0:
+        raise AssertionError(f"aws {' '.join(args)} as {who} failed: {result.stderr.decode()}")
+    return result
+
+
+def test_awscli_scenario(gateway, tmp_path):
+    """alice creates a bucket, bob is refused, alice grants bob read with put-bucket-policy, bob reads; an
+    object uploaded with --acl public-read downloads with plain HTTP."""
+    (tmp_path / "report.txt").write_bytes(b"quarterly numbers\n")
+    _aws(gateway, "alice", "s3", "mb", "s3://reports")
+    _aws(gateway, "alice", "s3", "cp", str(tmp_path / "report.txt"), "s3://reports/q1.txt")
+    refused = _aws(gateway, "bob", "s3", "cp", "s3://reports/q1.txt", str(tmp_path / "got.txt"), check=False)
+    assert refused.returncode != 0 and b"403" in refused.stderr
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": "arn:aws:iam:::user/bob"},
+                "Action": ["s3:GetObject", "s3:ListBucket"],
+                "Resource": ["arn:aws:s3:::reports", "arn:aws:s3:::reports/*"],
+            }
+        ],
+    }
+    _aws(gateway, "alice", "s3api", "put-bucket-policy", "--bucket", "reports", "--policy", json.dumps(policy))
+    _aws(gateway, "bob", "s3", "cp", "s3://reports/q1.txt", str(tmp_path / "got.txt"))
+    assert (tmp_path / "got.txt").read_bytes() == b"quarterly numbers\n"
+    assert b"q1.txt" in _aws(gateway, "bob", "s3", "ls", "s3://reports").stdout
+    assert _aws(gateway, "bob", "s3", "rm", "s3://reports/q1.txt", check=False).returncode != 0
+    _aws(gateway, "alice", "s3", "cp", str(tmp_path / "report.txt"), "s3://reports/public.txt", "--acl", "public-read")
+    assert _fetch(f"{gateway.endpoint}/reports/public.txt") == (200, b"quarterly numbers\n")
+    assert _fetch(f"{gateway.endpoint}/reports/q1.txt")[0] == 403
+
+
+def test_sighup_reloads_identities_and_keeps_them_on_a_bad_file(gateway):
+    dave = boto3.client(
+        "s3",
+        endpoint_url=gateway.endpoint,
+        aws_access_key_id="DAVEKEY00000000001",
+        aws_secret_access_key="dave-secret-00000000001",
+        region_name="us-east-1",
+        config=Config(retries={"max_attempts": 1}),
+    )
+    assert error_code(lambda: dave.list_buckets()) == "InvalidAccessKeyId"
+    gateway.config_path.write_text(CONFIG + DAVE)
+    os.kill(gateway.process.pid, signal.SIGHUP)
+    deadline = time.monotonic() + 10
+    while error_code(lambda: dave.list_buckets()) is not None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    dave.create_bucket(Bucket="daves")
+    assert [b["Name"] for b in dave.list_buckets()["Buckets"]] == ["daves"]
+    gateway.config_path.write_text(CONFIG + DAVE.replace("name: dave}", "name: dave, policy: superuser}"))
+    os.kill(gateway.process.pid, signal.SIGHUP)
+    deadline = time.monotonic() + 10
+    while not any("keeping the current one" in line for line in gateway.output) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert any("keeping the current one" in line for line in gateway.output)
+    assert [b["Name"] for b in dave.list_buckets()["Buckets"]] == ["daves"]  # still dave, still readwrite
+
+
+def test_owners_over_seaweedfs_survive_a_restart(tmp_path):
+    """Over an upstream S3 (which sees one identity, the gateway's), owners are the gateway's own records:
+    another gateway over the same upstream knows them."""
+    from tests.seaweed import SeaweedUnavailable, start_seaweed
+
+    try:
+        upstream = start_seaweed(tmp_path / "seaweed")
+    except SeaweedUnavailable as exc:
+        pytest.skip(f"SeaweedFS cannot run here: {exc}")
+    config = tmp_path / "s4.yaml"
+    config.write_text(CONFIG)
+    args = ("--config", str(config), "--workers", "1")
+    try:
+        first = start_gateway(tmp_path / "first", extra_args=args, extra_env=upstream.env())
+        try:
+            client(first, "alice").create_bucket(Bucket="upstream-owned")
+            client(first, "alice").put_object(Bucket="upstream-owned", Key="k", Body=b"v")
+        finally:
+            first.stop()
+        second = start_gateway(tmp_path / "second", extra_args=args, extra_env=upstream.env())
+        try:
+            bob, alice = client(second, "bob"), client(second, "alice")
+            assert error_code(lambda: bob.create_bucket(Bucket="upstream-owned")) == "BucketAlreadyExists"
+            assert error_code(lambda: bob.get_object(Bucket="upstream-owned", Key="k")) == "AccessDenied"
+            assert "upstream-owned" not in [b["Name"] for b in bob.list_buckets()["Buckets"]]
+            assert [b["Name"] for b in alice.list_buckets()["Buckets"]] == ["upstream-owned"]
+            assert alice.get_object(Bucket="upstream-owned", Key="k")["Body"].read() == b"v"
+        finally:
+            second.stop()
+    finally:
+        upstream.stop()
