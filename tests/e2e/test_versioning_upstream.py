@@ -13,8 +13,11 @@ from typing import Any, TypeVar
 
 import pytest
 
+from s4.codec import CodecDispatcher, CodecRegistry, CpuCodecPool
+from s4.codec.policy import FramePolicy
 from s4.config import UpstreamConfig
 from s4.store.base import ByteRange, DeleteResult, ObjectAttributes, ObjectStream, StoreError, WriteCondition
+from s4.store.compressing.store import CompressingStore
 from s4.store.s3.store import TEMP_PREFIX, S3Store
 from tests.seaweed import ACCESS_KEY, SECRET_KEY, SeaweedFS, SeaweedUnavailable, start_seaweed
 from tests.unit.store_helpers import body
@@ -22,6 +25,10 @@ from tests.unit.store_helpers import body
 T = TypeVar("T")
 MiB = 1024 * 1024
 PART = 5 * MiB
+FRAME = 64 * 1024
+POLICY = FramePolicy(
+    single_frame_max=FRAME, medium_frame=FRAME, medium_max=64 * MiB, large_frame=FRAME, unknown_frame=FRAME
+)
 _names = itertools.count()
 
 
@@ -56,6 +63,13 @@ def store(seaweed, loop) -> S3Store:
     opened = loop.run_until_complete(S3Store.open(config))
     yield opened
     loop.run_until_complete(opened.close())
+
+
+@pytest.fixture(scope="module")
+def compressing(store) -> CompressingStore:
+    pool = CpuCodecPool(CodecRegistry.cpu_default())
+    yield CompressingStore(store, pool, CodecDispatcher(), POLICY)
+    pool.close()
 
 
 @pytest.fixture
@@ -238,6 +252,35 @@ def test_listing_interleaves_markers_in_s3s_order_and_pages(store, run, versione
     assert listed(run, store, bucket, prefix="d/") == [e for e in expected if e[0].startswith("d/")]
 
 
+def test_small_pages_lose_nothing_where_keys_share_a_prefix(store, run, versioned):
+    # SeaweedFS keeps the versions of "log" in a folder "log.versions": its own small pages skip "log".
+    bucket = versioned
+    for key in ["log", "log.s4v.a.s4index", "log", "log.a", "log/x", "lo", "log0", "log.z", "m"]:
+        put(run, store, bucket, key, b"1")
+    run(store.delete_object(bucket, "log"))
+    run(store.delete_object(bucket, "m"))
+    whole = listed(run, store, bucket)
+    assert len(whole) == 11 and [e[0] for e in whole] == sorted(e[0] for e in whole)
+    assert [e[0] for e in whole[1:4]] == ["log"] * 3 and whole[1][2:] == (True, True)
+    for size in (1, 2, 5):
+        seen: list[tuple[str, str, bool, bool]] = []
+        key_marker = version_marker = None
+        for _ in range(20):
+            page = run(
+                store.list_object_versions(
+                    bucket, key_marker=key_marker, version_id_marker=version_marker, max_keys=size
+                )
+            )
+            assert len(page.versions) <= size
+            seen += [(v.key, v.version_id, v.is_latest, v.delete_marker) for v in page.versions]
+            if not page.is_truncated:
+                break
+            key_marker, version_marker = page.next_key_marker, page.next_version_id_marker
+        assert seen == whole, size
+    error = failure(run, store.get_object(bucket, "log"))
+    assert (error.delete_marker, error.version_id) == (True, whole[1][1])
+
+
 # -- Suspended: the null version -----------------------------------------------------------------------
 
 
@@ -312,3 +355,44 @@ def test_a_bucket_with_versions_left_is_not_empty(store, seaweed, run, versioned
     run(store.delete_object(bucket, "k", version_id=marker))
     run(store.delete_bucket(bucket))
     assert bucket not in [b["Name"] for b in seaweed.client().list_buckets()["Buckets"]]
+
+
+# -- the CompressingStore over it: every version compressed, with its own sidecar ------------------------
+
+
+def text(seed: int, size: int) -> bytes:
+    line = b"%08d 2026-12-02T07:00:00Z INFO versioned upstream request served status=200\n"
+    return b"".join(line % (seed * 1_000_000 + n) for n in range(size // len(line) + 1))[:size]
+
+
+def test_the_compressing_store_keeps_versions_upstream(compressing, seaweed, run, versioned):
+    bucket = versioned
+    old, new = text(1, 10 * FRAME), text(2, 12 * FRAME)
+    v1 = run(compressing.put_object(bucket, "log", body(old), ObjectAttributes())).version_id
+    v2 = run(compressing.put_object(bucket, "log", body(new), ObjectAttributes())).version_id
+    assert v1 and v2 and v1 != v2
+    raw = seaweed.client()
+    stored = raw.get_object(Bucket=bucket, Key="log", VersionId=v1)["Body"].read()
+    assert stored[:4] == b"S4F2" and len(stored) < len(old) / 3
+    assert get(run, compressing, bucket, "log", v1) == old
+    assert (
+        get(run, compressing, bucket, "log", v1, ByteRange(3 * FRAME + 5, 5 * FRAME))
+        == old[3 * FRAME + 5 : 5 * FRAME + 1]
+    )
+    assert get(run, compressing, bucket, "log", None, ByteRange(suffix=100)) == new[-100:]
+    page = run(compressing.list_object_versions(bucket))
+    assert [(v.key, v.version_id, v.size, v.is_latest) for v in page.versions] == [
+        ("log", v2, len(new), True),
+        ("log", v1, len(old), False),
+    ]
+    marker = run(compressing.delete_object(bucket, "log"))
+    error = failure(run, compressing.head_object(bucket, "log"))
+    assert (error.code, error.delete_marker, error.version_id) == ("NoSuchKey", True, marker.version_id)
+    copied = run(compressing.copy_object(bucket, "log", bucket, "restored", None, src_version_id=v1))
+    assert get(run, compressing, bucket, "restored") == old and copied.version_id
+    run(compressing.delete_object(bucket, "log", version_id=v1))
+    assert failure(run, compressing.get_object(bucket, "log", version_id=v1)).code == "NoSuchVersion"
+    assert get(run, compressing, bucket, "log", v2, ByteRange(0, 99)) == new[:100]
+    # Upstream: client versions, the surviving versions' sidecars, nothing of the deleted one's.
+    left = raw_versions(seaweed, bucket)
+    assert not [k for k in left if v1 in k] and not [k for k in left if k.startswith(".s4mpu/")]

@@ -70,6 +70,7 @@ from s4.store.s3.versions import (
     is_gateway_key,
     latest_delete_marker,
     no_such_version,
+    pages_lose_entries,
     purge,
     record_order,
     version_info,
@@ -93,6 +94,9 @@ PING_TIMEOUT_S = 5.0
 EMPTY_FOLDER_SERVERS = ("SeaweedFS",)
 """Server headers of upstreams that may list empty folders as common prefixes: each is checked."""
 PREFIX_CHECK_CONCURRENCY = 16
+UPSTREAM_VERSIONS_PAGE = 1000
+"""ListObjectVersions always asks the upstream for this many (S3's most), whatever a client's page: see
+list_object_versions."""
 
 
 def _etag(value: str) -> str:
@@ -165,6 +169,8 @@ class S3Store:
             self._call, self._buckets, lambda: self._client.meta.service_model, self._translate
         )
         self._versioning = VersioningStatus(self._call)
+        self._versions_pages_lose_entries: bool | None = None
+        """Whether the upstream's ListObjectVersions loses entries past a marker (SeaweedFS); None: not known yet."""
 
     @classmethod
     async def open(cls, config: UpstreamConfig) -> S3Store:
@@ -834,42 +840,74 @@ class S3Store:
         version_id_marker: str | None = None,
         max_keys: int = 1000,
     ) -> VersionsPage:
-        """The upstream's ListObjectVersions, versions and delete markers in its (S3's) order."""
+        """The upstream's ListObjectVersions, versions and delete markers in S3's order. The upstream is asked
+        for whole pages, which this store cuts to ``max_keys`` itself: an upstream may lose entries when it
+        cuts pages (SeaweedFS, see versions.py)."""
         location = await self._buckets.require(bucket)
+        version_id_marker = version_id_marker or None
         params: dict[str, Any] = {"Bucket": location.bucket, "Prefix": location.key(prefix)}
         if max_keys <= 0:
             await self._call("list_object_versions", MaxKeys=1, **params)  # still NoSuchBucket for a missing bucket
             return VersionsPage([], [], False, None, None)
-        params["MaxKeys"] = min(max_keys, 1000)
+        params["MaxKeys"] = UPSTREAM_VERSIONS_PAGE
+        max_keys = min(max_keys, UPSTREAM_VERSIONS_PAGE)
         if delimiter:
             params["Delimiter"] = delimiter
-        if key_marker:
-            params["KeyMarker"] = location.key(key_marker)
-            if version_id_marker:
-                params["VersionIdMarker"] = version_id_marker
-        answer = await self._call("list_object_versions", **params)
+        answer: dict[str, Any] | None = None
+        if key_marker and self._versions_pages_lose_entries is not False:
+            # An upstream whose markers lose entries (SeaweedFS): the whole listing, when it fits in one answer.
+            answer = await self._call("list_object_versions", **params)
+            self._versions_pages_lose_entries = pages_lose_entries(answer)
+            if answer.get("IsTruncated") or not self._versions_pages_lose_entries:
+                answer = None
+        whole = answer is not None
+        if answer is None:
+            if key_marker:
+                params["KeyMarker"] = location.key(key_marker)
+                if version_id_marker:
+                    params["VersionIdMarker"] = version_id_marker
+            answer = await self._call("list_object_versions", **params)
         versions = [
             version_info(bucket, location.client_key(entry["Key"]), entry, delete_marker)
             for entry, delete_marker in entries(answer)
         ]
         prefixes = [location.client_key(p["Prefix"]) for p in answer.get("CommonPrefixes", [])]
-        if key_marker:
+        # Versions (newest first per key, kept by the stable sort) and common prefixes in key order, cut here.
+        items: list[ObjectInfo | str] = sorted([*versions, *prefixes], key=_listing_order)
+        if whole and key_marker:
+            items = _after_marker(items, key_marker, version_id_marker)
+        elif key_marker:
             # A common prefix that the key marker falls in was listed on an earlier page.
-            prefixes = [p for p in prefixes if not key_marker.startswith(p)]
+            items = [i for i in items if not isinstance(i, str) or not key_marker.startswith(i)]
         if prefixes and _keeps_empty_folders(answer):
-            prefixes = await self._non_empty(location, prefixes, versions=True)
-        truncated = bool(answer.get("IsTruncated"))
+            items = await self._without_empty_folders(location, items, max_keys + 1)
+        page, more = items[:max_keys], len(items) > max_keys
+        truncated = more or bool(answer.get("IsTruncated"))
         next_key: str | None = None
         next_version: str | None = None
-        if truncated and answer.get("NextKeyMarker"):
+        if truncated and not more and answer.get("NextKeyMarker"):
             next_key = location.client_key(answer["NextKeyMarker"])
             next_version = answer.get("NextVersionIdMarker") or None
-        elif truncated:
-            # An upstream that leaves them out: the last entry (or common prefix) listed.
-            last = max([*versions[-1:], *prefixes[-1:]], key=_listing_order, default=None)
+        elif truncated and page:
+            last = page[-1]
             next_key = last.key if isinstance(last, ObjectInfo) else last
             next_version = last.version_id if isinstance(last, ObjectInfo) else None
-        return VersionsPage(versions, prefixes, truncated, next_key, next_version)
+        listed = [item for item in page if isinstance(item, ObjectInfo)]
+        rolled_up = [item for item in page if isinstance(item, str)]
+        return VersionsPage(listed, rolled_up, truncated, next_key, next_version)
+
+    async def _without_empty_folders(
+        self, location: Location, items: list[ObjectInfo | str], wanted: int
+    ) -> list[ObjectInfo | str]:
+        """``items`` less the common prefixes that hold nothing any more, checked among the first ``wanted``."""
+        checked: set[str] = set()
+        while True:
+            unchecked = [i for i in items[:wanted] if isinstance(i, str) and i not in checked]
+            if not unchecked:
+                return items
+            empty = set(unchecked) - set(await self._non_empty(location, unchecked, versions=True))
+            checked.update(unchecked)
+            items = [i for i in items if not isinstance(i, str) or i not in empty]
 
     # --- multipart --------------------------------------------------------------------------------
 
@@ -1105,6 +1143,30 @@ def _keeps_empty_folders(answer: dict[str, Any]) -> bool:
     common prefix until they clean it up (SeaweedFS, for a while); S3 never shows an empty prefix."""
     server = answer.get("ResponseMetadata", {}).get("HTTPHeaders", {}).get("server", "")
     return server.startswith(EMPTY_FOLDER_SERVERS)
+
+
+def _after_marker(
+    items: list[ObjectInfo | str], key_marker: str, version_id_marker: str | None
+) -> list[ObjectInfo | str]:
+    """The listed versions and common prefixes (in S3's order) after ``(key_marker, version_id_marker)``, as
+    S3 pages them: past every version of ``key_marker`` without a version marker, past that version with
+    one; a common prefix that the key marker falls in was listed on an earlier page."""
+    marker = key_marker.encode("utf-8", "surrogatepass")
+    kept: list[ObjectInfo | str] = []
+    skipping_key = version_id_marker is not None
+    for item in items:
+        if isinstance(item, str):
+            if item.encode("utf-8", "surrogatepass") > marker and not key_marker.startswith(item):
+                kept.append(item)
+            continue
+        position = item.key.encode("utf-8", "surrogatepass")
+        if position > marker:
+            kept.append(item)
+        elif position == marker and version_id_marker is not None and not skipping_key:
+            kept.append(item)  # after the version marker, newest first
+        elif position == marker and item.version_id == version_id_marker:
+            skipping_key = False
+    return kept
 
 
 def _first_key(answer: dict[str, Any]) -> str | None:

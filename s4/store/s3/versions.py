@@ -19,7 +19,13 @@ The upstream keeps the versions; the gateway passes ids through as they are. Wha
     bucket's status (``VersioningStatus``, cached a few seconds) and says ``null``;
   * DeleteBucket removes a versioned bucket that still has versions (even current objects): the
     store's own emptiness check lists versions and delete markers.
-  * a delete marker's owner is ``anonymous`` (the gateway does not pass owners through anyway).
+  * a delete marker's owner is ``anonymous`` (the gateway does not pass owners through anyway);
+  * ListObjectVersions pages in its filer's order (a versioned key ``k`` is the folder ``k.versions``,
+    so it comes after ``k.a``), sorted only within a page, and the next page starts after the page's
+    last key in S3's order: entries are lost (8 of 12 come back with MaxKeys 1). The store asks for
+    whole pages (1000) and pages for its clients itself in S3's order, so a listing of up to 1000
+    entries after the client's marker is right, and a longer one no worse than the upstream's; it
+    trusts no lookup of one key that took more than one page.
 - The gateway's own keys (temporary uploads, bucket documents) are removed with all their versions,
   so a versioned bucket does not keep them, or their delete markers, forever.
 """
@@ -133,11 +139,26 @@ class VersioningStatus:
         self._known.pop(bucket, None)
 
 
+async def key_versions(call: Call, bucket: str, key: str) -> tuple[list[tuple[dict[str, Any], bool]], bool]:
+    """The versions and delete markers of exactly ``key`` (upstream names), and whether that is all of them
+    for sure: not when the lookup gave up after ``MAX_LOOKUP_PAGES``, nor when it took more than one page
+    of an upstream whose pages lose entries (``pages_lose_entries``)."""
+    found: list[tuple[dict[str, Any], bool]] = []
+    params: dict[str, Any] = {"Bucket": bucket, "Prefix": key}
+    for page in range(MAX_LOOKUP_PAGES):
+        answer = await call("list_object_versions", **params)
+        found += [(entry, marker) for entry, marker in entries(answer) if entry.get("Key") == key]
+        if not answer.get("IsTruncated") or not answer.get("NextKeyMarker"):
+            return found, page == 0 or not pages_lose_entries(answer)
+        params |= {"KeyMarker": answer["NextKeyMarker"], "VersionIdMarker": answer.get("NextVersionIdMarker", "")}
+    return found, False
+
+
 async def latest_delete_marker(call: Call, bucket: str, key: str) -> str | None:
     """The id of the delete marker that is ``key``'s current version (upstream names), or None."""
-    answer = await call("list_object_versions", Bucket=bucket, Prefix=key, MaxKeys=1)
-    for entry, delete_marker in entries(answer):
-        if entry.get("Key") == key and delete_marker and entry.get("IsLatest"):
+    found, _ = await key_versions(call, bucket, key)
+    for entry, delete_marker in found:
+        if delete_marker and entry.get("IsLatest"):
             return entry.get("VersionId") or NULL_VERSION
     return None
 
@@ -149,26 +170,23 @@ class Found(enum.Enum):
     DELETE_MARKER = "delete marker"
     ABSENT = "absent"
     UNKNOWN = "unknown"
-    """Not in the first ``MAX_LOOKUP_PAGES`` pages of the key's versions."""
+    """Not found, in a listing that may not be whole (see ``key_versions``)."""
 
 
 async def find_version(call: Call, bucket: str, key: str, version_id: str) -> Found:
     """What ``version_id`` of ``key`` (upstream names) is, from the key's listing (a version, on a
     never-versioned bucket, is the ``null`` one only)."""
-    params: dict[str, Any] = {"Bucket": bucket, "Prefix": key}
-    for _ in range(MAX_LOOKUP_PAGES):
-        answer = await call("list_object_versions", **params)
-        for entry, delete_marker in entries(answer):
-            if entry.get("Key") != key:
-                if entry.get("Key", "") > key:
-                    return Found.ABSENT
-                continue
-            if (entry.get("VersionId") or NULL_VERSION) == version_id:
-                return Found.DELETE_MARKER if delete_marker else Found.VERSION
-        if not answer.get("IsTruncated") or not answer.get("NextKeyMarker"):
-            return Found.ABSENT
-        params |= {"KeyMarker": answer["NextKeyMarker"], "VersionIdMarker": answer.get("NextVersionIdMarker", "")}
-    return Found.UNKNOWN
+    found, whole = await key_versions(call, bucket, key)
+    for entry, delete_marker in found:
+        if (entry.get("VersionId") or NULL_VERSION) == version_id:
+            return Found.DELETE_MARKER if delete_marker else Found.VERSION
+    return Found.ABSENT if whole else Found.UNKNOWN
+
+
+def pages_lose_entries(answer: dict[str, Any]) -> bool:
+    """Whether the upstream is one whose ListObjectVersions pages lose entries (SeaweedFS: see the module
+    docstring): only a whole listing in one answer can be trusted."""
+    return answer.get("ResponseMetadata", {}).get("HTTPHeaders", {}).get("server", "").startswith("SeaweedFS")
 
 
 async def purge(call: Call, bucket: str, key: str) -> None:
