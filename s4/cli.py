@@ -59,6 +59,28 @@ def _cmd_codecs(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_doctor(args: argparse.Namespace) -> int:
+    import json
+
+    from s4.codec.gpu.doctor import diagnose, format_report
+    from s4.codec.gpu.setup import GpuSettings
+    from s4.config import ConfigError, load_config
+
+    try:
+        config = load_config(args.config, overrides={"gpu_mode": args.gpu})
+    except ConfigError as exc:
+        print(f"s4 doctor: {exc}", file=sys.stderr)
+        return 2
+    settings = GpuSettings.from_mapping(config.gpu.model_dump())
+    if args.device is not None:
+        settings = GpuSettings.from_mapping({**config.gpu.model_dump(), "device": args.device})
+    report = diagnose(settings, round_trips=not args.no_round_trip)
+    print(json.dumps(report.to_dict(), indent=2) if args.json else format_report(report))
+    if args.require_gpu and not report.round_trips:
+        return 4
+    return 0
+
+
 def _cmd_bench_gpu(args: argparse.Namespace) -> int:
     from s4.bench import gpu as bench
     from s4.bench.corpus import files_corpus
@@ -198,6 +220,40 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+def _cmd_migrate(args: argparse.Namespace) -> int:
+    import asyncio
+    import json
+
+    from s4.tools.location import open_bucket_store, parse_bucket_url, upstream_config
+    from s4.tools.migrate import Checkpoint, Migrator, format_report
+    from s4.tools.stored import ToolError
+
+    url = parse_bucket_url(args.bucket)
+    if url is None:
+        raise ToolError(f"{args.bucket}: give the bucket as s3://bucket[/prefix]", 2)
+    recompress = args.command == "recompress"
+    path = args.checkpoint or Path(f"s4-{args.command}-{url.bucket}.checkpoint.json")
+    checkpoint = Checkpoint(None if args.no_checkpoint else path, url, args.command)
+    _, pool, dispatcher, policy = _tool_codecs(args)
+
+    async def run():
+        store = await open_bucket_store(upstream_config(args.endpoint_url, args.region, args.concurrency))
+        try:
+            migrator = Migrator(store, pool, dispatcher, policy, recompress=recompress, concurrency=args.concurrency)
+            return await migrator.run(url, checkpoint, args.limit, progress=False if args.json else None)
+        finally:
+            await store.close()
+
+    try:
+        report = asyncio.run(run())
+    except ValueError as exc:  # a checkpoint of another run
+        raise ToolError(str(exc), 2) from None
+    finally:
+        pool.close()
+    print(json.dumps(report.to_dict(), indent=2) if args.json else format_report(report))
+    return 1 if report.failed else 0
+
+
 def _cmd_serve(args: argparse.Namespace) -> int:
     from s4.config import ConfigError, load_config
     from s4.gateway import run
@@ -303,6 +359,19 @@ def build_parser() -> argparse.ArgumentParser:
     codecs.add_argument("--gpu", choices=["auto", "on", "off"], help="as `s4 serve --gpu` (default auto)")
     codecs.set_defaults(func=_cmd_codecs)
 
+    doctor = sub.add_parser(
+        "doctor",
+        help="does each codec run here, or why not (driver, device, CuPy, nvCOMP, NVRTC); GPU round trips",
+        description="Exit 0 when it could tell (GPU or not); 4 with --require-gpu when an nvCOMP codec does not run.",
+    )
+    doctor.add_argument("--config", type=Path, help="YAML file of settings (its gpu section is used)")
+    doctor.add_argument("--gpu", choices=["auto", "on", "off"], help="as `s4 serve --gpu` (default auto)")
+    doctor.add_argument("--device", type=int, help="CUDA device (default: the configuration's, 0)")
+    doctor.add_argument("--no-round-trip", action="store_true", help="look only; run nothing on the GPU")
+    doctor.add_argument("--require-gpu", action="store_true", help="exit 4 unless every nvCOMP codec round-trips")
+    doctor.add_argument("--json", action="store_true", help="machine-readable output")
+    doctor.set_defaults(func=_cmd_doctor)
+
     bench = sub.add_parser("bench", help="benchmarks (figures, not tests)")
     bench_sub = bench.add_subparsers(dest="bench", required=True)
     bc = bench_sub.add_parser("codecs", help="codec MB/s and ratio, beside raw zstandard")
@@ -378,6 +447,21 @@ def _add_tool_parsers(sub) -> None:
         ver.add_argument("--concurrency", type=int, default=8, help="objects checked at once")
         ver.add_argument("--json", action="store_true", help="one JSON object")
         ver.set_defaults(func=_cmd_verify)
+
+    for name, help_text in (
+        ("migrate", "rewrite a bucket's plain objects into the S4 format in place (resumable, conditional)"),
+        ("recompress", "rewrite a bucket's S4 objects with another codec or level (resumable, conditional)"),
+    ):
+        mig = sub.add_parser(name, help=help_text)
+        mig.add_argument("bucket", help="s3://bucket[/prefix] on the upstream the gateway stores into")
+        _s3_options(mig)
+        _codec_options(mig)
+        mig.add_argument("--checkpoint", type=Path, help=f"progress file (default ./s4-{name}-BUCKET.checkpoint.json)")
+        mig.add_argument("--no-checkpoint", action="store_true", help="keep no progress file")
+        mig.add_argument("--limit", type=int, help="stop after this many objects (run again to go on)")
+        mig.add_argument("--concurrency", type=int, default=8, help="objects rewritten at once")
+        mig.add_argument("--json", action="store_true", help="one JSON object")
+        mig.set_defaults(func=_cmd_migrate)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

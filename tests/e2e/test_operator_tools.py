@@ -11,6 +11,7 @@ import random
 import struct
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -40,8 +41,8 @@ def gateway(upstream, tmp_path_factory):
     gw.stop()
 
 
-def s4(upstream, *args: object, timeout: int = 120) -> subprocess.CompletedProcess:
-    """The ``s4`` command, with the upstream's keys in the standard AWS variables (as an operator has them)."""
+def s4_env() -> dict[str, str]:
+    """The upstream's keys in the standard AWS variables, as an operator has them."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "S4_"))}
     env.update(
         AWS_ACCESS_KEY_ID=ACCESS_KEY,
@@ -50,8 +51,13 @@ def s4(upstream, *args: object, timeout: int = 120) -> subprocess.CompletedProce
         AWS_CONFIG_FILE="/dev/null",
         AWS_SHARED_CREDENTIALS_FILE="/dev/null",
     )
+    return env
+
+
+def s4(upstream, *args: object, timeout: int = 120) -> subprocess.CompletedProcess:
+    """The ``s4`` command."""
     return subprocess.run(
-        [sys.executable, "-m", "s4", *map(str, args)], capture_output=True, env=env, timeout=timeout, check=False
+        [sys.executable, "-m", "s4", *map(str, args)], capture_output=True, env=s4_env(), timeout=timeout, check=False
     )
 
 
@@ -190,3 +196,208 @@ def test_verify_reports_then_repairs_sidecars_orphans_and_staging_but_never_data
     clean = s4(upstream, "verify", "s3://verified", "--endpoint-url", upstream.endpoint)
     assert clean.returncode == 0, clean.stdout.decode() + clean.stderr.decode()
     assert clean.stdout.decode().rstrip().endswith("OK")
+
+
+def plain_objects(count: int) -> dict[str, tuple[bytes, dict]]:
+    """Small objects as clients wrote them before the gateway: JSON and logs (compressible), random blobs
+    (not), some with metadata, standard headers and tags."""
+    r = random.Random(11)
+    objects = {}
+    for i in range(count):
+        key = f"data/{i:04d}" + (".bin" if i % 20 == 7 else ".json" if i % 2 else ".log")
+        if key.endswith(".bin"):
+            body, extra = r.randbytes(r.randrange(1000, 6000)), {"ContentType": "application/octet-stream"}
+        elif key.endswith(".json"):
+            rows = [{"id": i * 1000 + j, "sku": f"sku-{r.randrange(500)}", "qty": r.randrange(9)} for j in range(60)]
+            body, extra = json.dumps(rows).encode(), {"ContentType": "application/json"}
+        else:
+            body, extra = log_text(r.randrange(2000, 9000), i), {}
+        if i % 50 == 3:
+            extra.update(
+                Metadata={"owner": f"team-{i}", "source": "legacy"},
+                CacheControl="max-age=60",
+                ContentDisposition=f'attachment; filename="{i}.txt"',
+                Tagging=f"tier=cold&n={i}",
+            )
+        objects[key] = (body, extra)
+    return objects
+
+
+def test_migrate_interrupted_and_resumed_then_served_byte_identical(upstream, gateway, tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    raw = upstream.client(max_pool_connections=16)
+    raw.create_bucket(Bucket="legacy")
+    objects = plain_objects(1000)
+    big = log_text(9 * MiB, 99)  # one upstream multipart object: its ETag is "<md5>-2"
+    with ThreadPoolExecutor(16) as pool:
+        list(
+            pool.map(lambda kv: raw.put_object(Bucket="legacy", Key=kv[0], Body=kv[1][0], **kv[1][1]), objects.items())
+        )
+    upload = raw.create_multipart_upload(Bucket="legacy", Key="data/big.log")["UploadId"]
+    parts = []
+    for n, piece in enumerate((big[: 5 * MiB], big[5 * MiB :]), start=1):
+        etag = raw.upload_part(Bucket="legacy", Key="data/big.log", UploadId=upload, PartNumber=n, Body=piece)["ETag"]
+        parts.append({"PartNumber": n, "ETag": etag})
+    raw.complete_multipart_upload(
+        Bucket="legacy", Key="data/big.log", UploadId=upload, MultipartUpload={"Parts": parts}
+    )
+    objects["data/big.log"] = (big, {})
+    etags = {k: raw.head_object(Bucket="legacy", Key=k)["ETag"] for k in ("data/big.log", "data/0003.json")}
+    listed_before = {
+        o["Key"]: o["ETag"]
+        for page in raw.get_paginator("list_objects_v2").paginate(Bucket="legacy")
+        for o in page["Contents"]
+    }
+    checkpoint = tmp_path / "migrate.json"
+    common = ("s3://legacy", "--endpoint-url", upstream.endpoint, "--checkpoint", checkpoint, "--concurrency", "16")
+
+    # Interrupted twice: by --limit, then by SIGKILL in the middle of the second run.
+    first = s4(upstream, "migrate", *common, "--limit", "300", "--json")
+    assert first.returncode == 0, first.stderr.decode()
+    report = json.loads(first.stdout)
+    assert report["listed"] == 300 and not report["complete"] and report["rewritten"] > 250
+    assert json.loads(checkpoint.read_text())["after"] == sorted(objects)[299]
+    second = subprocess.Popen(
+        [sys.executable, "-m", "s4", "migrate", *map(str, common)], env=s4_env(), stdout=subprocess.DEVNULL
+    )
+    deadline = time.monotonic() + 60
+    while json.loads(checkpoint.read_text())["after"] <= sorted(objects)[450] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    second.kill()
+    second.wait()
+    after_kill = json.loads(checkpoint.read_text())["after"]
+    assert sorted(objects)[450] < after_kill < sorted(objects)[-1]
+    third = s4(upstream, "migrate", *common, "--json")
+    assert third.returncode == 0, third.stderr.decode()
+    report = json.loads(third.stdout)
+    assert report["complete"] and report["resumed_after"] == after_kill and report["failed"] == 0
+    assert report["listed"] == len([k for k in objects if k > after_kill])
+    assert not checkpoint.exists()  # done: the next run starts from the top
+    print(f"resumed migrate: {report['listed']} objects in {report['seconds']} s")
+
+    # Every compressible object is stored in the S4 format now, the random ones as they were.
+    heads = {}
+    with ThreadPoolExecutor(16) as pool:
+        for key, head in zip(
+            objects, pool.map(lambda k: raw.head_object(Bucket="legacy", Key=k), objects), strict=True
+        ):
+            heads[key] = head
+    for key, head in heads.items():
+        assert ("s4-codec" in head["Metadata"]) == (not key.endswith(".bin")), (key, head["Metadata"])
+    assert int(heads["data/big.log"]["Metadata"]["s4-original-size"]) == len(big)
+    assert "data/big.log.s4index" in upstream_sizes(upstream, "legacy")
+
+    # Through a real gateway: every object byte-identical, with the ETag, metadata, headers and tags it had.
+    client = gateway.client(max_pool_connections=16)
+
+    def served(key: str):
+        got = client.get_object(Bucket="legacy", Key=key)
+        return got["Body"].read(), got
+
+    with ThreadPoolExecutor(16) as pool:
+        for key, (body, got) in zip(objects, pool.map(served, objects), strict=True):
+            assert body == objects[key][0], key
+            assert got["ETag"] == listed_before[key], key
+    assert client.head_object(Bucket="legacy", Key="data/big.log")["ETag"] == etags["data/big.log"]
+    head = client.head_object(Bucket="legacy", Key="data/0003.json")
+    assert head["ETag"] == etags["data/0003.json"]
+    assert head["Metadata"] == {"owner": "team-3", "source": "legacy"}
+    assert (head["ContentType"], head["CacheControl"]) == ("application/json", "max-age=60")
+    tags = client.get_object_tagging(Bucket="legacy", Key="data/0003.json")["TagSet"]
+    assert sorted((t["Key"], t["Value"]) for t in tags) == [("n", "3"), ("tier", "cold")]
+    listed = {
+        o["Key"]: (o["Size"], o["ETag"])
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket="legacy")
+        for o in page["Contents"]
+    }
+    assert listed == {k: (len(objects[k][0]), listed_before[k]) for k in objects}
+    # Run again from the top: what is done is seen to be done.
+    again = s4(upstream, "migrate", *common, "--limit", "40", "--json")
+    report = json.loads(again.stdout)
+    assert report["rewritten"] == 0 and report["already"] + report["not_smaller"] == 40
+
+
+def test_migrate_never_replaces_what_a_client_wrote_meanwhile(upstream):
+    """The rewrite is conditional on the ETag read: a client's write between the read and the rewrite wins."""
+    import asyncio
+
+    from s4.codec import CodecDispatcher, CodecRegistry, CpuCodecPool
+    from s4.codec.policy import FramePolicy
+    from s4.config import UpstreamConfig
+    from s4.store.s3.store import S3Store
+    from s4.tools.location import BucketUrl
+    from s4.tools.migrate import Migrator
+
+    raw = upstream.client()
+    raw.create_bucket(Bucket="racing")
+    for key in ("calm.log", "race.log"):
+        raw.put_object(Bucket="racing", Key=key, Body=log_text(20_000, 5))
+    newer = b"written by a client while the migration ran " * 100
+
+    class ClientWritesAfterTheRead:
+        def __init__(self, inner):
+            self.inner = inner
+
+        def __getattr__(self, name):
+            return getattr(self.inner, name)
+
+        async def get_object(self, bucket, key, *args, **kwargs):
+            stream = await self.inner.get_object(bucket, key, *args, **kwargs)
+            if key == "race.log":
+                await asyncio.to_thread(raw.put_object, Bucket=bucket, Key=key, Body=newer)
+            return stream
+
+    async def run():
+        config = UpstreamConfig(endpoint=upstream.endpoint, access_key_id=ACCESS_KEY, secret_access_key=SECRET_KEY)
+        async with await S3Store.open(config) as store, CpuCodecPool(CodecRegistry.cpu_default()) as pool:
+            migrator = Migrator(ClientWritesAfterTheRead(store), pool, CodecDispatcher(), FramePolicy())
+            return await migrator.run(BucketUrl("racing"))
+
+    report = asyncio.run(run())
+    assert (report.rewritten, report.changed) == (1, 1)
+    race = raw.get_object(Bucket="racing", Key="race.log")
+    assert race["Body"].read() == newer and "s4-codec" not in race["Metadata"]
+    assert "s4-codec" in raw.head_object(Bucket="racing", Key="calm.log")["Metadata"]
+
+
+def test_recompress_rewrites_s4_objects_with_another_level_keeping_what_clients_see(upstream, gateway, tmp_path):
+    client = gateway.client()
+    client.create_bucket(Bucket="recompressed")
+    bodies = {f"logs/{i:02d}.log": log_text(30_000 + 1000 * i, 100 + i) for i in range(20)}
+    for key, body in bodies.items():
+        client.put_object(Bucket="recompressed", Key=key, Body=body, Metadata={"n": key[-6:-4]})
+    source = tmp_path / "multipart.log"
+    source.write_bytes(log_text(10 * MiB, 7))  # aws-cli sends it in 8 MiB parts
+    gateway.aws("s3", "cp", "--quiet", source, "s3://recompressed/multipart.log")
+    bodies["multipart.log"] = source.read_bytes()
+    before = {k: client.head_object(Bucket="recompressed", Key=k) for k in bodies}
+    stored_before = upstream_sizes(upstream, "recompressed")
+
+    done = s4(
+        upstream,
+        "recompress",
+        "s3://recompressed",
+        "--endpoint-url",
+        upstream.endpoint,
+        "--zstd-level",
+        "12",
+        "--no-checkpoint",
+        "--json",
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr.decode()
+    report = json.loads(done.stdout)
+    assert report["rewritten"] == len(bodies) and report["stored_after"] < report["stored_before"], report
+    stored_after = upstream_sizes(upstream, "recompressed")
+    assert sum(stored_after.values()) < sum(stored_before.values())
+    for key, body in bodies.items():
+        got = client.get_object(Bucket="recompressed", Key=key)
+        assert got["Body"].read() == body, key
+        assert (got["ETag"], got["Metadata"]) == (before[key]["ETag"], before[key]["Metadata"]), key
+    part = client.get_object(Bucket="recompressed", Key="multipart.log", PartNumber=2)
+    assert part["Body"].read() == bodies["multipart.log"][8 * MiB :]
+    ranged = client.get_object(Bucket="recompressed", Key="multipart.log", Range="bytes=9000000-9000100")
+    assert ranged["Body"].read() == bodies["multipart.log"][9000000:9000101]
+    checked = s4(upstream, "verify", "s3://recompressed", "--endpoint-url", upstream.endpoint)
+    assert checked.returncode == 0, checked.stdout.decode()
