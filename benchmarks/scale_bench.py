@@ -6,14 +6,15 @@
 On the same three files, in one run:
 
 1. The floor: the CPU the work itself needs, on one thread of this process (``time.thread_time``,
-   best of two): for a PUT, zstd -3 of its 4 MiB frames when that saves at least FLOOR_GAIN of the
-   bytes, MD5 (the ETag), SHA-256 (the signed payload) and CRC32 (boto3's checksum); for a GET,
-   decompressing those frames (when they were compressed) and the CRC32C check of every byte.
+   least of three, before and after the gateways' runs): for a PUT, zstd -3 of its 4 MiB frames
+   when that saves at least FLOOR_GAIN of the bytes, MD5 (the ETag), SHA-256 (the signed payload)
+   and CRC32 (boto3's checksum); for a GET, decompressing those frames (when they were compressed)
+   and the CRC32C check of every byte.
 2. The gateway's CPU seconds per GB, per operation and file: utime + stime from
-   ``/proc/<pid>/stat`` of the gateway's processes only (``s4 serve --workers 1``: the supervisor
-   and its worker), around one boto3 ``upload_file`` / ``download_file`` made by a client in another
-   process (classic transfer client, 8 MiB parts, 8 threads); median of ``--rounds``. Downloads are
-   checked (SHA-256) in the first round.
+   ``/proc/<pid>/stat`` of the gateway's processes only (``s4 serve --workers 1``: one process;
+   with more workers, the supervisor and its workers), around one boto3 ``upload_file`` /
+   ``download_file`` made by a client in another process (classic transfer client, 8 MiB parts,
+   8 threads); median of ``--rounds``. Downloads are checked (SHA-256) in the first round.
 3. Throughput (MB/s) with 1, 2, ... workers: ``--clients`` client processes (default two per worker
    of the largest count, the same for every count) each upload, then download, the file under a key
    of their own at once; bytes moved over the wall time of the slowest. Gateways of every count run
@@ -149,7 +150,7 @@ def build_files(directory: Path, sizes: dict[str, int]) -> dict[str, tuple[Path,
 # --- 1. the floor -------------------------------------------------------------------------------------
 
 
-def _cpu(fn: Callable[[], object], repeat: int = 2) -> float:
+def _cpu(fn: Callable[[], object], repeat: int = 3) -> float:
     """Least CPU seconds of this thread that ``fn`` took over ``repeat`` calls."""
     best = float("inf")
     for _ in range(repeat):
@@ -159,8 +160,12 @@ def _cpu(fn: Callable[[], object], repeat: int = 2) -> float:
     return best
 
 
-def floor(path: Path) -> dict[str, float]:
-    """CPU seconds per GB the work of a PUT and a GET of ``path`` needs on one core (see the module doc)."""
+def floor(path: Path, earlier: dict[str, float] | None = None) -> dict[str, float]:
+    """CPU seconds per GB the work of a PUT and a GET of ``path`` needs on one core (see the module doc).
+
+    Measured before and after the gateways (``earlier``: the first measure), each part the least of
+    both: CPU time per byte grows when other processes share the core's caches, never shrinks.
+    """
     data = path.read_bytes()
     view = memoryview(data)
     frames = [view[i : i + FRAME] for i in range(0, len(view), FRAME)]
@@ -179,6 +184,8 @@ def floor(path: Path) -> dict[str, float]:
         "unzstd": _cpu(lambda: [decompressor.decompress(c, max_output_size=FRAME) for c in compressed]) * per_gb,
         "crc32c": _cpu(lambda: [checksums.crc32c(frame) for frame in frames]) * per_gb,
     }
+    if earlier is not None:
+        parts = {name: min(value, earlier[name]) for name, value in parts.items()}
     crc32 = min(parts["crc32"], parts["zlib_crc32"])
     put = (parts["zstd3"] if gains else 0.0) + parts["md5"] + parts["sha256"] + crc32
     get = (parts["unzstd"] if gains else 0.0) + parts["crc32c"]
@@ -468,6 +475,8 @@ def main(argv: list[str] | None = None) -> int:
         if not args.skip_scaling:
             load = throughput(by_count, pool, args.clients, files, max(1, args.rounds - 1), tmp_path)
         problems = [line for g in started for line in g.problems()]
+        for name, (path, _) in files.items():
+            floors[name] = floor(path, floors[name])
     summary = summarize(floors, cost, load, args.workers)
     report = {
         "command": command,
