@@ -59,10 +59,10 @@ class BucketFacts:
     public_access_block: PublicAccessBlock | None
 
 
-async def bucket_facts(store: ObjectStore, bucket: str) -> BucketFacts:
+async def bucket_facts(store: ObjectStore, bucket: str, legacy_owner: str) -> BucketFacts:
     """The bucket's owner, policy, ACL and public access block. StoreError NoSuchBucket."""
     owner, policy, acl, block = await asyncio.gather(
-        bucket_owner(store, bucket),
+        bucket_owner(store, bucket, legacy_owner),
         store.get_bucket_document(bucket, POLICY_DOCUMENT),
         store.get_bucket_document(bucket, acls.ACL_DOCUMENT),
         store.get_bucket_document(bucket, PUBLIC_ACCESS_BLOCK_DOCUMENT),
@@ -79,7 +79,7 @@ async def _facts(req: S3Request, bucket: str) -> BucketFacts:
     cache: dict[str, BucketFacts] = req.http.setdefault(_FACTS, {})
     facts = cache.get(bucket)
     if facts is None:
-        facts = cache[bucket] = await bucket_facts(req.store, bucket)
+        facts = cache[bucket] = await bucket_facts(req.store, bucket, legacy_owner(req))
     return facts
 
 
@@ -120,6 +120,11 @@ def condition_context(req: S3Request, action: str, identity: Identity | None) ->
         for k, v in tags:
             context[f"s3:RequestObjectTag/{k}"] = v
     return context
+
+
+def legacy_owner(req: S3Request) -> str:
+    """Who owns the buckets that have no owner record (see owners)."""
+    return req.http.app[IDENTITIES].legacy_owner
 
 
 async def allowed(req: S3Request, action: str, bucket: str | None, key: str | None) -> bool:

@@ -77,6 +77,14 @@ class Identities:
         self._by_key = None if by_key is None else dict(by_key)
         self._admins: dict[str, Identity] = {}
 
+    @property
+    def legacy_owner(self) -> str:
+        """The owner of a bucket without an owner record (made before identities existed): the first identity
+        of the configuration (the key such a gateway had), admin for a set built without one."""
+        if not self._by_key:
+            return ADMIN
+        return next(iter(self._by_key.values())).name
+
     @classmethod
     def from_config(cls, pairs: Iterable[IdentityConfig]) -> Identities:
         """Every configured key's identity; IdentityError for a policy that cannot be used."""

@@ -2,7 +2,8 @@
 
 The document goes with the bucket on both stores (the embedded store's index; over S3 the gateway's own
 records beside the bucket's data, since the upstream sees one identity, the gateway's). A bucket made before
-the gateway had identities has none: it belongs to the ``admin`` identity, the one key such a gateway had.
+the gateway had identities has none: it belongs to the first identity of the configuration
+(Identities.legacy_owner), the one key such a gateway usually had, so that an upgrade locks nobody out.
 """
 
 from __future__ import annotations
@@ -13,13 +14,12 @@ from s4.server.access.identities import ADMIN
 from s4.store import ObjectStore
 
 OWNER_DOCUMENT = "owner"
-LEGACY_OWNER = ADMIN
 
 
-async def bucket_owner(store: ObjectStore, bucket: str) -> str:
-    """The name of the identity that owns ``bucket``. StoreError NoSuchBucket."""
+async def bucket_owner(store: ObjectStore, bucket: str, legacy: str = ADMIN) -> str:
+    """The name of the identity that owns ``bucket``; ``legacy`` for a bucket without a record. NoSuchBucket."""
     kept = await store.get_bucket_document(bucket, OWNER_DOCUMENT)
-    return LEGACY_OWNER if kept is None else kept.decode("utf-8", "replace")
+    return legacy if kept is None else kept.decode("utf-8", "replace")
 
 
 async def keep_owner(store: ObjectStore, bucket: str, owner: str) -> None:

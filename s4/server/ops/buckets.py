@@ -6,6 +6,7 @@ import asyncio
 
 from aiohttp import web
 
+from s4.server.access.authorize import legacy_owner
 from s4.server.access.owners import bucket_owner, keep_owner
 from s4.server.addressing import check_bucket_name
 from s4.server.context import S3Request
@@ -46,7 +47,7 @@ async def create_bucket(req: S3Request) -> web.Response:
         # us-east-1 answers a repeated CreateBucket by the owner with 200, every other region with 409.
         if exc.code != "BucketAlreadyOwnedByYou":
             raise
-        if await bucket_owner(req.store, req.bucket) != req.owner_id:
+        if await bucket_owner(req.store, req.bucket, legacy_owner(req)) != req.owner_id:
             raise S3Error(
                 "BucketAlreadyExists",
                 "The requested bucket name is not available. The bucket namespace is shared by all users of the"
@@ -64,7 +65,7 @@ async def create_bucket(req: S3Request) -> web.Response:
 async def _owner_or_none(req: S3Request, bucket: str) -> str | None:
     """A listed bucket's owner; None for one deleted since it was listed."""
     try:
-        return await bucket_owner(req.store, bucket)
+        return await bucket_owner(req.store, bucket, legacy_owner(req))
     except StoreError as exc:
         if exc.code == "NoSuchBucket":
             return None
