@@ -15,9 +15,11 @@ import sys
 from collections.abc import Callable
 
 from s4.codec import CodecDispatcher, CodecError, CodecKind, CodecRegistry, CpuCodecPool, DispatchMode
+from s4.codec.gpu.doctor import status_lines
 from s4.codec.gpu.pool import GpuCodecPool
 from s4.codec.gpu.setup import GpuSettings, setup_gpu
 from s4.codec.policy import FramePolicy
+from s4.codec.registry import CodecStatus
 from s4.config import ConfigError, S4Config
 from s4.metrics import Metrics, use_multiprocess_dir
 from s4.server.observability import JsonLogFormatter
@@ -87,6 +89,8 @@ async def serve(
     """
     metrics = Metrics(bucket_label=config.metrics_bucket_label)
     store = await open_store(config, metrics)
+    if not worker:  # once per gateway, not once per worker process
+        _log_codecs(store.pool.registry.statuses())
     sweeping = None
     if config.sweep.enabled and not worker:  # the leftovers of operations that died, at start and then periodically
         sweeping = asyncio.create_task(store.sweep.periodically(config.sweep.interval, config.sweep.min_age))
@@ -159,6 +163,12 @@ async def _serve_worker(config: S4Config, slot: int, reload: Callable[[], S4Conf
         await serve(config, ready, reload=reload, worker=slot)
     finally:
         reporter.cancel()
+
+
+def _log_codecs(statuses: list[CodecStatus]) -> None:
+    """What runs here and why the rest does not, in ``s4 doctor``'s words, as one block at start."""
+    lines = "\n".join(f"  {line}" for line in status_lines(statuses))
+    logging.getLogger("s4.gateway").info("codecs on this node (s4 doctor tells more):\n%s", lines)
 
 
 def _install_uvloop() -> None:
