@@ -139,7 +139,12 @@ def translate(error: Exception) -> S3Error:
     if isinstance(error, S3Error):
         return error
     if isinstance(error, StoreError):
-        return S3Error(error.code, error.message, resource=error.resource)
+        # A delete marker answers for itself (x-amz-delete-marker, x-amz-version-id), as on S3.
+        headers = {"x-amz-delete-marker": "true"} if error.delete_marker else {}
+        if error.version_id is not None and (error.delete_marker or error.code == "NoSuchVersion"):
+            headers["x-amz-version-id"] = error.version_id
+        extra = {"VersionId": error.version_id} if error.code == "NoSuchVersion" and error.version_id else None
+        return S3Error(error.code, error.message, resource=error.resource, headers=headers, extra=extra)
     return S3Error("InternalError", "We encountered an internal error. Please try again.")
 
 

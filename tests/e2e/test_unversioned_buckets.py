@@ -77,14 +77,6 @@ def test_deleting_all_versions_empties_the_bucket(gateway, bucket):
     s3.delete_bucket(Bucket=bucket)
 
 
-def test_enabling_versioning_is_refused_not_ignored(gateway, bucket):
-    s3 = gateway.client()
-    with pytest.raises(ClientError) as info:
-        s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
-    assert _code(info.value) == (501, "NotImplemented")
-    assert "Status" not in s3.get_bucket_versioning(Bucket=bucket)
-
-
 def test_delete_objects_honours_version_ids(gateway, bucket):
     """A version id that names no version deletes nothing (an unversioned bucket has only ``null``)."""
     s3 = gateway.client()

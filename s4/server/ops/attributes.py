@@ -16,7 +16,7 @@ from s4.server.context import S3Request
 from s4.server.errors import S3Error
 from s4.server.http import http_date
 from s4.server.ops.checksums import checksum_elements, element_name, kind_of
-from s4.server.ops.versions import require_current_version
+from s4.server.ops.versions import requested_version, version_headers
 from s4.server.xml import document, element
 from s4.store import ObjectInfo
 from s4.store.checksums import without_part_count
@@ -87,11 +87,11 @@ def _object_parts(info: ObjectInfo, marker: int, max_parts: int) -> str:
 
 
 async def get_object_attributes(req: S3Request) -> web.Response:
-    require_current_version(req)
+    version = requested_version(req)
     wanted = requested_attributes(req.headers.get("x-amz-object-attributes"))
     max_parts = min(_int_header(req, "x-amz-max-parts", MAX_PARTS), MAX_PARTS)
     marker = _int_header(req, "x-amz-part-number-marker", 0)
-    info = await req.store.head_object(req.bucket, req.key)
+    info = await req.store.head_object(req.bucket, req.key, **({} if version is None else {"version_id": version}))
     checksums = {a: without_part_count(v) for a, v in info.attributes.checksums.items()}
     body = document(
         "GetObjectAttributesResponse",
@@ -105,4 +105,5 @@ async def get_object_attributes(req: S3Request) -> web.Response:
             element("ObjectSize", info.size) if "ObjectSize" in wanted else "",
         ],
     )
-    return web.Response(body=body, content_type=XML, headers={"Last-Modified": http_date(info.last_modified)})
+    headers = {"Last-Modified": http_date(info.last_modified), **version_headers(info.version_id)}
+    return web.Response(body=body, content_type=XML, headers=headers)

@@ -22,6 +22,7 @@ from s4.server.ops.documents.acl import stored_acl
 from s4.server.ops.documents.object_acl import keep_upload_acl, upload_acl
 from s4.server.ops.objects import parse_copy_source
 from s4.server.ops.tagging import tags_from_header
+from s4.server.ops.versions import version_headers
 from s4.server.xml import (
     document,
     element,
@@ -77,8 +78,10 @@ async def upload_part(req: S3Request) -> web.Response:
 
 async def upload_part_copy(req: S3Request) -> web.Response:
     number = _part_number(req)
-    src_bucket, src_key = parse_copy_source(req.headers.get("x-amz-copy-source"))
-    source = await req.store.head_object(src_bucket, src_key)
+    src_bucket, src_key, src_version = parse_copy_source(req.headers.get("x-amz-copy-source"))
+    source = await req.store.head_object(
+        src_bucket, src_key, **({} if src_version is None else {"version_id": src_version})
+    )
     check_conditions(source, req.headers, prefix="x-amz-copy-source-")
     raw_range = req.headers.get("x-amz-copy-source-range")
     byte_range = parse_range(raw_range)
@@ -89,7 +92,14 @@ async def upload_part_copy(req: S3Request) -> web.Response:
             raise S3Error("InvalidRange", "The requested range is not satisfiable")
     await req.read_small_body(limit=0)
     part = await req.store.upload_part_copy(
-        req.bucket, req.key, _upload_id(req), number, src_bucket, src_key, byte_range
+        req.bucket,
+        req.key,
+        _upload_id(req),
+        number,
+        src_bucket,
+        src_key,
+        byte_range,
+        **({} if src_version is None else {"src_version_id": src_version}),
     )
     body = document(
         "CopyPartResult",
@@ -99,7 +109,8 @@ async def upload_part_copy(req: S3Request) -> web.Response:
             checksum_elements(part.checksums),
         ],
     )
-    return web.Response(body=body, content_type=XML)
+    headers = {} if source.version_id is None else {"x-amz-copy-source-version-id": source.version_id}
+    return web.Response(body=body, content_type=XML, headers=headers)
 
 
 async def complete(req: S3Request) -> web.Response:
@@ -124,7 +135,7 @@ async def complete(req: S3Request) -> web.Response:
             checksum_elements(info.attributes.checksums, kind_of(info.attributes.checksums)),
         ],
     )
-    return web.Response(body=body, content_type=XML)
+    return web.Response(body=body, content_type=XML, headers=version_headers(info.version_id))
 
 
 async def _keep_upload_acl(req: S3Request) -> None:

@@ -26,7 +26,7 @@ from s4.server.limits import client_reads_within, write_within
 from s4.server.ops.checksums import checksum_headers, kind_of
 from s4.server.ops.documents.object_acl import keep_upload_acl, upload_acl
 from s4.server.ops.tagging import tags_from_header
-from s4.server.ops.versions import NULL_VERSION, require_current_version
+from s4.server.ops.versions import requested_version, version_headers
 from s4.server.xml import document, element, iso8601, parse_delete_entries
 from s4.store import ByteRange, ObjectInfo, StoreError
 
@@ -59,6 +59,7 @@ def _read_headers(req: S3Request, info: ObjectInfo, selected: tuple[int, int] | 
         headers["x-amz-mp-parts-count"] = str(len(info.part_sizes or (info.size,)))
     if info.tag_count:
         headers["x-amz-tagging-count"] = str(info.tag_count)
+    headers.update(version_headers(info.version_id))
     if req.headers.get("x-amz-checksum-mode", "").upper() == "ENABLED":
         headers.update(checksum_headers(_read_checksums(info, selected, part), kind_of(info.attributes.checksums)))
     return headers
@@ -77,20 +78,25 @@ def _read_checksums(info: ObjectInfo, selected: tuple[int, int] | None, part: in
 
 
 async def head_object(req: S3Request) -> web.StreamResponse:
-    require_current_version(req)
-    info = await req.store.head_object(req.bucket, req.key)
+    info = await req.store.head_object(req.bucket, req.key, **_version_of(req))
     byte_range, part = _requested_range(req, info)
     selected = byte_range.resolve(info.size) if byte_range is not None else None
     return _read_response(req, info, selected, part)
 
 
+def _version_of(req: S3Request) -> dict[str, str]:
+    """The ``version_id`` keyword of a store call for the request's ``versionId`` (none: the current one)."""
+    version = requested_version(req)
+    return {} if version is None else {"version_id": version}
+
+
 async def get_object(req: S3Request) -> web.StreamResponse:
-    require_current_version(req)
+    version = _version_of(req)
     byte_range, part = _requested_range(req)
     if part is not None:
-        info = await req.store.head_object(req.bucket, req.key)
+        info = await req.store.head_object(req.bucket, req.key, **version)
         byte_range = part_range(info, part)
-    stream = await req.store.get_object(req.bucket, req.key, byte_range)
+    stream = await req.store.get_object(req.bucket, req.key, byte_range, **version)
     try:
         response = _read_response(req, stream.info, stream.range, part)
         if response.status == 304:
@@ -161,13 +167,13 @@ async def put_object(req: S3Request) -> web.Response:
     await keep_upload_acl(req, acl)
     headers = {"ETag": info.quoted_etag}
     headers.update({f"x-amz-checksum-{a}": v for a, v in body.checksums.items()})
+    headers.update(version_headers(info.version_id))
     return web.Response(status=200, headers=headers)
 
 
 async def delete_object(req: S3Request) -> web.Response:
-    require_current_version(req)
-    await req.store.delete_object(req.bucket, req.key)
-    return web.Response(status=204)
+    result = await req.store.delete_object(req.bucket, req.key, **_version_of(req))
+    return web.Response(status=204, headers=version_headers(result.version_id, result.delete_marker))
 
 
 async def delete_objects(req: S3Request) -> web.Response:
@@ -179,42 +185,45 @@ async def delete_objects(req: S3Request) -> web.Response:
     entries = []
     for key, version in requested:
         named = element("Key", key) + ("" if version is None else element("VersionId", version))
-        if version not in (None, NULL_VERSION):  # no such version in an unversioned bucket: delete nothing
-            entries.append(
-                f"<Error>{named}{element('Code', 'InvalidArgument')}"
-                f"{element('Message', 'Invalid version id specified')}</Error>"
-            )
-            continue
         if not await allowed(req, "s3:DeleteObject", req.bucket, key):  # each key is its own DeleteObject
             denied = element("Code", "AccessDenied") + element("Message", "Access Denied")
             entries.append(f"<Error>{named}{denied}</Error>")
             continue
         try:
-            await req.store.delete_object(req.bucket, key)
+            result = await req.store.delete_object(
+                req.bucket, key, **({} if version is None else {"version_id": version})
+            )
         except StoreError as exc:
             entries.append(f"<Error>{named}{element('Code', exc.code)}{element('Message', exc.message)}</Error>")
             continue
         if not quiet:
-            entries.append(f"<Deleted>{named}</Deleted>")
+            marker = ""
+            if result.delete_marker:  # made one, or removed one (then its id is the VersionId asked for)
+                marker = element("DeleteMarker", "true")
+                if version is None and result.version_id is not None:
+                    marker += element("DeleteMarkerVersionId", result.version_id)
+            entries.append(f"<Deleted>{named}{marker}</Deleted>")
     return web.Response(body=document("DeleteResult", entries), content_type=XML)
 
 
-def parse_copy_source(value: str | None) -> tuple[str, str]:
+def parse_copy_source(value: str | None) -> tuple[str, str, str | None]:
+    """``x-amz-copy-source``: the source bucket, key and version (``?versionId=``; None: the current one)."""
     if not value:
         raise S3Error("InvalidArgument", "Copy Source must mention the source bucket and key: sourcebucket/sourcekey")
     path, _, query = value.partition("?")
-    version = parse_qs(query).get("versionId", [NULL_VERSION])[0]
-    if version != NULL_VERSION:
-        raise S3Error("InvalidArgument", "Invalid version id specified")
+    versions = parse_qs(query, keep_blank_values=True).get("versionId")
+    version = None if versions is None else versions[0]
+    if version is not None and not version:
+        raise S3Error("InvalidArgument", "Version id cannot be the empty string")
     source = unquote(path).lstrip("/")
     bucket, _, key = source.partition("/")
     if not bucket or not key:
         raise S3Error("InvalidArgument", "Copy Source must mention the source bucket and key: sourcebucket/sourcekey")
-    return bucket, key
+    return bucket, key, version
 
 
 async def copy_object(req: S3Request) -> web.Response:
-    src_bucket, src_key = parse_copy_source(req.headers.get("x-amz-copy-source"))
+    src_bucket, src_key, src_version = parse_copy_source(req.headers.get("x-amz-copy-source"))
     directive = req.headers.get("x-amz-metadata-directive", "COPY").upper()
     if directive not in ("COPY", "REPLACE"):
         raise S3Error("InvalidArgument", "Unknown metadata directive.")
@@ -224,9 +233,10 @@ async def copy_object(req: S3Request) -> web.Response:
     # COPY keeps the source's tags (whatever x-amz-tagging says); REPLACE takes x-amz-tagging, none without it.
     tags = (tags_from_header(req.headers) or {}) if tagging_directive == "REPLACE" else None
     acl = await upload_acl(req)  # x-amz-acl / x-amz-grant-*: a copy gets its own ACL, not its source's
-    source = await req.store.head_object(src_bucket, src_key)
+    source_version = {} if src_version is None else {"version_id": src_version}
+    source = await req.store.head_object(src_bucket, src_key, **source_version)
     check_conditions(source, req.headers, prefix="x-amz-copy-source-")
-    if (src_bucket, src_key) == (req.bucket, req.key) and directive == "COPY":
+    if (src_bucket, src_key) == (req.bucket, req.key) and directive == "COPY" and src_version is None:
         raise S3Error(
             "InvalidRequest",
             "This copy request is illegal because it is trying to copy an object to itself without changing the"
@@ -235,9 +245,15 @@ async def copy_object(req: S3Request) -> web.Response:
     attributes = attributes_from_headers(req.headers) if directive == "REPLACE" else None
     condition = write_condition(req.headers)  # If-Match / If-None-Match name the destination
     await req.read_small_body(limit=0)  # no body, but a signed empty payload is still checked
-    info = await req.store.copy_object(src_bucket, src_key, req.bucket, req.key, attributes, condition, tags=tags)
+    copy_version = {} if src_version is None else {"src_version_id": src_version}
+    info = await req.store.copy_object(
+        src_bucket, src_key, req.bucket, req.key, attributes, condition, tags=tags, **copy_version
+    )
     await keep_upload_acl(req, acl)
     body = document(
         "CopyObjectResult", [element("LastModified", iso8601(info.last_modified)), element("ETag", info.quoted_etag)]
     )
-    return web.Response(body=body, content_type=XML)
+    headers = version_headers(info.version_id)
+    if source.version_id is not None:
+        headers["x-amz-copy-source-version-id"] = source.version_id
+    return web.Response(body=body, content_type=XML, headers=headers)

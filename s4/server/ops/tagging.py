@@ -10,7 +10,7 @@ expects InvalidTag there). A request document that is no ``Tagging`` is Malforme
 that is no URL query, or names a key twice, is InvalidArgument.
 
 Tags are object state beside the bytes: the store changes them in place (PutObjectTagging never
-rewrites an object), and buckets here are unversioned, so ``versionId`` may only name ``null``.
+rewrites an object); ``versionId`` names the version whose tags are read or changed.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from aiohttp import web
 
 from s4.server.context import S3Request
 from s4.server.errors import S3Error
-from s4.server.ops.versions import require_current_version
+from s4.server.ops.versions import requested_version, version_headers
 from s4.server.xml import children, document, element, local_name, malformed_xml, parse_xml
 
 XML = "application/xml"
@@ -120,22 +120,28 @@ def tagging_document(tags: Mapping[str, str]) -> bytes:
     return document("Tagging", [f"<TagSet>{tag_set}</TagSet>"])
 
 
+def _version(req: S3Request) -> tuple[dict[str, str], dict[str, str]]:
+    """The ``version_id`` keyword for the store, and the ``x-amz-version-id`` answering it."""
+    version = requested_version(req)
+    return ({}, {}) if version is None else ({"version_id": version}, version_headers(version))
+
+
 async def get_object_tagging(req: S3Request) -> web.Response:
-    require_current_version(req)
-    tags = await req.store.get_object_tagging(req.bucket, req.key)
-    return web.Response(body=tagging_document(tags), content_type=XML)
+    version, headers = _version(req)
+    tags = await req.store.get_object_tagging(req.bucket, req.key, **version)
+    return web.Response(body=tagging_document(tags), content_type=XML, headers=headers)
 
 
 async def put_object_tagging(req: S3Request) -> web.Response:
     """Replaces the whole tag set (an empty TagSet removes it); the object's bytes, ETag and
     Last-Modified stay."""
-    require_current_version(req)
+    version, headers = _version(req)
     tags = tags_from_document(await req.read_small_body())
-    await req.store.put_object_tagging(req.bucket, req.key, tags)
-    return web.Response(status=200)
+    await req.store.put_object_tagging(req.bucket, req.key, tags, **version)
+    return web.Response(status=200, headers=headers)
 
 
 async def delete_object_tagging(req: S3Request) -> web.Response:
-    require_current_version(req)
-    await req.store.put_object_tagging(req.bucket, req.key, {})
-    return web.Response(status=204)
+    version, headers = _version(req)
+    await req.store.put_object_tagging(req.bucket, req.key, {}, **version)
+    return web.Response(status=204, headers=headers)

@@ -1,11 +1,10 @@
-"""GetBucketVersioning and ListObjectVersions for buckets that have never had versioning enabled.
+"""GetBucketVersioning, PutBucketVersioning and ListObjectVersions, and the ``versionId`` of object requests.
 
-Such a bucket holds one version per key, whose id is ``null``, and S3 answers both calls
-for it: an empty VersioningConfiguration, and every object as its own latest ``null``
-version. Tools call them before anything else (s3fs before a recursive delete, boto3's
-``object_versions``, rclone ``--s3-versions``, the s3-tests fixtures on cleanup), so a
-refusal here breaks clients that never use versioning. Enabling versioning is refused until
-the stores keep versions (PutBucketVersioning answers 501 NotImplemented).
+Versioning is the store's (every store keeps versions, each with its own id; see
+s4.store.base): this module reads and checks what clients send, and writes S3's documents
+and headers. A bucket that has never had versioning enabled answers as S3 does: an empty
+VersioningConfiguration, every object its own latest ``null`` version, and no
+``x-amz-version-id`` on object responses.
 """
 
 from __future__ import annotations
@@ -15,28 +14,73 @@ from aiohttp import web
 from s4.server.context import S3Request
 from s4.server.errors import S3Error
 from s4.server.ops.listing import encoder, max_keys_of
-from s4.server.xml import document, element, iso8601, optional, owner_xml
+from s4.server.xml import child_text, document, element, iso8601, local_name, optional, owner_xml, parse_xml
+from s4.store import ObjectInfo
 
 XML = "application/xml"
 NULL_VERSION = "null"
+STATUSES = ("Enabled", "Suspended")
+
+
+def requested_version(req: S3Request) -> str | None:
+    """The ``versionId`` of an object request (None: the current version). S3 refuses an empty one."""
+    version = req.query.get("versionId")
+    if version is not None and not version:
+        raise S3Error("InvalidArgument", "Version id cannot be the empty string")
+    return version
 
 
 def require_current_version(req: S3Request) -> None:
-    """A ``versionId`` on an object request: ``null`` names the only version there is; anything else
-    is not a version of an unversioned bucket (S3: 400 InvalidArgument)."""
-    version = req.query.get("versionId")
-    if version is not None and version != NULL_VERSION:
-        raise S3Error("InvalidArgument", "Invalid version id specified")
+    """For what the gateway keeps per key rather than per version (an object's ACL): a ``versionId``
+    is accepted (every version of a key shares it), an empty one refused as S3 does."""
+    requested_version(req)
+
+
+def version_headers(version_id: str | None, delete_marker: bool = False) -> dict[str, str]:
+    """``x-amz-version-id`` (only for a bucket that is or was versioned, as S3 sends it) and
+    ``x-amz-delete-marker``."""
+    headers = {} if version_id is None else {"x-amz-version-id": version_id}
+    if delete_marker:
+        headers["x-amz-delete-marker"] = "true"
+    return headers
 
 
 async def get_bucket_versioning(req: S3Request) -> web.Response:
-    await req.store.head_bucket(req.bucket)
-    return web.Response(body=document("VersioningConfiguration", []), content_type=XML)
+    status = await req.store.get_bucket_versioning(req.bucket)
+    return web.Response(body=document("VersioningConfiguration", [optional("Status", status)]), content_type=XML)
 
 
 async def put_bucket_versioning(req: S3Request) -> web.Response:
-    await req.store.head_bucket(req.bucket)
-    raise S3Error("NotImplemented", "Bucket versioning cannot be enabled on this gateway yet", status=501)
+    root = parse_xml(await req.read_small_body())
+    if local_name(root.tag) != "VersioningConfiguration":
+        raise S3Error("MalformedXML", "The XML you provided was not well-formed or did not validate")
+    status = child_text(root, "Status")
+    mfa_delete = child_text(root, "MfaDelete")
+    if status not in STATUSES or mfa_delete not in (None, "Enabled", "Disabled"):
+        raise S3Error("MalformedXML", "The XML you provided was not well-formed or did not validate")
+    if mfa_delete == "Enabled" or "x-amz-mfa" in req.headers:
+        raise S3Error("NotImplemented", "MFA Delete is not supported by this gateway", status=501)
+    await req.store.put_bucket_versioning(req.bucket, status)
+    return web.Response(status=200)
+
+
+def _entry(version: ObjectInfo, encode, owner: str) -> str:
+    common = (
+        element("Key", encode(version.key))
+        + element("VersionId", version.version_id or NULL_VERSION)
+        + element("IsLatest", str(version.is_latest).lower())
+        + element("LastModified", iso8601(version.last_modified))
+    )
+    if version.delete_marker:
+        return f"<DeleteMarker>{common}{owner_xml(owner)}</DeleteMarker>"
+    return (
+        f"<Version>{common}"
+        + element("ETag", version.quoted_etag)
+        + element("Size", version.size)
+        + element("StorageClass", "STANDARD")
+        + owner_xml(owner)
+        + "</Version>"
+    )
 
 
 async def list_object_versions(req: S3Request) -> web.Response:
@@ -47,27 +91,12 @@ async def list_object_versions(req: S3Request) -> web.Response:
     version_marker = req.query.get("version-id-marker") or None
     if version_marker is not None and key_marker is None:
         raise S3Error("InvalidArgument", "A version-id marker cannot be specified without a key marker.")
-    if version_marker not in (None, NULL_VERSION):
-        raise S3Error("InvalidArgument", "Invalid version id specified")
     limit = max_keys_of(req)
-    # Each key has one version, so the page after (key, any version) starts after the key itself.
-    page = await req.store.list_objects(req.bucket, prefix, delimiter, key_marker, limit)
+    page = await req.store.list_object_versions(req.bucket, prefix, delimiter, key_marker, version_marker, limit)
     owner = req.bucket_owner_id
-    versions = "".join(
-        "<Version>"
-        + element("Key", encode(o.key))
-        + element("VersionId", NULL_VERSION)
-        + element("IsLatest", "true")
-        + element("LastModified", iso8601(o.last_modified))
-        + element("ETag", o.quoted_etag)
-        + element("Size", o.size)
-        + element("StorageClass", "STANDARD")
-        + owner_xml(owner)
-        + "</Version>"
-        for o in page.objects
-    )
+    versions = "".join(_entry(v, encode, owner) for v in page.versions)
     prefixes = "".join(f"<CommonPrefixes>{element('Prefix', encode(p))}</CommonPrefixes>" for p in page.common_prefixes)
-    truncated = page.is_truncated and page.next_marker is not None
+    truncated = page.is_truncated and page.next_key_marker is not None
     parts = [
         element("Name", req.bucket),
         element("Prefix", encode(prefix)),
@@ -76,8 +105,9 @@ async def list_object_versions(req: S3Request) -> web.Response:
         element("MaxKeys", limit),
         optional("Delimiter", encode(delimiter) if delimiter else None),
         element("IsTruncated", str(truncated).lower()),
-        optional("NextKeyMarker", encode(page.next_marker) if truncated else None),
-        optional("NextVersionIdMarker", NULL_VERSION if truncated else None),
+        optional("NextKeyMarker", encode(page.next_key_marker) if truncated else None),
+        # After a common prefix the next page starts past it whatever the version marker: "null" then.
+        optional("NextVersionIdMarker", (page.next_version_id_marker or NULL_VERSION) if truncated else None),
         optional("EncodingType", req.query.get("encoding-type")),
         versions,
         prefixes,
