@@ -107,6 +107,9 @@ def _cmd_bench_gpu(args: argparse.Namespace) -> int:
         concurrency=tuple(args.concurrency),
         frame_size=args.frame_mib * 1024 * 1024,
         rounds=args.rounds,
+        frame_sweep=[k * 1024 for k in args.frame_sweep_kib],
+        sweep_kinds=[CodecKind.from_name(n) for n in args.sweep_codecs],
+        sweep_concurrency=args.sweep_concurrency,
     )
     print(bench.to_json(report) if args.json else bench.format_report(report))
     return 0
@@ -254,6 +257,76 @@ def _cmd_migrate(args: argparse.Namespace) -> int:
     return 1 if report.failed else 0
 
 
+def _cmd_train_dict(args: argparse.Namespace) -> int:
+    import asyncio
+    import json
+
+    from s4.tools import dictionary as dicts
+    from s4.tools.location import open_bucket_store, parse_bucket_url, upstream_config
+    from s4.tools.migrate import Checkpoint, Migrator
+    from s4.tools.migrate import format_report as format_migrate
+    from s4.tools.stored import ToolError
+
+    url = parse_bucket_url(args.bucket)
+    if url is None:
+        raise ToolError(f"{args.bucket}: give the bucket as s3://bucket[/prefix]", 2)
+    config, pool, dispatcher, policy = _tool_codecs(args)
+    out: dict = {}
+
+    async def run() -> None:
+        store = await open_bucket_store(upstream_config(args.endpoint_url, args.region, args.concurrency))
+        try:
+            if args.use:
+                dictionary = await dicts.load_dictionary(store, url.bucket, args.use)
+            else:
+                report, dictionary = await dicts.train_dict(
+                    store,
+                    pool,
+                    dispatcher,
+                    policy,
+                    url,
+                    min_size=args.min_size,
+                    max_size=args.max_size,
+                    samples=args.samples,
+                    dict_size=args.dict_size,
+                    level=config.zstd_level,
+                    seed=args.seed,
+                    store_it=not args.dry_run,
+                )
+                out["train"] = report
+            if args.apply or args.use:
+                if args.dry_run:
+                    raise ToolError("--apply writes; it cannot go with --dry-run", 2)
+                checkpoint = Checkpoint(
+                    args.checkpoint or Path(f"s4-apply-dict-{url.bucket}.checkpoint.json"), url, "apply-dict"
+                )
+                migrator = Migrator(
+                    store,
+                    pool,
+                    dispatcher,
+                    policy,
+                    concurrency=args.concurrency,
+                    dictionary=dictionary,
+                    max_size=args.max_size,
+                )
+                out["apply"] = await migrator.run(url, checkpoint, progress=False if args.json else None)
+        finally:
+            await store.close()
+
+    try:
+        asyncio.run(run())
+    finally:
+        pool.close()
+    if args.json:
+        print(json.dumps({name: value.to_dict() for name, value in out.items()}, indent=2))
+    else:
+        if "train" in out:
+            print(dicts.format_train_report(out["train"]))
+        if "apply" in out:
+            print(format_migrate(out["apply"]))
+    return 1 if "apply" in out and out["apply"].failed else 0
+
+
 def _cmd_serve(args: argparse.Namespace) -> int:
     from s4.config import ConfigError, load_config
     from s4.gateway import run
@@ -388,7 +461,16 @@ def build_parser() -> argparse.ArgumentParser:
     bg.add_argument("--frame-mib", type=int, default=4, help="frame size (MiB)")
     bg.add_argument("--batch-mib", type=int, default=64, help="GPU batch bound (MiB)")
     bg.add_argument("--streams", type=int, default=2, help="CUDA streams (worker threads)")
-    bg.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 16, 64], help="concurrent requests")
+    bg.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 16, 32, 64], help="concurrent requests")
+    bg.add_argument(
+        "--frame-sweep-kib",
+        type=int,
+        nargs="*",
+        default=[64, 256, 1024, 4096, 16384, 65536],
+        help="frame sizes of the sweep (KiB; none: no sweep)",
+    )
+    bg.add_argument("--sweep-codecs", nargs="+", default=["nvcomp-zstd"], help="codecs of the frame-size sweep")
+    bg.add_argument("--sweep-concurrency", type=int, default=32, help="concurrent requests of the sweep")
     bg.add_argument("--device", type=int, default=0, help="CUDA device")
     bg.add_argument("--rounds", type=int, default=3, help="best of this many timed rounds")
     bg.add_argument("--json", action="store_true", help="machine-readable output")
@@ -462,6 +544,23 @@ def _add_tool_parsers(sub) -> None:
         mig.add_argument("--concurrency", type=int, default=8, help="objects rewritten at once")
         mig.add_argument("--json", action="store_true", help="one JSON object")
         mig.set_defaults(func=_cmd_migrate)
+
+    td = sub.add_parser("train-dict", help="train a zstd dictionary on a bucket's small objects, store it in .s4dict/")
+    td.add_argument("bucket", help="s3://bucket[/prefix] on the upstream the gateway stores into")
+    _s3_options(td)
+    _codec_options(td)
+    td.add_argument("--min-size", type=int, default=256, help="smallest object sampled (bytes)")
+    td.add_argument("--max-size", type=int, default=16 * 1024, help="largest object sampled, and rewritten (bytes)")
+    td.add_argument("--samples", type=int, default=2000, help="objects sampled (a fifth held out to measure)")
+    td.add_argument("--dict-size", type=int, default=16 * 1024, help="dictionary size (bytes)")
+    td.add_argument("--seed", type=int, default=0, help="seed of the sample")
+    td.add_argument("--dry-run", action="store_true", help="train and measure, store nothing")
+    td.add_argument("--apply", action="store_true", help="then rewrite the small objects as cpu-zstd-dict")
+    td.add_argument("--use", metavar="DICT_ID", help="no training: apply the stored dictionary .s4dict/DICT_ID")
+    td.add_argument("--checkpoint", type=Path, help="progress file of --apply")
+    td.add_argument("--concurrency", type=int, default=8, help="objects read or rewritten at once")
+    td.add_argument("--json", action="store_true", help="one JSON object")
+    td.set_defaults(func=_cmd_train_dict)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -35,7 +35,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from s4.codec import ChunkManifest, CodecDispatcher, CodecError, CodecKind, CpuCodecPool
+from s4.codec import ChunkManifest, CodecDispatcher, CodecError, CodecKind, CpuCodecPool, ZstdDictionary
 from s4.codec.format.manifest import (
     KEY_CODEC,
     KEY_COMPRESSED_SIZE,
@@ -89,6 +89,8 @@ class MigrateReport:
     changed: int = 0
     """Skipped: a client wrote the key while it was being rewritten (the If-Match failed)."""
     failed: int = 0
+    too_large: int = 0
+    """Skipped: larger than the run's ``max_size``."""
     original_bytes: int = 0
     """Of the rewritten objects."""
     stored_before: int = 0
@@ -176,17 +178,38 @@ class Migrator:
         *,
         recompress: bool = False,
         concurrency: int = 8,
+        dictionary: ZstdDictionary | None = None,
+        max_size: int | None = None,
     ) -> None:
+        """``dictionary``: encode as cpu-zstd-dict with it, objects plain or in S4 format alike (those of
+        at most ``max_size`` stored bytes), as ``s4 train-dict --apply`` does."""
         self.inner = inner
         self.pool = pool
-        self.encoder = BodyEncoder(pool, dispatcher, policy, StoreStats())
+        self.dictionary = dictionary
+        self.max_size = max_size
+        if dictionary is not None:
+            dispatcher = CodecDispatcher(CodecKind.CPU_ZSTD_DICT, dispatcher.mode, dispatcher.entropy_threshold)
+            encoding = pool.with_registry(pool.registry.with_dictionary(dictionary))
+        else:
+            encoding = pool
+        self.encoder = BodyEncoder(encoding, dispatcher, policy, StoreStats())
         self.sidecars = Sidecars(InnerReads(inner, StoreStats()))
         self.recompress = recompress
         self.concurrency = concurrency
 
     @property
     def mode(self) -> str:
+        if self.dictionary is not None:
+            return "apply-dict"
         return "recompress" if self.recompress else "migrate"
+
+    def _wanted(self, manifest: ChunkManifest | None) -> bool:
+        """Whether an object with this manifest (None: plain) is this run's to rewrite."""
+        if manifest is not None and manifest.dict_id is not None:
+            return False  # bound to a dictionary already (recompressing it would need that one)
+        if self.dictionary is not None:
+            return True
+        return (manifest is not None) == self.recompress
 
     async def run(
         self,
@@ -260,6 +283,9 @@ class Migrator:
             after = page.next_marker
 
     async def _one(self, bucket: str, listed: ObjectInfo, report: MigrateReport) -> None:
+        if self.max_size is not None and listed.size > self.max_size:
+            report.too_large += 1
+            return
         try:
             stream = await self.inner.get_object(bucket, listed.key)
         except StoreError as exc:
@@ -271,7 +297,7 @@ class Migrator:
         try:
             info = stream.info
             manifest = ChunkManifest.from_metadata(info.attributes.metadata)
-            if (manifest is None) == self.recompress or (manifest is not None and manifest.dict_id is not None):
+            if not self._wanted(manifest):
                 report.already += 1
                 return
             upload, stored = await self._encode(stream.body, info, manifest)
@@ -312,6 +338,8 @@ class Migrator:
         else:
             logical_etag, multipart = manifest.logical_etag or info.etag.strip('"'), manifest.multipart
         new_manifest = upload.manifest(logical_etag, multipart=multipart)
+        if self.dictionary is not None and upload.codec is CodecKind.CPU_ZSTD_DICT:
+            new_manifest = dataclasses.replace(new_manifest, dict_id=self.dictionary.dict_id)
         attributes = dataclasses.replace(info.attributes, metadata=kept | new_manifest.to_metadata())
         tags = await self.inner.get_object_tagging(bucket, info.key) if info.tag_count else None
         try:

@@ -401,3 +401,98 @@ def test_recompress_rewrites_s4_objects_with_another_level_keeping_what_clients_
     assert ranged["Body"].read() == bodies["multipart.log"][9000000:9000101]
     checked = s4(upstream, "verify", "s3://recompressed", "--endpoint-url", upstream.endpoint)
     assert checked.returncode == 0, checked.stdout.decode()
+
+
+def small_events(count: int) -> dict[str, bytes]:
+    """Objects of 2-16 KiB as applications write them: JSON event batches and log excerpts."""
+    r = random.Random(21)
+    events = ["page_view", "add_to_cart", "checkout_started", "payment_failed", "signup", "search"]
+    countries = ["DE", "FR", "US", "BR", "JP", "IN", "NG"]
+    objects = {}
+    for i in range(count):
+        target = r.randrange(2 * 1024, 16 * 1024)
+        if i % 2:
+            rows, size = [], 2
+            while size < target:
+                row = {
+                    "timestamp": f"2026-11-{r.randrange(1, 29):02d}T{r.randrange(24):02d}:{r.randrange(60):02d}:00Z",
+                    "event_type": r.choice(events),
+                    "user": {"user_id": r.randrange(10**9), "country": r.choice(countries), "plan": r.choice("fpe")},
+                    "session_id": f"{r.getrandbits(64):016x}",
+                    "properties": {
+                        "path": f"/products/{r.randrange(5000)}",
+                        "referrer": r.choice(["", "google", "ad"]),
+                    },
+                }
+                rows.append(row)
+                size += len(json.dumps(row)) + 1
+            objects[f"events/{i:04d}.json"] = json.dumps(rows).encode()[:target]
+        else:
+            lines = []
+            while sum(map(len, lines)) < target:
+                lines.append(
+                    f"2026-11-23 21:{r.randrange(60):02d}:{r.randrange(60):02d},{r.randrange(1000):03d} "
+                    f"{r.choice(['INFO', 'WARN', 'ERROR'])} [{r.choice(['http-nio-8080-exec', 'scheduler', 'kafka'])}"
+                    f"-{r.randrange(40)}] c.example.orders.{r.choice(['OrderService', 'PaymentClient'])} - "
+                    f"order {r.randrange(10**7)} {r.choice(['accepted', 'retrying payment', 'shipped'])}"
+                    f" in {r.randrange(900)} ms\n"
+                )
+            objects[f"logs/{i:04d}.log"] = "".join(lines).encode()[:target]
+    return objects
+
+
+def test_train_dict_beats_plain_zstd_on_small_objects_and_applies_it(upstream, gateway):
+    from concurrent.futures import ThreadPoolExecutor
+
+    client = gateway.client(max_pool_connections=16)
+    client.create_bucket(Bucket="small-events")
+    objects = small_events(400)
+    with ThreadPoolExecutor(16) as pool:
+        list(pool.map(lambda kv: client.put_object(Bucket="small-events", Key=kv[0], Body=kv[1]), objects.items()))
+    etags = {o["Key"]: o["ETag"] for o in client.list_objects_v2(Bucket="small-events", MaxKeys=1000)["Contents"]}
+    before = sum(upstream_sizes(upstream, "small-events").values())
+
+    trained = s4(upstream, "train-dict", "s3://small-events", "--endpoint-url", upstream.endpoint, "--json")
+    assert trained.returncode == 0, trained.stderr.decode()
+    report = json.loads(trained.stdout)["train"]
+    print(
+        f"train-dict: {report['measured_on']} held-out objects, {report['original_bytes']} bytes: cpu-zstd "
+        f"{report['stored_plain']}, cpu-zstd-dict {report['stored_dict']} (gain {report['gain']:.1%})"
+    )
+    for band in report["bands"]:
+        print(f"  {band['band']}: {band['objects']} objects, gain {band['gain']:.1%}")
+    assert report["stored_dict"] < 0.95 * report["stored_plain"], report
+    smallest = report["bands"][0]  # 2-4 KiB objects: where a dictionary matters most
+    assert smallest["band"] == "2 KiB-4 KiB" and smallest["gain"] > 0.15, report["bands"]
+    dict_key = f".s4dict/{report['dict_id']}"
+    assert dict_key in upstream_sizes(upstream, "small-events")
+
+    applied = s4(
+        upstream,
+        "train-dict",
+        "s3://small-events",
+        "--endpoint-url",
+        upstream.endpoint,
+        "--use",
+        report["dict_id"],
+        "--json",
+        "--concurrency",
+        "16",
+    )
+    assert applied.returncode == 0, applied.stderr.decode()
+    done = json.loads(applied.stdout)["apply"]
+    assert done["rewritten"] == len(objects) and done["failed"] == 0, done
+    after = sum(upstream_sizes(upstream, "small-events").values())
+    print(f"train-dict --use: bucket {before} -> {after} stored bytes (dictionary included)")
+    assert after < before
+    raw = upstream.client()
+    head = raw.head_object(Bucket="small-events", Key="events/0001.json")["Metadata"]
+    assert (head["s4-codec"], head["s4-dict-id"]) == ("cpu-zstd-dict", report["dict_id"])
+    with ThreadPoolExecutor(16) as pool:
+        got = dict(
+            zip(objects, pool.map(lambda k: client.get_object(Bucket="small-events", Key=k), objects), strict=True)
+        )
+    for key, answer in got.items():
+        assert answer["Body"].read() == objects[key] and answer["ETag"] == etags[key], key
+    checked = s4(upstream, "verify", "s3://small-events", "--endpoint-url", upstream.endpoint)
+    assert checked.returncode == 0, checked.stdout.decode()
