@@ -108,7 +108,7 @@ def _cmd_bench_gpu(args: argparse.Namespace) -> int:
         frame_size=args.frame_mib * 1024 * 1024,
         rounds=args.rounds,
         frame_sweep=[k * 1024 for k in args.frame_sweep_kib],
-        sweep_kinds=[CodecKind.from_name(n) for n in args.sweep_codecs],
+        sweep_kinds=[bench.CodecKind.from_name(n) for n in args.sweep_codecs],
         sweep_concurrency=args.sweep_concurrency,
     )
     print(bench.to_json(report) if args.json else bench.format_report(report))

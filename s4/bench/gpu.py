@@ -2,8 +2,9 @@
 
 Per codec and sample: compress and decompress GB/s of original bytes through the GPU
 pool (``GpuCodecPool.encode_frame`` / ``decode_frame``: the gateway's own path, CRC32C
-included) with 1, 4, 16 and 64 concurrent requests, each request streaming the
-sample's frames one at a time. Beside it:
+included) with 1, 4, 16, 32 and 64 concurrent requests, each request streaming the
+sample's frames one at a time; then the frame-size sweep (64 KiB to 64 MiB frames at one
+concurrency), since small frames are where per-batch costs show. Beside it:
 
 (a) the nvCOMP kernels alone on device-resident chunks (no copies, no Python around them);
 (b) the pinned host-to-device and device-to-host copy bandwidth (the PCIe limit);
@@ -37,7 +38,9 @@ from s4.codec.gpu.setup import GpuSettings, setup_gpu
 
 GB = 1e9
 MiB = 1024 * 1024
-CONCURRENCY = (1, 4, 16, 64)
+CONCURRENCY = (1, 4, 16, 32, 64)
+FRAME_SWEEP = (64 * 1024, 256 * 1024, 1 * MiB, 4 * MiB, 16 * MiB, 64 * MiB)
+SWEEP_CONCURRENCY = 32
 CODECS = (CodecKind.NVCOMP_ZSTD, CodecKind.NVCOMP_BITCOMP, CodecKind.NVCOMP_GDEFLATE, CodecKind.NVCOMP_GANS)
 GOAL_SATURATION = 0.80
 GOAL_ZSTD_GBPS = 10.0
@@ -60,6 +63,7 @@ class PoolRow:
     stored: int
     compress_gbps: float
     decompress_gbps: float
+    frame_size: int = 0
 
     @property
     def ratio(self) -> float:
@@ -88,6 +92,8 @@ class Report:
     device: str
     frame_size: int
     pool: list[PoolRow] = dataclasses.field(default_factory=list)
+    frames: list[PoolRow] = dataclasses.field(default_factory=list)
+    """The frame-size sweep: one codec, one concurrency, each frame size."""
     kernels: list[KernelRow] = dataclasses.field(default_factory=list)
     cpu: list[CpuRow] = dataclasses.field(default_factory=list)
     h2d_gbps: float | None = None
@@ -154,7 +160,14 @@ async def measure_pool(
     dec = await _best_async(rounds, lambda: asyncio.gather(*(download() for _ in range(concurrency))))
     total = len(sample.data) * concurrency
     return PoolRow(
-        sample.name, kind.wire_name, concurrency, len(sample.data), stored, total / GB / comp, total / GB / dec
+        sample.name,
+        kind.wire_name,
+        concurrency,
+        len(sample.data),
+        stored,
+        total / GB / comp,
+        total / GB / dec,
+        frame_size,
     )
 
 
@@ -182,6 +195,9 @@ def run(
     frame_size: int = 4 * MiB,
     rounds: int = 3,
     cpu_threads: int | None = None,
+    frame_sweep: Sequence[int] = (),
+    sweep_kinds: Sequence[CodecKind] = (CodecKind.NVCOMP_ZSTD,),
+    sweep_concurrency: int = SWEEP_CONCURRENCY,
 ) -> Report:
     """Every measurement of the report; raises CodecError(unavailable) when no GPU can be used."""
     registry = CodecRegistry.cpu_default()
@@ -195,6 +211,13 @@ def run(
             for kind in kinds:
                 for c in concurrency:
                     report.pool.append(await measure_pool(pool, sample, kind, frame_size, c, rounds))
+        if frame_sweep and samples:
+            sample = max(samples, key=lambda s: len(s.data))  # the frames of the sweep must fit in it
+            for kind in sweep_kinds:
+                for size in frame_sweep:
+                    if size <= len(sample.data):
+                        row = await measure_pool(pool, sample, kind, size, sweep_concurrency, rounds)
+                        report.frames.append(row)
 
     try:
         asyncio.run(through_pool())
@@ -251,6 +274,13 @@ def format_report(report: Report) -> str:
             f"{r.sample:<11} {r.codec:<16} {r.concurrency:>4} {r.ratio:>6.2f} {r.compress_gbps:>10.2f}"
             f" {r.decompress_gbps:>10.2f}"
         )
+    if report.frames:
+        lines += ["", "frame-size sweep:"]
+        for r in report.frames:
+            lines.append(
+                f"  {r.sample:<11} {r.codec:<16} {r.concurrency:>4} reqs {r.frame_size // 1024:>6} KiB frames"
+                f" ratio {r.ratio:>6.2f} {r.compress_gbps:>10.2f} {r.decompress_gbps:>10.2f}"
+            )
     if report.kernels:
         lines += ["", "(a) nvCOMP kernels alone, device-resident data:"]
         for k in report.kernels:
@@ -287,5 +317,6 @@ def format_report(report: Report) -> str:
 def to_json(report: Report) -> str:
     data = dataclasses.asdict(report)
     data["pool"] = [dataclasses.asdict(r) | {"ratio": r.ratio} for r in report.pool]
+    data["frames"] = [dataclasses.asdict(r) | {"ratio": r.ratio} for r in report.frames]
     data["saturation"] = saturation(report)
     return json.dumps(data, indent=2)

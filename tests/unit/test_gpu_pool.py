@@ -699,6 +699,36 @@ def test_bench_gpu_reports_every_codec_and_concurrency():
     assert sum(device.batch_sizes(CodecOp.COMPRESS)) > 0
 
 
+def test_bench_gpu_sweeps_frame_sizes_at_one_concurrency():
+    import json
+
+    from s4.bench import gpu as bench
+    from s4.bench.corpus import Sample
+
+    samples = [Sample("small", text(2, 64 * KiB), "generated"), Sample("text", text(1, 512 * KiB), "generated")]
+    report = bench.run(
+        samples,
+        settings=GpuSettings(streams=2, batch_bytes=1 * MiB),
+        backend_factory=StandInDevice().factory,
+        probe_device=lambda _d: FOUND,
+        kinds=(ZSTD,),
+        concurrency=(1,),
+        frame_size=128 * KiB,
+        rounds=1,
+        cpu_threads=2,
+        frame_sweep=(64 * KiB, 256 * KiB, 1 * MiB),
+        sweep_kinds=(ZSTD, GDEFLATE),
+        sweep_concurrency=3,
+    )
+    # The largest sample; frames larger than it are left out.
+    assert [(r.sample, r.codec, r.concurrency, r.frame_size) for r in report.frames] == [
+        ("text", k, 3, size) for k in ("nvcomp-zstd", "nvcomp-gdeflate") for size in (64 * KiB, 256 * KiB)
+    ]
+    assert all(r.compress_gbps > 0 and r.ratio > 1 for r in report.frames)
+    assert "frame-size sweep:" in bench.format_report(report)
+    assert [f["frame_size"] for f in json.loads(bench.to_json(report))["frames"]] == [65536, 262144] * 2
+
+
 def test_bench_gpu_without_a_gpu_says_so_and_measures_nothing():
     import subprocess
     import sys
