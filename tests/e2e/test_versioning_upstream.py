@@ -357,6 +357,31 @@ def test_a_bucket_with_versions_left_is_not_empty(store, seaweed, run, versioned
     assert bucket not in [b["Name"] for b in seaweed.client().list_buckets()["Buckets"]]
 
 
+def test_a_shared_upstream_bucket_has_one_versioning_for_all(store, seaweed, run):
+    """With every client bucket a prefix of one upstream bucket, versioning is that bucket's: shown, not set."""
+    raw = seaweed.client()
+    raw.create_bucket(Bucket="s4-shared-versions")
+    raw.put_bucket_versioning(Bucket="s4-shared-versions", VersioningConfiguration={"Status": "Enabled"})
+    config = store.config.model_copy(update={"bucket": "s4-shared-versions", "key_prefix": "t/{bucket}/"})
+    shared = run(S3Store.open(config))
+    try:
+        run(shared.create_bucket("one"))
+        run(shared.create_bucket("two"))
+        assert run(shared.get_bucket_versioning("one")) == "Enabled"
+        assert failure(run, shared.put_bucket_versioning("one", "Suspended")).code == "NotImplemented"
+        v1 = put(run, shared, "one", "k", b"1").version_id
+        v2 = put(run, shared, "one", "k", b"2").version_id
+        put(run, shared, "two", "k", b"other")
+        assert listed(run, shared, "one") == [("k", v2, True, False), ("k", v1, False, False)]
+        assert get(run, shared, "one", "k", v1) == b"1"
+        marker = run(shared.delete_object("one", "k")).version_id
+        error = failure(run, shared.head_object("one", "k"))
+        assert (error.code, error.delete_marker, error.version_id) == ("NoSuchKey", True, marker)
+        assert failure(run, shared.head_object("three", "k", version_id=v1)).code == "NoSuchBucket"
+    finally:
+        run(shared.close())
+
+
 # -- the CompressingStore over it: every version compressed, with its own sidecar ------------------------
 
 

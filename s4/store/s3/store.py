@@ -68,6 +68,7 @@ from s4.store.s3.versions import (
     entries,
     find_version,
     is_gateway_key,
+    is_gateways_own,
     latest_delete_marker,
     no_such_version,
     pages_lose_entries,
@@ -304,8 +305,8 @@ class S3Store:
         if not bucket_known and not await self._buckets.exists(bucket):
             return no_such_bucket(bucket)
         location = self._buckets.locate(bucket)
-        gateway_key = is_gateway_key(location, location.key(key))
-        if not gateway_key and await self._versioning.of(location.bucket, quiet=True) is not None:
+        own = is_gateways_own(location, location.key(key))
+        if not own and await self._versioning.of(location.bucket, quiet=True) is not None:
             marker = await latest_delete_marker(self._call, location.bucket, location.key(key))
             if marker is not None:
                 return current_delete_marker(key, marker)

@@ -49,6 +49,8 @@ ORDER_FIELD = "S4VersionsOrder"
 """Where ``record_order`` leaves, in the parsed answer, which entries were delete markers, in document order."""
 MAX_LOOKUP_PAGES = 10
 """A version looked up by id (for an error's details) in at most this many pages of its key's versions."""
+SIDECAR_SUFFIX = ".s4index"
+"""The S4 format's sidecars (``s4.store.compressing.reserved.SIDECAR_SUFFIX``), read by the gateway only."""
 MAX_PURGE_ROUNDS = 100
 """Pages of versions removed by one ``purge`` at most (a gateway key has a handful)."""
 GATEWAY_PREFIXES = (".s4mpu/", ".s4bucket/")
@@ -250,3 +252,8 @@ def check_version(answer: dict[str, Any], key: str, version_id: str | None) -> N
 
 def is_gateway_key(location: Location, upstream_key: str) -> bool:
     return location.client_key(upstream_key).startswith(GATEWAY_PREFIXES)
+
+
+def is_gateways_own(location: Location, upstream_key: str) -> bool:
+    """A key no client reads (its 404 needs no delete-marker details): the gateway's keys and sidecars."""
+    return is_gateway_key(location, upstream_key) or upstream_key.endswith(SIDECAR_SUFFIX)
