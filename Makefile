@@ -2,7 +2,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: .venv venv test lint serve bench bench-proxy bench-load bench-scale clean system-deps conformance
+.PHONY: .venv venv test lint serve bench bench-proxy bench-load bench-scale clean system-deps conformance drills
 
 # The environment: created once, refreshed when pyproject.toml changes.
 $(BIN)/.installed: pyproject.toml
@@ -14,14 +14,16 @@ $(BIN)/.installed: pyproject.toml
 # `make .venv` (or `make venv`): the environment with the dev extras.
 .venv venv: $(BIN)/.installed
 
-# Debian tools the tests drive for real: Prometheus (the server and promtool) and docker-compose
-# (to validate the compose files; no engine needed). Installed only when missing.
+# Debian tools the tests drive for real: Prometheus (the server and promtool), docker-compose
+# (to validate the compose files; no engine needed) and HAProxy (the load balancer of the
+# scale-out topology, tests/cluster). Installed only when missing.
 system-deps:
-	@if ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null || ! command -v docker-compose >/dev/null; then \
+	@if ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null || ! command -v docker-compose >/dev/null \
+		|| ! { command -v haproxy || test -x /usr/sbin/haproxy; } >/dev/null; then \
 		if command -v apt-get >/dev/null; then \
 			SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-			$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq --no-install-recommends prometheus docker-compose >/dev/null; \
-		else echo "apt-get not found: tests needing prometheus/docker-compose will be skipped"; fi; \
+			$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq --no-install-recommends prometheus docker-compose haproxy >/dev/null; \
+		else echo "apt-get not found: tests needing prometheus/docker-compose/haproxy will be skipped"; fi; \
 	fi
 
 lint: venv
@@ -54,6 +56,12 @@ bench-load: venv
 # Options pass through: make bench-scale SCALE_ARGS="--sizes 64,32,16 --workers 1,2,4 --out /tmp/scale.json"
 bench-scale: venv
 	$(BIN)/python benchmarks/scale_bench.py $(SCALE_ARGS)
+
+# Failure drills on the scale-out topology (tests/cluster: HAProxy, gateways, SeaweedFS as separate
+# processes): a gateway, a volume server, the filer, the S3 process; fails if an object is lost.
+# Options pass through: make drills DRILL_ARGS="--drills gateway,filer --seconds 60 --out /tmp/drills.json"
+drills: venv system-deps
+	$(BIN)/python -m tests.cluster.drills $(DRILL_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis
