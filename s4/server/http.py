@@ -149,19 +149,24 @@ def _precondition(prefix: str) -> S3Error:
     return S3Error("PreconditionFailed", "At least one of the pre-conditions you specified did not hold")
 
 
-def write_condition(headers: Mapping[str, str]) -> WriteCondition | None:
+def write_condition(headers: Mapping[str, str], *, none_match_etag: bool = False) -> WriteCondition | None:
     """``If-None-Match: *`` and ``If-Match: <etag>`` on a write (PutObject, CompleteMultipartUpload, the
-    destination of CopyObject), as S3 takes them: If-None-Match accepts only ``*``."""
+    destination of CopyObject), as S3 takes them: If-None-Match accepts only ``*`` (501 otherwise), except
+    where ``none_match_etag`` (CompleteMultipartUpload) takes ``If-None-Match: <etag>`` too, as ceph's
+    s3-tests expect: write unless the current object has that ETag."""
     if_match = headers.get("if-match")
     if_none_match = headers.get("if-none-match")
     if if_match is None and if_none_match is None:
         return None
-    if if_none_match is not None and if_none_match.strip() != "*":
+    etag = None if if_match is None else if_match.strip().removeprefix("W/").strip('"')
+    if if_none_match is None or if_none_match.strip() == "*":
+        return WriteCondition(if_match=etag, if_none_match=if_none_match is not None)
+    if not none_match_etag:
         raise S3Error(
             "NotImplemented", "A header you provided implies functionality that is not implemented", status=501
         )
-    etag = None if if_match is None else if_match.strip().removeprefix("W/").strip('"')
-    return WriteCondition(if_match=etag, if_none_match=if_none_match is not None)
+    other = if_none_match.strip().removeprefix("W/").strip('"')
+    return WriteCondition(if_match=etag, if_none_match_etag=other)
 
 
 def part_range(info: ObjectInfo, part_number: int) -> ByteRange:

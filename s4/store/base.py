@@ -128,6 +128,9 @@ class WriteCondition:
     if_match: str | None = None
     """The ETag, without quotes; ``*`` for any existing object."""
     if_none_match: bool = False
+    if_none_match_etag: str | None = None
+    """``If-None-Match: <etag>`` (without quotes): only if the current object, when there is one, has
+    another ETag (what ceph's s3-tests expect of S3; ``*`` is ``if_none_match``)."""
 
     def check(self, current: ObjectInfo | None) -> None:
         """StoreError as S3 answers: NoSuchKey (If-Match, no object) or PreconditionFailed."""
@@ -135,7 +138,12 @@ class WriteCondition:
             if self.if_match is not None:
                 raise StoreError("NoSuchKey", "The specified key does not exist.")
             return
-        if self.if_none_match or (self.if_match not in (None, "*") and current.etag.strip('"') != self.if_match):
+        etag = current.etag.strip('"')
+        if (
+            self.if_none_match
+            or (self.if_match not in (None, "*") and etag != self.if_match)
+            or (self.if_none_match_etag is not None and etag == self.if_none_match_etag)
+        ):
             raise StoreError("PreconditionFailed", "At least one of the pre-conditions you specified did not hold")
 
 

@@ -177,6 +177,34 @@ def test_errors_as_s3_gives_them(gateway, bucket):
     assert _code(info.value) == (501, "NotImplemented")
 
 
+def test_complete_checks_the_current_version(gateway, bucket):
+    """CompleteMultipartUpload's If-None-Match / If-Match name the current version (a delete marker is no
+    object); If-None-Match takes an ETag there, as ceph's s3-tests expect."""
+    s3 = gateway.client()
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+
+    def complete(**condition):
+        upload = s3.create_multipart_upload(Bucket=bucket, Key="mp")["UploadId"]
+        etag = s3.upload_part(Bucket=bucket, Key="mp", UploadId=upload, PartNumber=1, Body=b"part")["ETag"]
+        parts = {"Parts": [{"PartNumber": 1, "ETag": etag}]}
+        return s3.complete_multipart_upload(
+            Bucket=bucket, Key="mp", UploadId=upload, MultipartUpload=parts, **condition
+        )
+
+    first = complete(IfNoneMatch="*")
+    assert first["VersionId"] not in (None, "null")
+    for condition in ({"IfNoneMatch": "*"}, {"IfNoneMatch": first["ETag"]}, {"IfMatch": "badetag"}):
+        with pytest.raises(ClientError) as info:
+            complete(**condition)
+        assert _code(info.value) == (412, "PreconditionFailed")
+    assert complete(IfNoneMatch="badetag")["VersionId"] != first["VersionId"]
+    s3.delete_object(Bucket=bucket, Key="mp")
+    with pytest.raises(ClientError) as info:
+        complete(IfMatch="*")
+    assert _code(info.value) == (404, "NoSuchKey")
+    complete(IfNoneMatch="*")
+
+
 def _raw_put_versioning(s3, bucket: str, document: bytes) -> None:
     """PutBucketVersioning with a document botocore would not write itself."""
 

@@ -222,3 +222,16 @@ def test_versions_survive_reopening(tmp_path):
             assert await get(store, "k", first.version_id) == b"one"
 
     asyncio.run(scenario())
+
+
+def test_if_none_match_an_etag_refuses_only_that_current_object(tmp_path):
+    async def scenario():
+        async with await open_store(tmp_path) as store:
+            first = await put(store, "k", b"one")
+            refused = await failure(put(store, "k", b"two", condition=WriteCondition(if_none_match_etag=first.etag)))
+            assert refused.code == "PreconditionFailed"
+            second = await put(store, "k", b"two", condition=WriteCondition(if_none_match_etag="0" * 32))
+            await put(store, "k", b"three", condition=WriteCondition(if_none_match_etag=first.etag))  # not current now
+            assert second.version_id is not None
+
+    asyncio.run(scenario())

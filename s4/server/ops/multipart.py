@@ -114,7 +114,7 @@ async def upload_part_copy(req: S3Request) -> web.Response:
 
 
 async def complete(req: S3Request) -> web.Response:
-    condition = write_condition(req.headers)
+    condition = write_condition(req.headers, none_match_etag=True)
     # Its x-amz-checksum-<algorithm> names the object's checksum, not the document's.
     parts, listed = parse_completion(await req.read_small_body(header_checksums=False))
     checksums = CompletionChecksums(

@@ -32,9 +32,9 @@ async def on_inner(
     condition.check(None if current is None else logical(current)[0])
     if current is None:
         return WriteCondition(if_none_match=True)
-    if condition.if_match is not None:
-        return WriteCondition(if_match=current.etag.strip('"'))
-    return None  # unreachable: If-None-Match on an existing object failed above
+    if condition.if_match is not None or condition.if_none_match_etag is not None:
+        return WriteCondition(if_match=current.etag.strip('"'))  # still the object the condition was checked on
+    return None  # unreachable: If-None-Match: * on an existing object failed above
 
 
 @contextlib.contextmanager
