@@ -16,6 +16,7 @@ from s4.server.access import (
     PublicAccessBlock,
     canned_identity_policy,
     decide,
+    kept_bucket_policy,
     parse_bucket_policy,
     parse_identity_policy,
 )
@@ -223,3 +224,13 @@ def test_the_owner_with_readwrite_does_everything_on_its_bucket():
                 public_access_block=None,
             )
             assert decision.allowed, action
+
+
+def test_a_kept_policy_that_no_longer_parses_fails_closed_but_the_owner_can_replace_it():
+    good = json.dumps({"Statement": [PUBLIC_READ_POLICY]}).encode()
+    assert kept_bucket_policy(good, "bkt") == parse_bucket_policy(good, "bkt")
+    unreadable = kept_bucket_policy(b"{not json", "bkt")
+    assert not _decide(principal=None, bucket_policy=unreadable, acl=canned_acl("public-read", "alice"))
+    assert not _decide("s3:GetObject", principal=ALICE, owner=True, bucket_policy=unreadable)
+    for action in ("s3:GetBucketPolicy", "s3:PutBucketPolicy", "s3:DeleteBucketPolicy"):
+        assert _decide(action, None, ALICE, owner=True, bucket_policy=unreadable)

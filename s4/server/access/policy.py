@@ -264,3 +264,19 @@ def parse_identity_policy(document: str | bytes | Mapping[str, Any]) -> Policy:
     if isinstance(document, Mapping):
         document = dict(document)
     return _policy(document, None)
+
+
+UNREADABLE_POLICY_ID = "s4:unreadable-policy"
+_DENY_ALL = Policy(
+    (Statement("Deny", ("*",), ("*",), Principals(everyone=True)),), VARIABLES_VERSION, UNREADABLE_POLICY_ID
+)
+
+
+def kept_bucket_policy(document: bytes, bucket: str) -> Policy:
+    """A bucket's kept policy, parsed for evaluation. One kept before the parser became stricter (or damaged
+    since) fails closed: it denies everything to everyone, except what the bucket's owner may always do
+    (read, replace or delete the policy, see ``decision``), instead of failing every request to the bucket."""
+    try:
+        return parse_bucket_policy(document, bucket)
+    except PolicyError:
+        return _DENY_ALL
