@@ -76,21 +76,24 @@ def record_order(response_dict: dict[str, Any], customized_response_dict: dict[s
 
 def entries(answer: dict[str, Any]) -> list[tuple[dict[str, Any], bool]]:
     """The answer's versions and delete markers as ``(entry, is_delete_marker)`` in S3's order: keys
-    ascending, per key the latest first, then newest first; entries of the same second in the upstream's
-    order (SeaweedFS lists the null version after the others, even when it is the latest)."""
+    ascending, per key the latest first, then the upstream's order; over SeaweedFS, which lists the null
+    version after the others (even when it is the latest), newest first by time (entries of the same
+    second in the upstream's order)."""
     versions = answer.get("Versions", [])
     markers = answer.get("DeleteMarkers", [])
     kinds = answer.get(ORDER_FIELD)
     if kinds is not None and kinds.count(True) == len(markers) and len(kinds) == len(markers) + len(versions):
         iterators: dict[bool, Iterator[dict[str, Any]]] = {False: iter(versions), True: iter(markers)}
         merged = [(next(iterators[kind]), kind) for kind in kinds]
-    else:  # no XML order (should not happen): by time alone
+        by_time = pages_lose_entries(answer)
+    else:  # no XML order (should not happen): by time
         merged = [(v, False) for v in versions] + [(m, True) for m in markers]
+        by_time = True
     merged.sort(
         key=lambda e: (
             e[0]["Key"].encode("utf-8", "surrogatepass"),
             not e[0].get("IsLatest"),
-            -utc(e[0].get("LastModified")).timestamp(),
+            -utc(e[0].get("LastModified")).timestamp() if by_time else 0,
         )
     )
     return merged
