@@ -261,9 +261,13 @@ def test_public_read_object_by_plain_http(gateway):
     # Anonymous writes: only where an ACL or a policy lets anyone write.
     anonymous = client(gateway, "anonymous")
     assert error_code(lambda: anonymous.put_object(Bucket="site", Key="x", Body=b"x")) == "AccessDenied"
+    assert _post_form(f"{gateway.endpoint}/site", {"key": "form.txt"}, b"posted") == 403
     alice.put_bucket_acl(Bucket="site", ACL="public-read-write")
     anonymous.put_object(Bucket="site", Key="dropbox", Body=b"from anyone")
     assert alice.get_object_acl(Bucket="site", Key="dropbox")["Owner"]["ID"] == "anonymous"
+    # An anonymous browser form (no signature, no policy) too.
+    assert _post_form(f"{gateway.endpoint}/site", {"key": "form.txt"}, b"posted") == 204
+    assert alice.get_object(Bucket="site", Key="form.txt")["Body"].read() == b"posted"
     # PublicAccessBlock: public grants stop granting, and public ACLs are refused.
     alice.put_public_access_block(
         Bucket="site",
@@ -272,6 +276,22 @@ def test_public_read_object_by_plain_http(gateway):
     assert _fetch(f"{gateway.endpoint}/site/index.html")[0] == 403
     assert error_code(lambda: alice.put_object(Bucket="site", Key="p", Body=b"p", ACL="public-read")) == "AccessDenied"
     assert error_code(lambda: alice.put_bucket_acl(Bucket="site", ACL="public-read")) == "AccessDenied"
+
+
+def _post_form(url: str, fields: dict[str, str], data: bytes) -> int:
+    boundary = "s4-access-test-boundary"
+    parts = [f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n' for k, v in fields.items()]
+    body = "".join(parts).encode() + (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="f"\r\n\r\n'.encode()
+        + data
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    headers = {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, body, headers, method="POST"), timeout=10) as answer:
+            return answer.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
 
 
 def test_policy_status_and_blocked_public_policy(gateway):

@@ -11,8 +11,8 @@ post_policy). Two forms of signature, as S3 accepts them:
 * SigV2 (older SDKs, s3-tests): ``AWSAccessKeyId`` and ``signature``, the base64 HMAC-SHA1 of
   the base64 policy with the secret key.
 
-A form with neither and no policy is anonymous, which this gateway refuses: it serves only
-the owners of its credentials (buckets open to anyone are the access-control issue's).
+A form with neither and no policy is anonymous (``anonymous_form``): allowed only what the
+bucket's policy or ACL grants anyone (s4.server.access).
 """
 
 from __future__ import annotations
@@ -70,6 +70,11 @@ def authenticate_form(fields: Mapping[str, str], credentials: Credentials) -> Fo
     if "policy" in fields:
         raise missing_field("AWSAccessKeyId")
     raise S3Error("AccessDenied", "Anonymous access is forbidden for this gateway")
+
+
+def anonymous_form(fields: Mapping[str, str]) -> bool:
+    """A form with no signature and no policy: anyone's upload, judged by the bucket's policy and ACL."""
+    return not any(name in fields for name in (*V4_FIELDS, *V2_FIELDS, "policy"))
 
 
 def missing_field(name: str) -> S3Error:

@@ -9,7 +9,8 @@ document as PutObjectTagging takes; a checksum or Content-MD5) and what to answe
 (``success_action_redirect``: 303 to that URL with bucket, key and ETag; else
 ``success_action_status`` 200, 201 with a PostResponse document, or 204).
 
-The signature is checked before the policy, the policy before a byte of the file is read,
+The signature is checked before the policy, the policy before a byte of the file is read
+(a form with neither is anonymous: allowed only into a bucket that lets anyone write),
 and the file streams into the store through the same checks as a PutObject body, with the
 policy's content-length-range enforced as it arrives: a file outside the range, or one that
 fails a digest, is never stored. The signer must be allowed ``s3:PutObject`` on the key
@@ -28,7 +29,7 @@ from multidict import CIMultiDict
 
 from s4.server.access.authorize import authorize_form
 from s4.server.auth.post_policy import PostPolicy, parse_policy
-from s4.server.auth.post_signature import authenticate_form, missing_field
+from s4.server.auth.post_signature import anonymous_form, authenticate_form, missing_field
 from s4.server.body.form import FormFile, read_form
 from s4.server.body.verified import VerifiedBody
 from s4.server.context import MAX_OBJECT_BYTES, S3Request
@@ -53,11 +54,13 @@ async def post_object(req: S3Request) -> web.Response:
         )
     if req.credentials is None:
         raise S3Error("InternalError", "We encountered an internal error. Please try again.")
-    form_auth = authenticate_form(fields, req.credentials)
-    req.auth = form_auth.context
     key = _key(fields, upload)
-    policy = parse_policy(fields["policy"])
-    policy.check({**fields, "bucket": req.bucket or "", "key": key}, form_auth.exempt, dt.datetime.now(dt.UTC))
+    policy = None
+    if not anonymous_form(fields):  # an anonymous form (no signature, no policy) has anyone's rights
+        form_auth = authenticate_form(fields, req.credentials)
+        req.auth = form_auth.context
+        policy = parse_policy(fields["policy"])
+        policy.check({**fields, "bucket": req.bucket or "", "key": key}, form_auth.exempt, dt.datetime.now(dt.UTC))
     await authorize_form(req, key)  # the signer's rights, as for its PutObject
     chosen_acl = await form_acl(req, fields, key)
     tags = tags_from_document(fields["tagging"].encode()) if "tagging" in fields else None
@@ -80,14 +83,16 @@ def _key(fields: Mapping[str, str], upload: FormFile) -> str:
     return key
 
 
-async def _within_range(upload: FormFile, policy: PostPolicy) -> AsyncIterator[bytes]:
+async def _within_range(upload: FormFile, policy: PostPolicy | None) -> AsyncIterator[bytes]:
     """The file's bytes, failing (so that nothing is stored) once they leave content-length-range."""
     size = 0
     async for chunk in upload.chunks():
         size += len(chunk)
-        policy.check_size(size, final=False)
+        if policy is not None:
+            policy.check_size(size, final=False)
         yield chunk
-    policy.check_size(size, final=True)
+    if policy is not None:
+        policy.check_size(size, final=True)
 
 
 def _location(req: S3Request, key: str) -> str:
