@@ -205,6 +205,8 @@ def test_owners_and_listings(gateway, alpha):
     uploads = admin.list_multipart_uploads(Bucket=BUCKET)["Uploads"]
     assert {(u["Initiator"]["ID"], u["Owner"]["ID"]) for u in uploads} == {("alice", "alice")}
     assert error_code(lambda: client(gateway, "carol").create_bucket(Bucket="carols")) == "AccessDenied"
+    alice.get_object(Bucket=BUCKET, Key="k", ExpectedBucketOwner="alice")
+    assert error_code(lambda: alice.get_object(Bucket=BUCKET, Key="k", ExpectedBucketOwner="bob")) == "AccessDenied"
     assert error_code(lambda: client(gateway, "anonymous").list_buckets()) == "AccessDenied"
 
 

@@ -142,7 +142,8 @@ async def allowed(req: S3Request, action: str, bucket: str | None, key: str | No
             if exc.code == "NoSuchBucket":
                 return True
             raise
-        req.bucket_owner = facts.owner
+        if bucket == req.bucket:  # not a copy's source bucket
+            req.bucket_owner = facts.owner
     request = AccessRequest(
         action=action,
         bucket=bucket,
@@ -183,10 +184,20 @@ async def authorize(req: S3Request, operation: str) -> None:
     if action is None or operation in PER_KEY:
         return
     await require(req, action, req.bucket, req.key)
+    _check_expected_owner(req, req.bucket, "x-amz-expected-bucket-owner")
     if operation in COPIES:
         source = copy_source(req.headers)
         if source is not None:
             await require(req, source[2], source[0], source[1])
+            _check_expected_owner(req, source[0], "x-amz-source-expected-bucket-owner")
+
+
+def _check_expected_owner(req: S3Request, bucket: str | None, header: str) -> None:
+    """``x-amz-expected-bucket-owner`` (and the copy source's): 403 when the bucket belongs to another, as S3."""
+    expected = req.headers.get(header)
+    facts = req.http.get(_FACTS, {}).get(bucket) if bucket is not None else None
+    if expected is not None and facts is not None and expected != facts.owner:
+        raise access_denied()
 
 
 async def authorize_form(req: S3Request, key: str) -> None:
