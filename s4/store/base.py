@@ -42,7 +42,9 @@ BUCKET_DOCUMENTS = frozenset(
 )
 """Names of the bucket documents (ObjectStore.get_bucket_document), one for each S3 bucket sub-resource the
 gateway keeps; the content is S3's own document for it (XML, or a policy's JSON). Objects' ACLs are
-documents of their bucket too, ``object-acl/<SHA-256 of the key>`` (s4.server.ops.documents.object_acl)."""
+documents of their bucket too, ``object-acl/<SHA-256 of the key>`` (s4.server.ops.documents.object_acl), and so
+are the access-control records (s4.server.access.owners): ``owner``, the identity that created the bucket, and
+``upload-owner/<upload id>``, the initiator of another identity's multipart upload."""
 LIFECYCLE_DOCUMENT = "lifecycle"
 
 
