@@ -52,6 +52,25 @@ def test_any_chunking_gives_the_same_frames(payloads, data):
     assert reader.bytes_consumed == len(body)
 
 
+def test_a_payload_split_across_chunks_comes_out_as_bytes_and_survives_a_reused_buffer():
+    """Gathered pieces are joined once into bytes (which a passthrough decode then hands on without
+    another copy); a producer that reuses its bytearray for the next chunk cannot change them."""
+    payload = bytes(range(256)) * 40
+    body = frame(payload, len(payload))
+    reader = FrameStreamReader(stream_length=len(body))
+    buffer = bytearray(1000)
+    got = []
+    for start in range(0, len(body), 1000):
+        piece = body[start : start + 1000]
+        buffer[: len(piece)] = piece
+        got += reader.feed(memoryview(buffer)[: len(piece)])
+        buffer[:] = b"\xee" * len(buffer)  # the producer reuses its buffer
+    reader.finish()
+    assert len(got) == 1
+    assert type(got[0].payload) is bytes
+    assert got[0].payload == payload
+
+
 def test_empty_stream_has_no_frames():
     assert list(iter_frames([b""], stream_length=0)) == []
 

@@ -61,7 +61,7 @@ class Frame:
 
     header: FrameHeader
     payload: Buffer
-    """bytes, or the bytearray the reader gathered it in (never touched again by the reader)."""
+    """bytes (a payload split across chunks is gathered and joined once)."""
     offset: int
 
 
@@ -121,7 +121,7 @@ class FrameStreamReader:
     Memory stays bounded by one frame, whose size is checked against the limits before
     anything is buffered for it; padding is checked and dropped as it arrives. A frame
     that lies whole inside one chunk is sliced out of it with a single copy; one that
-    spans chunks is gathered in its own buffer, which becomes the payload. Knowing
+    spans chunks is gathered as pieces joined once into its payload. Knowing
     ``stream_length`` lets a header that claims more bytes than remain be refused at
     once instead of after the whole body has been read.
     """
@@ -134,7 +134,7 @@ class FrameStreamReader:
         self._received = 0
         self._head = bytearray()  # a record header split across chunks
         self._header: FrameHeader | None = None
-        self._payload = bytearray()  # a payload split across chunks
+        self._payload: list[Buffer] = []  # the pieces of a payload split across chunks, joined once
         self._payload_left = 0
         self._padding_left = 0
         self._finished = False
@@ -153,6 +153,9 @@ class FrameStreamReader:
         if self._finished:
             raise RuntimeError("feed() after finish()")
         view = memoryview(data).cast("B")
+        # Pieces of an immutable chunk are held as views until their payload is complete; others are copied,
+        # as their producer may reuse them.
+        immutable = isinstance(data, bytes)
         self._received += len(view)
         if self._stream_length is not None and self._received > self._stream_length:
             raise CodecError.corrupt(f"frame stream is longer than its stated {self._stream_length} bytes")
@@ -163,11 +166,14 @@ class FrameStreamReader:
                 pos = self._skip_padding(view, pos)
             elif self._header is not None:
                 take = min(self._payload_left, end - pos)
-                self._payload += view[pos : pos + take]
+                piece = view[pos : pos + take]
+                self._payload.append(piece if immutable else bytes(piece))
                 self._payload_left -= take
                 pos += take
                 if not self._payload_left:
-                    payload, self._payload = self._payload, bytearray()
+                    # One copy of each byte, into memory allocated once: growing a bytearray piece by
+                    # piece (and copying it again into bytes to decode) cost a GET more than its CRC.
+                    payload, self._payload = b"".join(self._payload), []
                     frames.append(self._complete(payload))
             else:
                 pos = self._read_header(view, pos)
