@@ -63,5 +63,20 @@ bench-scale: venv
 drills: venv system-deps
 	$(BIN)/python -m tests.cluster.drills $(DRILL_ARGS)
 
+# The first contact with a GPU (issue 17), under 5 minutes: the gpu-cu12/13 extra of the driver's CUDA, s4 doctor,
+# pytest -m gpu tests/gpu, 1 GiB through s4 serve --codec nvcomp-zstd with aws-cli, s4 bench gpu; every figure in
+# $(GPU_CHECK_OUT)/gpu-check.json. Exit 3 at once where there is no GPU. No venv needed: it installs what is
+# missing into the interpreter it runs with (from .whl/ when there is no network; see gpu-wheels).
+GPU_CHECK_OUT ?= $(or $(OUT),/tmp/s4-gpu-check)
+GPU_PYTHON ?= $(if $(wildcard $(BIN)/python),$(BIN)/python,python3)
+GPU_CUDA ?= 13
+.PHONY: gpu-check gpu-wheels
+gpu-check:
+	$(GPU_PYTHON) benchmarks/gpu_check.py --out $(GPU_CHECK_OUT) $(GPU_CHECK_ARGS)
+
+# Wheels for a GPU machine with no network (.whl/s4-gpu-cu$(GPU_CUDA)-py312.tar.xz, under 64 MiB): carry .whl there.
+gpu-wheels:
+	python3 benchmarks/gpu_check.py --bundle-wheels --cuda $(GPU_CUDA) $(GPU_WHEELS_ARGS)
+
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis

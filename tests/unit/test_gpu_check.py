@@ -1,0 +1,142 @@
+"""``make gpu-check`` (benchmarks/gpu_check.py) where there is no GPU: it stops at once with exit 3 and says why,
+and the parts that need none (nvidia-smi's answers, the aws-cli PUT/GET and the stored object read back on
+the CPU, the goals from a bench report) run here for real.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+SCRIPT = REPO / "benchmarks" / "gpu_check.py"
+BANNER = """
++-----------------------------------------------------------------------------------------+
+| NVIDIA-SMI 580.159.04             Driver Version: 580.159.04     CUDA Version: 13.0     |
+|-----------------------------------------+------------------------+----------------------+
+"""
+
+
+def load():
+    spec = importlib.util.spec_from_file_location("gpu_check", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def fake_nvidia_smi(tmp_path: Path, banner: str, query: str = "", exit_code: int = 0) -> Path:
+    """An nvidia-smi on PATH that answers like the real one (its banner, or its --query-gpu CSV)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "banner.txt").write_text(banner)
+    (bin_dir / "query.txt").write_text(query)
+    tool = bin_dir / "nvidia-smi"
+    tool.write_text(
+        "#!/bin/sh\n"
+        f'case "$1" in --query-gpu*) cat "{bin_dir}/query.txt";; *) cat "{bin_dir}/banner.txt";; esac\n'
+        f"exit {exit_code}\n"
+    )
+    tool.chmod(0o755)
+    return bin_dir
+
+
+def run_script(tmp_path: Path, path_dirs: list[Path]) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PATH": os.pathsep.join([*map(str, path_dirs), "/usr/bin", "/bin"])}
+    env.pop("OUT", None)
+    return subprocess.run(
+        [sys.executable, str(SCRIPT), "--out", str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+
+
+def test_without_a_gpu_it_says_so_at_once_and_exits_3(tmp_path):
+    if shutil.which("nvidia-smi"):
+        pytest.skip("this machine has nvidia-smi: make gpu-check would run for real")
+    start = time.monotonic()
+    r = run_script(tmp_path, [])
+    assert r.returncode == 3, r.stderr
+    assert time.monotonic() - start < 30
+    assert r.stderr.startswith("gpu-check: no GPU here: nvidia-smi is not installed and libcuda.so.1")
+    assert "nothing was installed or measured" in r.stderr
+    figures = json.loads((tmp_path / "out" / "gpu-check.json").read_text())
+    assert figures["gpu"] is None and figures["exit"] == 3 and figures["reason"].startswith("no GPU here")
+    assert "install" not in figures  # nothing was installed
+    assert (tmp_path / "out" / "gpu-check.md").read_text().startswith("# make gpu-check")
+
+
+@pytest.mark.parametrize(
+    ("banner", "query", "exit_code", "said"),
+    [
+        ("No devices were found\n", "", 6, "no GPU here: nvidia-smi says: No devices were found"),
+        (BANNER, "", 0, "no GPU here: the NVIDIA driver lists no device"),
+        (BANNER.replace("13.0", "11.8"), "Tesla T4, 470.82.01, 15360 MiB\n", 0, "driver runs CUDA 11.8"),
+    ],
+)
+def test_a_driver_without_a_usable_gpu_exits_3(tmp_path, banner, query, exit_code, said):
+    r = run_script(tmp_path, [fake_nvidia_smi(tmp_path, banner, query, exit_code)])
+    assert r.returncode == 3 and said in r.stderr, r.stderr
+
+
+def test_nvidia_smi_picks_the_extra_of_the_drivers_cuda():
+    gc = load()
+    info = gc.parse_nvidia_smi(BANNER, "NVIDIA H200, 580.159.04, 143771 MiB\n")
+    assert info == {
+        "cuda": "13.0",
+        "cuda_major": 13,
+        "gpus": [{"name": "NVIDIA H200", "driver": "580.159.04", "memory": "143771 MiB"}],
+    }
+    assert gc.parse_nvidia_smi(BANNER.replace("13.0", "12.4"), "")["cuda_major"] == 12
+
+
+def test_goals_come_from_the_bench_report():
+    gc = load()
+    pool = [
+        {"sample": "text", "codec": "nvcomp-zstd", "concurrency": 32, "compress_gbps": 12.5},
+        {"sample": "text", "codec": "nvcomp-zstd", "concurrency": 1, "compress_gbps": 2.0},
+        {"sample": "int-column", "codec": "nvcomp-bitcomp", "concurrency": 64, "compress_gbps": 25.0},
+    ]
+    saturation = [{"sample": "text", "codec": "nvcomp-zstd", "compress_pct_of_kernel": 83.0}]
+    results = {
+        "bench": {"report": {"pool": pool, "saturation": saturation}},
+        "put-get": {"cpu_decode_equal": True, "metrics": ["s4_gpu_batch_frames_sum 64.0", "s4_codec_x 1.0"]},
+    }
+    assert gc.goals(results) == {
+        "nvcomp_zstd_gbps_32_requests": 12.5,
+        "nvcomp_zstd_goal_10_gbps": True,
+        "nvcomp_zstd_pct_of_kernel": 83.0,
+        "bitcomp_int_column_gbps": 25.0,
+        "bitcomp_goal_30_gbps": False,
+        "cpu_node_reads_nvcomp_zstd": True,
+        "gpu_batch_metrics": ["s4_gpu_batch_frames_sum 64.0"],
+    }
+    assert gc.goals({})["nvcomp_zstd_goal_10_gbps"] is None
+
+
+def test_the_put_get_step_runs_here_with_nvcomp_zstd_on_the_cpu(tmp_path):
+    """The same step the GPU run takes (aws-cli through s4 serve, the stored object read back and decoded on
+    the CPU), with ``--gpu off``: nvcomp-zstd frames written by the CPU codec."""
+    gc = load()
+    env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"}
+    log = gc.Log(tmp_path / "gpu-check.log")
+    work = tmp_path / "work"
+    work.mkdir()
+    result = gc.step_put_get(sys.executable, env, log, 240, work, 24 * 1024 * 1024, gpu="off")
+    assert result["ok"], (result, (tmp_path / "gpu-check.log").read_text()[-3000:])
+    assert result["bytes_equal"] and result["cpu_decode_equal"]
+    assert result["put_gbps"] > 0 and result["get_gbps"] > 0
+    stored = result["stored"]
+    assert stored["frames_by_codec"].get("nvcomp-zstd", 0) >= 1 and stored["frames_checked_ok"] == stored["frames"]
+    assert stored["original_bytes"] == 24 * 1024 * 1024 > stored["stored_bytes"]
+    assert any(m.startswith("s4_codec") for m in result["metrics"])
+    assert not (work / "object.bin").exists()  # the scratch copies are gone
