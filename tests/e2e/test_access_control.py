@@ -242,6 +242,23 @@ def test_bucket_policy_grants_then_deny_wins(gateway):
     assert error_code(lambda: client(gateway, "carol").get_object_acl(Bucket="shared", Key="doc")) == "AccessDenied"
 
 
+def test_policy_condition_on_existing_object_tags(gateway):
+    alice, bob = client(gateway, "alice"), client(gateway, "bob")
+    alice.create_bucket(Bucket="tagged")
+    alice.put_object(Bucket="tagged", Key="open", Body=b"o", Tagging="security=public")
+    alice.put_object(Bucket="tagged", Key="closed", Body=b"c", Tagging="security=private")
+    statement = {
+        "Effect": "Allow",
+        "Principal": {"AWS": "arn:aws:iam:::user/bob"},
+        "Action": "s3:GetObject",
+        "Resource": "arn:aws:s3:::tagged/*",
+        "Condition": {"StringEquals": {"s3:ExistingObjectTag/security": "public"}},
+    }
+    alice.put_bucket_policy(Bucket="tagged", Policy=json.dumps({"Version": "2012-10-17", "Statement": [statement]}))
+    assert bob.get_object(Bucket="tagged", Key="open")["Body"].read() == b"o"
+    assert error_code(lambda: bob.get_object(Bucket="tagged", Key="closed")) == "AccessDenied"
+
+
 def _fetch(url: str) -> tuple[int, bytes]:
     try:
         with urllib.request.urlopen(url, timeout=10) as answer:

@@ -57,6 +57,8 @@ class BucketFacts:
     policy: object | None
     acl: acls.Acl
     public_access_block: PublicAccessBlock | None
+    reads_object_tags: bool = False
+    """The policy has ``s3:ExistingObjectTag/<key>`` conditions: an object's tags are read for its requests."""
 
 
 async def bucket_facts(store: ObjectStore, bucket: str, legacy_owner: str) -> BucketFacts:
@@ -72,7 +74,18 @@ async def bucket_facts(store: ObjectStore, bucket: str, legacy_owner: str) -> Bu
         None if policy is None else parse_bucket_policy(policy, bucket),
         acls.default_acl(owner) if acl is None else acls.stored_acl(acl),
         None if block is None else PublicAccessBlock.from_document(block),
+        policy is not None and b"existingobjecttag" in policy.lower(),
     )
+
+
+async def _existing_tags(req: S3Request, bucket: str, key: str) -> dict[str, str]:
+    """``s3:ExistingObjectTag/<key>`` of the object the request names (none when there is no such object)."""
+    version = req.query.get("versionId") if bucket == req.bucket and key == req.key else None
+    try:
+        tags = await req.store.get_object_tagging(bucket, key, **({"version_id": version} if version else {}))
+    except StoreError:
+        return {}
+    return {f"s3:ExistingObjectTag/{k}": v for k, v in tags.items()}
 
 
 async def _facts(req: S3Request, bucket: str) -> BucketFacts:
@@ -144,12 +157,15 @@ async def allowed(req: S3Request, action: str, bucket: str | None, key: str | No
             raise
         if bucket == req.bucket:  # not a copy's source bucket
             req.bucket_owner = facts.owner
+    tags = {}
+    if facts is not None and facts.reads_object_tags and bucket is not None and key is not None:
+        tags = await _existing_tags(req, bucket, key)
     request = AccessRequest(
         action=action,
         bucket=bucket,
         key=key,
         principal=None if identity is None else identity.principal,
-        context=condition_context(req, action, identity),
+        context=condition_context(req, action, identity) | tags,
     )
     owner_rights = identity is not None and identity.policy_name in OWN_BUCKET_POLICIES
     weigh = functools.partial(
