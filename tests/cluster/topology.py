@@ -8,9 +8,10 @@ What users run when one machine is not enough, as real separate processes:
   tests/seaweed.py). Telemetry off (``-telemetry=false``: only the master reports).
 - ``s4 serve --backend s3`` gateways, each with ``--workers``, each on a fixed port so it can be
   killed and started again where the load balancer expects it.
-- HAProxy (Debian ``haproxy``): backend ``ready`` health-checks ``/ready``; when no gateway is
-  ready (the upstream is down) requests go to backend ``alive`` (``/health``), so clients get
-  the gateways' own S3 answer (503 with a request id) instead of the load balancer's HTML.
+- HAProxy (Debian ``haproxy``) with deploy/haproxy/haproxy.cfg, the compose profile's: backend
+  ``ready`` health-checks ``/ready``; when no gateway is ready (the upstream is down) requests
+  go to backend ``alive`` (``/health``), so clients get the gateways' own S3 answer (503 with a
+  request id) instead of the load balancer's HTML.
 
 Every process logs into the topology's directory; ``stop()`` ends them all.
 """
@@ -384,53 +385,33 @@ class GatewayNode:
         self.process.stop(15)
 
 
-HAPROXY_CONFIG = """\
-global
-    maxconn 2000
-    log stdout format raw local0 notice
+HAPROXY_CONFIG = REPO / "deploy" / "haproxy" / "haproxy.cfg"
+"""The load balancer's configuration, shared with docker-compose.yml's scale-out profile."""
 
-defaults
-    mode http
-    log global
-    option dontlognull
-    timeout connect 2s
-    timeout client 120s
-    timeout server 120s
-    timeout http-request 30s
-    # /ready asks the upstream (a ListBuckets): on a loaded machine that takes more than one interval.
-    timeout check 3s
-    # A gateway that refuses the connection (killed, restarting): try again on another one.
-    retries 2
-    option redispatch 1
 
-frontend s3
-    bind 127.0.0.1:{port}
-    # Ready gateways while there are any; otherwise the live ones, so that clients get the
-    # gateways' own S3 answer (503 SlowDown / ServiceUnavailable, XML, request id) while the
-    # upstream is down, not the load balancer's HTML page.
-    use_backend ready if {{ nbsrv(ready) gt 0 }}
-    default_backend alive
+def haproxy_config(port: int, stats_port: int, gateway_ports: list[int], interval_ms: int) -> str:
+    """deploy/haproxy/haproxy.cfg with loopback addresses for its binds and servers, and the check interval.
 
-backend ready
-    balance roundrobin
-    option httpchk GET /ready
-    http-check expect status 200
-    default-server inter {interval}ms fastinter {interval}ms downinter {interval}ms fall 2 rise 1
-{ready_servers}
-
-backend alive
-    balance roundrobin
-    option httpchk GET /health
-    http-check expect status 200
-    default-server inter {interval}ms fastinter {interval}ms downinter {interval}ms fall 2 rise 1
-{alive_servers}
-
-frontend stats
-    bind 127.0.0.1:{stats_port}
-    stats enable
-    stats uri /stats
-    stats refresh 1s
-"""
+    Every other line (health checks, fallback to live gateways, retries, timeouts) is the
+    deployment's own; a line this does not find is an error, so the two cannot drift apart.
+    """
+    text = HAPROXY_CONFIG.read_text()
+    servers = "\n".join(f"    server g{i} 127.0.0.1:{p} check" for i, p in enumerate(gateway_ports))
+    replacements = [
+        ("    bind :8014\n", f"    bind 127.0.0.1:{port}\n", 1),
+        ("    bind :8404\n", f"    bind 127.0.0.1:{stats_port}\n", 1),
+        ("    server-template s4- 10 s4-gateway:8014 check resolvers docker init-addr none\n", servers + "\n", 2),
+        (
+            "inter 1s fastinter 1s downinter 1s",
+            f"inter {interval_ms}ms fastinter {interval_ms}ms downinter {interval_ms}ms",
+            2,
+        ),
+    ]
+    for old, new, count in replacements:
+        if text.count(old) != count:
+            raise RuntimeError(f"{HAPROXY_CONFIG}: expected {count} of {old.strip()!r}")
+        text = text.replace(old, new)
+    return text
 
 
 class LoadBalancer:
@@ -445,15 +426,7 @@ class LoadBalancer:
         self.port, self.stats_port = free_ports(2)
         directory.mkdir(parents=True, exist_ok=True)
         self.config_path = directory / "haproxy.cfg"
-        self.config_path.write_text(
-            HAPROXY_CONFIG.format(
-                port=self.port,
-                stats_port=self.stats_port,
-                interval=interval_ms,
-                ready_servers="\n".join(f"    server g{i} 127.0.0.1:{p} check" for i, p in enumerate(gateway_ports)),
-                alive_servers="\n".join(f"    server g{i} 127.0.0.1:{p} check" for i, p in enumerate(gateway_ports)),
-            )
-        )
+        self.config_path.write_text(haproxy_config(self.port, self.stats_port, gateway_ports, interval_ms))
         check = subprocess.run([binary, "-c", "-f", str(self.config_path)], capture_output=True, text=True)
         if check.returncode != 0:
             raise RuntimeError(f"haproxy refuses its configuration: {check.stdout}{check.stderr}")

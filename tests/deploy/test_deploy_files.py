@@ -516,3 +516,144 @@ def test_the_gateway_exports_every_metric_the_issue_names():
     from tests.deploy.metric_names import ISSUE_7_NAMES
 
     assert ISSUE_7_NAMES <= EXPORTED, sorted(ISSUE_7_NAMES - EXPORTED)
+
+
+# ---------------------------------------------------------------------------------------
+# scale-out (issue 19): the compose profile, HAProxy, the Kubernetes manifests against the schemas
+
+HAPROXY_CFG = DEPLOY / "haproxy" / "haproxy.cfg"
+K8S_VERSION = "1.30"
+"""The Kubernetes release the manifests are checked against (strict: no unknown fields)."""
+
+
+def all_k8s_documents() -> list[tuple[Path, dict]]:
+    """Every manifest under deploy/k8s, the GPU variant included."""
+    return [(path, doc) for path in sorted(K8S.rglob("*.yaml")) for doc in yaml.safe_load_all(path.read_text()) if doc]
+
+
+def test_compose_scale_out_profile(compose_project: Path):
+    """`docker-compose --profile scale-out config`: N gateways behind HAProxy over a SeaweedFS cluster."""
+    command = compose_command()
+    if command is None:
+        pytest.skip("neither docker-compose nor the docker compose plugin is installed (Debian: docker-compose)")
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(compose_project)}
+    result = run([*command, "--profile", "scale-out", "config"], cwd=compose_project, env=env)
+    ok(result)
+    services = yaml.safe_load(result.stdout)["services"]
+    gateway = services["s4-gateway"]
+    assert gateway["deploy"]["replicas"] >= 2
+    args = gateway["command"]
+    assert args[args.index("--backend") + 1] == "s3"
+    assert args[args.index("--upstream-endpoint") + 1] == "http://seaweed-s3:8333"
+    assert int(args[args.index("--workers") + 1]) >= 2
+    assert "ports" not in gateway, "gateways are reached through the load balancer only"
+    assert gateway["environment"]["S4_UPSTREAM_ACCESS_KEY_ID"] == env_example()["S4_UPSTREAM_ACCESS_KEY_ID"]
+    lb = services["s4-lb"]
+    assert lb["image"].startswith("haproxy:")
+    assert any("deploy/haproxy/haproxy.cfg" in str(volume) for volume in lb["volumes"])
+    assert "s4-gateway" in lb["depends_on"]
+    master = services["seaweed-master"]["command"]
+    assert master[0] == "master" and "-defaultReplication=001" in master and "-telemetry=false" in master
+    volumes = [name for name in services if name.startswith("seaweed-volume-")]
+    assert len(volumes) >= 2, "replication 001 needs two volume servers"
+    for name in volumes:
+        command_line = services[name]["command"]
+        assert command_line[0] == "volume" and "-master=seaweed-master:9333" in command_line
+    assert services["seaweed-filer"]["command"][0] == "filer"
+    s3 = services["seaweed-s3"]["command"]
+    assert s3[0] == "s3" and "-filer=seaweed-filer:8888" in s3 and "-config=/etc/seaweedfs/identities.json" in s3
+    # The single-node stack is still there, unchanged, without the profile.
+    plain = compose_config(compose_project, "docker-compose.yml")["services"]
+    assert {"s4", "seaweedfs"} <= set(plain)
+
+
+def test_haproxy_config():
+    """The load balancer of the compose profile and of tests/cluster: valid, checking /ready, falling back."""
+    text = HAPROXY_CFG.read_text()
+    assert "option httpchk GET /ready" in text and "option httpchk GET /health" in text
+    assert "use_backend ready if { nbsrv(ready) gt 0 }" in text and "default_backend alive" in text
+    assert text.count("server-template s4- 10 s4-gateway:8014") == 2  # the compose service's name and port
+    haproxy = tool("haproxy") or next((p for p in ("/usr/sbin/haproxy",) if os.access(p, os.X_OK)), None)
+    if haproxy is None:
+        pytest.skip("haproxy not installed (Debian package haproxy)")
+    ok(run([haproxy, "-c", "-f", str(HAPROXY_CFG)]))
+
+
+def test_k8s_manifests_validate_against_the_kubernetes_schemas():
+    """Every built-in kind, strictly (unknown fields are errors), with kubernetes-validate's offline schemas."""
+    try:
+        import kubernetes_validate
+    except ImportError:
+        pytest.skip("kubernetes-validate not installed (PyPI; in the dev extra)")
+    checked = set()
+    for path, doc in all_k8s_documents():
+        if doc["apiVersion"].startswith("monitoring.coreos.com/"):
+            continue  # a CRD: no schema here, checked structurally below
+        try:
+            kubernetes_validate.validate(doc, K8S_VERSION, strict=True)
+        except kubernetes_validate.ValidationError as exc:
+            pytest.fail(
+                f"{path.relative_to(REPO)} {doc['kind']}/{doc['metadata']['name']}: {exc.message} at {exc.path}"
+            )
+        checked.add(doc["kind"])
+    expected = {"Deployment", "Service", "Secret", "PodDisruptionBudget", "HorizontalPodAutoscaler"}
+    assert expected <= checked
+
+
+def test_k8s_scale_out_pieces_fit_together():
+    docs = all_k8s_documents()
+    by_kind: dict[str, list[dict]] = {}
+    for _, doc in docs:
+        by_kind.setdefault(doc["kind"], []).append(doc)
+    [service] = by_kind["Service"]
+    [pdb] = by_kind["PodDisruptionBudget"]
+    [hpa] = by_kind["HorizontalPodAutoscaler"]
+    [secret] = by_kind["Secret"]
+    # deploy/k8s/deployment.yaml, then deploy/k8s/gpu/deployment.yaml (rglob: the folder's files first).
+    cpu, gpu = by_kind["Deployment"]
+    assert "nvidia.com/gpu" in str(gpu) and "nvidia.com/gpu" not in str(cpu)
+    assert {d["metadata"]["name"] for d in by_kind["Deployment"]} == {"s4"}, "the GPU variant replaces the CPU one"
+    for deployment in (cpu, gpu):
+        pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
+        assert deployment["spec"]["selector"] == cpu["spec"]["selector"]
+        for selector in (service["spec"]["selector"], pdb["spec"]["selector"]["matchLabels"]):
+            assert selector.items() <= pod_labels.items()
+        [container] = deployment["spec"]["template"]["spec"]["containers"]
+        assert container["readinessProbe"]["httpGet"]["path"] == "/ready"
+        assert {"secretRef": {"name": secret["metadata"]["name"]}} in container["envFrom"]
+    # HPA: scales the Deployment, never below what the PDB keeps plus one evictable pod.
+    assert hpa["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": "s4"}
+    assert hpa["spec"]["minReplicas"] > pdb["spec"]["minAvailable"]
+    assert hpa["spec"]["maxReplicas"] > hpa["spec"]["minReplicas"]
+    assert any(m["resource"]["name"] == "cpu" for m in hpa["spec"]["metrics"])
+    # GPU variant: on GPU nodes, one GPU each, the GPU codec.
+    gpu_pod = gpu["spec"]["template"]["spec"]
+    assert gpu_pod["nodeSelector"] == {"nvidia.com/gpu.present": "true"}
+    [gpu_container] = gpu_pod["containers"]
+    assert gpu_container["resources"]["limits"]["nvidia.com/gpu"] == 1
+    assert {"name": "S4_CODEC", "value": "nvcomp-zstd"} in gpu_container["env"]
+    assert "nvidia.com/gpu" not in cpu["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]
+
+
+def test_k8s_servicemonitor_structure():
+    """The ServiceMonitor CRD's fields (monitoring.coreos.com/v1), checked by hand: no schema ships offline."""
+    docs = all_k8s_documents()
+    [monitor] = [d for _, d in docs if d["kind"] == "ServiceMonitor"]
+    [service] = [d for _, d in docs if d["kind"] == "Service"]
+    assert monitor["apiVersion"] == "monitoring.coreos.com/v1"
+    assert set(monitor) == {"apiVersion", "kind", "metadata", "spec"}
+    assert monitor["metadata"]["namespace"] == service["metadata"]["namespace"]
+    spec = monitor["spec"]
+    assert set(spec) <= {"selector", "namespaceSelector", "endpoints", "jobLabel", "targetLabels", "podTargetLabels"}
+    assert spec["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
+    assert spec["namespaceSelector"]["matchNames"] == [service["metadata"]["namespace"]]
+    port_names = {p["name"] for p in service["spec"]["ports"]}
+    duration = re.compile(r"^[0-9]+(ms|s|m|h)$")
+    allowed = {"port", "path", "scheme", "interval", "scrapeTimeout", "relabelings", "metricRelabelings", "honorLabels"}
+    for endpoint in spec["endpoints"]:
+        assert set(endpoint) <= allowed, set(endpoint) - allowed
+        assert endpoint["port"] in port_names and endpoint["path"] == "/metrics"
+        assert endpoint["scheme"] in ("http", "https")
+        assert duration.match(endpoint["interval"]) and duration.match(endpoint["scrapeTimeout"])
+        for relabel in endpoint.get("relabelings", []):
+            assert set(relabel) <= {"sourceLabels", "targetLabel", "regex", "replacement", "action", "separator"}
