@@ -69,10 +69,10 @@ from s4.store.s3.versions import (
     find_version,
     is_gateway_key,
     is_gateways_own,
+    key_versions,
     latest_delete_marker,
     no_such_version,
     pages_lose_entries,
-    purge,
     record_order,
     version_info,
 )
@@ -598,8 +598,38 @@ class S3Store:
         params = {} if version_id is None else {"VersionId": version_id}
         answer = await self._call("delete_object", Bucket=bucket, Key=key, **params)
         if version_id is None and answer.get("DeleteMarker"):
-            await purge(self._call, bucket, key)
+            await self._purge(bucket, key)
         return answer
+
+    async def _purge(self, bucket: str, key: str) -> None:
+        """Remove every version and delete marker of ``key`` (upstream names), as long as that gets anywhere."""
+        removed: set[str] = set()
+        while True:
+            found, _ = await key_versions(self._call, bucket, key)
+            left = [(e.get("VersionId") or NULL_VERSION, marker) for e, marker in found]
+            if not left or {vid for vid, _ in left} <= removed:
+                return
+            for vid, marker in left:
+                await self._remove_version(bucket, key, vid, Found.DELETE_MARKER if marker else Found.VERSION)
+                removed.add(vid)
+
+    async def _remove_version(self, bucket: str, key: str, version_id: str, found: Found) -> dict[str, Any]:
+        """Delete one version or delete marker for good (upstream names). A null delete marker that the upstream
+        keeps (SeaweedFS answers 204 and keeps it) is replaced by an empty null version, deleted in turn, on a
+        Suspended bucket; on an Enabled one NotImplemented says how to have it removed (versions.py)."""
+        answer = await self._call("delete_object", Bucket=bucket, Key=key, VersionId=version_id)
+        if version_id != NULL_VERSION or found is not Found.DELETE_MARKER:
+            return answer
+        if await find_version(self._call, bucket, key, NULL_VERSION) is not Found.DELETE_MARKER:
+            return answer
+        if await self._versioning.of(bucket, fresh=True) != VERSIONING_SUSPENDED:
+            raise StoreError(
+                "NotImplemented",
+                "The upstream S3 cannot remove a null delete marker while the bucket's versioning is Enabled:"
+                " suspend versioning, then delete it",
+            )
+        await self._call("put_object", Bucket=bucket, Key=key, Body=b"")
+        return await self._call("delete_object", Bucket=bucket, Key=key, VersionId=NULL_VERSION)
 
     async def delete_object(self, bucket: str, key: str, *, version_id: str | None = None) -> DeleteResult:
         location = await self._buckets.require(bucket)
@@ -615,7 +645,7 @@ class S3Store:
         found = await find_version(self._call, location.bucket, upstream_key, version_id)
         if found is Found.ABSENT:
             return DeleteResult(version_id)
-        answer = await self._call("delete_object", Bucket=location.bucket, Key=upstream_key, VersionId=version_id)
+        answer = await self._remove_version(location.bucket, upstream_key, version_id, found)
         marker = found is Found.DELETE_MARKER or bool(answer.get("DeleteMarker"))
         return DeleteResult(answered_version(answer) or version_id, marker)
 

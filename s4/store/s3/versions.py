@@ -18,7 +18,14 @@ The upstream keeps the versions; the gateway passes ids through as they are. Wha
   * a write to a Suspended bucket answers without ``x-amz-version-id: null``: the store knows the
     bucket's status (``VersioningStatus``, cached a few seconds) and says ``null``;
   * DeleteBucket removes a versioned bucket that still has versions (even current objects): the
-    store's own emptiness check lists versions and delete markers.
+    store's own emptiness check lists versions and delete markers;
+  * once the null version above older versions is deleted, the listing marks none of the key's versions
+    latest (reads serve the newest as current): the store marks the newest;
+  * a null delete marker (a DELETE while Suspended) cannot be removed: DELETE ?versionId=null answers
+    204 and keeps it (DeleteObjects too), and while it is there every version put under Enabled stays
+    hidden (GET 404). Under Suspended the store replaces it with an empty null version and deletes that;
+    under Enabled it answers 501 NotImplemented saying so (suspend versioning, then delete it) instead of
+    a 204 that would be a lie. Versions hidden by such a marker are not worked around.
   * a delete marker's owner is ``anonymous`` (the gateway does not pass owners through anyway);
   * ListObjectVersions pages in its filer's order (a versioned key ``k`` is the folder ``k.versions``,
     so it comes after ``k.a``), sorted only within a page, and the next page starts after the page's
@@ -51,8 +58,6 @@ MAX_LOOKUP_PAGES = 10
 """A version looked up by id (for an error's details) in at most this many pages of its key's versions."""
 SIDECAR_SUFFIX = ".s4index"
 """The S4 format's sidecars (``s4.store.compressing.reserved.SIDECAR_SUFFIX``), read by the gateway only."""
-MAX_PURGE_ROUNDS = 100
-"""Pages of versions removed by one ``purge`` at most (a gateway key has a handful)."""
 GATEWAY_PREFIXES = (".s4mpu/", ".s4bucket/")
 """The gateway's own keys (temporary and staged uploads, bucket documents; ``s4.store.compressing.reserved``):
 never shown to a client as versions, removed with every version of them."""
@@ -96,7 +101,25 @@ def entries(answer: dict[str, Any]) -> list[tuple[dict[str, Any], bool]]:
             -utc(e[0].get("LastModified")).timestamp() if by_time else 0,
         )
     )
-    return merged
+    return _mend_latest(merged, answer) if by_time else merged
+
+
+def _mend_latest(
+    merged: list[tuple[dict[str, Any], bool]], answer: dict[str, Any]
+) -> list[tuple[dict[str, Any], bool]]:
+    """Each key's newest entry marked latest where none is (SeaweedFS marks none once the null version above
+    an older one is deleted, though it serves that older one as current); not for a key the page starts in
+    the middle of (after a version id marker)."""
+    continued = answer.get("KeyMarker") if answer.get("VersionIdMarker") else None
+    keys_with_latest = {e["Key"] for e, _ in merged if e.get("IsLatest")}
+    mended: list[tuple[dict[str, Any], bool]] = []
+    for entry, marker in merged:
+        key = entry["Key"]
+        if key not in keys_with_latest and key != continued:
+            entry = {**entry, "IsLatest": True}
+            keys_with_latest.add(key)
+        mended.append((entry, marker))
+    return mended
 
 
 def version_info(bucket: str, key: str, entry: dict[str, Any], delete_marker: bool) -> ObjectInfo:
@@ -192,17 +215,6 @@ def pages_lose_entries(answer: dict[str, Any]) -> bool:
     """Whether the upstream is one whose ListObjectVersions pages lose entries (SeaweedFS: see the module
     docstring): only a whole listing in one answer can be trusted."""
     return answer.get("ResponseMetadata", {}).get("HTTPHeaders", {}).get("server", "").startswith("SeaweedFS")
-
-
-async def purge(call: Call, bucket: str, key: str) -> None:
-    """Remove every version and delete marker of ``key`` (upstream names): for the gateway's own keys."""
-    for _ in range(MAX_PURGE_ROUNDS):
-        answer = await call("list_object_versions", Bucket=bucket, Prefix=key)
-        mine = [e for e, _ in entries(answer) if e.get("Key") == key]
-        for entry in mine:
-            await call("delete_object", Bucket=bucket, Key=key, VersionId=entry.get("VersionId") or NULL_VERSION)
-        if not mine or not answer.get("IsTruncated"):
-            return
 
 
 def as_copy_source(error: StoreError) -> StoreError:
