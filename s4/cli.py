@@ -549,8 +549,12 @@ def _add_tool_parsers(sub) -> None:
     td.add_argument("bucket", help="s3://bucket[/prefix] on the upstream the gateway stores into")
     _s3_options(td)
     _codec_options(td)
-    td.add_argument("--min-size", type=int, default=256, help="smallest object sampled (bytes)")
-    td.add_argument("--max-size", type=int, default=16 * 1024, help="largest object sampled, and rewritten (bytes)")
+    td.add_argument(
+        "--min-size", type=int, default=256, help="smallest object sampled (bytes as listed upstream: stored size)"
+    )
+    td.add_argument(
+        "--max-size", type=int, default=16 * 1024, help="largest object sampled and rewritten (stored bytes)"
+    )
     td.add_argument("--samples", type=int, default=2000, help="objects sampled (a fifth held out to measure)")
     td.add_argument("--dict-size", type=int, default=16 * 1024, help="dictionary size (bytes)")
     td.add_argument("--seed", type=int, default=0, help="seed of the sample")

@@ -93,17 +93,15 @@ async def sample_objects(
         if not is_reserved(o.key) and min_size <= o.size <= max_size
     ]
     chosen = random.Random(seed).sample(found, min(count, len(found)))
-    bodies: list[bytes] = []
-    work = iter(chosen)
+    bodies: list[bytes | None] = [None] * len(chosen)
+    work = iter(enumerate(chosen))
 
     async def worker() -> None:
-        for key in work:
-            data = await _original(store, pool, url.bucket, key)
-            if data is not None:
-                bodies.append(data)
+        for i, key in work:
+            bodies[i] = await _original(store, pool, url.bucket, key)
 
     await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return len(found), bodies
+    return len(found), [b for b in bodies if b is not None]  # in the sample's order: the same seed, the same split
 
 
 async def _original(store: ObjectStore, pool: CpuCodecPool, bucket: str, key: str) -> bytes | None:
