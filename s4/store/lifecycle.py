@@ -22,9 +22,13 @@ What is carried out, of each rule with ``Status`` Enabled:
   for objects otherwise due);
 - ``AbortIncompleteMultipartUpload`` ``DaysAfterInitiation``, for uploads under the prefix.
 
+On a versioned bucket an expired current version is deleted as S3 expires it: a DeleteObject
+without a version id, which leaves a delete marker and keeps the version as a noncurrent one.
+
 Not carried out: transitions (there is one storage class), and the noncurrent-version and
-delete-marker actions (buckets here keep one version). S3 promises no exact time either: an
-object is removed at the first run after it expires.
+expired-delete-marker actions (NoncurrentVersionExpiration, ExpiredObjectDeleteMarker): noncurrent
+versions stay until deleted by id. S3 promises no exact time either: an object is removed at the
+first run after it expires.
 """
 
 from __future__ import annotations

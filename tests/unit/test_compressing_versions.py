@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import random
 
 from s4.codec import CodecDispatcher, CodecRegistry, CpuCodecPool
@@ -13,6 +14,7 @@ from s4.codec.policy import FramePolicy
 from s4.store.base import ByteRange, ObjectAttributes
 from s4.store.compressing.store import CompressingStore
 from s4.store.filesystem import FilesystemStore
+from s4.store.lifecycle import LifecycleWorker
 from tests.unit.store_helpers import body, read_all
 
 KiB = 1024
@@ -153,3 +155,28 @@ async def failed(awaitable) -> str | None:
     except Exception as exc:  # the code is the point
         return getattr(exc, "code", repr(exc))
     return None
+
+
+def test_lifecycle_expiration_on_a_versioned_bucket_leaves_a_delete_marker(tmp_path):
+    """As S3 expires a current version: a delete marker on top, the version kept as a noncurrent one."""
+
+    async def scenario():
+        async with versioned(tmp_path) as (store, _):
+            kept = await put(store, "logs/a", data(1))
+            rule = (
+                "<LifecycleConfiguration><Rule><ID>r</ID><Filter><Prefix>logs/</Prefix></Filter>"
+                "<Status>Enabled</Status><Expiration><Days>1</Days></Expiration></Rule></LifecycleConfiguration>"
+            )
+            await store.put_bucket_document(B, "lifecycle", rule.encode())
+            worker = LifecycleWorker(store)
+            worker.clock = lambda: dt.datetime.now(dt.UTC) + dt.timedelta(days=3)
+            assert (await worker.run()).expired == 1
+            assert (await worker.run()).expired == 0  # a delete marker is not expired again
+            page = await store.list_object_versions(B)
+            assert [(v.version_id == kept.version_id, v.is_latest, v.delete_marker) for v in page.versions] == [
+                (False, True, True),
+                (True, False, False),
+            ]
+            assert await get(store, "logs/a", kept.version_id) == data(1)
+
+    asyncio.run(scenario())
