@@ -43,6 +43,9 @@ DEFAULT_BUDGET = 256 * MiB
 S3_STANDARD_PRICE = 0.023
 """USD per GB-month: S3 Standard's list price, first 50 TB a month, us-east-1 (AWS bills a GB as 2^30 bytes)."""
 READ_CHUNK = 1024 * 1024
+ALREADY_S4 = "already S4 (as stored)"
+"""The class of objects a bucket holds in the S4 format already: original and stored sizes as they are
+(sidecars left out), counted in full only where they were sampled."""
 ETAG_PLACEHOLDER = "0" * 32
 """A sidecar binds its object's ETag: an MD5's 32 hex digits, as a single PUT's ETag is."""
 
@@ -179,10 +182,10 @@ def sidecar_bytes(entries_sampled: int, sampled_index_len: int, frames: int) -> 
 
 async def measure(
     encoder: BodyEncoder, candidate: Candidate, limit: int, on_bytes: Callable[[int], None]
-) -> tuple[str, int, float] | None:
+) -> tuple[str, int, float]:
     """Encode the first ``limit`` bytes of ``candidate`` as a PUT of the whole object would, counting
-    what would be stored. ``(class, original size, estimated stored bytes)``; None for an object
-    already in the S4 format (counted as it is stored)."""
+    what would be stored. ``(class, original size, estimated stored bytes)``; an object already in the
+    S4 format is not encoded again: ``(ALREADY_S4, its original size, its stored size)``."""
     sample = bytearray()
     meta: dict[str, Any] = {}
     chunks = candidate.read(limit)
@@ -198,9 +201,10 @@ async def measure(
 
     source = body()
     first = await anext(source, None)
-    if first is not None and ChunkManifest.from_metadata(meta.get("metadata") or {}) is not None:
+    manifest = ChunkManifest.from_metadata(meta.get("metadata") or {}) if first is not None else None
+    if manifest is not None:
         await source.aclose()
-        return None
+        return ALREADY_S4, manifest.original_size, float(candidate.size)
 
     async def replay() -> AsyncIterator[bytes]:
         if first is not None:
@@ -262,29 +266,26 @@ async def run_estimate(
     cap = object_cap if object_cap is not None else min(budget, max(16 * MiB, budget // 16))
     chosen = plan(candidates, budget, cap, policy, seed)
     classes: dict[str, ClassRow] = {}
-    existing = ClassRow("already S4")
     work = iter(chosen)
     sampled = 0
+    listed_as_stored = 0
+    """What the listing's sizes of S4 objects (stored) fall short of their original sizes."""
     with bar(sum(take for _, take in chosen), "B", "estimate", enabled=progress) as shown:
 
         async def worker() -> None:
-            nonlocal sampled
+            nonlocal sampled, listed_as_stored
             for candidate, take in work:
-                result = await measure(encoder, candidate, take, shown.update)
+                name, original, stored = await measure(encoder, candidate, take, shown.update)
                 sampled += take
-                if result is None:
-                    existing.add(candidate.size, candidate.size)
-                    continue
-                name, original, stored = result
+                if name == ALREADY_S4:
+                    listed_as_stored += original - candidate.size
                 classes.setdefault(name, ClassRow(name)).add(original, stored)
 
         await asyncio.gather(*(worker() for _ in range(max(1, concurrency))))
-    if existing.objects:
-        classes[existing.name] = existing
     return Estimate(
         source=source,
         objects=len(candidates),
-        total_bytes=sum(c.size for c in candidates),
+        total_bytes=sum(c.size for c in candidates) + listed_as_stored,
         sampled_objects=len(chosen),
         sampled_bytes=sampled,
         classes=classes,

@@ -114,6 +114,12 @@ def test_estimate_is_within_ten_percent_of_what_the_gateway_stores(upstream, gat
         assert {"text", "binary"} <= classes.keys()
         assert sum(row["original_bytes"] for row in classes.values()) == original_total
         print(f"estimate {answer['source']}: {answer['estimated_stored_bytes']} bytes; gateway stored {stored_total}")
+    # The bucket the gateway wrote, estimated on the upstream: its objects are counted as they are stored.
+    again = s4(upstream, "estimate", "s3://estimate-stored", "--endpoint-url", upstream.endpoint, "--json")
+    answer = json.loads(again.stdout)
+    assert [row["class"] for row in answer["classes"]] == ["already S4 (as stored)"]
+    assert answer["original_bytes"] == original_total
+    assert answer["estimated_stored_bytes"] == sum(v for k, v in stored.items() if not k.endswith(".s4index"))
     # The table: per class and in total, with the price it used.
     table = s4(upstream, "estimate", "s3://estimate-plain", "--endpoint-url", upstream.endpoint)
     text = table.stdout.decode()
