@@ -76,7 +76,7 @@ gpu-check:
 
 # Wheels for a GPU machine with no network (.whl/s4-gpu-cu$(GPU_CUDA)-py312.tar.xz, under 64 MiB): carry .whl there.
 gpu-wheels:
-	python3 benchmarks/gpu_check.py --bundle-wheels --cuda $(GPU_CUDA) $(GPU_WHEELS_ARGS)
+	$(GPU_PYTHON) benchmarks/gpu_check.py --bundle-wheels --cuda $(GPU_CUDA) $(GPU_WHEELS_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis

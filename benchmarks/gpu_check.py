@@ -9,11 +9,14 @@ On a machine with an NVIDIA GPU, in about five minutes:
 3. ``s4 doctor --require-gpu`` (driver, CuPy, nvCOMP, NVRTC; a round trip per nvCOMP codec);
 4. ``pytest -m gpu tests/gpu`` (with ``S4_GPU_ANSWERS``: what nvCOMP did with our own out arrays, a corrupt
    chunk and a 64 KiB chunk's capacity);
-5. 1 GiB PUT and GET with aws-cli through ``s4 serve --codec nvcomp-zstd --gpu on`` (bytes compared, the
+5. ``s4 bench gpu --json`` (through the pool at 1-64 concurrent requests, kernels alone, pinned PCIe copies,
+   cpu-zstd on every core, the 64 KiB-64 MiB frame sweep);
+6. 1 GiB PUT and GET with aws-cli through ``s4 serve --codec nvcomp-zstd --gpu on`` (bytes compared, the
    gateway's ``s4_gpu_*`` metrics kept), then the stored object read back on the CPU: its frames counted by
-   codec and checked (``s4 inspect``'s code) and decoded by ``s4 decode`` with no GPU visible;
-6. ``s4 bench gpu --json`` (through the pool at 1-64 concurrent requests, kernels alone, pinned PCIe copies,
-   cpu-zstd on every core, the 64 KiB-64 MiB frame sweep).
+   codec and checked (``s4 inspect``'s code) and decoded by ``s4 decode`` with no GPU visible.
+
+Each step has a cap (STEP_CAPS) inside one --budget (300 s); a step that overruns is recorded as timed out
+(with what it printed) and the next one still runs.
 
 Everything lands in ``--out`` (default ``$OUT``, else /tmp/s4-gpu-check): ``gpu-check.json`` (every figure),
 ``gpu-check.md`` (the summary) and ``gpu-check.log`` (each step's output). Exit status: 0 every step passed;
@@ -70,7 +73,7 @@ BUNDLE += ["boto3", "botocore", "s3transfer", "jmespath", "awscli", "docutils", 
 /work/.library/device/KINDS.md), with no dependency it already has (aiohttp, PyYAML, urllib3, ...)."""
 PLATFORMS = ("manylinux_2_28_x86_64", "manylinux_2_27_x86_64", "manylinux_2_24_x86_64", "manylinux_2_17_x86_64")
 PLATFORMS += ("manylinux2014_x86_64", "manylinux1_x86_64")
-STEP_CAPS = {"install": 150, "doctor": 120, "pytest": 180, "put-get": 180, "bench": 240}
+STEP_CAPS = {"install": 90, "doctor": 60, "pytest": 120, "bench": 150, "put-get": 90}
 """Seconds each step may take at most; all of them share --budget."""
 ACCESS_KEY, SECRET_KEY = "S4GPUCHECK000000001", "s4-gpu-check-secret-not-for-production"
 
@@ -217,9 +220,10 @@ class Log:
         self.write(f"\n$ {' '.join(cmd)}\n")
         try:
             r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=self.file, env=env, cwd=REPO, timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.write(f"[timed out after {timeout:.0f} s]\n")
-            return 124, ""
+        except subprocess.TimeoutExpired as exc:  # what it printed so far is still a figure
+            out = (exc.stdout or b"").decode(errors="replace")
+            self.write(out[-20000:] + f"\n[timed out after {timeout:.0f} s]\n")
+            return 124, out
         out = r.stdout.decode(errors="replace")
         self.write(out[-20000:] + f"\n[exit {r.returncode}]\n")
         return r.returncode, out
@@ -461,7 +465,7 @@ def summary(results: dict[str, Any]) -> str:
     lines = ["# make gpu-check", ""]
     gpu = results.get("gpu")
     lines.append(f"- GPU: {json.dumps(gpu) if gpu else results.get('reason')}")
-    for name in ("install", "doctor", "pytest", "put-get", "bench"):
+    for name in ("install", "doctor", "pytest", "bench", "put-get"):
         step = results.get(name)
         if step is None:
             continue
@@ -532,8 +536,8 @@ def check(args: argparse.Namespace) -> int:
         steps = {
             "doctor": lambda s: step_doctor(python, env, log, s),
             "pytest": lambda s: step_pytest(python, env, log, s, out),
-            "put-get": lambda s: step_put_get(python, env, log, s, work, args.put_get_mib * MiB),
             "bench": lambda s: step_bench(python, env, log, s, args.bench_args.split()),
+            "put-get": lambda s: step_put_get(python, env, log, s, work, args.put_get_mib * MiB),
         }
         for name, run in steps.items():
             if name in args.skip:
@@ -625,7 +629,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", help="folder of gpu-check.json/.md/.log (default $OUT, else /tmp/s4-gpu-check)")
     parser.add_argument("--python", help="interpreter to install into and run with (default: this one)")
-    parser.add_argument("--budget", type=float, default=330, help="seconds for all the steps together")
+    parser.add_argument("--budget", type=float, default=300, help="seconds for all the steps together")
     parser.add_argument("--work", help="scratch folder (default: the system's temporary folder)")
     parser.add_argument("--put-get-mib", type=int, default=1024, help="size of the aws-cli PUT/GET object")
     parser.add_argument(
