@@ -185,7 +185,9 @@ def main(argv: list[str] | None = None) -> int:
         for count in (int(n) for n in args.gateways.split(",")):
             results.append(measure(count, args, Path(tmp)))
             print(f"{count} gateway(s): {json.dumps(results[-1])}", flush=True)
-    print(f"\nmachine: {os.cpu_count()} cores; {args.clients} client processes x {args.threads} threads,")
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"\nmachine: {os.cpu_count()} cores, load average {load} at the end (other processes share the cores);")
+    print(f"{args.clients} client processes x {args.threads} threads,")
     print(f"{args.size_kib} KiB objects, {args.seconds:g} s per phase, --workers {args.workers} per gateway\n")
     print(table(results))
     if args.out:
