@@ -475,6 +475,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.skip_scaling:
             load = throughput(by_count, pool, args.clients, files, max(1, args.rounds - 1), tmp_path)
         problems = [line for g in started for line in g.problems()]
+        peak_rss = {tree: g.proc_status("VmHWM") / MiB for tree, g in by_tree.items() if g.alive()}
         for name, (path, _) in files.items():
             floors[name] = floor(path, floors[name])
     summary = summarize(floors, cost, load, args.workers)
@@ -487,6 +488,7 @@ def main(argv: list[str] | None = None) -> int:
         "floor": floors,
         "cost_raw": cost,
         "trees": args.trees,
+        "peak_rss_mib": peak_rss,
         "throughput_raw": {
             k: {op: {str(n): v for n, v in per.items()} for op, per in d.items()} for k, d in (load or {}).items()
         },
@@ -503,6 +505,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"- {name}: {meta['bytes'] // MiB} MiB, {meta['source']}")
     print()
     print(markdown(summary, args.workers, args.clients))
+    print("Peak RSS (VmHWM) of the one-worker gateways: " + ", ".join(f"{t} {m:.0f} MiB" for t, m in peak_rss.items()))
     for line in report["goals"]:
         print(f"- {line}")
     for line in problems:
