@@ -295,16 +295,16 @@ class Migrator:
             raise
         spool = _Spooled()
         try:
-            info = stream.info
-            manifest = ChunkManifest.from_metadata(info.attributes.metadata)
-            if not self._wanted(manifest):
-                report.already += 1
-                return
-            upload, stored = await self._encode(stream.body, info, manifest)
-            await spool.fill(stored)
-        finally:
-            await stream.aclose()
-        try:
+            try:
+                info = stream.info
+                manifest = ChunkManifest.from_metadata(info.attributes.metadata)
+                if not self._wanted(manifest):
+                    report.already += 1
+                    return
+                upload, stored = await self._encode(stream.body, info, manifest)
+                await spool.fill(stored)
+            finally:
+                await stream.aclose()
             await self._commit(bucket, info, manifest, upload, spool, report)
         finally:
             spool.close()
