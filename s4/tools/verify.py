@@ -124,27 +124,39 @@ class Verifier:
     # --- one object ---------------------------------------------------------------------------------
 
     async def _object(self, bucket: str, listed: ObjectInfo, keys: set[str], report: VerifyReport) -> None:
+        """A HEAD tells plain objects (nothing to check but a stray sidecar) from S4 ones, which are
+        then read whole; the manifest checked is the one the GET returned, of the very bytes read."""
         key = listed.key
         try:
-            stream = await self.inner.get_object(bucket, key)
+            head = await self.inner.head_object(bucket, key)
+            if self._manifest(head, report) is not None:
+                stream = await self.inner.get_object(bucket, key)
+            else:
+                stream = None
         except StoreError as exc:
             if exc.code == "NoSuchKey":
                 report.objects -= 1  # deleted since the listing
                 return
             raise
+        except CodecError:
+            return  # a malformed manifest: reported
+        if stream is None:
+            report.plain_objects += 1
+            report.stored_bytes += head.size
+            report.original_bytes += head.size
+            if key + SIDECAR_SUFFIX in keys:
+                await self._sidecar_finding(bucket, key, SIDECAR_UNNEEDED, "object has no S4 manifest", report)
+            return
         try:
             info = stream.info
             try:
-                manifest = ChunkManifest.from_metadata(info.attributes.metadata)
-            except CodecError as exc:
-                report.findings.append(Finding(key, CORRUPT, f"malformed S4 manifest: {exc}"))
+                manifest = self._manifest(info, report)
+            except CodecError:
                 return
-            if manifest is None:
+            if manifest is None:  # replaced by a plain object since the HEAD
                 report.plain_objects += 1
                 report.stored_bytes += info.size
                 report.original_bytes += info.size
-                if key + SIDECAR_SUFFIX in keys:
-                    await self._sidecar_finding(bucket, key, SIDECAR_UNNEEDED, "object has no S4 manifest", report)
                 return
             report.s4_objects += 1
             report.stored_bytes += info.size
@@ -158,6 +170,15 @@ class Verifier:
         finally:
             await stream.aclose()
         await self._check_sidecar(bucket, key, info, entries, key + SIDECAR_SUFFIX in keys, report)
+
+    @staticmethod
+    def _manifest(info: ObjectInfo, report: VerifyReport) -> ChunkManifest | None:
+        """The object's manifest; a malformed one is reported as corrupt (and raised)."""
+        try:
+            return ChunkManifest.from_metadata(info.attributes.metadata)
+        except CodecError as exc:
+            report.findings.append(Finding(info.key, CORRUPT, f"malformed S4 manifest: {exc}"))
+            raise
 
     async def _decode(
         self, bucket: str, info: ObjectInfo, manifest: ChunkManifest, body: AsyncIterator[bytes]

@@ -154,6 +154,7 @@ def test_verify_reports_then_repairs_sidecars_orphans_and_staging_but_never_data
     body[len(body) * 3 // 4] ^= 0x40
     raw.put_object(Bucket="verified", Key="big3.log", Body=bytes(body), Metadata=stored["Metadata"])
     raw.put_object(Bucket="verified", Key=".s4mpu/put-0123456789abcdef", Body=b"x" * 1000)
+    raw.put_object(Bucket="verified", Key="plain.txt", Body=b"written around the gateway")  # fine as it is
     before = upstream_sizes(upstream, "verified")
 
     checked = s4(upstream, "verify", "s3://verified", "--endpoint-url", upstream.endpoint, "--json")
@@ -166,7 +167,7 @@ def test_verify_reports_then_repairs_sidecars_orphans_and_staging_but_never_data
         ("small.txt", "sidecar-unneeded"),
     }, report["findings"]
     assert not any(f["repaired"] for f in report["findings"])
-    assert (report["objects"], report["s4_objects"], report["staging_objects"]) == (4, 4, 1)
+    assert (report["objects"], report["s4_objects"], report["plain_objects"], report["staging_objects"]) == (5, 4, 1, 1)
     assert upstream_sizes(upstream, "verified") == before  # a check writes nothing
 
     repaired = s4(
@@ -189,6 +190,7 @@ def test_verify_reports_then_repairs_sidecars_orphans_and_staging_but_never_data
         "big2.log.s4index",
         "big3.log",
         "big3.log.s4index",
+        "plain.txt",
         "small.txt",
     }
     assert (
