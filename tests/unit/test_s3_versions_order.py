@@ -57,3 +57,23 @@ def test_without_the_xml_order_the_lists_are_merged_by_time():
     answer = parsed("AmazonS3", {"m2": 9, "v2": 7, "m1": 5, "v1": 3, "null": 0})
     del answer[ORDER_FIELD]
     assert [e["VersionId"] for e, _ in entries(answer)] == ["m2", "v2", "m1", "v1", "null"]
+
+
+def test_seaweedfs_ids_of_both_formats_order_by_the_time_in_them():
+    """SeaweedFS ids start with the write time in nanoseconds, plain (older ids) or subtracted from 2**63 - 1."""
+    ns = 1_796_000_000_000_000_000
+
+    def plain(offset: int) -> str:
+        return f"{ns + offset:016x}" + "ab" * 8
+
+    def inverted(offset: int) -> str:
+        return f"{(1 << 63) - 1 - ns - offset:016x}" + "cd" * 8
+
+    ids = [plain(1), inverted(2), plain(3), inverted(4)]  # oldest first, all within one second
+    answer = {
+        "Versions": [
+            {"Key": "k", "VersionId": vid, "IsLatest": vid == ids[-1], "LastModified": T} for vid in sorted(ids)
+        ],
+        "ResponseMetadata": {"HTTPHeaders": {"server": "SeaweedFS 4.48"}},
+    }
+    assert [e["VersionId"] for e, _ in entries(answer)] == ids[::-1]

@@ -326,14 +326,6 @@ class S3Store:
             return delete_marker_version(key, version_id)
         return no_such_version(key)
 
-    async def _written_version(self, upstream_bucket: str, answer: dict[str, Any]) -> str | None:
-        """The version a write made: the upstream's ``x-amz-version-id``, else ``null`` on a Suspended bucket
-        (which S3 says and some upstreams do not), else None (a never-versioned bucket)."""
-        version_id = answered_version(answer)
-        if version_id is None and await self._versioning.of(upstream_bucket, quiet=True) == VERSIONING_SUSPENDED:
-            return NULL_VERSION
-        return version_id
-
     async def _copy_source(self, bucket: str, key: str, version_id: str | None) -> ObjectInfo:
         """The source of a copy (that version of it), with S3's errors for copies."""
         try:
@@ -483,7 +475,7 @@ class S3Store:
                 **_condition_params(condition),
             )
             info = ObjectInfo(bucket, key, len(first), _etag(answer["ETag"]), _answered_at(answer), attributes)
-            version_id = await self._written_version(location.bucket, answer)
+            version_id = answered_version(answer)
             return dataclasses.replace(info, tag_count=len(tags or {}), version_id=version_id)
         reader.unread(first)
         del first
@@ -718,7 +710,7 @@ class S3Store:
             raise _changed_during_copy(exc, condition) from None
         result = answer.get("CopyObjectResult", {})
         last_modified = utc(result["LastModified"]) if result.get("LastModified") else _answered_at(answer)
-        version_id = await self._written_version(target.bucket, answer)
+        version_id = answered_version(answer)
         etag = _etag(result.get("ETag", ""))
         return ObjectInfo(bucket, key, source.size, etag, last_modified, attributes, version_id=version_id)
 
@@ -783,7 +775,7 @@ class S3Store:
         except BaseException:
             await self._detached(self._abort_quietly(target.bucket, target.key(key), upload_id))
             raise
-        version_id = await self._written_version(target.bucket, answer)
+        version_id = answered_version(answer)
         etag = _etag(answer["ETag"])
         return ObjectInfo(bucket, key, size, etag, _answered_at(answer), attributes, version_id=version_id)
 
@@ -1092,10 +1084,11 @@ class S3Store:
             MultipartUpload={"Parts": listed},
             **_condition_params(condition),
         )
-        # The version just made (another writer's may be current already); the null version of a Suspended bucket.
+        # The version just made (another writer's may be current already); none named on a Suspended bucket,
+        # as S3 names none there.
         version_id = answered_version(answer)
         info = await self.head_object(bucket, key, version_id=version_id)
-        return dataclasses.replace(info, version_id=await self._written_version(location.bucket, answer))
+        return dataclasses.replace(info, version_id=version_id)
 
     async def abort_multipart_upload(self, bucket: str, key: str, upload_id: str) -> None:
         location = self._buckets.locate(bucket)

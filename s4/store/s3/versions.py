@@ -15,8 +15,6 @@ The upstream keeps the versions; the gateway passes ids through as they are. Wha
   * a 404 for a key whose current version is a delete marker carries no ``x-amz-delete-marker``,
     and GET/HEAD of a delete marker's id is a 404 instead of S3's 405 MethodNotAllowed: the store
     looks the key's versions up (only for buckets that are or were versioned);
-  * a write to a Suspended bucket answers without ``x-amz-version-id: null``: the store knows the
-    bucket's status (``VersioningStatus``, cached a few seconds) and says ``null``;
   * DeleteBucket removes a versioned bucket that still has versions (even current objects): the
     store's own emptiness check lists versions and delete markers;
   * once the null version above older versions is deleted, the listing marks none of the key's versions
@@ -52,6 +50,8 @@ from s4.store.s3.buckets import Call, Location, utc
 STATUS_TTL_S = 10.0
 """How long a bucket's versioning status is trusted without asking again (another replica may change it;
 this replica's own PutBucketVersioning updates it at once)."""
+INVERTED_IDS = (1 << 63) - 1
+"""SeaweedFS's newer version ids start with this less the time in nanoseconds (``_written_at``)."""
 ORDER_FIELD = "S4VersionsOrder"
 """Where ``record_order`` leaves, in the parsed answer, which entries were delete markers, in document order."""
 MAX_LOOKUP_PAGES = 10
@@ -82,8 +82,8 @@ def record_order(response_dict: dict[str, Any], customized_response_dict: dict[s
 def entries(answer: dict[str, Any]) -> list[tuple[dict[str, Any], bool]]:
     """The answer's versions and delete markers as ``(entry, is_delete_marker)`` in S3's order: keys
     ascending, per key the latest first, then the upstream's order; over SeaweedFS, which lists the null
-    version after the others (even when it is the latest), newest first by time (entries of the same
-    second in the upstream's order)."""
+    version after the others (even when it is the latest) and ids of its two formats each in their own
+    order, newest first by the time in the ids (``_written_at``)."""
     versions = answer.get("Versions", [])
     markers = answer.get("DeleteMarkers", [])
     kinds = answer.get(ORDER_FIELD)
@@ -98,10 +98,25 @@ def entries(answer: dict[str, Any]) -> list[tuple[dict[str, Any], bool]]:
         key=lambda e: (
             e[0]["Key"].encode("utf-8", "surrogatepass"),
             not e[0].get("IsLatest"),
-            -utc(e[0].get("LastModified")).timestamp() if by_time else 0,
+            -_written_at(e[0]) if by_time else 0,
         )
     )
     return _mend_latest(merged, answer) if by_time else merged
+
+
+def _written_at(entry: dict[str, Any]) -> int:
+    """When a listed SeaweedFS version was written, in nanoseconds: its id's first 16 hex digits are that time,
+    as is (older ids) or subtracted from 2**63 - 1 (newer ids, so that they sort newest first);
+    the null version's, and any other, from LastModified (whole seconds)."""
+    version_id = entry.get("VersionId") or ""
+    if len(version_id) == 32:
+        try:
+            stamp = int(version_id[:16], 16)
+        except ValueError:
+            pass
+        else:
+            return INVERTED_IDS - stamp if stamp >= 1 << 62 else stamp
+    return int(utc(entry.get("LastModified")).timestamp()) * 1_000_000_000
 
 
 def _mend_latest(
