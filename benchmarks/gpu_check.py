@@ -28,8 +28,9 @@ Wheels for a machine with no network, built where pip reaches PyPI (``make gpu-w
     python3 benchmarks/gpu_check.py --bundle-wheels --cuda 13      # -> .whl/s4-gpu-cu13-py312.tar.xz
 
 The bundle holds what this workplace's H200 image lacks (its Python 3.12 has CuPy 14 for CUDA 13 and the
-NVRTC wheel): nvCOMP and the gateway's, tests' and aws-cli's pure dependencies, under 64 MiB once
-recompressed (aws-cli's help examples left out). ``--with-cupy`` adds CuPy and NVRTC for other hosts.
+NVRTC wheel): nvCOMP and the gateway's, tests' and aws-cli's dependencies, under 64 MiB once slimmed
+(botocore's service models but S3's, aws-cli's help examples, nvCOMP's bindings for other Pythons) and
+recompressed. ``--with-cupy`` adds CuPy and NVRTC for other hosts.
 
 Standard library only: it runs before anything is installed.
 """
@@ -575,15 +576,32 @@ def _pinned(names: list[str]) -> list[str]:
     return pins
 
 
-def _restored(wheel: Path, dest: Path) -> Path:
-    """The wheel with every member stored uncompressed (so xz compresses it once, well), aws-cli without
-    its help examples (8 MB compressed; ``aws s3 cp`` never reads them)."""
+KEEP_SERVICES = frozenset({"s3", "sts", "sso", "sso-oidc"})
+"""botocore's service models kept in the bundle: S3 and what credentials may need. The other 400-odd
+(about 15 MB compressed) never load for ``boto3.client("s3")``; left in, the bundle does not fit the
+64 MiB a device call carries. aws-cli's own copy stays whole: its customizations look services up by name."""
+
+
+def _dropped(member: str, python_tag: str) -> bool:
+    """What the bundle leaves out: aws-cli's help examples, botocore's unused service models, nvCOMP's
+    bindings for other Pythons."""
+    if member.startswith("awscli/examples/"):
+        return True
+    model = re.match(r"botocore/data/([^/]+)/", member)
+    if model and model.group(1) not in KEEP_SERVICES:
+        return True
+    binding = re.match(r"nvidia/nvcomp/nvcomp_impl\.cpython-(\d+t?)-", member)
+    return bool(binding and binding.group(1) != python_tag)
+
+
+def _restored(wheel: Path, dest: Path, python_tag: str) -> Path:
+    """The wheel slimmed (``_dropped``) with every member stored uncompressed, so xz compresses it once, well.
+    pip installs such a wheel (it writes its own RECORD of what it installed)."""
     target = dest / wheel.name
     with zipfile.ZipFile(wheel) as src, zipfile.ZipFile(target, "w", zipfile.ZIP_STORED) as dst:
         for item in src.infolist():
-            if item.filename.startswith("awscli/examples/"):
-                continue
-            dst.writestr(item, src.read(item), compress_type=zipfile.ZIP_STORED)
+            if not _dropped(item.filename, python_tag):
+                dst.writestr(item, src.read(item), compress_type=zipfile.ZIP_STORED)
     return target
 
 
@@ -606,7 +624,7 @@ def bundle_wheels(args: argparse.Namespace) -> int:
         print("$ " + " ".join(cmd + names), file=sys.stderr)
         if subprocess.run(cmd + names).returncode != 0:
             return EXIT_SETUP
-        wheels = [_restored(w, stored) for w in sorted(raw.glob("*.whl"))]
+        wheels = [_restored(w, stored, py.replace(".", "")) for w in sorted(raw.glob("*.whl"))]
         archive = WHEELS / f"{name}.tar.xz"
         xz = shutil.which("xz")
         with open(archive, "wb") as f:
