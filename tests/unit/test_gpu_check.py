@@ -140,3 +140,52 @@ def test_the_put_get_step_runs_here_with_nvcomp_zstd_on_the_cpu(tmp_path):
     assert stored["original_bytes"] == 24 * 1024 * 1024 > stored["stored_bytes"]
     assert any(m.startswith("s4_codec") for m in result["metrics"])
     assert not (work / "object.bin").exists()  # the scratch copies are gone
+
+
+def fake_wheel(folder: Path, dist: str, module: str) -> Path:
+    """A minimal pure wheel: one module, the dist-info pip needs."""
+    import zipfile
+
+    path = folder / f"{dist}-1.0-py3-none-any.whl"
+    info = f"{dist}-1.0.dist-info"
+    with zipfile.ZipFile(path, "w") as whl:
+        whl.writestr(f"{module}/__init__.py", "VALUE = 17\n")
+        whl.writestr(f"{info}/METADATA", f"Metadata-Version: 2.1\nName: {dist}\nVersion: 1.0\n")
+        whl.writestr(f"{info}/WHEEL", "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
+        whl.writestr(f"{info}/RECORD", "")
+    return path
+
+
+def test_what_is_missing_is_installed_from_the_carried_bundle_without_an_index(tmp_path):
+    """As on a device machine (no registry): the bundle of the driver's CUDA major is unpacked and pip-installed
+    with --no-index into the interpreter that runs the check; the other major's bundle is left alone."""
+    import tarfile
+    import venv
+
+    gc = load()
+    target = tmp_path / "venv"
+    venv.create(target, system_site_packages=True)  # pip from the base interpreter, installing into this venv
+    python = str(target / "bin" / "python")
+    wheels = tmp_path / "carried"
+    wheels.mkdir()
+    for major in (12, 13):
+        built = tmp_path / f"built{major}"
+        built.mkdir()
+        wheel = fake_wheel(built, f"s4fake{major}", f"s4fakemod{major}")
+        with tarfile.open(wheels / f"s4-gpu-cu{major}-py3.tar.xz", "w:xz") as tar:
+            tar.add(wheel, arcname=wheel.name)
+    gc.WHEELS, gc.IMPORTS = wheels, ("s4fakemod13", "json")
+    env = {**os.environ, "PYTHONPATH": "", "PIP_NO_INDEX": "1"}
+    log = gc.Log(tmp_path / "gpu-check.log")
+    work = tmp_path / "work"
+    work.mkdir()
+    assert gc.missing_imports(python, env) == ["s4fakemod13"]
+    ok, how = gc.install(python, 13, env, log, work)
+    assert ok and how == "1 wheels from carried/", (how, (tmp_path / "gpu-check.log").read_text())
+    assert gc.missing_imports(python, env) == []
+    check = subprocess.run(
+        [python, "-c", "import s4fakemod13; print(s4fakemod13.VALUE)"], capture_output=True, text=True
+    )
+    assert check.stdout.strip() == "17"
+    assert subprocess.run([python, "-c", "import s4fakemod12"], capture_output=True).returncode != 0
+    assert gc.install(python, 13, env, log, work) == (True, "everything was already installed")
