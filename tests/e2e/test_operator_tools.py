@@ -62,8 +62,12 @@ def s4(upstream, *args: object, timeout: int = 120) -> subprocess.CompletedProce
 
 
 def upstream_sizes(upstream, bucket: str) -> dict[str, int]:
+    """What the bucket holds upstream: objects, sidecars, staging, dictionaries; not the gateway's bucket
+    documents (``.s4bucket/``: its owner, policies), which belong to the bucket, not to any object."""
     pages = upstream.client().get_paginator("list_objects_v2").paginate(Bucket=bucket)
-    return {o["Key"]: o["Size"] for page in pages for o in page.get("Contents", [])}
+    return {
+        o["Key"]: o["Size"] for page in pages for o in page.get("Contents", []) if not o["Key"].startswith(".s4bucket/")
+    }
 
 
 def mixed_corpus(directory: Path) -> Path:
