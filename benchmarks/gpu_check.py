@@ -69,7 +69,7 @@ IMPORTS = ("cupy", "nvidia.nvcomp", "zstandard", "pydantic", "awscrt", "defusedx
 IMPORTS += ("aiohttp", "prometheus_client", "pytest")
 """What the gateway, its GPU tests and aws-cli import."""
 BUNDLE = ["zstandard", "pydantic", "pydantic-core", "annotated-types", "typing-inspection", "awscrt", "defusedxml"]
-BUNDLE += ["boto3", "botocore", "s3transfer", "jmespath", "awscli", "docutils", "rsa", "pyasn1"]
+BUNDLE += ["typing-extensions", "boto3", "botocore", "s3transfer", "jmespath", "awscli", "docutils", "rsa", "pyasn1"]
 """Distributions of the wheel bundle besides nvCOMP: what the H200 image lacks (its package list:
 /work/.library/device/KINDS.md), with no dependency it already has (aiohttp, PyYAML, urllib3, ...)."""
 PLATFORMS = ("manylinux_2_28_x86_64", "manylinux_2_27_x86_64", "manylinux_2_24_x86_64", "manylinux_2_17_x86_64")
@@ -157,10 +157,10 @@ def missing_imports(python: str, env: dict[str, str]) -> list[str]:
     return json.loads(r.stdout) if r.returncode == 0 else list(IMPORTS)
 
 
-def bundled_wheels(work: Path, major: int) -> list[Path]:
-    """Wheels carried in .whl/: loose ones, and those of any s4-gpu-cuNN bundle of this CUDA major."""
+def bundled_wheels(work: Path, major: int, python_tag: str) -> list[Path]:
+    """Wheels carried in .whl/: loose ones, and those of the bundle of this CUDA major and Python (``312``)."""
     wheels = sorted(WHEELS.glob("*.whl"))
-    for bundle in sorted(WHEELS.glob(f"s4-gpu-cu{major}-*.tar.xz")):
+    for bundle in sorted(WHEELS.glob(f"s4-gpu-cu{major}-py{python_tag}.tar.xz")):
         with tarfile.open(bundle) as tar:
             tar.extractall(work, filter="data")
         wheels += sorted(work.glob("*.whl"))
@@ -173,7 +173,10 @@ def install(python: str, major: int, env: dict[str, str], log: Log, work: Path) 
     if not missing:
         return True, "everything was already installed"
     log.write(f"missing: {' '.join(missing)}\n")
-    wheels = bundled_wheels(work / "wheels", major)
+    tag = subprocess.run(
+        [python, "-c", "import sys; print('%d%d' % sys.version_info[:2])"], capture_output=True, text=True, timeout=60
+    ).stdout.strip()
+    wheels = bundled_wheels(work / "wheels", major, tag)
     pip = [python, "-m", "pip", "install", "-q", "--disable-pip-version-check", "--no-compile"]
     if wheels:
         how = f"{len(wheels)} wheels from {WHEELS.name}/"

@@ -172,8 +172,11 @@ def test_what_is_missing_is_installed_from_the_carried_bundle_without_an_index(t
         built = tmp_path / f"built{major}"
         built.mkdir()
         wheel = fake_wheel(built, f"s4fake{major}", f"s4fakemod{major}")
-        with tarfile.open(wheels / f"s4-gpu-cu{major}-py3.tar.xz", "w:xz") as tar:
+        with tarfile.open(
+            wheels / f"s4-gpu-cu{major}-py{sys.version_info[0]}{sys.version_info[1]}.tar.xz", "w:xz"
+        ) as tar:
             tar.add(wheel, arcname=wheel.name)
+    (wheels / "s4-gpu-cu13-py30.tar.xz").write_bytes(b"not even a tar: another Python's bundle is never opened")
     gc.WHEELS, gc.IMPORTS = wheels, ("s4fakemod13", "json")
     env = {**os.environ, "PYTHONPATH": "", "PIP_NO_INDEX": "1"}
     log = gc.Log(tmp_path / "gpu-check.log")
