@@ -228,7 +228,9 @@ async def measure(
     return classify(encoder.dispatcher, bytes(sample), content_type), candidate.size, stored_total
 
 
-def plan(candidates: Sequence[Candidate], budget: int, object_cap: int, policy: FramePolicy, seed: int):
+def plan(
+    candidates: Sequence[Candidate], budget: int, object_cap: int, policy: FramePolicy, seed: int
+) -> list[tuple[Candidate, int]]:
     """What to read: every object whole when the set fits the budget, else a seeded random sample."""
     total = sum(c.size for c in candidates)
     if total <= budget:

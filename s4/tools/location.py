@@ -12,6 +12,7 @@ import dataclasses
 import os
 
 from s4.config import UpstreamConfig
+from s4.store.base import ObjectStore
 from s4.tools.stored import ToolError
 
 AWS_DEFAULT_ENDPOINT = "https://s3.{region}.amazonaws.com"
@@ -47,7 +48,7 @@ def upstream_config(endpoint_url: str | None, region: str | None = None, concurr
         raise ToolError(f"--endpoint-url: {exc}", 2) from None
 
 
-async def open_bucket_store(config: UpstreamConfig):
+async def open_bucket_store(config: UpstreamConfig) -> ObjectStore:
     """The upstream store (aiobotocore is imported only when a bucket is named)."""
     from s4.store.s3.store import S3Store
 
