@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import pytest
+from botocore.exceptions import ClientError
 
 from s4.codec import CodecDispatcher, CodecRegistry, CpuCodecPool
 from s4.codec.policy import FramePolicy
@@ -440,3 +442,81 @@ def test_the_compressing_store_keeps_versions_upstream(compressing, seaweed, run
     # Upstream: client versions, the surviving versions' sidecars, nothing of the deleted one's.
     left = raw_versions(seaweed, bucket)
     assert not [k for k in left if v1 in k] and not [k for k in left if k.startswith(".s4mpu/")]
+
+
+# -- aws-cli s3api through a real `s4 serve --backend s3` over SeaweedFS ---------------------------------
+
+
+@pytest.fixture(scope="module")
+def gateway(seaweed, tmp_path_factory):
+    from tests.e2e.gateway import start_gateway
+
+    gw = start_gateway(tmp_path_factory.mktemp("gw-upstream-versions"), extra_env=seaweed.env())
+    yield gw
+    gw.stop()
+
+
+def s3api(gateway, *args: object) -> dict[str, Any]:
+    out = gateway.aws("s3api", *args).stdout
+    return json.loads(out) if out.strip() else {}
+
+
+def test_aws_cli_versions_through_the_gateway(gateway, seaweed, tmp_path):
+    """aws-cli for each versioning call a user makes; boto3 (in process, faster) for the checks in between."""
+    bucket = "cli-versions"
+    c = gateway.client()
+    c.create_bucket(Bucket=bucket)
+    assert "Status" not in c.get_bucket_versioning(Bucket=bucket)
+    assert "VersionId" not in c.put_object(Bucket=bucket, Key="plain", Body=b"before versioning")
+    s3api(gateway, "put-bucket-versioning", "--bucket", bucket, "--versioning-configuration", "Status=Enabled")
+    assert c.get_bucket_versioning(Bucket=bucket)["Status"] == "Enabled"
+    old, new = text(3, 40 * FRAME), text(4, 48 * FRAME)
+    (tmp_path / "old").write_bytes(old)
+    (tmp_path / "new").write_bytes(new)
+    v1 = s3api(gateway, "put-object", "--bucket", bucket, "--key", "k", "--body", tmp_path / "old")["VersionId"]
+    v2 = s3api(gateway, "put-object", "--bucket", bucket, "--key", "k", "--body", tmp_path / "new")["VersionId"]
+    assert v1 != v2
+    # Upstream: each version stored compressed, under the upstream's own version id.
+    raw = seaweed.client()
+    for vid, data in ((v1, old), (v2, new)):
+        stored = raw.get_object(Bucket=bucket, Key="k", VersionId=vid)["Body"].read()
+        assert stored[:4] == b"S4F2" and len(stored) < len(data) / 3
+    listing = s3api(gateway, "list-object-versions", "--bucket", bucket)
+    assert [(v["Key"], v["VersionId"], v["IsLatest"], v["Size"]) for v in listing["Versions"]] == [
+        ("k", v2, True, len(new)),
+        ("k", v1, False, len(old)),
+        ("plain", "null", True, len(b"before versioning")),
+    ]
+    got = s3api(gateway, "get-object", "--bucket", bucket, "--key", "k", "--version-id", v1, tmp_path / "got")
+    assert got["VersionId"] == v1 and (tmp_path / "got").read_bytes() == old
+    span = f"bytes={7 * FRAME + 3}-{9 * FRAME}"
+    s3api(gateway, "get-object", "--bucket", bucket, "--key", "k", "--version-id", v1, "--range", span, tmp_path / "r")
+    assert (tmp_path / "r").read_bytes() == old[7 * FRAME + 3 : 9 * FRAME + 1]
+    # A delete marker: the key is gone (404 with the marker's headers), its versions are not.
+    marker = s3api(gateway, "delete-object", "--bucket", bucket, "--key", "k")
+    assert marker["DeleteMarker"] is True and marker["VersionId"] not in (v1, v2)
+    with pytest.raises(ClientError) as caught:
+        c.get_object(Bucket=bucket, Key="k")
+    headers = caught.value.response["ResponseMetadata"]["HTTPHeaders"]
+    assert caught.value.response["Error"]["Code"] == "NoSuchKey" and headers.get("x-amz-delete-marker") == "true"
+    assert headers.get("x-amz-version-id") == marker["VersionId"]
+    with pytest.raises(ClientError) as caught:
+        c.head_object(Bucket=bucket, Key="k", VersionId=marker["VersionId"])
+    assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 405
+    markers = c.list_object_versions(Bucket=bucket, Prefix="k")["DeleteMarkers"]
+    assert [(m["VersionId"], m["IsLatest"]) for m in markers] == [(marker["VersionId"], True)]
+    # Copy from an old version; then the marker and the newest version deleted for good: v1 is current again.
+    source = f"{bucket}/k?versionId={v1}"
+    assert s3api(gateway, "copy-object", "--bucket", bucket, "--key", "restored", "--copy-source", source)["VersionId"]
+    assert c.get_object(Bucket=bucket, Key="restored")["Body"].read() == old
+    deleted = s3api(gateway, "delete-object", "--bucket", bucket, "--key", "k", "--version-id", marker["VersionId"])
+    assert deleted["VersionId"] == marker["VersionId"]
+    c.delete_object(Bucket=bucket, Key="k", VersionId=v2)
+    now = c.get_object(Bucket=bucket, Key="k")
+    assert now["VersionId"] == v1 and now["Body"].read() == old
+    # Suspended: the null version.
+    c.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Suspended"})
+    assert "VersionId" not in c.put_object(Bucket=bucket, Key="k", Body=new)
+    assert c.head_object(Bucket=bucket, Key="k")["VersionId"] == "null"
+    versions = c.list_object_versions(Bucket=bucket, Prefix="k")["Versions"]
+    assert [(v["VersionId"], v["IsLatest"]) for v in versions] == [("null", True), (v1, False)]
