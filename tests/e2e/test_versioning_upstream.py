@@ -21,6 +21,7 @@ from s4.config import UpstreamConfig
 from s4.store.base import ByteRange, DeleteResult, ObjectAttributes, ObjectStream, StoreError, WriteCondition
 from s4.store.compressing.store import CompressingStore
 from s4.store.s3.store import TEMP_PREFIX, S3Store
+from s4.store.s3.versions import ORDER_FIELD
 from tests.seaweed import ACCESS_KEY, SECRET_KEY, SeaweedFS, SeaweedUnavailable, start_seaweed
 from tests.unit.store_helpers import body
 
@@ -236,6 +237,9 @@ def test_listing_interleaves_markers_in_s3s_order_and_pages(store, run, versione
         (key, vid, n == 0, marker) for key in ("a", "b", "d/x", "d/y") for n, (vid, marker) in enumerate(ids[key])
     ]
     assert listed(run, store, bucket) == expected
+    # The interleaving comes from the XML itself (botocore's hook still fires).
+    raw_answer = run(store._call("list_object_versions", Bucket=bucket))
+    assert raw_answer[ORDER_FIELD] == [marker for key in ids for _, marker in ids[key]]
     # Rolled up at a delimiter.
     page = run(store.list_object_versions(bucket, delimiter="/"))
     assert [v.key for v in page.versions] == ["a"] * 4 + ["b"] * 2 and page.common_prefixes == ["d/"]
