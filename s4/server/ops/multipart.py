@@ -22,7 +22,7 @@ from s4.server.ops.documents.acl import stored_acl
 from s4.server.ops.documents.object_acl import keep_upload_acl, upload_acl
 from s4.server.ops.objects import parse_copy_source
 from s4.server.ops.tagging import tags_from_header
-from s4.server.ops.versions import version_headers
+from s4.server.ops.versions import written_version_headers
 from s4.server.xml import (
     document,
     element,
@@ -135,7 +135,7 @@ async def complete(req: S3Request) -> web.Response:
             checksum_elements(info.attributes.checksums, kind_of(info.attributes.checksums)),
         ],
     )
-    return web.Response(body=body, content_type=XML, headers=version_headers(info.version_id))
+    return web.Response(body=body, content_type=XML, headers=written_version_headers(info.version_id))
 
 
 async def _keep_upload_acl(req: S3Request) -> None:

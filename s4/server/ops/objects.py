@@ -26,7 +26,7 @@ from s4.server.limits import client_reads_within, write_within
 from s4.server.ops.checksums import checksum_headers, kind_of
 from s4.server.ops.documents.object_acl import keep_upload_acl, upload_acl
 from s4.server.ops.tagging import tags_from_header
-from s4.server.ops.versions import requested_version, version_headers
+from s4.server.ops.versions import requested_version, version_headers, written_version_headers
 from s4.server.xml import document, element, iso8601, parse_delete_entries
 from s4.store import ByteRange, ObjectInfo, StoreError
 
@@ -167,7 +167,7 @@ async def put_object(req: S3Request) -> web.Response:
     await keep_upload_acl(req, acl)
     headers = {"ETag": info.quoted_etag}
     headers.update({f"x-amz-checksum-{a}": v for a, v in body.checksums.items()})
-    headers.update(version_headers(info.version_id))
+    headers.update(written_version_headers(info.version_id))
     return web.Response(status=200, headers=headers)
 
 
@@ -253,7 +253,7 @@ async def copy_object(req: S3Request) -> web.Response:
     body = document(
         "CopyObjectResult", [element("LastModified", iso8601(info.last_modified)), element("ETag", info.quoted_etag)]
     )
-    headers = version_headers(info.version_id)
+    headers = written_version_headers(info.version_id)
     if source.version_id is not None:
         headers["x-amz-copy-source-version-id"] = source.version_id
     return web.Response(body=body, content_type=XML, headers=headers)
