@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import urllib.request
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -524,3 +525,31 @@ def test_aws_cli_versions_through_the_gateway(gateway, seaweed, tmp_path):
     assert c.head_object(Bucket=bucket, Key="k")["VersionId"] == "null"
     versions = c.list_object_versions(Bucket=bucket, Prefix="k")["Versions"]
     assert [(v["VersionId"], v["IsLatest"]) for v in versions] == [("null", True), (v1, False)]
+
+
+def counter(gateway, name: str) -> float:
+    with urllib.request.urlopen(f"{gateway.endpoint}/metrics") as answer:
+        lines = answer.read().decode().splitlines()
+    return sum(float(line.rpartition(" ")[2]) for line in lines if line.split("{", 1)[0].split(" ", 1)[0] == name)
+
+
+def test_a_ranged_get_of_an_old_version_fetches_only_its_frame(gateway, seaweed):
+    """Each version has its own sidecar upstream: a range of an old version reads one frame of it."""
+    bucket = "cli-ranged-versions"
+    c = gateway.client()
+    c.create_bucket(Bucket=bucket)
+    c.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    old, new = text(5, 12 * MiB), text(6, 12 * MiB)  # three 4 MiB frames each
+    old_id = c.put_object(Bucket=bucket, Key="big", Body=old)["VersionId"]
+    c.put_object(Bucket=bucket, Key="big", Body=new)
+    sidecars = [k for k in raw_versions(seaweed, bucket) if k.endswith(".s4index")]
+    assert len(sidecars) == 2 and any(old_id in k for k in sidecars)
+    fetched, fallbacks = (
+        counter(gateway, "s4_range_frames_fetched_total"),
+        counter(gateway, "s4_sidecar_fallbacks_total"),
+    )
+    start = 9 * MiB + 123
+    answer = c.get_object(Bucket=bucket, Key="big", VersionId=old_id, Range=f"bytes={start}-{start + 999}")
+    assert answer["Body"].read() == old[start : start + 1000] and answer["VersionId"] == old_id
+    assert counter(gateway, "s4_range_frames_fetched_total") - fetched == 1
+    assert counter(gateway, "s4_sidecar_fallbacks_total") == fallbacks
