@@ -180,3 +180,20 @@ def test_lifecycle_expiration_on_a_versioned_bucket_leaves_a_delete_marker(tmp_p
             assert await get(store, "logs/a", kept.version_id) == data(1)
 
     asyncio.run(scenario())
+
+
+def test_the_sweep_keeps_the_sidecars_of_versions_and_removes_orphans(tmp_path):
+    async def scenario():
+        async with versioned(tmp_path) as (store, inner):
+            first = await put(store, "k", data(1))
+            second = await put(store, "k", data(2))
+            sidecars = sorted(f"k.s4v.{v.version_id}.s4index" for v in (first, second))
+            await store.sweep.sweep_bucket(B, min_age=0)
+            assert sorted(k for k in await inner_keys(inner) if k.endswith(".s4index")) == sidecars
+            await inner.delete_object(B, "k", version_id=first.version_id)  # behind the gateway's back
+            await store.sweep.sweep_bucket(B, min_age=0)
+            assert [k for k in await inner_keys(inner) if k.endswith(".s4index")] == [
+                f"k.s4v.{second.version_id}.s4index"
+            ]
+
+    asyncio.run(scenario())
