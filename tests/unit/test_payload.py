@@ -293,7 +293,7 @@ def test_declared_length_over_the_limit_is_refused_before_any_byte():
 def test_header_problems_are_refused_before_any_byte():
     wire = capture(http_client(), "put_object", Bucket="b", Key="k", Body=PAYLOAD)
     auth = check(wire)
-    refused_at_start("InvalidRequest", _source([]), {**wire.headers, "x-amz-checksum-crc32": "bad"}, auth)
+    refused_at_start("BadDigest", _source([]), {**wire.headers, "x-amz-checksum-crc32": "bad"}, auth)
     refused_at_start("InvalidRequest", _source([]), {**wire.headers, "x-amz-trailer": "x-amz-checksum-crc32"}, auth)
     refused_at_start("InvalidArgument", _source([]), {**wire.headers, "Content-Length": "lots"}, auth)
     streaming = capture(https_client(), "put_object", Bucket="b", Key="k", Body=PAYLOAD)
