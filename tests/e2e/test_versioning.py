@@ -25,6 +25,22 @@ def gateway(tmp_path_factory):
     gw.stop()
 
 
+@pytest.fixture(scope="module")
+def upstream_gateway(tmp_path_factory):
+    """The gateway over a real SeaweedFS: the same aws-cli scenario over the upstream's versioning."""
+    from tests.seaweed import SeaweedUnavailable, start_seaweed
+
+    tmp = tmp_path_factory.mktemp("gw-versioning-s3")
+    try:
+        upstream = start_seaweed(tmp / "seaweed")
+    except SeaweedUnavailable as exc:
+        pytest.skip(f"SeaweedFS cannot run here: {exc}")
+    gw = start_gateway(tmp / "gateway", extra_env=upstream.env())
+    yield gw
+    gw.stop()
+    upstream.stop()
+
+
 @pytest.fixture
 def bucket(gateway, request):
     name = "ver-" + request.node.name.replace("_", "-")[5:40].strip("-")
@@ -61,10 +77,14 @@ def _text(seed: int, size: int) -> bytes:
     return bytes(out[:size])
 
 
-def test_versions_with_aws_cli(gateway, bucket, tmp_path):
+@pytest.mark.parametrize("store", ["embedded", "s3"])
+def test_versions_with_aws_cli(store, request, tmp_path):
     """put-bucket-versioning, put-object, list-object-versions, get-object --version-id, delete-object
-    (a delete marker, then removing it by id), copy from a version."""
+    (a delete marker, then removing it by id), copy from a version; on both stores."""
+    gateway = request.getfixturevalue("gateway" if store == "embedded" else "upstream_gateway")
+    bucket = f"ver-cli-{store}"
     s3 = gateway.client()
+    s3.create_bucket(Bucket=bucket)
     assert "Status" not in s3.get_bucket_versioning(Bucket=bucket)
     _api(gateway, "put-bucket-versioning", "--bucket", bucket, "--versioning-configuration", "Status=Enabled")
     assert s3.get_bucket_versioning(Bucket=bucket)["Status"] == "Enabled"
@@ -72,7 +92,7 @@ def test_versions_with_aws_cli(gateway, bucket, tmp_path):
     first_file.write_bytes(b"first version\n" * 100)
     second_file.write_bytes(b"second version\n" * 50)
     first = _api(gateway, "put-object", "--bucket", bucket, "--key", "doc", "--body", first_file)["VersionId"]
-    second = _api(gateway, "put-object", "--bucket", bucket, "--key", "doc", "--body", second_file)["VersionId"]
+    second = s3.put_object(Bucket=bucket, Key="doc", Body=second_file.read_bytes())["VersionId"]
     assert first != second and "null" not in (first, second)
 
     listed = _api(gateway, "list-object-versions", "--bucket", bucket)
