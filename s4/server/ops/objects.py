@@ -200,7 +200,7 @@ async def delete_objects(req: S3Request) -> web.Response:
             marker = ""
             if result.delete_marker:  # made one, or removed one (then its id is the VersionId asked for)
                 marker = element("DeleteMarker", "true")
-                if version is None and result.version_id is not None:
+                if result.version_id is not None:
                     marker += element("DeleteMarkerVersionId", result.version_id)
             entries.append(f"<Deleted>{named}{marker}</Deleted>")
     return web.Response(body=document("DeleteResult", entries), content_type=XML)
