@@ -67,7 +67,7 @@ def client_process(args: argparse.Namespace) -> int:
             aws_access_key_id=ACCESS_KEY,
             aws_secret_access_key=SECRET_KEY,
             region_name="us-east-1",
-            config=Config(retries={"max_attempts": 1}, s3={"addressing_style": "path"}),
+            config=Config(retries={"total_max_attempts": 1}, s3={"addressing_style": "path"}),
         )
         n = 0
         while time.monotonic() < stop_at:

@@ -49,6 +49,18 @@ class TopologyUnavailable(RuntimeError):
     """A part of the topology (weed, haproxy) is missing here: tests skip with this reason."""
 
 
+class ProcessExited(RuntimeError):
+    """A process of the topology exited when it should run: a failure, never a reason to skip."""
+
+
+PORT_ATTEMPTS = 3
+"""A port found free can be taken by another test before our process binds it: try another, twice."""
+
+
+def port_taken(exc: BaseException) -> bool:
+    return "address already in use" in str(exc).lower()
+
+
 def free_ports(count: int) -> list[int]:
     """Ports free right now on 127.0.0.1, all held open together so they are distinct."""
     with contextlib.ExitStack() as stack:
@@ -136,7 +148,7 @@ class Process:
 
     def check_running(self) -> None:
         if self.popen is not None and self.popen.poll() is not None:
-            raise TopologyUnavailable(f"{self.name} exited with {self.popen.returncode}: {self.log_tail()}")
+            raise ProcessExited(f"{self.name} exited with {self.popen.returncode}: {self.log_tail()}")
 
 
 class SeaweedCluster:
@@ -335,30 +347,34 @@ class GatewayNode:
     def __init__(self, name: str, directory: Path, port: int, upstream_env: dict[str, str], workers: int) -> None:
         self.name = name
         self.port = port
+        self.workers = workers
         env = {k: v for k, v in os.environ.items() if not k.startswith(("S4_", "AWS_"))}
         env.update(upstream_env, S4_ACCESS_KEY_ID=ACCESS_KEY, S4_SECRET_ACCESS_KEY=SECRET_KEY, PYTHONUNBUFFERED="1")
         directory.mkdir(parents=True, exist_ok=True)
-        self.process = Process(
-            name,
-            [
-                sys.executable,
-                "-m",
-                "s4",
-                "serve",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--workers",
-                str(workers),
-                "--data-dir",
-                str(directory / "data"),
-                "--access-log",
-                str(directory / "access.log"),
-            ],
-            directory,
-            env,
-        )
+        self.process = Process(name, self._command(directory), directory, env)
+
+    def _command(self, directory: Path) -> list[str]:
+        return [
+            sys.executable,
+            "-m",
+            "s4",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--workers",
+            str(self.workers),
+            "--data-dir",
+            str(directory / "data"),
+            "--access-log",
+            str(directory / "access.log"),
+        ]
+
+    def move(self) -> None:
+        """Another free port, for a first start that found its port taken (tests run side by side)."""
+        self.port = free_ports(1)[0]
+        self.process.args = self._command(self.process.directory)
 
     @property
     def endpoint(self) -> str:
@@ -423,15 +439,22 @@ class LoadBalancer:
         )
         if binary is None:
             raise TopologyUnavailable("haproxy is not installed (Debian package haproxy; make system-deps)")
-        self.port, self.stats_port = free_ports(2)
+        self.binary = binary
+        self.gateway_ports = gateway_ports
+        self.interval_ms = interval_ms
         directory.mkdir(parents=True, exist_ok=True)
         self.config_path = directory / "haproxy.cfg"
-        self.config_path.write_text(haproxy_config(self.port, self.stats_port, gateway_ports, interval_ms))
-        check = subprocess.run([binary, "-c", "-f", str(self.config_path)], capture_output=True, text=True)
-        if check.returncode != 0:
-            raise RuntimeError(f"haproxy refuses its configuration: {check.stdout}{check.stderr}")
+        self._configure()
         # -db: foreground, no daemon; the process is ours to kill.
         self.process = Process("haproxy", [binary, "-db", "-f", str(self.config_path)], directory)
+
+    def _configure(self) -> None:
+        """Free ports for the frontends, and the configuration for them and the gateways' current ports."""
+        self.port, self.stats_port = free_ports(2)
+        self.config_path.write_text(haproxy_config(self.port, self.stats_port, self.gateway_ports, self.interval_ms))
+        check = subprocess.run([self.binary, "-c", "-f", str(self.config_path)], capture_output=True, text=True)
+        if check.returncode != 0:
+            raise RuntimeError(f"haproxy refuses its configuration: {check.stdout}{check.stderr}")
 
     @property
     def endpoint(self) -> str:
@@ -453,13 +476,20 @@ class LoadBalancer:
         return {name for name, state in self.server_states(backend).items() if state.startswith("UP")}
 
     def start(self, expect_up: int, timeout: float = START_TIMEOUT_S) -> None:
-        self.process.start()
-
         def check() -> bool:
             self.process.check_running()
             return len(self.up()) >= expect_up
 
-        wait_until(check, timeout, f"haproxy sees {expect_up} ready gateways")
+        for attempt in range(PORT_ATTEMPTS):
+            if attempt:
+                self._configure()
+            self.process.start()
+            try:
+                wait_until(check, timeout, f"haproxy sees {expect_up} ready gateways")
+                return
+            except ProcessExited as exc:
+                if attempt + 1 == PORT_ATTEMPTS or not port_taken(exc):
+                    raise
 
     def stop(self) -> None:
         self.process.stop(5)
@@ -490,7 +520,17 @@ class Cluster:
             for gateway in self.gateways:
                 gateway.process.start()
             for gateway in self.gateways:
-                gateway.wait_ready()
+                for attempt in range(PORT_ATTEMPTS):
+                    try:
+                        gateway.wait_ready()
+                        break
+                    except ProcessExited as exc:
+                        if attempt + 1 == PORT_ATTEMPTS or not port_taken(exc):
+                            raise
+                        gateway.move()
+                        gateway.process.start()
+            self.lb.gateway_ports = [gateway.port for gateway in self.gateways]
+            self.lb._configure()
             self.lb.start(expect_up=len(self.gateways))
         except BaseException:
             self.stop()
@@ -511,7 +551,11 @@ class Cluster:
                     process.kill()
 
     def client(self, max_attempts: int = 1, endpoint: str | None = None, **config):
-        """boto3 through the load balancer, or ``endpoint`` (no SDK retries by default: the workload counts its own)."""
+        """boto3 through the load balancer, or ``endpoint``: ``max_attempts`` in all (1: no SDK retry at all).
+
+        botocore's own ``max_attempts`` counts retries after the first attempt; ``total_max_attempts``
+        counts every attempt, which is what the workload needs to see every failure itself.
+        """
         return boto3.client(
             "s3",
             endpoint_url=endpoint or self.endpoint,
@@ -519,7 +563,7 @@ class Cluster:
             aws_secret_access_key=SECRET_KEY,
             region_name="us-east-1",
             config=Config(
-                retries={"max_attempts": max_attempts, "mode": "standard"},
+                retries={"total_max_attempts": max_attempts, "mode": "standard"},
                 connect_timeout=5,
                 read_timeout=60,
                 s3={"addressing_style": "path"},

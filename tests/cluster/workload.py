@@ -2,8 +2,8 @@
 
 boto3 threads (PUT, GET, ranged GET, HEAD, LIST, DELETE, multipart uploads) and an aws-cli
 thread (``s3 cp`` up, above aws-cli's multipart threshold too, and down, ``s3api head-object``,
-``s3 ls``) run until stopped. Neither retries on its own (``max_attempts`` 1, ``AWS_MAX_ATTEMPTS``
-1): the workload retries each operation itself, so every failed attempt is an error a client saw,
+``s3 ls``) run until stopped. Neither retries on its own (botocore ``total_max_attempts`` 1,
+``AWS_MAX_ATTEMPTS`` 1): the workload retries each operation itself, so every failed attempt is an error a client saw,
 counted with its code, and the operation goes on until it succeeds (or a deadline passes).
 Each thread owns its keys, so the ledger of what must be stored is exact; ``verify()`` reads
 every object back and compares SHA-256 digests. A GET that answers wrong bytes is a lost object,
