@@ -362,7 +362,8 @@ class S3Store:
     async def _is_empty_but_documents(self, location: Location) -> bool:
         """Whether the bucket holds nothing but its documents; if so they are removed, as the bucket is
         about to be (a client object that lands in between keeps the bucket, without its documents)."""
-        versioned = await self._versioning.of(location.bucket, fresh=True) is not None
+        # An upstream identity that may not ask (AccessDenied) had its buckets deleted before versioning came.
+        versioned = await self._versioning.of(location.bucket, fresh=True, quiet=True) is not None
         if not await self._is_empty(location, versioned):
             return False
         await self._documents.clear(location, versioned)
