@@ -1649,7 +1649,7 @@ class FilesystemStore:
         key under it, so a prefix over a million keys costs one lookup, not a million rows.
         """
         with self._transaction(write=False):
-            self._db_require_bucket(bucket)
+            versioned = self._db_versioning(bucket) is not None  # listed objects carry their version ids
             if max_keys <= 0:
                 return ListPage([], [], False, None)
             upper = _successor(prefix)
@@ -1673,7 +1673,7 @@ class FilesystemStore:
                             return ListPage(objects, prefixes, True, last)
                         common = _rollup(row.key, prefix, delimiter)
                         if common is None:
-                            objects.append(row.info(bucket))
+                            objects.append(dataclasses.replace(row, versioned=versioned).info(bucket))
                             last = row.key
                             lower = (row.key, False)
                         else:

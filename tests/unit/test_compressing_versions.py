@@ -34,10 +34,20 @@ def data(seed: int, size: int = 8 * FRAME) -> bytes:
     return bytes(out[:size])
 
 
+MP_FRAME = 768 * KiB
+MP_POLICY = FramePolicy(
+    single_frame_max=MP_FRAME,
+    medium_frame=MP_FRAME,
+    medium_max=1024 * 1024 * KiB,
+    large_frame=MP_FRAME,
+    unknown_frame=MP_FRAME,
+)
+
+
 @contextlib.asynccontextmanager
-async def versioned(tmp_path):
+async def versioned(tmp_path, policy: FramePolicy = POLICY):
     inner = await FilesystemStore.open(tmp_path, durable=False)
-    store = CompressingStore(inner, CpuCodecPool(CodecRegistry.cpu_default()), CodecDispatcher(), POLICY)
+    store = CompressingStore(inner, CpuCodecPool(CodecRegistry.cpu_default()), CodecDispatcher(), policy)
     try:
         await store.create_bucket(B)
         await store.put_bucket_versioning(B, "Enabled")
@@ -195,5 +205,37 @@ def test_the_sweep_keeps_the_sidecars_of_versions_and_removes_orphans(tmp_path):
             assert [k for k in await inner_keys(inner) if k.endswith(".s4index")] == [
                 f"k.s4v.{second.version_id}.s4index"
             ]
+
+    asyncio.run(scenario())
+
+
+def test_multipart_on_a_versioned_bucket_indexes_from_the_staged_parts_sidecars(tmp_path):
+    """The staged parts are versions too: Complete finds each one's sidecar (no walk of its frames)."""
+
+    async def scenario():
+        async with versioned(tmp_path, MP_POLICY) as (store, inner):
+            payload = data(7, 6 * 1024 * KiB)
+            upload = await store.create_multipart_upload(B, "mp", ObjectAttributes())
+            first = await store.upload_part(B, "mp", upload, 1, body(payload[: 5 * 1024 * KiB]))
+            second = await store.upload_part(B, "mp", upload, 2, body(payload[5 * 1024 * KiB :]))
+            fallbacks = store.stats.sidecar_fallbacks
+            walked = []
+            walk = store.sidecars.by_walking
+
+            async def by_walking(*args):
+                walked.append(args[1])
+                return await walk(*args)
+
+            store.sidecars.by_walking = by_walking
+            done = await store.complete_multipart_upload(B, "mp", upload, [(1, first.etag), (2, second.etag)])
+            assert walked == []  # every staged part's own sidecar was found
+            keys = await inner_keys(inner)
+            assert f"mp.s4v.{done.version_id}.s4index" in keys
+            assert not [k for k in keys if k.startswith(".s4mpu/")]
+            offset = 5 * 1024 * KiB + 10
+            assert (
+                await get(store, "mp", done.version_id, ByteRange(offset, offset + 9)) == payload[offset : offset + 10]
+            )
+            assert store.stats.sidecar_fallbacks == fallbacks
 
     asyncio.run(scenario())
