@@ -46,8 +46,11 @@ def text(size: int) -> bytes:
 
 
 def upstream_keys(upstream, bucket: str, prefix: str = "") -> list[str]:
+    """The bucket's keys upstream, but for the gateway's own bucket records (``.s4bucket/``: its owner,
+    policy, ACL...), which belong to the bucket, not to any object."""
     pages = upstream.client().get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
-    return [o["Key"] for page in pages for o in page.get("Contents", [])]
+    keys = [o["Key"] for page in pages for o in page.get("Contents", [])]
+    return [k for k in keys if not k.startswith(".s4bucket/")]
 
 
 def test_what_lands_upstream_is_the_s4_format(replicas, upstream, tmp_path):
