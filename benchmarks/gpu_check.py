@@ -481,6 +481,29 @@ def summary(results: dict[str, Any]) -> str:
         lines += [
             f"    {c['id']:>2} {c['name']:<16} {'runs' if c['runs'] else 'no'}: {c['detail']}" for c in doctor["codecs"]
         ]
+    bench = results.get("bench", {}).get("report")
+    if bench:
+        lines += ["", f"## s4 bench gpu ({bench.get('device')}; GB/s of original bytes, compress / decompress)", ""]
+        for r in bench.get("pool", []) + bench.get("frames", []):
+            frame = f" {r['frame_size'] // 1024} KiB frames" if r.get("frame_size") else ""
+            lines.append(
+                f"    {r['sample']:<11} {r['codec']:<16} {r['concurrency']:>3} reqs{frame}: ratio {r['ratio']:.2f},"
+                f" {r['compress_gbps']:.2f} / {r['decompress_gbps']:.2f}"
+            )
+        for k in bench.get("kernels", []):
+            lines.append(
+                f"    kernels alone {k['sample']:<11} {k['codec']:<16}"
+                f" {k['compress_gbps']:.2f} / {k['decompress_gbps']:.2f}"
+            )
+        for c in bench.get("cpu", []):
+            lines.append(
+                f"    cpu-zstd {c['threads']} threads {c['sample']:<11}"
+                f" {c['compress_gbps']:.2f} / {c['decompress_gbps']:.2f}"
+            )
+        lines.append(
+            f"    pinned copies: host-to-device {bench.get('h2d_gbps')} GB/s,"
+            f" device-to-host {bench.get('d2h_gbps')} GB/s"
+        )
     answers = results.get("pytest", {}).get("answers")
     if answers:
         lines += ["", "## nvCOMP answers (tests/gpu)", "", "```", json.dumps(answers, indent=1), "```"]

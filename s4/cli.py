@@ -327,6 +327,35 @@ def _cmd_train_dict(args: argparse.Namespace) -> int:
     return 1 if "apply" in out and out["apply"].failed else 0
 
 
+def _cmd_savings(args: argparse.Namespace) -> int:
+    import asyncio
+    import json
+
+    from s4.tools import savings
+    from s4.tools.location import open_bucket_store, upstream_config
+    from s4.tools.stored import ToolError
+
+    async def run() -> dict:
+        if args.data_dir is not None:
+            from s4.store.filesystem import FilesystemStore
+
+            if not args.data_dir.is_dir():
+                raise ToolError(f"{args.data_dir}: no such data directory", 2)
+            store = await FilesystemStore.open(args.data_dir)
+        else:
+            store = await open_bucket_store(upstream_config(args.endpoint_url, args.region))
+        try:
+            return await savings.gather(store, [b.removeprefix("s3://").rstrip("/") for b in args.buckets])
+        finally:
+            await store.close()
+
+    ledgers = asyncio.run(run())
+    if args.chart is not None:
+        savings.write_chart(ledgers, args.chart)
+    print(json.dumps(savings.to_dict(ledgers), indent=2) if args.json else savings.format_table(ledgers))
+    return 0
+
+
 def _cmd_serve(args: argparse.Namespace) -> int:
     from s4.config import ConfigError, load_config
     from s4.gateway import run
@@ -544,6 +573,14 @@ def _add_tool_parsers(sub) -> None:
         mig.add_argument("--concurrency", type=int, default=8, help="objects rewritten at once")
         mig.add_argument("--json", action="store_true", help="one JSON object")
         mig.set_defaults(func=_cmd_migrate)
+
+    sav = sub.add_parser("savings", help="the savings ledger per bucket: original and stored bytes, objects")
+    sav.add_argument("buckets", nargs="*", help="buckets (default: all), as NAME or s3://NAME")
+    _s3_options(sav)
+    sav.add_argument("--data-dir", type=Path, help="read the embedded store of `s4 serve` in this directory instead")
+    sav.add_argument("--json", action="store_true", help="one JSON object")
+    sav.add_argument("--chart", type=Path, metavar="FILE.png", help="also draw a bar chart per bucket")
+    sav.set_defaults(func=_cmd_savings)
 
     td = sub.add_parser("train-dict", help="train a zstd dictionary on a bucket's small objects, store it in .s4dict/")
     td.add_argument("bucket", help="s3://bucket[/prefix] on the upstream the gateway stores into")

@@ -223,6 +223,20 @@ class LifecycleConfig(BaseModel):
     as Ceph's ``rgw_lc_debug_interval`` does."""
 
 
+class LedgerConfig(BaseModel):
+    """The savings ledger (s4.store.compressing.ledger): per bucket, original and stored bytes, kept in the store."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True
+    flush_interval: float = Field(default=1.0, gt=0, le=3600)
+    """Seconds a change may wait in this process before it is written to the store (and at shutdown)."""
+    metrics_interval: float = Field(default=60, gt=0)
+    """Seconds between reads of the ledgers into the ``s4_ledger_*`` gauges."""
+    metrics_max_buckets: int = Field(default=100, ge=0, le=10_000)
+    """The gauges' bucket label is bounded: only this many buckets, the largest by stored bytes."""
+
+
 class S4Config(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -257,6 +271,7 @@ class S4Config(BaseModel):
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     sweep: SweepConfig = Field(default_factory=SweepConfig)
     lifecycle: LifecycleConfig = Field(default_factory=LifecycleConfig)
+    ledger: LedgerConfig = Field(default_factory=LedgerConfig)
 
     @field_validator("gpu", mode="before")
     @classmethod
@@ -299,6 +314,9 @@ ENV_FIELDS = {
     "S4_SWEEP_INTERVAL": "sweep.interval",
     "S4_SWEEP_MIN_AGE": "sweep.min_age",
     "S4_LIFECYCLE_ENABLED": "lifecycle.enabled",
+    "S4_LEDGER_ENABLED": "ledger.enabled",
+    "S4_LEDGER_FLUSH_INTERVAL": "ledger.flush_interval",
+    "S4_LEDGER_METRICS_INTERVAL": "ledger.metrics_interval",
     "S4_LIFECYCLE_INTERVAL": "lifecycle.interval",
     "S4_LIFECYCLE_DAY_SECONDS": "lifecycle.day_seconds",
     "S4_LIMITS_IDLE_TIMEOUT": "limits.idle_timeout",

@@ -25,6 +25,7 @@ from s4.metrics import Metrics, use_multiprocess_dir
 from s4.server.observability import JsonLogFormatter
 from s4.server.runner import serve_store
 from s4.store.compressing import CompressingStore
+from s4.store.compressing.ledger import Ledger
 from s4.store.factory import open_inner_store
 from s4.store.lifecycle import LifecycleWorker
 from s4.workers import Supervisor, usable_cpus, worker_count
@@ -63,7 +64,8 @@ async def open_store(config: S4Config, metrics: Metrics | None = None) -> Compre
     except BaseException:
         pool.close()
         raise
-    store = CompressingStore(inner, pool, dispatcher, policy)
+    ledger = Ledger(inner, config.ledger.flush_interval) if config.ledger.enabled else None
+    store = CompressingStore(inner, pool, dispatcher, policy, ledger=ledger)
     if metrics is not None:
         metrics.watch_store(store.stats)
     return store

@@ -192,3 +192,28 @@ def test_what_is_missing_is_installed_from_the_carried_bundle_without_an_index(t
     assert check.stdout.strip() == "17"
     assert subprocess.run([python, "-c", "import s4fakemod12"], capture_output=True).returncode != 0
     assert gc.install(python, 13, env, log, work) == (True, "everything was already installed")
+
+
+def test_the_whole_run_on_a_simulated_gpu_records_every_step_and_exits_1(tmp_path, monkeypatch):
+    """Every step runs for real here, where they fail (there is no GPU behind the simulated one): each failure is
+    recorded with its reason, the figures files are written, the exit status is 1."""
+    gc = load()
+    gpu = {"cuda": "13.0", "cuda_major": 13, "gpus": [{"name": "Simulated H200", "driver": "580", "memory": "1 MiB"}]}
+    monkeypatch.setattr(gc, "find_gpu", lambda _smi: (gpu, ""))
+    monkeypatch.setattr(gc, "install", lambda *a: (True, "simulated: nothing installed"))
+    out = tmp_path / "out"
+    status = gc.main(["--out", str(out), "--work", str(tmp_path), "--put-get-mib", "8", "--budget", "280"])
+    figures = json.loads((out / "gpu-check.json").read_text())
+    assert status == 1 and figures["exit"] == 1
+    assert figures["gpu"] == gpu and figures["install"]["ok"]
+    assert figures["failed_steps"] == ["doctor", "pytest", "bench", "put-get"]
+    assert figures["doctor"]["exit"] == 4 and figures["doctor"]["report"]["gpu"]["blocker"]
+    assert figures["pytest"]["counts"].get("passed", 0) == 0 and figures["pytest"]["counts"]["skipped"] > 0
+    assert figures["bench"]["exit"] == 3
+    assert "s4 serve did not start" in figures["put-get"]["error"]
+    summary = (out / "gpu-check.md").read_text()
+    for step in ("install: ok", "doctor: FAILED", "pytest: FAILED", "bench: FAILED", "put-get: FAILED"):
+        assert f"- {step}" in summary, summary
+    assert "## s4 doctor" in summary
+    log = (out / "gpu-check.log").read_text()
+    assert "===== doctor" in log and "gpu is on, but no GPU can be used" in log

@@ -48,6 +48,8 @@ from s4.store.base import (
 from s4.store.compressing.codec_failures import as_store_error, translating
 from s4.store.compressing.conditions import concurrent_write_is_a_conflict, on_inner
 from s4.store.compressing.encoding import BodyEncoder, confirm_stored
+from s4.store.compressing.ledger import Ledger
+from s4.store.compressing.metering import MeteredStore
 from s4.store.compressing.purge import PurgingStore
 from s4.store.compressing.reads import InnerReads, VersionChanged, read_all
 from s4.store.compressing.reserved import (
@@ -80,7 +82,11 @@ class CompressingStore:
         pool: CpuCodecPool,
         dispatcher: CodecDispatcher | None = None,
         policy: FramePolicy | None = None,
+        ledger: Ledger | None = None,
     ) -> None:
+        self.ledger = ledger
+        if ledger is not None:  # every change of the inner store measured for the savings ledger
+            inner = MeteredStore(inner, ledger)  # type: ignore[assignment]
         self.inner = inner
         self.pool = pool
         self.dispatcher = dispatcher or CodecDispatcher()
@@ -101,6 +107,8 @@ class CompressingStore:
         return MIN_S3_PART_SIZE
 
     async def close(self) -> None:
+        if self.ledger is not None:
+            await self.ledger.close()
         await self.inner.close()
 
     async def check_ready(self) -> str | None:

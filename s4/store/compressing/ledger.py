@@ -1,0 +1,192 @@
+"""The savings ledger: per bucket, what clients stored (original bytes, objects) and what it costs.
+
+Kept in the store, not in a process, so that it survives restarts and several gateways over one
+store add up: each gateway process is one *writer* (a random id) that keeps its own running totals
+per bucket as one small record ``.s4bucket/ledger/<writer>/<sequence>`` in the bucket (a reserved
+name: clients never see it; it goes with the bucket). Only its writer ever writes a record, so no
+two writers race on one record and no compare-and-swap is needed: the ledger of a bucket is the sum,
+over writers, of each writer's newest record (the fold, ``read_ledger``). A writer writes its newest
+totals under the next sequence number and then removes the older record, so a reader that lists in
+between takes the newer one and never counts a writer twice.
+
+What is counted (``LedgerTotals``), by what the inner store holds, as S3 bills it:
+- ``objects``/``original_bytes``/``data_bytes``: every stored version of a client key (a versioned
+  bucket's noncurrent versions too), with its original size (from its manifest) and stored size;
+  delete markers are not counted at all (no bytes, and S3 bills them nothing either);
+- ``sidecar_*``: the ``.s4index`` frame indexes of client objects;
+- ``staging_*``: multipart uploads in progress (``.s4mpu/``: records, staged parts and their sidecars);
+- ``other_*``: dictionaries (``.s4dict/``). Bucket documents and the ledger itself are left out.
+
+The deltas are measured by ``s4.store.compressing.metering`` below the compressing store, where
+every write of the gateway passes with its stored size and manifest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import json
+import logging
+import secrets
+from typing import Any
+
+from s4.store.base import ObjectAttributes, ObjectStore, StoreError
+from s4.store.compressing.purge import purge
+from s4.store.walk import single_chunk, walk
+
+_log = logging.getLogger(__name__)
+LEDGER_PREFIX = ".s4bucket/ledger/"
+"""Under the reserved bucket-document prefix (s4.store.compressing.reserved.BUCKET_DOCUMENT_PREFIX)."""
+DEFAULT_FLUSH_INTERVAL = 1.0
+
+
+@dataclasses.dataclass
+class LedgerTotals:
+    """One bucket's counters (or a delta of them)."""
+
+    objects: int = 0
+    original_bytes: int = 0
+    data_bytes: int = 0
+    sidecar_objects: int = 0
+    sidecar_bytes: int = 0
+    staging_objects: int = 0
+    staging_bytes: int = 0
+    other_objects: int = 0
+    other_bytes: int = 0
+
+    def add(self, other: LedgerTotals, sign: int = 1) -> None:
+        for field in dataclasses.fields(self):
+            setattr(self, field.name, getattr(self, field.name) + sign * getattr(other, field.name))
+
+    @property
+    def stored_bytes(self) -> int:
+        """Everything the bucket costs in the store: data, sidecars, staging, dictionaries."""
+        return self.data_bytes + self.sidecar_bytes + self.staging_bytes + self.other_bytes
+
+    def is_zero(self) -> bool:
+        return all(getattr(self, f.name) == 0 for f in dataclasses.fields(self))
+
+    def to_dict(self) -> dict[str, int]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> LedgerTotals:
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: int(v) for k, v in data.items() if k in names})
+
+
+def _record_key(writer: str, sequence: int) -> str:
+    return f"{LEDGER_PREFIX}{writer}/{sequence:016d}"
+
+
+class Ledger:
+    """This process's writer: deltas recorded in memory, written to its record in the store within
+    ``flush_interval`` seconds (and at ``close``), bucket by bucket."""
+
+    def __init__(self, inner: ObjectStore, flush_interval: float = DEFAULT_FLUSH_INTERVAL) -> None:
+        self.inner = inner  # the raw inner store: the ledger's own writes are not metered
+        self.writer = secrets.token_hex(8)
+        self.flush_interval = flush_interval
+        self._pending: dict[str, LedgerTotals] = {}
+        self._totals: dict[str, LedgerTotals] = {}
+        self._sequence: dict[str, int] = {}
+        self._lock = asyncio.Lock()
+        self._task: asyncio.Task[None] | None = None
+
+    def record(self, bucket: str, delta: LedgerTotals) -> None:
+        """Add ``delta`` to the bucket's counters; written out soon."""
+        if delta.is_zero():
+            return
+        self._pending.setdefault(bucket, LedgerTotals()).add(delta)
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._later())
+
+    def forget(self, bucket: str) -> None:
+        """The bucket is gone (with its records): a bucket of that name later starts from zero."""
+        self._pending.pop(bucket, None)
+        self._totals.pop(bucket, None)
+        self._sequence.pop(bucket, None)
+
+    async def _later(self) -> None:
+        await asyncio.sleep(self.flush_interval)
+        await self.flush()
+
+    async def flush(self) -> None:
+        """Write every bucket's pending deltas into this writer's record."""
+        async with self._lock:
+            while self._pending:
+                bucket, delta = self._pending.popitem()
+                try:
+                    await self._write(bucket, delta)
+                except Exception as exc:  # a gone bucket, an unreachable store: the write itself succeeded
+                    if isinstance(exc, StoreError) and exc.code == "NoSuchBucket":
+                        self.forget(bucket)
+                    else:
+                        _log.warning("savings ledger of %s not written (%s); kept for the next flush", bucket, exc)
+                        self._pending.setdefault(bucket, LedgerTotals()).add(delta)
+                        return
+
+    async def _write(self, bucket: str, delta: LedgerTotals) -> None:
+        previous = self._sequence.get(bucket)
+        totals = dataclasses.replace(self._totals.get(bucket, LedgerTotals()))
+        if previous is not None and not await self._exists(bucket, _record_key(self.writer, previous)):
+            totals = LedgerTotals()  # the bucket was deleted and made again meanwhile (by another gateway)
+        totals.add(delta)
+        sequence = (previous or 0) + 1
+        body = json.dumps(totals.to_dict(), sort_keys=True).encode()
+        await self.inner.put_object(
+            bucket,
+            _record_key(self.writer, sequence),
+            single_chunk(body),
+            ObjectAttributes(content_type="application/json"),
+        )
+        self._totals[bucket], self._sequence[bucket] = totals, sequence
+        if previous is not None:
+            with contextlib.suppress(StoreError):
+                await purge(self.inner, bucket, _record_key(self.writer, previous))
+
+    async def _exists(self, bucket: str, key: str) -> bool:
+        try:
+            await self.inner.head_object(bucket, key)
+        except StoreError as exc:
+            if exc.code in ("NoSuchKey", "NotFound"):
+                return False
+            raise
+        return True
+
+    async def close(self) -> None:
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self.flush()
+
+
+async def read_ledger(store: ObjectStore, bucket: str, attempts: int = 5) -> LedgerTotals:
+    """A bucket's ledger: every writer's newest record, summed."""
+    newest: dict[str, str] = {}
+    async for obj in walk(store, bucket, LEDGER_PREFIX):
+        writer, _, sequence = obj.key[len(LEDGER_PREFIX) :].partition("/")
+        if sequence and sequence > newest.get(writer, ""):
+            newest[writer] = sequence
+    totals = LedgerTotals()
+    for writer, sequence in newest.items():
+        try:
+            stream = await store.get_object(bucket, f"{LEDGER_PREFIX}{writer}/{sequence}")
+        except StoreError as exc:
+            if exc.code != "NoSuchKey" or attempts <= 1:
+                raise
+            # Replaced by its next one between the listing and this read: read the listing again.
+            return await read_ledger(store, bucket, attempts - 1)
+        try:
+            body = b"".join([piece async for piece in stream.body])
+        finally:
+            await stream.aclose()
+        totals.add(LedgerTotals.from_dict(json.loads(body)))
+    return totals
+
+
+async def read_all_ledgers(store: ObjectStore) -> dict[str, LedgerTotals]:
+    """Every bucket's ledger, by bucket name."""
+    return {b.name: await read_ledger(store, b.name) for b in await store.list_buckets()}

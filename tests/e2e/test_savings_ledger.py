@@ -1,0 +1,181 @@
+"""The savings ledger through a real ``s4 serve``, on the embedded store and over a real SeaweedFS.
+
+A scripted mix of PUT, overwrite, multipart (one completed, one left in progress), copy, delete and,
+on a versioned bucket, new versions, a delete marker and a delete of a version by id; then ``s4
+savings --json`` is held against the truth: the objects and original sizes the gateway lists
+(every version of the versioned bucket), and the stored sizes of what the store really holds (every
+version upstream, or in the embedded store's data directory), data, sidecars and staging apart. Then
+the gateway restarts, writes more, and the ledger (now two writers' records) is still exact.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import subprocess
+import sys
+import time
+
+import pytest
+
+from s4.store.compressing.metering import classify
+from tests.e2e.gateway import start_gateway
+
+MiB = 1024 * 1024
+FLUSH = {"S4_LEDGER_FLUSH_INTERVAL": "0.2", "S4_SWEEP_ENABLED": "false"}
+
+
+@pytest.fixture(params=["embedded", "seaweedfs"])
+def backend(request, tmp_path_factory):
+    if request.param == "embedded":
+        yield None
+        return
+    from tests.seaweed import SeaweedUnavailable, start_seaweed
+
+    try:
+        seaweed = start_seaweed(tmp_path_factory.mktemp("seaweed"))
+    except SeaweedUnavailable as exc:
+        pytest.skip(f"SeaweedFS cannot run here: {exc}")
+    yield seaweed
+    seaweed.stop()
+
+
+def text(size: int, seed: int) -> bytes:
+    r = random.Random(seed)
+    words = [b"alpha", b"bravo", b"charlie", b"delta", b"echo", b"foxtrot", b"%d" % seed]
+    out = bytearray()
+    while len(out) < size:
+        out += b" ".join(r.choice(words) for _ in range(12)) + b"\n"
+    return bytes(out[:size])
+
+
+def savings(gw, backend) -> dict:
+    args = [sys.executable, "-m", "s4", "savings", "--json"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "S4_"))}
+    if backend is None:
+        args += ["--data-dir", str(gw.data_dir)]
+    else:
+        from tests.seaweed import ACCESS_KEY, SECRET_KEY
+
+        args += ["--endpoint-url", backend.endpoint]
+        env.update(AWS_ACCESS_KEY_ID=ACCESS_KEY, AWS_SECRET_ACCESS_KEY=SECRET_KEY, AWS_EC2_METADATA_DISABLED="true")
+    done = subprocess.run(args, capture_output=True, env=env, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr.decode()
+    return json.loads(done.stdout)["buckets"]
+
+
+def stored_versions(gw, backend, bucket: str) -> list[tuple[str, int]]:
+    """(key, size) of every version the store holds in ``bucket``, read from the store itself."""
+    if backend is not None:
+        client = backend.client()
+        out = []
+        for page in client.get_paginator("list_object_versions").paginate(Bucket=bucket):
+            out += [(v["Key"], v["Size"]) for v in page.get("Versions", [])]
+        return out
+
+    async def embedded() -> list[tuple[str, int]]:
+        from s4.store.filesystem import FilesystemStore
+
+        store = await FilesystemStore.open(gw.data_dir)
+        try:
+            out, key_marker, version_marker = [], None, None
+            while True:
+                page = await store.list_object_versions(bucket, "", None, key_marker, version_marker, 1000)
+                out += [(v.key, v.size) for v in page.versions if not v.delete_marker]
+                if not page.is_truncated:
+                    return out
+                key_marker, version_marker = page.next_key_marker, page.next_version_id_marker
+        finally:
+            await store.close()
+
+    return asyncio.run(embedded())
+
+
+def truth(gw, backend, bucket: str) -> dict[str, int]:
+    client = gw.client()
+    versions = [
+        v
+        for page in client.get_paginator("list_object_versions").paginate(Bucket=bucket)
+        for v in page.get("Versions", [])
+    ]
+    expected = {"objects": len(versions), "original_bytes": sum(v["Size"] for v in versions)}
+    for kind in ("data", "sidecar", "staging"):
+        expected[f"{kind}_bytes"] = 0
+    expected.update(sidecar_objects=0, staging_objects=0)
+    for key, size in stored_versions(gw, backend, bucket):
+        kind = classify(key)
+        if kind is None:
+            continue
+        expected[f"{kind}_bytes"] += size
+        if kind != "data":
+            expected[f"{kind}_objects"] += 1
+    return expected
+
+
+def check(gw, backend, buckets: list[str]) -> dict:
+    time.sleep(1.0)  # the flush interval is 0.2 s
+    ledger = savings(gw, backend)
+    for bucket in buckets:
+        expected = truth(gw, backend, bucket)
+        got = {k: ledger[bucket][k] for k in expected}
+        assert got == expected, bucket
+    return ledger
+
+
+def test_ledger_exact_after_mixed_writes_and_restart(backend, tmp_path):
+    extra = FLUSH | (backend.env() if backend is not None else {})
+    gw = start_gateway(tmp_path / "gw", extra_env=extra)
+    try:
+        s3 = gw.client()
+        s3.create_bucket(Bucket="plain")
+        s3.put_object(Bucket="plain", Key="a.txt", Body=text(100_000, 1))
+        s3.put_object(Bucket="plain", Key="big.log", Body=text(9 * MiB, 2))  # several frames: a sidecar
+        s3.put_object(Bucket="plain", Key="small", Body=b"x" * 100)
+        s3.put_object(Bucket="plain", Key="a.txt", Body=text(300_000, 3))  # overwrite
+        up = s3.create_multipart_upload(Bucket="plain", Key="mp")["UploadId"]
+        parts = []
+        for n, body in ((1, text(5 * MiB, 4)), (2, text(MiB, 5))):
+            parts.append(
+                {
+                    "PartNumber": n,
+                    "ETag": s3.upload_part(Bucket="plain", Key="mp", UploadId=up, PartNumber=n, Body=body)["ETag"],
+                }
+            )
+        s3.complete_multipart_upload(Bucket="plain", Key="mp", UploadId=up, MultipartUpload={"Parts": parts})
+        s3.copy_object(Bucket="plain", Key="big-copy.log", CopySource={"Bucket": "plain", "Key": "big.log"})
+        s3.copy_object(Bucket="plain", Key="small", CopySource={"Bucket": "plain", "Key": "a.txt"})  # copy over
+        s3.delete_object(Bucket="plain", Key="big.log")
+        pending = s3.create_multipart_upload(Bucket="plain", Key="later")["UploadId"]
+        s3.upload_part(Bucket="plain", Key="later", UploadId=pending, PartNumber=1, Body=text(5 * MiB, 6))
+
+        s3.create_bucket(Bucket="versioned")
+        s3.put_object(Bucket="versioned", Key="before", Body=text(50_000, 7))  # the null version
+        s3.put_bucket_versioning(Bucket="versioned", VersioningConfiguration={"Status": "Enabled"})
+        first = s3.put_object(Bucket="versioned", Key="v", Body=text(200_000, 8))["VersionId"]
+        s3.put_object(Bucket="versioned", Key="v", Body=text(9 * MiB, 9))
+        s3.put_object(Bucket="versioned", Key="before", Body=text(60_000, 10))
+        s3.delete_object(Bucket="versioned", Key="v")  # a delete marker: every version stays
+        s3.delete_object(Bucket="versioned", Key="v", VersionId=first)  # one version gone for good
+        s3.copy_object(Bucket="versioned", Key="w", CopySource={"Bucket": "versioned", "Key": "before"})
+
+        ledger = check(gw, backend, ["plain", "versioned"])
+        assert ledger["plain"]["staging_bytes"] > 0 and ledger["plain"]["sidecar_bytes"] > 0
+        assert ledger["versioned"]["objects"] == 4  # before (null, new), v (9 MiB), w; not the marker
+        assert ledger["plain"]["original_bytes"] > 2 * ledger["plain"]["data_bytes"]
+    finally:
+        gw.stop()
+
+    gw = start_gateway(tmp_path / "gw", extra_env=extra)  # same store: a new writer
+    try:
+        s3 = gw.client()
+        s3.put_object(Bucket="plain", Key="after-restart", Body=text(70_000, 11))
+        s3.delete_object(Bucket="plain", Key="a.txt")
+        s3.abort_multipart_upload(Bucket="plain", Key="later", UploadId=pending)
+        s3.put_bucket_versioning(Bucket="versioned", VersioningConfiguration={"Status": "Suspended"})
+        s3.put_object(Bucket="versioned", Key="before", Body=text(10_000, 12))  # replaces the null version
+        ledger = check(gw, backend, ["plain", "versioned"])
+        assert ledger["plain"]["staging_bytes"] == 0
+    finally:
+        gw.stop()
