@@ -85,6 +85,7 @@ def device_chunks(backend, kind: CodecKind, chunks: list[bytes]):
     for offset, chunk in zip(offsets, chunks, strict=True):
         host[offset : offset + len(chunk)] = np.frombuffer(chunk, dtype=np.uint8)
     dev = cp.asarray(host)
+    cp.cuda.runtime.deviceSynchronize()  # nvCOMP runs on the backend's non-blocking stream: the copy must be done
     typed = backend._typed(dev, kind, data_type(kind))
     return dev, backend._nv.as_arrays(typed, offsets, [len(c) for c in chunks], cuda_stream=backend._stream.ptr)
 
@@ -101,6 +102,7 @@ def test_buffer_sizes_after_decode_into_our_out_are_the_real_chunk_sizes(backend
     _keep, src = device_chunks(backend, kind, pieces)
     cp = backend._cp
     out_dev = cp.zeros(3 * CHUNK, dtype=cp.uint8)
+    cp.cuda.runtime.deviceSynchronize()  # the zero fill (default stream) before nvCOMP writes (its own stream)
     # Every chunk is given a whole chunk of room: more than the last one (1000 bytes) decodes to.
     out = backend._nv.as_arrays(
         backend._typed(out_dev, kind, data_type(kind)),
@@ -181,6 +183,7 @@ def test_encode_fits_get_max_comp_buffer_size_of_a_64k_chunk_even_incompressible
     cp = backend._cp
     stride = -(-max_chunk // 16) * 16
     out_dev = cp.zeros(len(chunks) * stride, dtype=cp.uint8)
+    cp.cuda.runtime.deviceSynchronize()
     out = backend._nv.as_arrays(
         out_dev, [i * stride for i in range(len(chunks))], [max_chunk] * len(chunks), cuda_stream=backend._stream.ptr
     )
