@@ -25,7 +25,7 @@ from s4.metrics import Metrics, use_multiprocess_dir
 from s4.server.observability import JsonLogFormatter
 from s4.server.runner import serve_store
 from s4.store.compressing import CompressingStore
-from s4.store.compressing.ledger import Ledger
+from s4.store.compressing.ledger import Ledger, read_all_ledgers
 from s4.store.factory import open_inner_store
 from s4.store.lifecycle import LifecycleWorker
 from s4.workers import Supervisor, usable_cpus, worker_count
@@ -99,16 +99,29 @@ async def serve(
     lifecycle = None
     if config.lifecycle.enabled and not worker:  # buckets' lifecycle rules, at start and then periodically
         lifecycle = asyncio.create_task(lifecycle_worker(store, config).periodically(config.lifecycle.interval))
+    ledgers = None
+    if config.ledger.enabled and not worker:  # the s4_ledger_* gauges, read from the store periodically
+        ledgers = asyncio.create_task(_watch_ledgers(store, metrics, config))
     try:
         await serve_store(store, config, metrics, ready, reload=reload, worker=worker is not None)
     finally:
-        for task in (sweeping, lifecycle):
+        for task in (sweeping, lifecycle, ledgers):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
         await store.close()
         store.pool.close()
+
+
+async def _watch_ledgers(store: CompressingStore, metrics: Metrics, config: S4Config) -> None:
+    """Every bucket's savings ledger into the metrics, now and every ``ledger.metrics_interval`` seconds."""
+    while True:
+        try:
+            metrics.set_ledgers(await read_all_ledgers(store.inner), config.ledger.metrics_max_buckets)
+        except Exception as exc:  # an unreachable store: the gauges keep their last values
+            logging.getLogger("s4.gateway").warning("could not read the savings ledgers: %s", exc)
+        await asyncio.sleep(config.ledger.metrics_interval)
 
 
 def run(config: S4Config, reload: Callable[[], S4Config] | None = None) -> int:

@@ -9,17 +9,20 @@ bytes); no per-key labels; the bucket label is off unless asked for.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess, values
 
 from s4.codec import CodecOp, CompressTelemetry
 from s4.codec.gpu.pool import GpuCodecPool
+from s4.store.compressing.ledger import LedgerTotals
 from s4.store.stats import StoreStats
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 CODEC_BUCKETS = (0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+LEDGER_KINDS = ("data", "sidecar", "staging", "other")
 
 
 STORE_COUNTERS = (
@@ -137,6 +140,30 @@ class Metrics:
         )
         for op in ("compress", "decompress"):
             self.gpu_cpu_fallback.labels(op)
+        # The savings ledger, read from the store (s4.store.compressing.ledger) by one process of the gateway:
+        # the most recent value of a live process is the one shown.
+        self.ledger_original = Gauge(
+            "s4_ledger_original_bytes",
+            "Original bytes of the bucket's stored objects (every version)",
+            ["bucket"],
+            registry=r,
+            multiprocess_mode="livemostrecent",
+        )
+        self.ledger_stored = Gauge(
+            "s4_ledger_stored_bytes",
+            "Bytes the bucket holds in the store, by kind (data, sidecar, staging, other)",
+            ["bucket", "kind"],
+            registry=r,
+            multiprocess_mode="livemostrecent",
+        )
+        self.ledger_objects = Gauge(
+            "s4_ledger_objects",
+            "Stored objects of the bucket (every version; delete markers not counted)",
+            ["bucket"],
+            registry=r,
+            multiprocess_mode="livemostrecent",
+        )
+        self._ledger_buckets: set[str] = set()
         self._store: StoreStats | None = None
         self._pool: GpuCodecPool | None = None
         self._synced: dict[str, int] = {}
@@ -167,6 +194,30 @@ class Metrics:
         if delta > 0:
             counter.inc(delta)
             self._synced[name] = total
+
+    def set_ledgers(self, ledgers: Mapping[str, LedgerTotals], max_buckets: int) -> None:
+        """The ``s4_ledger_*`` gauges of the ``max_buckets`` buckets that hold the most stored bytes.
+
+        The bucket label is bounded so: a store with thousands of buckets shows its largest. A bucket
+        that drops out (deleted, or overtaken) is removed, or, where several processes share the
+        metrics (their files cannot forget a series), set to 0.
+        """
+        shown = sorted(ledgers, key=lambda b: (-ledgers[b].stored_bytes, b))[:max_buckets]
+        for bucket in shown:
+            t = ledgers[bucket]
+            self.ledger_original.labels(bucket).set(t.original_bytes)
+            self.ledger_objects.labels(bucket).set(t.objects)
+            for kind in LEDGER_KINDS:
+                self.ledger_stored.labels(bucket, kind).set(getattr(t, f"{kind}_bytes"))
+        for bucket in self._ledger_buckets - set(shown):
+            series = [(self.ledger_original, (bucket,)), (self.ledger_objects, (bucket,))]
+            series += [(self.ledger_stored, (bucket, kind)) for kind in LEDGER_KINDS]
+            for gauge, labels in series:
+                if self.multiprocess_dir is None:
+                    gauge.remove(*labels)
+                else:
+                    gauge.labels(*labels).set(0)
+        self._ledger_buckets = set(shown)
 
     def codec_telemetry(self, record: CompressTelemetry) -> None:
         """The codec registry's callback (called from worker threads; prometheus_client is thread-safe)."""

@@ -36,6 +36,9 @@ ISSUE_7_NAMES = {
     "s4_gpu_in_flight",
     "s4_gpu_batch_frames",
     "s4_gpu_queue_depth",
+    "s4_ledger_original_bytes",
+    "s4_ledger_stored_bytes",
+    "s4_ledger_objects",
 }
 """What the observability issue asks the gateway to export."""
 

@@ -49,6 +49,8 @@ REQUIRED_PANELS = {
     "GPU throughput",
     "GPU OOM",
     "GPU queue depth",
+    "Original vs stored bytes per bucket",
+    "Ledger stored bytes by kind and objects",
 }
 
 

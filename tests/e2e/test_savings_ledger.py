@@ -14,9 +14,11 @@ import asyncio
 import json
 import os
 import random
+import re
 import subprocess
 import sys
 import time
+import urllib.request
 
 import pytest
 
@@ -24,7 +26,7 @@ from s4.store.compressing.metering import classify
 from tests.e2e.gateway import start_gateway
 
 MiB = 1024 * 1024
-FLUSH = {"S4_LEDGER_FLUSH_INTERVAL": "0.2", "S4_SWEEP_ENABLED": "false"}
+FLUSH = {"S4_LEDGER_FLUSH_INTERVAL": "0.2", "S4_LEDGER_METRICS_INTERVAL": "0.5", "S4_SWEEP_ENABLED": "false"}
 
 
 @pytest.fixture(params=["embedded", "seaweedfs"])
@@ -124,6 +126,19 @@ def check(gw, backend, buckets: list[str]) -> dict:
     return ledger
 
 
+def gauges(gw) -> dict[tuple[str, str], float]:
+    """The ``s4_ledger_*`` series of the gateway's /metrics, by (series with labels, bucket)."""
+    with urllib.request.urlopen(f"{gw.endpoint}/metrics", timeout=10) as answer:
+        text = answer.read().decode()
+    out = {}
+    for line in text.splitlines():
+        match = re.match(r'(s4_ledger_\w+)\{bucket="([^"]+)"(?:,kind="(\w+)")?\} (\S+)', line)
+        if match:
+            name, bucket, kind, value = match.groups()
+            out[(name + (f":{kind}" if kind else ""), bucket)] = float(value)
+    return out
+
+
 def test_ledger_exact_after_mixed_writes_and_restart(backend, tmp_path):
     extra = FLUSH | (backend.env() if backend is not None else {})
     gw = start_gateway(tmp_path / "gw", extra_env=extra)
@@ -177,5 +192,12 @@ def test_ledger_exact_after_mixed_writes_and_restart(backend, tmp_path):
         s3.put_object(Bucket="versioned", Key="before", Body=text(10_000, 12))  # replaces the null version
         ledger = check(gw, backend, ["plain", "versioned"])
         assert ledger["plain"]["staging_bytes"] == 0
+        time.sleep(1.0)  # the gauges are read from the store every 0.5 s
+        series = gauges(gw)
+        for bucket in ("plain", "versioned"):
+            assert series[("s4_ledger_objects", bucket)] == ledger[bucket]["objects"]
+            assert series[("s4_ledger_original_bytes", bucket)] == ledger[bucket]["original_bytes"]
+            for kind in ("data", "sidecar", "staging"):
+                assert series[(f"s4_ledger_stored_bytes:{kind}", bucket)] == ledger[bucket][f"{kind}_bytes"]
     finally:
         gw.stop()
