@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import logging
 import os
 import sys
@@ -141,11 +142,13 @@ def run(config: S4Config, reload: Callable[[], S4Config] | None = None) -> int:
         def worker(config: S4Config, slot: int, metrics_dir: str, ready_fd: int) -> int:
             config = _current_credentials(config, reload)
             use_multiprocess_dir(metrics_dir)
+            _tune_malloc()
             _install_uvloop()
             asyncio.run(_serve_worker(config, slot, reload, ready_fd))
             return 0
 
         return Supervisor(config, count, worker).run()
+    _tune_malloc()
     _install_uvloop()
     asyncio.run(serve(config, reload=reload))
     return 0
@@ -184,6 +187,32 @@ def _log_codecs(statuses: list[CodecStatus]) -> None:
     """What runs here and why the rest does not, in ``s4 doctor``'s words, as one block at start."""
     lines = "\n".join(f"  {line}" for line in status_lines(statuses))
     logging.getLogger("s4.gateway").info("codecs on this node (s4 doctor tells more):\n%s", lines)
+
+
+M_TRIM_THRESHOLD = -1
+M_MMAP_THRESHOLD = -3
+"""glibc's mallopt() parameters (malloc.h)."""
+
+
+def _tune_malloc() -> None:
+    """Keep freed frame buffers (1-16 MiB) in the heap for the next frame instead of giving them back.
+
+    glibc returns an allocation above its mmap threshold to the kernel when it is freed, and trims
+    the heap once twice that is free at its top, so every 4 MiB frame, decoded body or compressed
+    output faulted its pages in afresh: about 200,000 minor faults per GB moved. With a fixed 32 MiB
+    threshold (above the largest frame) and 64 MiB of free heap kept, they are reused. Measured side
+    by side (benchmarks/scale_bench.py, 5 rounds): GET 16-18% less CPU per GB, PUT within noise; peak
+    RSS of a gateway serving 8 MiB parts +50 MiB (217 -> 268 MiB), of one 2 GiB PUT unchanged (~190
+    MiB). An operator's own MALLOC_* settings win; other C libraries (musl) are left alone.
+    """
+    if any(name.startswith("MALLOC_") for name in os.environ):
+        return
+    try:
+        mallopt = ctypes.CDLL("libc.so.6").mallopt
+    except (OSError, AttributeError):
+        return
+    mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024)
+    mallopt(M_TRIM_THRESHOLD, 64 * 1024 * 1024)
 
 
 def _install_uvloop() -> None:
