@@ -17,6 +17,7 @@ import random
 import re
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 
@@ -201,3 +202,32 @@ def test_ledger_exact_after_mixed_writes_and_restart(backend, tmp_path):
                 assert series[(f"s4_ledger_stored_bytes:{kind}", bucket)] == ledger[bucket][f"{kind}_bytes"]
     finally:
         gw.stop()
+
+
+def test_ledger_exact_with_two_gateways_writing_at_once(backend, tmp_path):
+    """Two gateways (each with its worker processes: several writers) over one store, eight clients
+    writing, overwriting and deleting their own keys at the same time: the ledger is still exact."""
+    extra = FLUSH | (backend.env() if backend is not None else {})
+    first = start_gateway(tmp_path / "one", extra_env=extra)
+    # The embedded store: the second gateway over the first one's data directory.
+    second = start_gateway(tmp_path / ("two" if backend is not None else "one"), extra_env=extra)
+    try:
+        first.client().create_bucket(Bucket="shared")
+
+        def client_work(n: int) -> None:
+            s3 = (first if n % 2 else second).client()
+            for i in range(12):
+                key = f"c{n}/k{i % 5}"
+                s3.put_object(Bucket="shared", Key=key, Body=text(1000 * (i + 1) * (n + 1), n * 100 + i))
+                if i % 4 == 3:
+                    s3.delete_object(Bucket="shared", Key=f"c{n}/k{(i + 2) % 5}")
+
+        threads = [threading.Thread(target=client_work, args=(n,)) for n in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        check(first, backend, ["shared"])
+    finally:
+        second.stop()
+        first.stop()
