@@ -239,3 +239,31 @@ def test_multipart_on_a_versioned_bucket_indexes_from_the_staged_parts_sidecars(
             assert store.stats.sidecar_fallbacks == fallbacks
 
     asyncio.run(scenario())
+
+
+def test_the_gateway_s_own_names_take_no_room_in_a_page(tmp_path):
+    """``.s4…`` records sort before most keys: a page of max-keys holds that many client entries."""
+
+    async def scenario():
+        async with versioned(tmp_path) as (store, inner):
+            for n in range(3):
+                await inner.put_object(B, f".s4bucket/ledger/w/{n}", body(b"r"), ObjectAttributes())
+            await inner.put_object(B, ".s4dict/d", body(b"d"), ObjectAttributes())
+            for key in ("a", "d/x", "z"):
+                await put(store, key, b"x")
+            page = await store.list_object_versions(B, delimiter="/", max_keys=2)
+            assert ([v.key for v in page.versions], page.common_prefixes, page.is_truncated) == (["a"], ["d/"], True)
+            rest = await store.list_object_versions(
+                B, delimiter="/", key_marker=page.next_key_marker, version_id_marker=page.next_version_id_marker
+            )
+            assert ([v.key for v in rest.versions], rest.is_truncated) == (["z"], False)
+            listed = await store.list_objects(B, delimiter="/", max_keys=2)
+            assert ([o.key for o in listed.objects], listed.common_prefixes, listed.is_truncated) == (
+                ["a"],
+                ["d/"],
+                True,
+            )
+            everything = await store.list_objects(B, max_keys=3)
+            assert [o.key for o in everything.objects] == ["a", "d/x", "z"]
+
+    asyncio.run(scenario())

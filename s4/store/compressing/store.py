@@ -197,13 +197,24 @@ class CompressingStore:
         version_id_marker: str | None = None,
         max_keys: int = 1000,
     ) -> VersionsPage:
-        """The inner versions of client keys only (sidecars, staging, dictionaries are the gateway's),
-        each in the client's view: a version's own manifest gives its original size and ETag."""
-        page = await self.inner.list_object_versions(bucket, prefix, delimiter, key_marker, version_id_marker, max_keys)
-        visible = [v for v in page.versions if not is_reserved(v.key)]
-        versions = await self._versions_view(bucket, visible)
-        prefixes = [p for p in page.common_prefixes if not reserved_prefix(p)]
-        return VersionsPage(versions, prefixes, page.is_truncated, page.next_key_marker, page.next_version_id_marker)
+        """The inner versions of client keys only (sidecars, staging, dictionaries, records are the
+        gateway's), each in the client's view: a version's own manifest gives its original size and ETag.
+
+        What is left out takes no room in the page: the inner store is asked again, past what it
+        answered, until ``max_keys`` client entries are in or it has no more (the gateway's ``.s4…``
+        names sort before most keys, and a page of them alone would look empty)."""
+        versions: list[ObjectInfo] = []
+        prefixes: list[str] = []
+        while True:
+            want = max_keys - len(versions) - len(prefixes)
+            page = await self.inner.list_object_versions(bucket, prefix, delimiter, key_marker, version_id_marker, want)
+            visible = [v for v in page.versions if not is_reserved(v.key)]
+            versions += await self._versions_view(bucket, visible)
+            prefixes += [p for p in page.common_prefixes if not reserved_prefix(p)]
+            more = page.is_truncated and page.next_key_marker is not None
+            if not more or want <= 0 or len(versions) + len(prefixes) >= max_keys:
+                return VersionsPage(versions, prefixes, more, page.next_key_marker, page.next_version_id_marker)
+            key_marker, version_id_marker = page.next_key_marker, page.next_version_id_marker
 
     async def _versions_view(self, bucket: str, versions: Sequence[ObjectInfo]) -> list[ObjectInfo]:
         if getattr(self.inner, "listing_includes_metadata", False):
@@ -516,11 +527,19 @@ class CompressingStore:
         start_after: str | None = None,
         max_keys: int = 1000,
     ) -> ListPage:
-        page = await self.inner.list_objects(bucket, prefix, delimiter, start_after, max_keys)
-        visible = [o for o in page.objects if not is_reserved(o.key)]
-        objects = await self._listing_view(bucket, visible)
-        prefixes = [p for p in page.common_prefixes if not reserved_prefix(p)]
-        return ListPage(objects, prefixes, page.is_truncated, page.next_marker)
+        """Client keys only; what is left out takes no room in the page (see list_object_versions)."""
+        objects: list[ObjectInfo] = []
+        prefixes: list[str] = []
+        while True:
+            want = max_keys - len(objects) - len(prefixes)
+            page = await self.inner.list_objects(bucket, prefix, delimiter, start_after, want)
+            visible = [o for o in page.objects if not is_reserved(o.key)]
+            objects += await self._listing_view(bucket, visible)
+            prefixes += [p for p in page.common_prefixes if not reserved_prefix(p)]
+            more = page.is_truncated and page.next_marker is not None
+            if not more or want <= 0 or len(objects) + len(prefixes) >= max_keys:
+                return ListPage(objects, prefixes, page.is_truncated, page.next_marker)
+            start_after = page.next_marker
 
     async def _listing_view(self, bucket: str, objects: Sequence[ObjectInfo]) -> list[ObjectInfo]:
         """Original sizes and logical ETags: from the listing's metadata, or a cached HEAD per key.
