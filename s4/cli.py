@@ -345,7 +345,8 @@ def _cmd_savings(args: argparse.Namespace) -> int:
         else:
             store = await open_bucket_store(upstream_config(args.endpoint_url, args.region))
         try:
-            return await savings.gather(store, [b.removeprefix("s3://").rstrip("/") for b in args.buckets])
+            buckets = [b.removeprefix("s3://").rstrip("/") for b in args.buckets]
+            return await savings.gather(store, buckets, recount=args.recount)
         finally:
             await store.close()
 
@@ -580,6 +581,11 @@ def _add_tool_parsers(sub) -> None:
     sav.add_argument("--data-dir", type=Path, help="read the embedded store of `s4 serve` in this directory instead")
     sav.add_argument("--json", action="store_true", help="one JSON object")
     sav.add_argument("--chart", type=Path, metavar="FILE.png", help="also draw a bar chart per bucket")
+    sav.add_argument(
+        "--recount",
+        action="store_true",
+        help="count afresh from what the store holds (objects written around the gateway) and keep that",
+    )
     sav.set_defaults(func=_cmd_savings)
 
     td = sub.add_parser("train-dict", help="train a zstd dictionary on a bucket's small objects, store it in .s4dict/")

@@ -12,14 +12,16 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from s4.store.base import ObjectStore
-from s4.store.compressing.ledger import LedgerTotals, read_all_ledgers, read_ledger
+from s4.store.compressing.ledger import LedgerTotals, read_ledger
+from s4.store.compressing.ledger import recount as recount_ledger
 
 
-async def gather(store: ObjectStore, buckets: Iterable[str] = ()) -> dict[str, LedgerTotals]:
-    """The named buckets' ledgers, or every bucket's."""
-    wanted = list(buckets)
-    if not wanted:
-        return await read_all_ledgers(store)
+async def gather(store: ObjectStore, buckets: Iterable[str] = (), *, recount: bool = False) -> dict[str, LedgerTotals]:
+    """The named buckets' ledgers, or every bucket's; ``recount``: counted afresh from what the store
+    holds and kept as their ledgers (s4.store.compressing.ledger.recount)."""
+    wanted = list(buckets) or [b.name for b in await store.list_buckets()]
+    if recount:
+        return {b: await recount_ledger(store, b) for b in wanted}
     return {b: await read_ledger(store, b) for b in wanted}
 
 

@@ -29,11 +29,19 @@ import dataclasses
 import json
 import logging
 import secrets
+from collections.abc import AsyncIterator
 from typing import Any
 
-from s4.store.base import ObjectAttributes, ObjectStore, StoreError
+from s4.store.base import ObjectAttributes, ObjectInfo, ObjectStore, StoreError
 from s4.store.compressing.purge import purge
-from s4.store.walk import single_chunk, walk
+from s4.store.compressing.reserved import (
+    BUCKET_DOCUMENT_PREFIX,
+    DICTIONARY_PREFIX,
+    MULTIPART_PREFIX,
+    SIDECAR_SUFFIX,
+)
+from s4.store.compressing.view import logical
+from s4.store.walk import single_chunk, walk, with_metadata
 
 _log = logging.getLogger(__name__)
 LEDGER_PREFIX = ".s4bucket/ledger/"
@@ -74,6 +82,26 @@ class LedgerTotals:
     def from_dict(cls, data: dict[str, Any]) -> LedgerTotals:
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: int(v) for k, v in data.items() if k in names})
+
+
+def classify(key: str) -> str | None:
+    """Which counters an inner key belongs to; None for the bucket documents and the ledger itself."""
+    if key.startswith(BUCKET_DOCUMENT_PREFIX):
+        return None
+    if key.startswith(MULTIPART_PREFIX):
+        return "staging"
+    if key.endswith(SIDECAR_SUFFIX):
+        return "sidecar"
+    if key.startswith(DICTIONARY_PREFIX):
+        return "other"
+    return "data"
+
+
+def totals_of(kind: str, info: ObjectInfo) -> LedgerTotals:
+    """The counters one stored object adds."""
+    if kind == "data":
+        return LedgerTotals(objects=1, original_bytes=logical(info)[0].size, data_bytes=info.size)
+    return LedgerTotals(**{f"{kind}_objects": 1, f"{kind}_bytes": info.size})
 
 
 def _record_key(writer: str, sequence: int) -> str:
@@ -190,3 +218,62 @@ async def read_ledger(store: ObjectStore, bucket: str, attempts: int = 5) -> Led
 async def read_all_ledgers(store: ObjectStore) -> dict[str, LedgerTotals]:
     """Every bucket's ledger, by bucket name."""
     return {b.name: await read_ledger(store, b.name) for b in await store.list_buckets()}
+
+
+RECOUNT_CONCURRENCY = 16
+
+
+async def recount(store: ObjectStore, bucket: str) -> LedgerTotals:
+    """Count a bucket's ledger from what the store holds, and make that its ledger.
+
+    For a bucket whose objects did not all come through a gateway with the ledger (written before
+    it, straight to the upstream, or rewritten by ``s4 migrate``). Every version is listed (with a
+    HEAD each where the listing carries no metadata), the totals are written as one record, and every
+    other writer's record is removed: a running gateway that finds its own record gone starts again
+    from zero (``Ledger._write``). Changes made while it counts may be missed or counted twice: run
+    it when the bucket is quiet.
+    """
+    versioned = await store.get_bucket_versioning(bucket) is not None
+    listed = [obj async for obj in (_versions(store, bucket) if versioned else walk(store, bucket))]
+    gate = asyncio.Semaphore(RECOUNT_CONCURRENCY)
+
+    async def counted(obj: ObjectInfo) -> LedgerTotals:
+        kind = classify(obj.key)
+        if kind is None or obj.delete_marker:
+            return LedgerTotals()
+        if kind == "data" and not getattr(store, "listing_includes_metadata", False):
+            async with gate:
+                try:
+                    if versioned and obj.version_id is not None:
+                        obj = await store.head_object(bucket, obj.key, version_id=obj.version_id)
+                    else:
+                        obj = await with_metadata(store, bucket, obj)
+                except StoreError as exc:
+                    if exc.code in ("NoSuchKey", "NoSuchVersion"):
+                        return LedgerTotals()  # gone since the listing
+                    raise
+        return totals_of(kind, obj)
+
+    totals = LedgerTotals()
+    for part in await asyncio.gather(*(counted(obj) for obj in listed)):
+        totals.add(part)
+    old = [obj.key async for obj in walk(store, bucket, LEDGER_PREFIX)]
+    body = json.dumps(totals.to_dict(), sort_keys=True).encode()
+    key = _record_key("recount-" + secrets.token_hex(8), 1)
+    await store.put_object(bucket, key, single_chunk(body), ObjectAttributes(content_type="application/json"))
+    for record in old:
+        with contextlib.suppress(StoreError):
+            await purge(store, bucket, record)
+    return totals
+
+
+async def _versions(store: ObjectStore, bucket: str) -> AsyncIterator[ObjectInfo]:
+    key_marker: str | None = None
+    version_marker: str | None = None
+    while True:
+        page = await store.list_object_versions(bucket, "", None, key_marker, version_marker, 1000)
+        for version in page.versions:
+            yield version
+        if not page.is_truncated or page.next_key_marker is None:
+            return
+        key_marker, version_marker = page.next_key_marker, page.next_version_id_marker

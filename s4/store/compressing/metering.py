@@ -23,36 +23,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from s4.store.base import NULL_VERSION, ObjectInfo, ObjectStore, StoreError
-from s4.store.compressing.ledger import Ledger, LedgerTotals
-from s4.store.compressing.reserved import (
-    BUCKET_DOCUMENT_PREFIX,
-    DICTIONARY_PREFIX,
-    MULTIPART_PREFIX,
-    SIDECAR_SUFFIX,
-)
-from s4.store.compressing.view import logical
+from s4.store.compressing.ledger import Ledger, LedgerTotals, classify, totals_of
 
 _MISSING = ("NoSuchKey", "NoSuchVersion", "NotFound", "MethodNotAllowed", "InvalidArgument", "NoSuchBucket")
-
-
-def classify(key: str) -> str | None:
-    """Which counters an inner key belongs to; None for the bucket documents and the ledger itself."""
-    if key.startswith(BUCKET_DOCUMENT_PREFIX):
-        return None
-    if key.startswith(MULTIPART_PREFIX):
-        return "staging"
-    if key.endswith(SIDECAR_SUFFIX):
-        return "sidecar"
-    if key.startswith(DICTIONARY_PREFIX):
-        return "other"
-    return "data"
-
-
-def totals_of(kind: str, info: ObjectInfo) -> LedgerTotals:
-    """The counters one stored object adds."""
-    if kind == "data":
-        return LedgerTotals(objects=1, original_bytes=logical(info)[0].size, data_bytes=info.size)
-    return LedgerTotals(**{f"{kind}_objects": 1, f"{kind}_bytes": info.size})
 
 
 class MeteredStore:
