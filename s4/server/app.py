@@ -26,6 +26,7 @@ from s4.server.auth.post_signature import PENDING
 from s4.server.auth.sigv4 import AuthContext, Credentials, PayloadMode, authenticate
 from s4.server.context import S3Request
 from s4.server.errors import S3Error
+from s4.server.http import http_date
 from s4.server.limits import RequestLimiter, body_bytes_sent, check_header_section, finish_within, slow_down
 from s4.server.observability import AccessLog, serve_endpoint, service_endpoint
 from s4.server.routes import FORM_AUTHENTICATED, operation_name, route
@@ -143,6 +144,8 @@ def translate(error: Exception) -> S3Error:
         headers = {"x-amz-delete-marker": "true"} if error.delete_marker else {}
         if error.version_id is not None and (error.delete_marker or error.code == "NoSuchVersion"):
             headers["x-amz-version-id"] = error.version_id
+        if error.delete_marker and error.last_modified is not None:
+            headers["Last-Modified"] = http_date(error.last_modified)
         extra = {"VersionId": error.version_id} if error.code == "NoSuchVersion" and error.version_id else None
         return S3Error(error.code, error.message, resource=error.resource, headers=headers, extra=extra)
     return S3Error("InternalError", "We encountered an internal error. Please try again.")

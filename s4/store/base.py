@@ -78,6 +78,7 @@ class StoreError(Exception):
         kind: StoreErrorKind = StoreErrorKind.BACKEND,
         delete_marker: bool = False,
         version_id: str | None = None,
+        last_modified: dt.datetime | None = None,
     ) -> None:
         super().__init__(message)
         self.code = code
@@ -89,6 +90,8 @@ class StoreError(Exception):
         current version is one, or a 405 MethodNotAllowed for GET/HEAD of a delete marker's version id."""
         self.version_id = version_id
         """The version the failure is about, sent as ``x-amz-version-id`` with the error, as S3 does."""
+        self.last_modified = last_modified
+        """When the delete marker a failure is about was made (``Last-Modified`` on the 405), if known."""
 
     def __str__(self) -> str:
         return f"{self.code}: {self.message}"

@@ -1492,6 +1492,7 @@ class FilesystemStore:
                 resource=key,
                 delete_marker=True,
                 version_id=version_id,
+                last_modified=_datetime(row.modified_us),
             )
         return row
 

@@ -180,7 +180,9 @@ def test_errors_as_s3_gives_them(gateway, bucket):
     with pytest.raises(ClientError) as info:
         s3.head_object(Bucket=bucket, Key="k", VersionId=marker)
     assert info.value.response["ResponseMetadata"]["HTTPStatusCode"] == 405
-    assert info.value.response["ResponseMetadata"]["HTTPHeaders"]["x-amz-delete-marker"] == "true"
+    headers = info.value.response["ResponseMetadata"]["HTTPHeaders"]
+    assert headers["x-amz-delete-marker"] == "true" and headers["x-amz-version-id"] == marker
+    assert headers["last-modified"].endswith(" GMT")  # when the marker was made, as S3 documents
     with pytest.raises(ClientError) as info:
         s3.get_object(Bucket=bucket, Key="k", VersionId="0" * 32)
     assert _code(info.value) == (404, "NoSuchVersion")

@@ -87,6 +87,7 @@ def test_delete_marker_hides_the_key_and_removing_it_restores_it(tmp_path):
             assert (gone.code, gone.delete_marker, gone.version_id) == ("NoSuchKey", True, deleted.version_id)
             of_marker = await failure(store.head_object("b", "k", version_id=deleted.version_id))
             assert (of_marker.code, of_marker.delete_marker) == ("MethodNotAllowed", True)
+            assert of_marker.last_modified is not None
             assert (await store.list_objects("b")).objects == []
             assert await listing(store) == [
                 ("k", deleted.version_id, True, True),
