@@ -237,6 +237,19 @@ class LedgerConfig(BaseModel):
     """The gauges' bucket label is bounded: only this many buckets, the largest by stored bytes."""
 
 
+class DictionaryBindingConfig(BaseModel):
+    """Small objects PUT under ``prefix`` of ``bucket`` are stored as cpu-zstd-dict with the dictionary
+    ``.s4dict/<id>`` of that bucket (``s4 train-dict`` trains and stores it, and prints this entry)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    bucket: str = Field(min_length=1)
+    prefix: str = ""
+    id: str = Field(pattern=r"^[0-9a-f]{16}$")
+    max_size: int = Field(default=64 * 1024, ge=1, le=16 * MiB)
+    """Objects up to this many bytes (by their Content-Length; a body of unknown length is not bound)."""
+
+
 class S4Config(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -272,6 +285,7 @@ class S4Config(BaseModel):
     sweep: SweepConfig = Field(default_factory=SweepConfig)
     lifecycle: LifecycleConfig = Field(default_factory=LifecycleConfig)
     ledger: LedgerConfig = Field(default_factory=LedgerConfig)
+    dictionaries: list[DictionaryBindingConfig] = Field(default_factory=list)
 
     @field_validator("gpu", mode="before")
     @classmethod

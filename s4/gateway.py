@@ -26,6 +26,7 @@ from s4.metrics import Metrics, use_multiprocess_dir
 from s4.server.observability import JsonLogFormatter
 from s4.server.runner import serve_store
 from s4.store.compressing import CompressingStore
+from s4.store.compressing.encoding import DictionaryBinding
 from s4.store.compressing.ledger import Ledger, read_all_ledgers
 from s4.store.factory import open_inner_store
 from s4.store.lifecycle import LifecycleWorker
@@ -66,7 +67,8 @@ async def open_store(config: S4Config, metrics: Metrics | None = None) -> Compre
         pool.close()
         raise
     ledger = Ledger(inner, config.ledger.flush_interval) if config.ledger.enabled else None
-    store = CompressingStore(inner, pool, dispatcher, policy, ledger=ledger)
+    bindings = [DictionaryBinding(d.bucket, d.prefix, d.id, d.max_size) for d in config.dictionaries]
+    store = CompressingStore(inner, pool, dispatcher, policy, ledger=ledger, dictionaries=bindings)
     if metrics is not None:
         metrics.watch_store(store.stats)
     return store

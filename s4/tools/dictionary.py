@@ -72,7 +72,16 @@ class TrainReport:
         data["gain"] = round(self.gain, 4)
         data["ratio_plain"] = round(self.original_bytes / self.stored_plain, 3) if self.stored_plain else None
         data["ratio_dict"] = round(self.original_bytes / self.stored_dict, 3) if self.stored_dict else None
+        data["binding"] = self.binding
         return data
+
+    @property
+    def binding(self) -> dict[str, str] | None:
+        """The gateway setting (``dictionaries:``) that stores new small PUTs under the prefix with this
+        dictionary; None while the dictionary is not stored."""
+        if self.stored_key is None:
+            return None
+        return {"bucket": self.bucket, "prefix": self.prefix, "id": self.dict_id}
 
 
 async def sample_objects(
@@ -242,6 +251,15 @@ def format_train_report(report: TrainReport) -> str:
             f"held-out objects: {report.original_bytes} bytes; stored as {report.codec}: {report.stored_plain}"
             f" (ratio {data['ratio_plain']}); as cpu-zstd-dict: {report.stored_dict} (ratio {data['ratio_dict']})",
             f"gain: {report.gain:.1%} smaller with the dictionary",
+            *(
+                [
+                    "bind it to new PUTs (gateway setting, then restart the gateways):",
+                    f"  dictionaries: [{{bucket: {report.bucket!r}, prefix: {report.prefix!r},"
+                    f" id: {report.dict_id!r}}}]",
+                ]
+                if report.binding
+                else []
+            ),
             *(
                 f"  {b['band']:>13}: {b['objects']:>5} objects, {b['stored_plain']:>9} -> {b['stored_dict']:>9} bytes"
                 f" ({b['gain']:.1%})"

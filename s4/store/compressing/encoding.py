@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Sequence
 
-from s4.codec import ChunkManifest, CodecDispatcher, CodecKind, CpuCodecPool, FramedBodyWriter
+from s4.codec import ChunkManifest, CodecDispatcher, CodecKind, CpuCodecPool, FramedBodyWriter, ZstdDictionary
 from s4.codec.dispatcher import SAMPLE_SIZE
 from s4.codec.policy import FramePolicy
 from s4.codec.stream import OriginalDigest, encode_frames, rechunk
@@ -37,6 +37,8 @@ class EncodedUpload:
     """The object's codec: the dispatcher's choice, or passthrough once the body proved incompressible."""
     ended: bool = False
     """Set by the writer once the inner store has read the stored stream to its end."""
+    dict_id: str | None = None
+    """The zstd dictionary a cpu-zstd-dict object is encoded with (its manifest names it)."""
 
     @property
     def original_size(self) -> int:
@@ -59,7 +61,33 @@ class EncodedUpload:
             framed=True,
             multipart=multipart,
             logical_etag=logical_etag,
+            dict_id=self.dict_id if self.codec is CodecKind.CPU_ZSTD_DICT else None,
         )
+
+
+@dataclasses.dataclass(frozen=True)
+class DictionaryBinding:
+    """Small objects PUT under ``prefix`` of ``bucket`` are encoded with the dictionary ``.s4dict/<dict_id>``
+    (the gateway's ``dictionaries`` setting; ``s4 train-dict`` makes the dictionary)."""
+
+    bucket: str
+    prefix: str
+    dict_id: str
+    max_size: int
+
+
+def binding_for(
+    bindings: Sequence[DictionaryBinding], bucket: str, key: str, size: int | None
+) -> DictionaryBinding | None:
+    """The binding of the longest prefix that holds ``key``, for a body of known ``size`` up to its limit.
+
+    A body of unknown length (chunked) is not bound: a dictionary helps small objects only, and a
+    large one would be encoded frame by frame against a dictionary made for small ones.
+    """
+    if size is None:
+        return None
+    found = [b for b in bindings if b.bucket == bucket and key.startswith(b.prefix) and size <= b.max_size]
+    return max(found, key=lambda b: len(b.prefix), default=None)
 
 
 class BodyEncoder:
@@ -70,6 +98,19 @@ class BodyEncoder:
         self.dispatcher = dispatcher
         self.policy = policy
         self.stats = stats
+        self.dict_id: str | None = None
+
+    def with_dictionary(self, dictionary: ZstdDictionary) -> BodyEncoder:
+        """This encoder, encoding as cpu-zstd-dict with ``dictionary`` (what is incompressible stays raw)."""
+        d = self.dispatcher
+        encoder = BodyEncoder(
+            self.pool.with_registry(self.pool.registry.with_dictionary(dictionary)),
+            CodecDispatcher(CodecKind.CPU_ZSTD_DICT, d.mode, d.entropy_threshold),
+            self.policy,
+            self.stats,
+        )
+        encoder.dict_id = dictionary.dict_id
+        return encoder
 
     async def encode(
         self,
@@ -92,7 +133,7 @@ class BodyEncoder:
             if len(sample) >= SAMPLE_SIZE:
                 break
         dispatch = self.dispatcher.choose(bytes(sample[:SAMPLE_SIZE]), content_type)
-        upload = EncodedUpload(FramedBodyWriter(), OriginalDigest(), codec=dispatch.kind)
+        upload = EncodedUpload(FramedBodyWriter(), OriginalDigest(), codec=dispatch.kind, dict_id=self.dict_id)
         frames = rechunk(_prepend(bytes(sample), source), self.policy.frame_size(expected_size))
         first = await anext(frames, None)
         if first is None:

@@ -47,7 +47,7 @@ from s4.store.base import (
 )
 from s4.store.compressing.codec_failures import as_store_error, translating
 from s4.store.compressing.conditions import concurrent_write_is_a_conflict, on_inner
-from s4.store.compressing.encoding import BodyEncoder, confirm_stored
+from s4.store.compressing.encoding import BodyEncoder, DictionaryBinding, binding_for, confirm_stored
 from s4.store.compressing.ledger import Ledger
 from s4.store.compressing.metering import MeteredStore
 from s4.store.compressing.purge import PurgingStore
@@ -83,8 +83,11 @@ class CompressingStore:
         dispatcher: CodecDispatcher | None = None,
         policy: FramePolicy | None = None,
         ledger: Ledger | None = None,
+        dictionaries: Sequence[DictionaryBinding] = (),
     ) -> None:
         self.ledger = ledger
+        self.dictionary_bindings = tuple(dictionaries)
+        """Small objects PUT under these prefixes are stored as cpu-zstd-dict (``_encoder_for``)."""
         if ledger is not None:  # every change of the inner store measured for the savings ledger
             inner = MeteredStore(inner, ledger)  # type: ignore[assignment]
         self.inner = inner
@@ -93,6 +96,7 @@ class CompressingStore:
         self.policy = policy or FramePolicy()
         self.stats = StoreStats()
         self.encoder = BodyEncoder(self.pool, self.dispatcher, self.policy, self.stats)
+        self._dict_encoders: dict[str, BodyEncoder] = {}
         owned = PurgingStore(inner)  # the gateway's own objects: deleted for good on versioned buckets too
         self.reads = InnerReads(owned, self.stats)  # type: ignore[arg-type]
         self.sidecars = Sidecars(self.reads)
@@ -254,7 +258,9 @@ class CompressingStore:
         await self.inner.head_bucket(bucket)
         inner_condition = await on_inner(self.inner, bucket, key, condition)  # 412/404 before any byte is read
         metadata: dict[str, str] = {}  # filled once the body has ended (the caller may still add to its own)
-        upload, stored = await self.encoder.encode(body, attributes.content_type, getattr(body, "expected_size", None))
+        size = getattr(body, "expected_size", None)
+        encoder = await self._encoder_for(bucket, key, size)
+        upload, stored = await encoder.encode(body, attributes.content_type, size)
 
         async def finished() -> AsyncIterator[bytes]:
             async for piece in stored:
@@ -415,25 +421,47 @@ class CompressingStore:
         if manifest.dict_id is None:
             self.pool.registry.get(manifest.codec)  # CodecError(unavailable) naming the codec
             return self.pool
-        cache_key = (bucket, manifest.dict_id)
+        dictionary = await self._dictionary(bucket, manifest.dict_id)
+        return self.pool.with_registry(self.pool.registry.with_dictionary(dictionary))
+
+    async def _dictionary(self, bucket: str, dict_id: str) -> ZstdDictionary:
+        """The bucket's dictionary ``.s4dict/<dict_id>``, read once and cached (checked against its id)."""
+        cache_key = (bucket, dict_id)
         dictionary = self._dictionaries.get(cache_key)
         if dictionary is None:
             try:
-                stream = await self.inner.get_object(bucket, DICTIONARY_PREFIX + manifest.dict_id)
+                stream = await self.inner.get_object(bucket, DICTIONARY_PREFIX + dict_id)
             except StoreError as exc:
-                raise CodecError.unavailable(
-                    f"dictionary {manifest.dict_id} of this object is missing ({exc.code})"
-                ) from None
+                raise CodecError.unavailable(f"dictionary {dict_id} of this object is missing ({exc.code})") from None
             try:
                 dictionary = ZstdDictionary(await read_all(stream.body, MAX_SIDECAR_BYTES))
             finally:
                 await stream.aclose()
-            if dictionary.dict_id != manifest.dict_id:
-                raise CodecError.corrupt(f"dictionary stored as {manifest.dict_id} has id {dictionary.dict_id}")
+            if dictionary.dict_id != dict_id:
+                raise CodecError.corrupt(f"dictionary stored as {dict_id} has id {dictionary.dict_id}")
             self._dictionaries[cache_key] = dictionary
             while len(self._dictionaries) > 64:
                 self._dictionaries.popitem(last=False)
-        return self.pool.with_registry(self.pool.registry.with_dictionary(dictionary))
+        return dictionary
+
+    async def _encoder_for(self, bucket: str, key: str, size: int | None) -> BodyEncoder:
+        """The encoder of a PUT: with the dictionary bound to the key's prefix for a small object, else
+        the gateway's. A bound dictionary that cannot be read leaves the object plain cpu-zstd (logged):
+        the PUT never fails for a dictionary."""
+        binding = binding_for(self.dictionary_bindings, bucket, key, size)
+        if binding is None:
+            return self.encoder
+        try:
+            dictionary = await self._dictionary(bucket, binding.dict_id)
+        except (CodecError, StoreError) as exc:
+            _log.warning(
+                "dictionary %s bound to %s/%s unusable (%s); stored without", binding.dict_id, bucket, key, exc
+            )
+            return self.encoder
+        encoder = self._dict_encoders.get(dictionary.dict_id)
+        if encoder is None:
+            encoder = self._dict_encoders[dictionary.dict_id] = self.encoder.with_dictionary(dictionary)
+        return encoder
 
     async def _counted(self, body: AsyncIterator[bytes], bucket: str, key: str) -> AsyncIterator[bytes]:
         """Corrupt data is logged with its key and counted before the error cuts the response."""
