@@ -242,6 +242,20 @@ def test_bucket_policy_grants_then_deny_wins(gateway):
     assert error_code(lambda: client(gateway, "carol").get_object_acl(Bucket="shared", Key="doc")) == "AccessDenied"
 
 
+def test_acl_grants_to_identities(gateway):
+    alice, bob = client(gateway, "alice"), client(gateway, "bob")
+    alice.create_bucket(Bucket="granted")
+    alice.put_object(Bucket="granted", Key="k", Body=b"v")
+    assert error_code(lambda: alice.put_bucket_acl(Bucket="granted", GrantRead="id=nobody")) == "InvalidArgument"
+    assert error_code(lambda: bob.list_objects_v2(Bucket="granted")) == "AccessDenied"
+    alice.put_bucket_acl(Bucket="granted", GrantRead="id=bob", GrantFullControl="id=alice")
+    assert [o["Key"] for o in bob.list_objects_v2(Bucket="granted")["Contents"]] == ["k"]
+    assert error_code(lambda: bob.get_object(Bucket="granted", Key="k")) == "AccessDenied"  # the object's own ACL
+    alice.put_object_acl(Bucket="granted", Key="k", GrantRead="id=bob", GrantFullControl="id=alice")
+    assert bob.get_object(Bucket="granted", Key="k")["Body"].read() == b"v"
+    assert error_code(lambda: bob.put_object(Bucket="granted", Key="k2", Body=b"x")) == "AccessDenied"  # no WRITE
+
+
 def test_policy_condition_on_existing_object_tags(gateway):
     alice, bob = client(gateway, "alice"), client(gateway, "bob")
     alice.create_bucket(Bucket="tagged")

@@ -20,11 +20,9 @@ import functools
 from collections.abc import Mapping, Sequence
 from urllib.parse import parse_qsl
 
-from aiohttp import web
-
 from s4.server.access import AccessRequest, PublicAccessBlock, decide, parse_bucket_policy
 from s4.server.access.actions import COPIES, OBJECT_READS, PER_KEY, action_of, copy_source
-from s4.server.access.identities import Identities, Identity
+from s4.server.access.identities import IDENTITIES, Identity
 from s4.server.access.owners import bucket_owner
 from s4.server.context import S3Request
 from s4.server.errors import S3Error
@@ -32,8 +30,6 @@ from s4.server.ops.documents import acl as acls
 from s4.server.ops.documents.object_acl import kept_acl
 from s4.store import ObjectStore, StoreError
 
-IDENTITIES = web.AppKey("identities", Identities)
-"""The app's identities (s4.server.app.create_app), also for a handler that learns who signed from the body."""
 REFUSED = "s4.refused"
 """Where a refusal leaves (action, reason) on the aiohttp request, for the access log."""
 POLICY_DOCUMENT = "policy"

@@ -16,6 +16,8 @@ import dataclasses
 from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
+from aiohttp import web
+
 from s4.server.access import Policy, PolicyError, canned_identity_policy, parse_identity_policy
 
 ADMIN = "admin"
@@ -109,5 +111,14 @@ class Identities:
             return known
         return self._by_key.get(access_key_id)
 
+    def knows(self, name: str) -> bool:
+        """Whether ``name`` is one of the identities (ACL grants name them); any name for a set built without a
+        configuration."""
+        return self._by_key is None or any(identity.name == name for identity in self._by_key.values())
+
     def __len__(self) -> int:
         return len(self._by_key or {})
+
+
+IDENTITIES = web.AppKey("identities", Identities)
+"""The app's identities (s4.server.app.create_app), also for a handler that learns who signed from the body."""

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from aiohttp import web
 
 from s4.server.access import PublicAccessBlock, is_public_acl
+from s4.server.access.identities import IDENTITIES
 from s4.server.context import S3Request
 from s4.server.errors import S3Error
 from s4.server.ops.documents import acl, settings
@@ -41,6 +42,14 @@ async def require_acls_allowed(req: S3Request, chosen: acl.Acl) -> None:
     public access block has BlockPublicAcls takes no public ACL (403 AccessDenied, as S3 answers)."""
     if chosen.is_private:
         return
+    identities = req.http.app.get(IDENTITIES)
+    known = {chosen.owner, req.bucket_owner_id}  # an owner may be anonymous, or no longer configured
+    for grant in chosen.grants:  # a grant to nobody the gateway knows: S3's answer to an unknown canonical ID
+        if grant.kind != "CanonicalUser" or grant.grantee in known or identities is None:
+            continue
+        if not identities.knows(grant.grantee):
+            extra = {"ArgumentName": "CanonicalUser/ID", "ArgumentValue": grant.grantee}
+            raise S3Error("InvalidArgument", "Invalid id", extra=extra)
     if is_public_acl(chosen):
         block = await req.store.get_bucket_document(req.bucket or "", PUBLIC_ACCESS_BLOCK)
         if block is not None and PublicAccessBlock.from_document(block).block_public_acls:
