@@ -19,7 +19,7 @@ from aiohttp.typedefs import Handler
 from s4.config import S4Config
 from s4.metrics import Metrics
 from s4.server import cors
-from s4.server.access.authorize import IDENTITIES, authorize, refused
+from s4.server.access.authorize import IDENTITIES, READS, access_denied, authorize, may_list_key, refused
 from s4.server.access.identities import Identities
 from s4.server.addressing import split_target
 from s4.server.auth.post_signature import PENDING
@@ -246,6 +246,8 @@ async def _handle_s3(request: web.Request, record: _Record, admitted: bool) -> w
             _log.log(level, "request %s failed after the response started: %r", request_id(request), exc)
             raise
         error = translate(exc)
+        if error.code == "NoSuchKey" and record.op in READS and record.request is not None:
+            error = await _hidden_if_unlistable(record.request, error)
         if error.code in QUIET_SERVER_CODES:
             _log.info("request %s refused: %s", request_id(request), error)
         elif error.status >= 500:
@@ -285,6 +287,14 @@ def _finish(request: web.Request, record: _Record, started: float) -> None:
         ratio=round(outcome[2] / outcome[1], 4) if outcome and outcome[1] else None,
         **({"refused_action": denied[0], "refused_because": denied[1]} if denied else {}),
     )
+
+
+async def _hidden_if_unlistable(req: S3Request, error: S3Error) -> S3Error:
+    """A missing object is 403 AccessDenied to whoever may not list its key, as S3 answers (see may_list_key)."""
+    try:
+        return error if await may_list_key(req) else access_denied()
+    except Exception:  # the original answer stands if the check itself cannot be made
+        return error
 
 
 def _principal(req: S3Request | None) -> str | None:

@@ -256,6 +256,29 @@ def test_acl_grants_to_identities(gateway):
     assert error_code(lambda: bob.put_object(Bucket="granted", Key="k2", Body=b"x")) == "AccessDenied"  # no WRITE
 
 
+def test_missing_objects_are_404_only_to_who_may_list_them(gateway):
+    """S3 answers a read of a missing key 404 NoSuchKey to whoever may list that key, 403 to others."""
+    alice, bob = client(gateway, "alice"), client(gateway, "bob")
+    alice.create_bucket(Bucket="sparse")
+    reads = {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam:::user/bob"}, "Action": "s3:GetObject"}
+    lists = {
+        "Effect": "Allow",
+        "Principal": {"AWS": "*"},
+        "Action": "s3:ListBucket",
+        "Resource": "arn:aws:s3:::sparse",
+        "Condition": {"StringLike": {"s3:prefix": "public/*"}},
+    }
+    policy = {"Version": "2012-10-17", "Statement": [{**reads, "Resource": "arn:aws:s3:::sparse/*"}, lists]}
+    alice.put_bucket_policy(Bucket="sparse", Policy=json.dumps(policy))
+    assert error_code(lambda: bob.get_object(Bucket="sparse", Key="private/none")) == "AccessDenied"
+    assert error_code(lambda: bob.get_object(Bucket="sparse", Key="public/none")) == "NoSuchKey"
+    carol = client(gateway, "carol")  # readonly: may read and list everything
+    assert error_code(lambda: carol.head_object(Bucket="sparse", Key="public/none")) == "404"
+    assert error_code(lambda: client(gateway, "anonymous").head_object(Bucket="sparse", Key="public/none")) == "404"
+    assert error_code(lambda: client(gateway, "anonymous").head_object(Bucket="sparse", Key="private/x")) == "403"
+    assert error_code(lambda: alice.get_object(Bucket="sparse", Key="private/none")) == "NoSuchKey"
+
+
 def test_policy_condition_on_existing_object_tags(gateway):
     alice, bob = client(gateway, "alice"), client(gateway, "bob")
     alice.create_bucket(Bucket="tagged")

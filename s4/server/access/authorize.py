@@ -38,6 +38,8 @@ OWN_BUCKET_POLICIES = frozenset({"admin", "readwrite", None})
 """Identities with full control of the buckets they own: the canned admin and readwrite, and an identity
 with a policy document (it owns only what its policy let it create). readonly and writeonly create nothing."""
 _FACTS = "s4.bucket_facts"
+READS = frozenset({"GetObject", "HeadObject"})
+"""Reads whose answer for a missing key depends on the right to list it (see may_list_key)."""
 _LISTINGS = frozenset({"s3:ListBucket", "s3:ListBucketVersions", "s3:ListBucketMultipartUploads"})
 
 
@@ -136,7 +138,9 @@ def legacy_owner(req: S3Request) -> str:
     return req.http.app[IDENTITIES].legacy_owner
 
 
-async def allowed(req: S3Request, action: str, bucket: str | None, key: str | None) -> bool:
+async def allowed(
+    req: S3Request, action: str, bucket: str | None, key: str | None, extra: Mapping[str, str] | None = None
+) -> bool:
     """Whether the request's identity may do ``action`` on ``bucket`` / ``key``; a refusal is noted for the
     access log. A bucket that does not exist allows (the operation answers NoSuchBucket).
 
@@ -161,7 +165,7 @@ async def allowed(req: S3Request, action: str, bucket: str | None, key: str | No
         bucket=bucket,
         key=key,
         principal=None if identity is None else identity.principal,
-        context=condition_context(req, action, identity) | tags,
+        context=condition_context(req, action, identity) | tags | dict(extra or {}),
     )
     owner_rights = identity is not None and identity.policy_name in OWN_BUCKET_POLICIES
     weigh = functools.partial(
@@ -195,7 +199,12 @@ async def authorize(req: S3Request, operation: str) -> None:
     action = action_of(operation, req.query)
     if action is None or operation in PER_KEY:
         return
-    await require(req, action, req.bucket, req.key)
+    if operation in READS and not await allowed(req, action, req.bucket, req.key):
+        if not await _missing_and_listable(req):
+            raise access_denied()
+        req.http.pop(REFUSED, None)  # the handler answers 404 NoSuchKey, as S3 to whoever may list the key
+    else:
+        await require(req, action, req.bucket, req.key)
     _check_expected_owner(req, req.bucket, "x-amz-expected-bucket-owner")
     if operation in COPIES:
         source = copy_source(req.headers)
@@ -210,6 +219,28 @@ def _check_expected_owner(req: S3Request, bucket: str | None, header: str) -> No
     facts = req.http.get(_FACTS, {}).get(bucket) if bucket is not None else None
     if expected is not None and facts is not None and expected != facts.owner:
         raise access_denied()
+
+
+async def may_list_key(req: S3Request) -> bool:
+    """Whether the caller may learn that the request's key does not exist: S3 answers a read of a missing
+    object 404 NoSuchKey to whoever may list it (``s3:ListBucket`` with ``s3:prefix`` the key), 403 to others."""
+    refused_before = req.http.get(REFUSED)
+    may = await allowed(req, "s3:ListBucket", req.bucket, None, {"s3:prefix": req.key or ""})
+    if refused_before is None:
+        req.http.pop(REFUSED, None)
+    else:
+        req.http[REFUSED] = refused_before
+    return may
+
+
+async def _missing_and_listable(req: S3Request) -> bool:
+    try:
+        await req.store.head_object(req.bucket or "", req.key or "")
+        return False
+    except StoreError as exc:
+        if exc.code != "NoSuchKey":
+            return False
+    return await may_list_key(req)
 
 
 async def authorize_form(req: S3Request, key: str) -> None:
