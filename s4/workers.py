@@ -32,7 +32,7 @@ import time
 from collections.abc import Callable
 
 from s4.config import S4Config, ensure_credentials
-from s4.server.runner import announce
+from s4.server.runner import announce, identities_of
 
 Worker = Callable[[S4Config, int, str, int], int]
 """What a worker process runs: (config, slot, shared metrics directory, fd to write one byte to once it
@@ -95,6 +95,7 @@ class Supervisor:
 
     def run(self) -> int:
         pairs, generated = ensure_credentials(self.config)  # once, before the workers: they all read this pair
+        identities_of(pairs)  # a policy that cannot be used stops here, said once, not by every worker
         reserved = reserve_port(self.config.host, self.config.port)
         port = reserved.getsockname()[1]
         metrics_port = metrics_socket = None

@@ -8,11 +8,11 @@ import logging
 import signal
 import ssl
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from aiohttp import web
 
-from s4.config import ConfigError, S4Config, ensure_credentials
+from s4.config import ConfigError, CredentialConfig, S4Config, ensure_credentials
 from s4.metrics import Metrics
 from s4.server.access.identities import Identities, IdentityError
 from s4.server.app import create_app, requests_in_flight
@@ -53,10 +53,7 @@ async def serve_store(
     """
     pairs, generated = ensure_credentials(config)
     credentials = Credentials(Credential(p.access_key_id, p.secret_access_key) for p in pairs)
-    try:
-        identities = Identities.from_config(pairs)
-    except IdentityError as exc:
-        raise ConfigError(str(exc)) from None
+    identities = identities_of(pairs)
     app = create_app(store, credentials, config, metrics, AccessLog(config.access_log), identities)
     settings = server_settings(config.limits)
     # shutdown_timeout: what aiohttp gives the handlers still running after our own drain (see _drain).
@@ -106,6 +103,14 @@ async def serve_store(
         await runner.cleanup()
         if service_runner is not None:
             await service_runner.cleanup()
+
+
+def identities_of(pairs: Sequence[CredentialConfig]) -> Identities:
+    """The configured keys' identities; ConfigError (the reason in words) for a policy that cannot be used."""
+    try:
+        return Identities.from_config(pairs)
+    except IdentityError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 async def _drain(app: web.Application, timeout: float) -> None:
