@@ -16,13 +16,17 @@ class _Libc:
         return 1
 
 
-def test_thresholds_are_set_above_the_largest_frame(monkeypatch):
+def test_thresholds_are_set_above_the_largest_frame_and_the_arenas_bounded(monkeypatch):
     libc = _Libc()
     monkeypatch.setattr(gateway, "ctypes", types.SimpleNamespace(CDLL=lambda name: libc))
     for name in [n for n in gateway.os.environ if n.startswith("MALLOC_")]:
         monkeypatch.delenv(name)
     gateway._tune_malloc()
-    assert dict(libc.calls) == {gateway.M_MMAP_THRESHOLD: 32 * 1024 * 1024, gateway.M_TRIM_THRESHOLD: 64 * 1024 * 1024}
+    assert dict(libc.calls) == {
+        gateway.M_MMAP_THRESHOLD: 32 * 1024 * 1024,
+        gateway.M_TRIM_THRESHOLD: 64 * 1024 * 1024,
+        gateway.M_ARENA_MAX: 2,
+    }
 
 
 def test_an_operators_malloc_settings_win(monkeypatch):
