@@ -67,6 +67,7 @@ _PREPARED_AT = "s4.prepared_at"
 _RID = "s4.request_id"
 _PREPARED = "s4.prepared"
 _RESPONSE = "s4.response"
+_UNSENT_BODY = "s4.unsent_body"
 SERVER = "S4"
 """The Server header of every answer (S3 says AmazonS3): no software versions for a scanner to match."""
 QUIET_SERVER_CODES = frozenset({"SlowDown", "NotImplemented"})
@@ -313,11 +314,32 @@ async def expect_continue(request: web.Request) -> web.StreamResponse | None:
         if request.app[LIMITER].full:
             raise slow_down()  # no body the gateway has no room for
         if not _authenticated_by_form(request):
-            _authenticate(request)
+            auth = _authenticate(request)
+            if not await _authorized(request, auth):
+                # No 100: the handler answers 403 at once (logged), and the connection closes after it, since
+                # the body the headers announced never comes (it would be read as the next request).
+                request[_UNSENT_BODY] = True
+                return None
     except S3Error as exc:
         return error_response(request, exc)
     await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
     return None
+
+
+async def _authorized(request: web.Request, auth: AuthContext) -> bool:
+    """The access check, ahead of the body a client waits to send (the handler's own check finds the bucket's
+    documents read already, on the request)."""
+    config = request.app[CONFIG]
+    bucket, key = split_target(request.host, request.raw_path, config.domain)
+    req = S3Request(request, request_id(request), bucket, key, auth, request.app[STORE], config)
+    req.identity = request.app[IDENTITIES].of(auth.access_key_id)
+    try:
+        await authorize(req, operation_name(request.method, bucket, key, request.query, request.headers))
+    except S3Error as exc:
+        if exc.code == "AccessDenied":
+            return False
+        raise
+    return True
 
 
 def _authenticated_by_form(request: web.Request) -> bool:
@@ -339,6 +361,8 @@ async def _add_request_id(request: web.Request, response: web.StreamResponse) ->
     # Set, not defaulted: aiohttp has already put its own (Python and aiohttp versions) there by now.
     response.headers["Server"] = SERVER
     cors.add_headers(request, response)
+    if request.get(_UNSENT_BODY):
+        response.force_close()
 
 
 @web.middleware

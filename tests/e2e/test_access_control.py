@@ -178,6 +178,23 @@ def test_refused_delete_objects_reports_each_key(gateway, alpha):
     assert state(gateway) == before
 
 
+def test_a_refused_upload_gets_no_100_continue(gateway, alpha):
+    """A client that waits for 100 Continue never sends a body the access check refuses: 403 comes first."""
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    from tests.e2e.raw import first_response_line
+
+    headers = {"Expect": "100-continue", "Content-Length": "10", "x-amz-content-sha256": "UNSIGNED-PAYLOAD"}
+    lines = {}
+    for who in ("bob", "alice"):
+        request = AWSRequest(method="PUT", url=f"{gateway.endpoint}/{BUCKET}/expect", headers=dict(headers))
+        SigV4Auth(Credentials(*KEYS[who]), "s3", "us-east-1").add_auth(request)
+        lines[who] = first_response_line(gateway, request)
+    assert lines == {"bob": b"HTTP/1.1 403 Forbidden", "alice": b"HTTP/1.1 100 Continue"}
+
+
 def test_copy_needs_read_of_the_source(gateway, alpha):
     """bob copies into his own bucket: refused without s3:GetObject on alice's object."""
     bob = client(gateway, "bob")
