@@ -23,7 +23,8 @@ import urllib.request
 
 import pytest
 
-from s4.store.compressing.metering import classify
+from s4.store.compressing.ledger import classify
+from s4.store.compressing.metering import VERSIONING_TTL
 from tests.e2e.gateway import start_gateway
 
 MiB = 1024 * 1024
@@ -169,6 +170,7 @@ def test_ledger_exact_after_mixed_writes_and_restart(backend, tmp_path):
         s3.create_bucket(Bucket="versioned")
         s3.put_object(Bucket="versioned", Key="before", Body=text(50_000, 7))  # the null version
         s3.put_bucket_versioning(Bucket="versioned", VersioningConfiguration={"Status": "Enabled"})
+        time.sleep(VERSIONING_TTL + 0.5)  # every worker sees the change (S3 asks to wait after it, too)
         first = s3.put_object(Bucket="versioned", Key="v", Body=text(200_000, 8))["VersionId"]
         s3.put_object(Bucket="versioned", Key="v", Body=text(9 * MiB, 9))
         s3.put_object(Bucket="versioned", Key="before", Body=text(60_000, 10))
@@ -190,6 +192,7 @@ def test_ledger_exact_after_mixed_writes_and_restart(backend, tmp_path):
         s3.delete_object(Bucket="plain", Key="a.txt")
         s3.abort_multipart_upload(Bucket="plain", Key="later", UploadId=pending)
         s3.put_bucket_versioning(Bucket="versioned", VersioningConfiguration={"Status": "Suspended"})
+        time.sleep(VERSIONING_TTL + 0.5)
         s3.put_object(Bucket="versioned", Key="before", Body=text(10_000, 12))  # replaces the null version
         ledger = check(gw, backend, ["plain", "versioned"])
         assert ledger["plain"]["staging_bytes"] == 0

@@ -19,12 +19,17 @@ number of gateways, are exact (each writer's record is its own, see s4.store.com
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Mapping
 from typing import Any
 
-from s4.store.base import NULL_VERSION, ObjectInfo, ObjectStore, StoreError
+from s4.store.base import NULL_VERSION, ByteRange, DeleteResult, ObjectInfo, ObjectStore, StoreError
 from s4.store.compressing.ledger import Ledger, LedgerTotals, classify, totals_of
 
+VERSIONING_TTL = 5.0
+"""Seconds a bucket's versioning status is taken as known (forgotten at once when this process changes
+it). Another gateway's change is seen within this; S3 itself asks to wait 15 minutes after enabling
+versioning before writing, as its own change takes that long to be seen everywhere."""
 _MISSING = ("NoSuchKey", "NoSuchVersion", "NotFound", "MethodNotAllowed", "InvalidArgument", "NoSuchBucket")
 
 
@@ -34,6 +39,7 @@ class MeteredStore:
     def __init__(self, inner: ObjectStore, ledger: Ledger) -> None:
         self.inner = inner
         self.ledger = ledger
+        self._versioning: dict[str, tuple[str | None, float]] = {}
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
@@ -41,7 +47,7 @@ class MeteredStore:
     async def _head(self, bucket: str, key: str, version_id: str | None) -> ObjectInfo | None:
         try:
             if version_id is None:
-                info = await self.inner.head_object(bucket, key)
+                info = await self._peek(bucket, key)
             else:
                 info = await self.inner.head_object(bucket, key, version_id=version_id)
         except StoreError as exc:
@@ -50,12 +56,46 @@ class MeteredStore:
             raise
         return None if info.delete_marker else info
 
+    async def _peek(self, bucket: str, key: str) -> ObjectInfo:
+        """The current object's description, by a GET of its first byte rather than a HEAD: a HEAD that
+        finds nothing has no body to tell a missing key from a missing bucket, so the upstream store
+        asks again (HeadBucket), while a GET's error says which. An empty object has no first byte."""
+        try:
+            stream = await self.inner.get_object(bucket, key, ByteRange(0, 0))
+        except StoreError as exc:
+            if exc.code != "InvalidRange":
+                raise
+            return await self.inner.head_object(bucket, key)
+        await stream.aclose()
+        return stream.info
+
     async def _replaced(self, bucket: str, key: str) -> ObjectInfo | None:
         """What a write of ``key`` replaces (None: nothing, a new version)."""
-        status = await self.inner.get_bucket_versioning(bucket)
+        status = await self._status(bucket)
         if status == "Enabled":
             return None
         return await self._head(bucket, key, NULL_VERSION if status == "Suspended" else None)
+
+    async def _status(self, bucket: str) -> str | None:
+        """The bucket's versioning, asked of the inner store at most once every VERSIONING_TTL seconds: a
+        write would otherwise cost two requests more (the object's and its sidecar's) over an upstream."""
+        known = self._versioning.get(bucket)
+        if known is not None and known[1] > time.monotonic():
+            return known[0]
+        status = await self.inner.get_bucket_versioning(bucket)
+        self._versioning[bucket] = (status, time.monotonic() + VERSIONING_TTL)
+        return status
+
+    async def put_bucket_versioning(self, bucket: str, status: str) -> None:
+        self._versioning.pop(bucket, None)
+        try:
+            await self.inner.put_bucket_versioning(bucket, status)
+        finally:
+            self._versioning.pop(bucket, None)
+
+    async def create_bucket(self, bucket: str) -> None:
+        self._versioning.pop(bucket, None)
+        await self.inner.create_bucket(bucket)
 
     def _change(self, bucket: str, kind: str, before: ObjectInfo | None, after: ObjectInfo | None) -> None:
         delta = LedgerTotals()
@@ -113,6 +153,10 @@ class MeteredStore:
             before = await self._head(bucket, key, version_id)
         else:
             before = await self._replaced(bucket, key)
+            if before is None and kind != "data" and self._versioning.get(bucket, (None,))[0] is None:
+                # The gateway's own object (a stale sidecar looked for after every PUT) is not there, in
+                # a bucket without versions: the delete would change nothing.
+                return DeleteResult()
         result = await self.inner.delete_object(bucket, key, **call)
         self._change(bucket, kind, before, None)
         return result
@@ -120,6 +164,7 @@ class MeteredStore:
     async def delete_bucket(self, bucket: str) -> None:
         await self.inner.delete_bucket(bucket)
         self.ledger.forget(bucket)
+        self._versioning.pop(bucket, None)
 
 
 def _with_metadata(info: ObjectInfo, metadata: Mapping[str, str]) -> ObjectInfo:
