@@ -48,7 +48,7 @@ from pathlib import Path
 
 import boto3
 import zstandard
-from _gateway import ACCESS_KEY, REGION, SECRET_KEY, Gateway, start_gateway
+from _gateway import ACCESS_KEY, REGION, SECRET_KEY, Gateway, start_gateway, tree_cpu_seconds
 from awscrt import checksums
 from botocore.config import Config
 from proxy_bench import log, machine, transfer_config
@@ -298,16 +298,26 @@ def throughput(
                         (gateway.endpoint, op, f"load/{name}/{c}", str(path), str(scratch / f"load-{c}"), False)
                         for c in range(clients)
                     ]
-                    before = gateway.cpu_seconds()
+                    before, clients_before = gateway.cpu_seconds(), _clients_cpu()
                     started = time.monotonic()
                     pool.starmap(client_op, jobs, chunksize=1)
                     wall = time.monotonic() - started
-                    cpu = gateway.cpu_seconds() - before
+                    cpu, clients_cpu = gateway.cpu_seconds() - before, _clients_cpu() - clients_before
                     moved = size * clients
-                    figure = {"mb_s": moved / MB / wall, "gateway_cores": cpu / wall, "cpu_s_per_gb": cpu * GB / moved}
+                    figure = {
+                        "mb_s": moved / MB / wall,
+                        "gateway_cores": cpu / wall,
+                        "clients_cores": clients_cpu / wall,
+                        "cpu_s_per_gb": cpu * GB / moved,
+                    }
                     results[name][op][n].append(figure)
                     log(f"load {name} {op} workers={n}: {figure['mb_s']:.0f} MB/s, gateway {cpu / wall:.2f} cores")
     return results
+
+
+def _clients_cpu() -> float:
+    """CPU seconds of the client processes (this process's multiprocessing children; the gateways are not)."""
+    return sum(tree_cpu_seconds(child.pid, descendants=False) for child in multiprocessing.active_children())
 
 
 # --- report -----------------------------------------------------------------------------------------
@@ -342,9 +352,17 @@ def summarize(floors: dict, cost: dict, load: dict | None, workers: list[int]) -
         summary["scaling"][name] = {}
         for op in ("put", "get"):
             per_n = {n: _median([f["mb_s"] for f in load[name][op][n]]) for n in workers}
+            cores = {n: _median([f["gateway_cores"] for f in load[name][op][n]]) for n in workers}
+            clients = {n: _median([f.get("clients_cores", 0.0) for f in load[name][op][n]]) for n in workers}
             base = per_n[workers[0]]
             summary["scaling"][name][op] = {
-                str(n): {"mb_s": per_n[n], "speedup": per_n[n] / base if base else float("nan")} for n in workers
+                str(n): {
+                    "mb_s": per_n[n],
+                    "speedup": per_n[n] / base if base else float("nan"),
+                    "cores": cores[n],
+                    "clients_cores": clients[n],
+                }
+                for n in workers
             }
     return summary
 
@@ -374,11 +392,15 @@ def markdown(summary: dict, workers: list[int], clients: int) -> str:
         last = workers[-1]
         for name, ops in summary["scaling"].items():
             for op, per_n in ops.items():
-                figures = [f"{per_n[str(n)]['mb_s']:.0f}" for n in workers]
+                figures = [
+                    f"{per_n[str(n)]['mb_s']:.0f} ({per_n[str(n)]['cores']:.2f} / {per_n[str(n)]['clients_cores']:.2f})"
+                    for n in workers
+                ]
                 speedup = per_n[str(last)]["speedup"]
                 goal = "met" if speedup >= GOAL_SCALING * last / workers[0] else "NOT met"
                 rows.append([name, op.upper(), *figures, f"{speedup:.2f}x", goal])
-        headers = ["file", "op", *(f"{n} worker{'s' if n > 1 else ''} MB/s" for n in workers)]
+        each = "MB/s (cores: gateway / clients)"
+        headers = ["file", "op", *(f"{n} worker{'s' if n > 1 else ''}: {each}" for n in workers)]
         headers += [f"{last} / {workers[0]}", f">= {GOAL_SCALING} x {last // workers[0]}"]
         parts.append(f"Throughput, {clients} boto3 client processes at once:\n\n" + _md_table(headers, rows))
     return "\n\n".join(parts) + "\n"
