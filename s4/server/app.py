@@ -361,8 +361,9 @@ async def _add_request_id(request: web.Request, response: web.StreamResponse) ->
     # Set, not defaulted: aiohttp has already put its own (Python and aiohttp versions) there by now.
     response.headers["Server"] = SERVER
     cors.add_headers(request, response)
-    if request.get(_UNSENT_BODY):
+    if request.get(_UNSENT_BODY):  # said in the headers too: aiohttp wrote its Connection header already
         response.force_close()
+        response.headers["Connection"] = "close"
 
 
 @web.middleware
