@@ -83,30 +83,74 @@ def _size(n: int) -> str:
 
 ORIGINAL_COLOUR = (0x4C, 0x72, 0xB0)
 STORED_COLOUR = (0xDD, 0x84, 0x52)
+TEXT_COLOUR = (0x20, 0x20, 0x20)
+_GLYPHS = {
+    "0": "111101101101111", "1": "010110010010111", "2": "111001111100111", "3": "111001111001111",
+    "4": "101101111001001", "5": "111100111001111", "6": "111100111101111", "7": "111001001010010",
+    "8": "111101111101111", "9": "111101111001111", "a": "010101111101101", "b": "110101110101110",
+    "c": "011100100100011", "d": "110101101101110", "e": "111100110100111", "f": "111100110100100",
+    "g": "011100101101011", "h": "101101111101101", "i": "111010010010111", "j": "001001001101010",
+    "k": "101101110101101", "l": "100100100100111", "m": "101111111101101", "n": "110101101101101",
+    "o": "010101101101010", "p": "110101110100100", "q": "010101101110011", "r": "110101110101101",
+    "s": "011100010001110", "t": "111010010010010", "u": "101101101101111", "v": "101101101101010",
+    "w": "101101111111101", "x": "101101010101101", "y": "101101010010010", "z": "111001010100111",
+    "-": "000000111000000", ".": "000000000000010", "_": "000000000000111", " ": "000000000000000",
+}  # fmt: skip
+"""A 3x5 pixel font of what bucket names are made of (drawn twice the size)."""
+SCALE = 2
+CHAR_WIDTH = 4 * SCALE
 
 
 def write_chart(ledgers: Mapping[str, LedgerTotals], path: Path) -> None:
-    """A bar chart per bucket: original bytes (blue) beside stored bytes (orange), buckets in name order.
+    """A bar chart per bucket: original bytes (blue) beside stored bytes (orange), the ratio above each
+    pair, the bucket's name below it, in name order.
 
-    Written as a PNG with the standard library alone (zlib): the gateway's dependencies hold no
-    plotting library, and matplotlib (the ``bench`` extra) is tens of MB for two bars a bucket. The
-    chart has no text; the table (printed beside it) names the buckets in the same order.
+    Written as a PNG with the standard library alone (zlib, and a 3x5 pixel font for the names): the
+    gateway's dependencies hold no plotting library, and matplotlib (the ``bench`` extra) is tens of MB
+    for two bars a bucket.
     """
     buckets = sorted(ledgers)
     bar, gap, height, margin = 24, 16, 240, 10
-    width = max(2 * margin + len(buckets) * (2 * bar + gap), 64)
+    label_h = 5 * SCALE + 6
+    widths = [max(2 * bar, CHAR_WIDTH * len(b[:24])) + gap for b in buckets]
+    width = max(2 * margin + sum(widths), 2 * margin + CHAR_WIDTH * 20)
     top = max([max(t.original_bytes, t.stored_bytes) for t in ledgers.values()] + [1])
-    pixels = [[(255, 255, 255)] * width for _ in range(height + 2 * margin)]
-    for i, bucket in enumerate(buckets):
+    base = margin + label_h * 2 + height  # the axis: legend and ratios above, names below
+    pixels = [[(255, 255, 255)] * width for _ in range(base + label_h + margin)]
+    _square(pixels, margin, margin, ORIGINAL_COLOUR)
+    _text(pixels, margin + 14, margin, "original")
+    _square(pixels, margin + 14 + CHAR_WIDTH * 9, margin, STORED_COLOUR)
+    _text(pixels, margin + 28 + CHAR_WIDTH * 9, margin, "stored")
+    x = margin
+    for bucket, slot in zip(buckets, widths, strict=True):
         t = ledgers[bucket]
-        x = margin + i * (2 * bar + gap)
-        for offset, value, colour in ((0, t.original_bytes, ORIGINAL_COLOUR), (bar, t.stored_bytes, STORED_COLOUR)):
-            h = round(height * max(value, 0) / top)
-            for y in range(margin + height - h, margin + height):
+        heights = [round(height * max(v, 0) / top) for v in (t.original_bytes, t.stored_bytes)]
+        for offset, h, colour in ((0, heights[0], ORIGINAL_COLOUR), (bar, heights[1], STORED_COLOUR)):
+            for y in range(base - h, base):
                 pixels[y][x + offset : x + offset + bar - 2] = [colour] * (bar - 2)
-    for x in range(width):  # the axis
-        pixels[margin + height][x] = (0, 0, 0)
+        if t.stored_bytes:
+            _text(pixels, x, base - max(heights) - label_h + 4, f"{t.original_bytes / t.stored_bytes:.1f}x")
+        _text(pixels, x, base + 4, bucket[:24])
+        x += slot
+    for column in range(width):
+        pixels[base][column] = (0, 0, 0)
     path.write_bytes(_png(pixels))
+
+
+def _square(pixels: list[list[tuple[int, int, int]]], x: int, y: int, colour: tuple[int, int, int]) -> None:
+    for row in range(y, y + 5 * SCALE):
+        pixels[row][x : x + 5 * SCALE] = [colour] * (5 * SCALE)
+
+
+def _text(pixels: list[list[tuple[int, int, int]]], x: int, y: int, text: str) -> None:
+    for i, char in enumerate(text.lower()):
+        glyph = _GLYPHS.get(char, _GLYPHS["_"])
+        for bit, on in enumerate(glyph):
+            if on == "1":
+                gx, gy = x + i * CHAR_WIDTH + (bit % 3) * SCALE, y + (bit // 3) * SCALE
+                for dy in range(SCALE):
+                    row = pixels[gy + dy]
+                    row[gx : gx + SCALE] = [TEXT_COLOUR] * SCALE
 
 
 def _png(pixels: list[list[tuple[int, int, int]]]) -> bytes:
