@@ -203,13 +203,14 @@ def _tune_malloc() -> None:
     glibc returns an allocation above its mmap threshold to the kernel when it is freed, and trims
     the heap once twice that is free at its top, so every 4 MiB frame, decoded body or compressed
     output faulted its pages in afresh: about 200,000 minor faults per GB moved. With a fixed 32 MiB
-    threshold (above the largest frame) and 64 MiB of free heap kept, they are reused. Two arenas at
+    threshold (above the largest frame) and 32 MiB of free heap kept, they are reused. Two arenas at
     most: each arena keeps its own free heap, one per thread that ever held a frame (loop, codec, file
-    and executor threads), and without the bound a one-worker gateway peaked at 589 MiB in one run;
-    with it the peak stays at the untuned figure. Measured side by side (benchmarks/scale_bench.py --sizes 256,128,64,
-    3 rounds): GET 15-17% less CPU per GB on compressed objects, PUT 5-9% less; peak RSS 200 MiB
-    untuned, 242 MiB without the arena bound, 189 MiB with it. An operator's own MALLOC_* settings
-    win; other C libraries (musl) are left alone.
+    and executor threads), and without the bound a one-worker gateway peaked at 589 MiB in one run.
+    Measured side by side (benchmarks/scale_bench.py, gateway CPU per GB against no tuning, four runs):
+    GET 0.71-0.88 on compressed objects (one run 1.12), 0.75-0.82 on incompressible ones; PUT 0.82-0.98
+    (noise on this shared machine is about +-10%). The price is memory
+    kept: after PUTs and GETs of 256 MiB a one-worker gateway holds 153 MiB instead of 68 (peak 189
+    instead of 130). An operator's own MALLOC_* settings win; other C libraries (musl) are left alone.
     """
     if any(name.startswith("MALLOC_") for name in os.environ):
         return
@@ -218,7 +219,7 @@ def _tune_malloc() -> None:
     except (OSError, AttributeError):
         return
     mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024)
-    mallopt(M_TRIM_THRESHOLD, 64 * 1024 * 1024)
+    mallopt(M_TRIM_THRESHOLD, 32 * 1024 * 1024)
     mallopt(M_ARENA_MAX, 2)
 
 

@@ -24,7 +24,7 @@ def test_thresholds_are_set_above_the_largest_frame_and_the_arenas_bounded(monke
     gateway._tune_malloc()
     assert dict(libc.calls) == {
         gateway.M_MMAP_THRESHOLD: 32 * 1024 * 1024,
-        gateway.M_TRIM_THRESHOLD: 64 * 1024 * 1024,
+        gateway.M_TRIM_THRESHOLD: 32 * 1024 * 1024,
         gateway.M_ARENA_MAX: 2,
     }
 
