@@ -296,6 +296,26 @@ def test_missing_objects_are_404_only_to_who_may_list_them(gateway):
     assert error_code(lambda: alice.get_object(Bucket="sparse", Key="private/none")) == "NoSuchKey"
 
 
+def test_object_ownership_decides_who_owns_another_identitys_upload(gateway):
+    alice, bob = client(gateway, "alice"), client(gateway, "bob")
+    lets_bob_write = {
+        "Effect": "Allow",
+        "Principal": {"AWS": "arn:aws:iam:::user/bob"},
+        "Action": "s3:PutObject",
+        "Resource": None,
+    }
+    for bucket, ownership in (("writer-owned", "ObjectWriter"), ("owner-enforced", "BucketOwnerEnforced")):
+        alice.create_bucket(Bucket=bucket, ObjectOwnership=ownership)
+        statement = {**lets_bob_write, "Resource": f"arn:aws:s3:::{bucket}/*"}
+        alice.put_bucket_policy(Bucket=bucket, Policy=json.dumps({"Version": "2012-10-17", "Statement": [statement]}))
+        bob.put_object(Bucket=bucket, Key="from-bob", Body=b"b")
+    assert alice.get_object_acl(Bucket="writer-owned", Key="from-bob")["Owner"]["ID"] == "bob"
+    assert alice.get_object_acl(Bucket="owner-enforced", Key="from-bob")["Owner"]["ID"] == "alice"
+    refused = error_code(lambda: bob.put_object(Bucket="owner-enforced", Key="x", Body=b"x", ACL="private"))
+    assert refused == "AccessControlListNotSupported"
+    bob.put_object(Bucket="owner-enforced", Key="y", Body=b"y", ACL="bucket-owner-full-control")
+
+
 def test_policy_condition_on_existing_object_tags(gateway):
     alice, bob = client(gateway, "alice"), client(gateway, "bob")
     alice.create_bucket(Bucket="tagged")

@@ -40,6 +40,9 @@ def _identity(info: ObjectInfo) -> dict[str, str]:
 async def require_acls_allowed(req: S3Request, chosen: acl.Acl) -> None:
     """A bucket whose ownership is BucketOwnerEnforced takes no ACL but the default (400 otherwise); one whose
     public access block has BlockPublicAcls takes no public ACL (403 AccessDenied, as S3 answers)."""
+    kept = await req.store.get_bucket_document(req.bucket or "", settings.OWNERSHIP_DOCUMENT)
+    if settings.object_ownership(kept) == "BucketOwnerEnforced" and not _owner_full_control(req):
+        raise S3Error("AccessControlListNotSupported", "The bucket does not allow ACLs")
     if chosen.is_private:
         return
     identities = req.http.app.get(IDENTITIES)
@@ -54,10 +57,12 @@ async def require_acls_allowed(req: S3Request, chosen: acl.Acl) -> None:
         block = await req.store.get_bucket_document(req.bucket or "", PUBLIC_ACCESS_BLOCK)
         if block is not None and PublicAccessBlock.from_document(block).block_public_acls:
             raise S3Error("AccessDenied", "Access Denied")
-    kept = await req.store.get_bucket_document(req.bucket or "", settings.OWNERSHIP_DOCUMENT)
-    ownership = settings.object_ownership(kept)
-    if ownership == "BucketOwnerEnforced":
-        raise S3Error("AccessControlListNotSupported", "The bucket does not allow ACLs")
+
+
+def _owner_full_control(req: S3Request) -> bool:
+    """The request's ACL is the canned bucket-owner-full-control, the one BucketOwnerEnforced takes."""
+    grants = any(name in req.headers for name in acl.GRANT_HEADERS)
+    return not grants and req.headers.get("x-amz-acl", "").strip() == "bucket-owner-full-control"
 
 
 async def kept_acl(store: ObjectStore, bucket: str, key: str) -> acl.Acl | None:
@@ -121,11 +126,27 @@ async def put_object_acl(req: S3Request) -> web.Response:
 
 async def upload_acl(req: S3Request) -> acl.Acl | None:
     """The ACL an upload's headers ask for (PutObject, CopyObject, CreateMultipartUpload), checked before its
-    body is read; None for the default. An object written by another identity than the bucket's owner is
-    that writer's (its default ACL, kept), as on S3."""
+    body is read; None for the default (the bucket's owner's). Who owns the object, as S3's object ownership
+    says: the writer (ObjectWriter, or no ownership controls: another identity's object gets its writer's
+    default ACL, kept); the bucket's owner under BucketOwnerEnforced (which takes no ACL but
+    bucket-owner-full-control: 400 AccessControlListNotSupported) and, under BucketOwnerPreferred, for an
+    upload with bucket-owner-full-control."""
     by_owner = req.owner_id == req.bucket_owner_id
-    if "x-amz-acl" not in req.headers and not any(name in req.headers for name in acl.GRANT_HEADERS):
-        return None if by_owner else acl.default_acl(req.owner_id)
+    grants = any(name in req.headers for name in acl.GRANT_HEADERS)
+    asked = "x-amz-acl" in req.headers or grants
+    if not asked and by_owner:
+        return None  # the owner's own plain upload: no document to read
+    kept = await req.store.get_bucket_document(req.bucket or "", settings.OWNERSHIP_DOCUMENT)
+    ownership = settings.object_ownership(kept)
+    owner_full_control = _owner_full_control(req)
+    if ownership == "BucketOwnerEnforced":
+        if asked and not owner_full_control:
+            raise S3Error("AccessControlListNotSupported", "The bucket does not allow ACLs")
+        return None
+    if not asked:
+        return acl.default_acl(req.owner_id)
+    if ownership == "BucketOwnerPreferred" and owner_full_control:
+        return None
     # bucket-owner-read / -full-control grant the bucket's owner too.
     chosen = acl.acl_from_headers(req.headers, req.owner_id, await _bucket_owner(req))
     if chosen is None or (chosen.is_private and by_owner):
