@@ -207,7 +207,7 @@ def _tune_malloc() -> None:
     most: each arena keeps its own free heap, one per thread that ever held a frame (loop, codec, file
     and executor threads), and without the bound a one-worker gateway peaked at 589 MiB in one run.
     Measured side by side (benchmarks/scale_bench.py, gateway CPU per GB against no tuning, four runs):
-    GET 0.71-0.88 on compressed objects (one run 1.12), 0.75-0.82 on incompressible ones; PUT 0.82-0.98
+    GET 0.71-0.85 on compressed objects (one run 1.12), 0.75-1.10 on incompressible ones; PUT 0.82-1.10
     (noise on this shared machine is about +-10%). The price is memory
     kept: after PUTs and GETs of 256 MiB a one-worker gateway holds 153 MiB instead of 68 (peak 189
     instead of 130). An operator's own MALLOC_* settings win; other C libraries (musl) are left alone.
