@@ -246,3 +246,26 @@ def test_ledger_exact_with_two_gateways_writing_at_once(backend, tmp_path):
     finally:
         second.stop()
         first.stop()
+
+
+def test_changes_of_a_deleted_bucket_do_not_land_in_a_new_one_of_its_name(backend, tmp_path):
+    """A gateway still holding a change of a bucket (not yet flushed) that another gateway deletes and
+    makes again: the change belonged to the old bucket and stays out of the new one's ledger."""
+    extra = FLUSH | {"S4_WORKERS": "1"} | (backend.env() if backend is not None else {})
+    slow = start_gateway(tmp_path / "one", extra_env=extra | {"S4_LEDGER_FLUSH_INTERVAL": "5"})
+    # The embedded store: the second gateway over the first one's data directory.
+    fast = start_gateway(tmp_path / ("two" if backend is not None else "one"), extra_env=extra)
+    try:
+        fast.client().create_bucket(Bucket="again")
+        slow.client().put_object(Bucket="again", Key="k", Body=text(50_000, 1))  # held for 5 s
+        fast.client().delete_object(Bucket="again", Key="k")
+        fast.client().delete_bucket(Bucket="again")
+        time.sleep(2.5)  # creation dates are to the second (SeaweedFS), and a second's tolerance for clocks
+        fast.client().create_bucket(Bucket="again")
+        time.sleep(3)  # the slow gateway's flush
+        fast.client().put_object(Bucket="again", Key="new", Body=text(20_000, 2))
+        ledger = check(fast, backend, ["again"])
+        assert ledger["again"]["objects"] == 1
+    finally:
+        fast.stop()
+        slow.stop()

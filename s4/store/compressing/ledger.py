@@ -29,6 +29,7 @@ import dataclasses
 import json
 import logging
 import secrets
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -47,6 +48,7 @@ _log = logging.getLogger(__name__)
 LEDGER_PREFIX = ".s4bucket/ledger/"
 """Under the reserved bucket-document prefix (s4.store.compressing.reserved.BUCKET_DOCUMENT_PREFIX)."""
 DEFAULT_FLUSH_INTERVAL = 1.0
+STALE_TOLERANCE_S = 1.0
 
 
 @dataclasses.dataclass
@@ -117,6 +119,8 @@ class Ledger:
         self.writer = secrets.token_hex(8)
         self.flush_interval = flush_interval
         self._pending: dict[str, LedgerTotals] = {}
+        self._pending_since: dict[str, float] = {}
+        """When the oldest pending delta of each bucket was recorded (wall clock, as bucket creation dates)."""
         self._totals: dict[str, LedgerTotals] = {}
         self._sequence: dict[str, int] = {}
         self._lock = asyncio.Lock()
@@ -126,6 +130,7 @@ class Ledger:
         """Add ``delta`` to the bucket's counters; written out soon."""
         if delta.is_zero():
             return
+        self._pending_since.setdefault(bucket, time.time())
         self._pending.setdefault(bucket, LedgerTotals()).add(delta)
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(self._later())
@@ -133,18 +138,25 @@ class Ledger:
     def forget(self, bucket: str) -> None:
         """The bucket is gone (with its records): a bucket of that name later starts from zero."""
         self._pending.pop(bucket, None)
+        self._pending_since.pop(bucket, None)
         self._totals.pop(bucket, None)
         self._sequence.pop(bucket, None)
 
     async def _later(self) -> None:
-        await asyncio.sleep(self.flush_interval)
-        await self.flush()
+        while True:  # again after a flush that failed
+            await asyncio.sleep(self.flush_interval)
+            await self.flush()
+            if not self._pending:
+                return
 
     async def flush(self) -> None:
         """Write every bucket's pending deltas into this writer's record."""
         async with self._lock:
+            if self._pending:
+                await self._drop_stale()
             while self._pending:
                 bucket, delta = self._pending.popitem()
+                since = self._pending_since.pop(bucket, time.time())
                 try:
                     await self._write(bucket, delta)
                 except Exception as exc:  # a gone bucket, an unreachable store: the write itself succeeded
@@ -153,7 +165,24 @@ class Ledger:
                     else:
                         _log.warning("savings ledger of %s not written (%s); kept for the next flush", bucket, exc)
                         self._pending.setdefault(bucket, LedgerTotals()).add(delta)
+                        self._pending_since[bucket] = min(since, self._pending_since.get(bucket, since))
                         return
+
+    async def _drop_stale(self) -> None:
+        """Forget what was recorded for a bucket that has been deleted since, perhaps by another gateway:
+        deltas older than a bucket of the same name that now exists belong to the one that went with
+        its records. (One listing of the buckets a flush. Creation dates may be to the second, and a second
+        is allowed for clocks apart, so a bucket deleted and made again within two seconds of a change
+        is not told apart.)"""
+        try:
+            created = {b.name: b.created.timestamp() for b in await self.inner.list_buckets()}
+        except Exception as exc:  # an unreachable store: the writes below fail, and are kept for the next
+            _log.debug("bucket listing for the ledger failed: %s", exc)
+            return
+        for bucket, since in list(self._pending_since.items()):
+            if bucket not in created or created[bucket] > since + STALE_TOLERANCE_S:
+                _log.info("savings ledger: %s was deleted since its last changes here; they are dropped", bucket)
+                self.forget(bucket)
 
     async def _write(self, bucket: str, delta: LedgerTotals) -> None:
         previous = self._sequence.get(bucket)
