@@ -144,15 +144,16 @@ def test_an_unknown_version_id_on_a_never_versioned_bucket_touches_nothing(store
     # SeaweedFS answers any id with the current object there, and deletes the current object for any id.
     put(run, store, bucket, "k", b"one", tags={"a": "1"})
     other = "6712a12e91552ad8962de0ef70622224"
-    assert failure(run, store.head_object(bucket, "k", version_id=other)).code == "NoSuchVersion"
-    assert failure(run, store.get_object(bucket, "k", version_id=other)).code == "NoSuchVersion"
-    assert failure(run, store.get_object_tagging(bucket, "k", version_id=other)).code == "NoSuchVersion"
-    assert failure(run, store.put_object_tagging(bucket, "k", {"b": "2"}, version_id=other)).code == "NoSuchVersion"
+    # S3 knows no id but null on a bucket never versioned: InvalidArgument, as it answers.
+    assert failure(run, store.head_object(bucket, "k", version_id=other)).code == "InvalidArgument"
+    assert failure(run, store.get_object(bucket, "k", version_id=other)).code == "InvalidArgument"
+    assert failure(run, store.get_object_tagging(bucket, "k", version_id=other)).code == "InvalidArgument"
+    assert failure(run, store.put_object_tagging(bucket, "k", {"b": "2"}, version_id=other)).code == "InvalidArgument"
     assert run(store.delete_object(bucket, "k", version_id=other)) == DeleteResult(other)
     assert get(run, store, bucket, "k") == b"one"
     assert run(store.get_object_tagging(bucket, "k")) == {"a": "1"}
     copy = failure(run, store.copy_object(bucket, "k", bucket, "c", None, src_version_id=other))
-    assert copy.code == "NoSuchVersion"
+    assert copy.code == "InvalidArgument"
     assert run(store.delete_object(bucket, "k", version_id="null")).version_id == "null"
     assert failure(run, store.head_object(bucket, "k")).code == "NoSuchKey"
 

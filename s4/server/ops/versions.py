@@ -30,10 +30,14 @@ def requested_version(req: S3Request) -> str | None:
     return version
 
 
-def require_current_version(req: S3Request) -> None:
-    """For what the gateway keeps per key rather than per version (an object's ACL): a ``versionId``
-    is accepted (every version of a key shares it), an empty one refused as S3 does."""
-    requested_version(req)
+async def require_existing_version(req: S3Request) -> None:
+    """For what the gateway keeps per key rather than per version (an object's ACL): a ``versionId`` is
+    accepted when it names a version of the key (every version of a key shares what is kept), refused as
+    S3 refuses it otherwise: InvalidArgument for an empty or malformed id (any id but ``null`` on a bucket
+    never versioned), NoSuchVersion for an unknown one."""
+    version = requested_version(req)
+    if version is not None:
+        await req.store.head_object(req.bucket or "", req.key or "", version_id=version)
 
 
 def version_headers(version_id: str | None, delete_marker: bool = False) -> dict[str, str]:

@@ -275,8 +275,15 @@ def answered_version(answer: dict[str, Any]) -> str | None:
 
 def check_version(answer: dict[str, Any], key: str, version_id: str | None) -> None:
     """NoSuchVersion unless the answer is the version asked for (an upstream may ignore ``versionId``
-    on a never-versioned bucket and answer with the current object: that one is version ``null``)."""
-    if version_id is not None and (answered_version(answer) or NULL_VERSION) != version_id:
+    on a never-versioned bucket and answer with the current object: that one is version ``null``).
+    An answer without a version id comes from a bucket never versioned, where S3 knows no id but
+    ``null``: any other is 400 InvalidArgument there, as S3 (and the embedded store) answer."""
+    if version_id is None:
+        return
+    answered = answered_version(answer)
+    if answered is None and version_id != NULL_VERSION:
+        raise StoreError("InvalidArgument", "Invalid version id specified", resource=version_id)
+    if (answered or NULL_VERSION) != version_id:
         raise no_such_version(key)
 
 

@@ -21,7 +21,7 @@ from s4.server.context import S3Request
 from s4.server.errors import S3Error
 from s4.server.ops.documents import acl, settings
 from s4.server.ops.documents.common import require_body_digest
-from s4.server.ops.versions import require_current_version
+from s4.server.ops.versions import require_existing_version
 from s4.store import ObjectInfo, ObjectStore, StoreError
 
 XML = "application/xml"
@@ -104,14 +104,14 @@ async def _bucket_owner(req: S3Request) -> str:
 
 
 async def get_object_acl(req: S3Request) -> web.Response:
-    require_current_version(req)
+    await require_existing_version(req)
     info = await req.store.head_object(req.bucket or "", req.key or "")
     chosen = await _kept(req, info) or acl.default_acl(req.bucket_owner_id)
     return web.Response(body=chosen.to_xml(), content_type=XML)
 
 
 async def put_object_acl(req: S3Request) -> web.Response:
-    require_current_version(req)
+    await require_existing_version(req)
     body = await req.read_small_body()
     if body:
         require_body_digest(req.headers)
