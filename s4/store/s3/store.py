@@ -637,6 +637,9 @@ class S3Store:
         # deletes the current object (never-versioned bucket) or brings a deleted one back (malformed id).
         found = await find_version(self._call, location.bucket, upstream_key, version_id)
         if found is Found.ABSENT:
+            if version_id != NULL_VERSION and await self._versioning.of(location.bucket, quiet=True) is None:
+                # A bucket never versioned knows no id but null: S3 (and the embedded store) answer 400.
+                raise StoreError("InvalidArgument", "Invalid version id specified", resource=version_id)
             return DeleteResult(version_id)
         answer = await self._remove_version(location.bucket, upstream_key, version_id, found)
         marker = found is Found.DELETE_MARKER or bool(answer.get("DeleteMarker"))
