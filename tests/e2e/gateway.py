@@ -142,6 +142,10 @@ def start_gateway(
         ca = cert
     env = {k: v for k, v in os.environ.items() if k not in ("S4_ACCESS_KEY_ID", "S4_SECRET_ACCESS_KEY")}
     env["PYTHONUNBUFFERED"] = "1"
+    # One worker process unless a test asks for more (--workers, S4_WORKERS): the suite starts a hundred
+    # gateways on a 2-core CI machine, and a second worker per gateway only doubles their start-up cost;
+    # tests/e2e/test_workers.py, the savings ledger's and the cluster's tests run several on purpose.
+    env.setdefault("S4_WORKERS", "1")
     if env_credentials:
         env.update(S4_ACCESS_KEY_ID=ACCESS_KEY, S4_SECRET_ACCESS_KEY=SECRET_KEY)
     env.update(extra_env or {})

@@ -28,7 +28,12 @@ from s4.store.compressing.metering import VERSIONING_TTL
 from tests.e2e.gateway import start_gateway
 
 MiB = 1024 * 1024
-FLUSH = {"S4_LEDGER_FLUSH_INTERVAL": "0.2", "S4_LEDGER_METRICS_INTERVAL": "0.5", "S4_SWEEP_ENABLED": "false"}
+FLUSH = {
+    "S4_LEDGER_FLUSH_INTERVAL": "0.2",
+    "S4_LEDGER_METRICS_INTERVAL": "0.5",
+    "S4_SWEEP_ENABLED": "false",
+    "S4_WORKERS": "2",  # several writers per gateway (e2e gateways run one worker unless asked)
+}
 
 
 @pytest.fixture(params=["embedded", "seaweedfs"])
