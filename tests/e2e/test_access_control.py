@@ -482,6 +482,76 @@ def test_sighup_reloads_identities_and_keeps_them_on_a_bad_file(gateway):
     assert [b["Name"] for b in dave.list_buckets()["Buckets"]] == ["daves"]  # still dave, still readwrite
 
 
+def _versioned(owner, bucket: str, **create) -> None:
+    owner.create_bucket(Bucket=bucket, **create)
+    owner.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+
+
+def test_a_refused_read_of_a_version_is_refused_whatever_is_listed(gateway):
+    """Who may list a bucket (here: anyone, by its public-read ACL) but not read its objects learns that a
+    deleted key is missing (404), and never reads one of its versions (403): the handler never runs."""
+    alice, bob, anonymous = client(gateway, "alice"), client(gateway, "bob"), client(gateway, "anonymous")
+    _versioned(alice, "history", ACL="public-read")
+    v1 = alice.put_object(Bucket="history", Key="payroll.csv", Body=b"SECRET salaries")["VersionId"]
+    alice.delete_object(Bucket="history", Key="payroll.csv")
+    assert [v["VersionId"] for v in anonymous.list_object_versions(Bucket="history")["Versions"]] == [v1]
+    read = {"Bucket": "history", "Key": "payroll.csv"}
+    for caller in (anonymous, bob):
+        assert error_code(lambda c=caller: c.get_object(**read, VersionId=v1)["Body"].read()) == "AccessDenied"
+        assert error_code(lambda c=caller: c.head_object(**read, VersionId=v1)) == "403"
+        assert error_code(lambda c=caller: c.get_object(**read)) == "NoSuchKey"  # may list it: 404
+        assert error_code(lambda c=caller: c.head_object(**read)) == "404"
+    assert alice.get_object(Bucket="history", Key="payroll.csv", VersionId=v1)["Body"].read() == b"SECRET salaries"
+
+
+def test_delete_objects_asks_delete_object_version_for_a_version(gateway):
+    """A Deny on s3:DeleteObjectVersion protects the history from DeleteObjects as from DeleteObject."""
+    alice, bob = client(gateway, "alice"), client(gateway, "bob")
+    _versioned(alice, "protected")
+    v1 = alice.put_object(Bucket="protected", Key="doc", Body=b"one")["VersionId"]
+    alice.put_object(Bucket="protected", Key="doc", Body=b"two")
+    resource = "arn:aws:s3:::protected/*"
+    allow = {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam:::user/bob"}, "Action": "s3:DeleteObject"}
+    deny = {"Effect": "Deny", "Principal": "*", "Action": "s3:DeleteObjectVersion"}
+    policy = {"Version": "2012-10-17", "Statement": [{**allow, "Resource": resource}, {**deny, "Resource": resource}]}
+    alice.put_bucket_policy(Bucket="protected", Policy=json.dumps(policy))
+    assert error_code(lambda: bob.delete_object(Bucket="protected", Key="doc", VersionId=v1)) == "AccessDenied"
+    answer = bob.delete_objects(Bucket="protected", Delete={"Objects": [{"Key": "doc", "VersionId": v1}]})
+    assert [(e["Key"], e.get("VersionId"), e["Code"]) for e in answer["Errors"]] == [("doc", v1, "AccessDenied")]
+    assert not answer.get("Deleted")
+    assert v1 in [v["VersionId"] for v in alice.list_object_versions(Bucket="protected")["Versions"]]
+
+
+def test_an_objects_acl_is_its_versions_own(gateway):
+    """A public-read ACL given to the current version opens neither an older version (to a read or a copy);
+    PutObjectAcl / GetObjectAcl with a versionId act on that version's ACL alone."""
+    alice, bob, anonymous = client(gateway, "alice"), client(gateway, "bob"), client(gateway, "anonymous")
+    _versioned(alice, "drafts")
+    v1 = alice.put_object(Bucket="drafts", Key="doc", Body=b"v1 SECRET draft")["VersionId"]
+    v2 = alice.put_object(Bucket="drafts", Key="doc", Body=b"v2 public", ACL="public-read")["VersionId"]
+
+    def read(version: str | None = None) -> bytes | str | None:
+        try:
+            extra = {} if version is None else {"VersionId": version}
+            return anonymous.get_object(Bucket="drafts", Key="doc", **extra)["Body"].read()
+        except ClientError as exc:
+            return exc.response["Error"]["Code"]
+
+    assert (read(), read(v2), read(v1)) == (b"v2 public", b"v2 public", "AccessDenied")
+    bob.create_bucket(Bucket="bobs-copies")
+    source = {"Bucket": "drafts", "Key": "doc"}
+    stolen = {"Bucket": "bobs-copies", "Key": "stolen"}
+    assert error_code(lambda: bob.copy_object(**stolen, CopySource={**source, "VersionId": v1})) == "AccessDenied"
+    bob.copy_object(**stolen, CopySource={**source, "VersionId": v2})  # the public version may be copied
+    alice.put_object_acl(**source, VersionId=v1, ACL="public-read")
+    alice.put_object_acl(**source, VersionId=v2, ACL="private")
+    assert (read(), read(v2), read(v1)) == ("AccessDenied", "AccessDenied", b"v1 SECRET draft")
+    grantees = {
+        v: {g["Grantee"].get("URI") for g in alice.get_object_acl(**source, VersionId=v)["Grants"]} for v in (v1, v2)
+    }
+    assert grantees == {v1: {None, "http://acs.amazonaws.com/groups/global/AllUsers"}, v2: {None}}
+
+
 def test_owners_over_seaweedfs_survive_a_restart(tmp_path):
     """Over an upstream S3 (which sees one identity, the gateway's), owners are the gateway's own records:
     another gateway over the same upstream knows them."""

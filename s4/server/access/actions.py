@@ -4,7 +4,8 @@ The policy language speaks of actions, not operations: HeadObject is ``s3:GetObj
 listings are ``s3:ListBucket``, a multipart upload is ``s3:PutObject`` from Create to Complete, a Delete of
 a bucket document is the Put of its kind (``s3:PutBucketCORS``...). An operation on a version (``versionId``)
 asks for the version's action (``s3:GetObjectVersion``). CopyObject and UploadPartCopy also read their source
-(``copy_source``), and DeleteObjects asks ``s3:DeleteObject`` once per key (checked by its handler).
+(``copy_source``), and DeleteObjects asks ``s3:DeleteObject`` once per key (``s3:DeleteObjectVersion`` for an
+entry with a VersionId; checked by its handler).
 """
 
 from __future__ import annotations
@@ -120,3 +121,11 @@ def copy_source(headers: Mapping[str, str]) -> tuple[str, str, str] | None:
         return None
     versioned = "versionId" in parse_qs(query)
     return bucket, key, "s3:GetObjectVersion" if versioned else "s3:GetObject"
+
+
+def copy_source_version(headers: Mapping[str, str]) -> str | None:
+    """The version ``x-amz-copy-source`` names (``?versionId=``; None: the current one), whose own ACL the
+    access check reads."""
+    value = headers.get("x-amz-copy-source") or ""
+    versions = parse_qs(value.partition("?")[2]).get("versionId")
+    return None if not versions else versions[0]

@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from urllib.parse import parse_qsl
 
 from s4.server.access import AccessRequest, PublicAccessBlock, decide, parse_bucket_policy
-from s4.server.access.actions import COPIES, OBJECT_READS, PER_KEY, action_of, copy_source
+from s4.server.access.actions import COPIES, OBJECT_READS, PER_KEY, action_of, copy_source, copy_source_version
 from s4.server.access.identities import IDENTITIES, Identity
 from s4.server.access.owners import bucket_owner
 from s4.server.context import S3Request
@@ -139,10 +139,17 @@ def legacy_owner(req: S3Request) -> str:
 
 
 async def allowed(
-    req: S3Request, action: str, bucket: str | None, key: str | None, extra: Mapping[str, str] | None = None
+    req: S3Request,
+    action: str,
+    bucket: str | None,
+    key: str | None,
+    extra: Mapping[str, str] | None = None,
+    *,
+    version: str | None = None,
 ) -> bool:
-    """Whether the request's identity may do ``action`` on ``bucket`` / ``key``; a refusal is noted for the
-    access log. A bucket that does not exist allows (the operation answers NoSuchBucket).
+    """Whether the request's identity may do ``action`` on ``bucket`` / ``key`` (its version ``version``, None:
+    the current one); a refusal is noted for the access log. A bucket that does not exist allows (the
+    operation answers NoSuchBucket).
 
     An object's own ACL is read only when nothing else decides: an owner's or an admin's reads cost no lookup.
     """
@@ -180,7 +187,7 @@ async def allowed(
     # Without an ACL of its own, an object has its owner's default ACL, which grants only what owning does.
     decision = weigh(acl=None if facts is None or object_read else facts.acl)
     if object_read and not decision.allowed and not decision.reason.startswith("explicit deny"):
-        object_acl = await kept_acl(req.store, bucket, key)
+        object_acl = await kept_acl(req.store, bucket, key, version)
         if object_acl is not None:
             decision = weigh(acl=object_acl)
     if not decision.allowed:
@@ -188,9 +195,9 @@ async def allowed(
     return decision.allowed
 
 
-async def require(req: S3Request, action: str, bucket: str | None, key: str | None) -> None:
+async def require(req: S3Request, action: str, bucket: str | None, key: str | None, version: str | None = None) -> None:
     """AccessDenied unless ``allowed``."""
-    if not await allowed(req, action, bucket, key):
+    if not await allowed(req, action, bucket, key, version=version):
         raise access_denied()
 
 
@@ -199,17 +206,22 @@ async def authorize(req: S3Request, operation: str) -> None:
     action = action_of(operation, req.query)
     if action is None or operation in PER_KEY:
         return
-    if operation in READS and not await allowed(req, action, req.bucket, req.key):
-        if not await _missing_and_listable(req):
+    version = req.query.get("versionId") or None
+    if operation in READS and not await allowed(req, action, req.bucket, req.key, version=version):
+        # A refused read never reaches its handler: the answer is 404 (to whoever may list a missing key) or
+        # 403, given here. A read of a version is refused whether it exists or not, as S3 answers it.
+        missing = None if "versionId" in req.query else await _missing_and_listable(req)
+        if missing is None:
             raise access_denied()
-        req.http.pop(REFUSED, None)  # the handler answers 404 NoSuchKey, as S3 to whoever may list the key
+        req.http.pop(REFUSED, None)
+        raise missing
     else:
-        await require(req, action, req.bucket, req.key)
+        await require(req, action, req.bucket, req.key, version)
     _check_expected_owner(req, req.bucket, "x-amz-expected-bucket-owner")
     if operation in COPIES:
         source = copy_source(req.headers)
         if source is not None:
-            await require(req, source[2], source[0], source[1])
+            await require(req, source[2], source[0], source[1], copy_source_version(req.headers))
             _check_expected_owner(req, source[0], "x-amz-source-expected-bucket-owner")
 
 
@@ -233,14 +245,17 @@ async def may_list_key(req: S3Request) -> bool:
     return may
 
 
-async def _missing_and_listable(req: S3Request) -> bool:
+async def _missing_and_listable(req: S3Request) -> StoreError | None:
+    """The NoSuchKey to answer a refused read of the current object with, when there is none and the caller
+    may list its key; None when the answer is 403 (the object exists, or the caller may not list it)."""
     try:
         await req.store.head_object(req.bucket or "", req.key or "")
-        return False
+        return None
     except StoreError as exc:
         if exc.code != "NoSuchKey":
-            return False
-    return await may_list_key(req)
+            return None
+        missing = exc
+    return missing if await may_list_key(req) else None
 
 
 async def authorize_form(req: S3Request, key: str) -> None:

@@ -9,6 +9,7 @@ from urllib.parse import parse_qs, unquote
 
 from aiohttp import web
 
+from s4.server.access.actions import VERSIONED
 from s4.server.access.authorize import allowed
 from s4.server.body.checksums import declares_body_checksum
 from s4.server.context import S3Request
@@ -185,7 +186,11 @@ async def delete_objects(req: S3Request) -> web.Response:
     entries = []
     for key, version in requested:
         named = element("Key", key) + ("" if version is None else element("VersionId", version))
-        if not await allowed(req, "s3:DeleteObject", req.bucket, key):  # each key is its own DeleteObject
+        # Each entry is its own DeleteObject: of a version (s3:DeleteObjectVersion) when it names one.
+        action, extra = (
+            ("s3:DeleteObject", None) if version is None else (VERSIONED["s3:DeleteObject"], {"s3:versionid": version})
+        )
+        if not await allowed(req, action, req.bucket, key, extra):
             denied = element("Code", "AccessDenied") + element("Message", "Access Denied")
             entries.append(f"<Error>{named}{denied}</Error>")
             continue

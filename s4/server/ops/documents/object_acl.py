@@ -1,7 +1,9 @@
 """Object ACLs: GetObjectAcl, PutObjectAcl, and ``x-amz-acl`` / ``x-amz-grant-*`` on PutObject.
 
 An object's ACL is kept as a document of its bucket, ``object-acl/<SHA-256 of the key>``, together
-with the identity of the object it was given to (key, ETag, Last-Modified): an object written
+with the identity of the object it was given to (key, version id, ETag, Last-Modified), one entry per
+version given one (an ACL given to one version never opens another, as S3 keeps one per version; PutObjectAcl
+and GetObjectAcl with ``versionId`` act on that version's): an object written
 again, without an ACL, has S3's default ACL again (its owner's FULL_CONTROL), as on S3, without
 any write having to look at ACLs. The ACL of an object that was deleted stays unused until the
 bucket goes. Kept and returned, not enforced (the access-control layer's work).
@@ -21,7 +23,7 @@ from s4.server.context import S3Request
 from s4.server.errors import S3Error
 from s4.server.ops.documents import acl, settings
 from s4.server.ops.documents.common import require_body_digest
-from s4.server.ops.versions import require_existing_version
+from s4.server.ops.versions import requested_version, require_existing_version
 from s4.store import ObjectInfo, ObjectStore, StoreError
 
 XML = "application/xml"
@@ -33,8 +35,28 @@ def _name(key: str) -> str:
     return PREFIX + hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def _identity(info: ObjectInfo) -> dict[str, str]:
-    return {"key": info.key, "etag": info.etag, "modified": info.last_modified.isoformat()}
+def _identity(info: ObjectInfo) -> dict[str, str | None]:
+    """What binds an ACL to one object: its key, version id (None in a bucket never versioned), ETag and
+    Last-Modified. An ACL given to one version never applies to another (S3 keeps an ACL per version)."""
+    return {"key": info.key, "version": info.version_id, "etag": info.etag, "modified": info.last_modified.isoformat()}
+
+
+def _entries(document: bytes | None) -> list[dict[str, str | None]]:
+    """The ACLs a key's document holds, one per version given one (a document kept before versions were
+    told apart holds one, without a version: it binds an object of a bucket never versioned only)."""
+    if document is None:
+        return []
+    kept = json.loads(document)
+    return list(kept["versions"]) if "versions" in kept else [kept]
+
+
+def _given(document: bytes | None, info: ObjectInfo) -> acl.Acl | None:
+    """The ACL given to exactly the object ``info``, if any."""
+    identity = _identity(info)
+    for entry in _entries(document):
+        if {k: entry.get(k) for k in identity} == identity:
+            return acl.stored_acl(str(entry["acl"]).encode())
+    return None  # none given, or given to an object of that key that has been replaced since
 
 
 async def require_acls_allowed(req: S3Request, chosen: acl.Acl) -> None:
@@ -65,47 +87,53 @@ def _owner_full_control(req: S3Request) -> bool:
     return not grants and req.headers.get("x-amz-acl", "").strip() == "bucket-owner-full-control"
 
 
-async def kept_acl(store: ObjectStore, bucket: str, key: str) -> acl.Acl | None:
-    """The ACL given to the object now at ``key``, if any (for the access check: the object is looked at
-    only when an ACL was ever given to that key). None also when there is no such object."""
+async def kept_acl(store: ObjectStore, bucket: str, key: str, version: str | None = None) -> acl.Acl | None:
+    """The ACL given to the object now at ``key`` (or to its version ``version``), if any (for the access
+    check: the object is looked at only when an ACL was ever given to that key). None also when there is
+    no such object."""
     document = await store.get_bucket_document(bucket, _name(key))
     if document is None:
         return None
     try:
-        info = await store.head_object(bucket, key)
+        info = await store.head_object(bucket, key, **({} if version is None else {"version_id": version}))
     except StoreError as exc:
-        if exc.code in ("NoSuchKey", "MethodNotAllowed"):
+        if exc.code in ("NoSuchKey", "NoSuchVersion", "MethodNotAllowed"):
             return None
         raise
-    kept = json.loads(document)
-    if {k: kept.get(k) for k in ("key", "etag", "modified")} != _identity(info):
-        return None
-    return acl.stored_acl(kept["acl"].encode())
+    return _given(document, info)
 
 
 async def _kept(req: S3Request, info: ObjectInfo) -> acl.Acl | None:
     """The ACL given to exactly this object, if any."""
-    document = await req.store.get_bucket_document(req.bucket or "", _name(info.key))
-    if document is None:
-        return None
-    kept = json.loads(document)
-    if {k: kept.get(k) for k in ("key", "etag", "modified")} != _identity(info):
-        return None  # given to an object of that key that has been replaced since
-    return acl.stored_acl(kept["acl"].encode())
+    return _given(await req.store.get_bucket_document(req.bucket or "", _name(info.key)), info)
 
 
 async def _keep(req: S3Request, info: ObjectInfo, chosen: acl.Acl) -> None:
-    document = json.dumps({**_identity(info), "acl": chosen.to_xml().decode()})
-    await req.store.put_bucket_document(req.bucket or "", _name(info.key), document.encode())
+    """Give ``info`` (that one version) the ACL ``chosen``; the other versions' ACLs stay theirs."""
+    name = _name(info.key)
+    others = [
+        entry
+        for entry in _entries(await req.store.get_bucket_document(req.bucket or "", name))
+        if info.version_id is not None and entry.get("version") not in (None, info.version_id)
+    ]
+    entry = {**_identity(info), "acl": chosen.to_xml().decode()}
+    document = json.dumps({"key": info.key, "versions": [*others, entry]})
+    await req.store.put_bucket_document(req.bucket or "", name, document.encode())
 
 
 async def _bucket_owner(req: S3Request) -> str:
     return acl.owner_of(await req.store.get_bucket_document(req.bucket or "", acl.ACL_DOCUMENT), req.bucket_owner_id)
 
 
+def _version_of(req: S3Request) -> dict[str, str]:
+    """The ``version_id`` a Get/PutObjectAcl with ``versionId`` acts on (that version's own ACL)."""
+    version = requested_version(req)
+    return {} if version is None else {"version_id": version}
+
+
 async def get_object_acl(req: S3Request) -> web.Response:
     await require_existing_version(req)
-    info = await req.store.head_object(req.bucket or "", req.key or "")
+    info = await req.store.head_object(req.bucket or "", req.key or "", **_version_of(req))
     chosen = await _kept(req, info) or acl.default_acl(req.bucket_owner_id)
     return web.Response(body=chosen.to_xml(), content_type=XML)
 
@@ -115,7 +143,7 @@ async def put_object_acl(req: S3Request) -> web.Response:
     body = await req.read_small_body()
     if body:
         require_body_digest(req.headers)
-    info = await req.store.head_object(req.bucket or "", req.key or "")
+    info = await req.store.head_object(req.bucket or "", req.key or "", **_version_of(req))
     kept = await _kept(req, info)
     owner = kept.owner if kept is not None else req.bucket_owner_id
     chosen = acl.requested_acl(req.headers, body, owner, await _bucket_owner(req))
