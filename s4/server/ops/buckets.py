@@ -7,7 +7,7 @@ import asyncio
 from aiohttp import web
 
 from s4.server.access.authorize import legacy_owner
-from s4.server.access.owners import bucket_owner, keep_owner
+from s4.server.access.owners import OWNER_DOCUMENT, bucket_owner, keep_owner
 from s4.server.addressing import check_bucket_name
 from s4.server.context import S3Request
 from s4.server.errors import S3Error
@@ -40,6 +40,9 @@ async def create_bucket(req: S3Request) -> web.Response:
             raise S3Error("MalformedXML", "The XML you provided was not well-formed or did not validate")
         child_text(root, "LocationConstraint")  # any region is accepted: there is one store
     documents = await creation_documents(req)  # ACL and object ownership headers, checked first
+    # Ownership is never re-assigned, whatever the upstream answers: us-east-1 answers 200 to a CreateBucket
+    # of a bucket the gateway's one upstream identity already has, whichever client asked for it.
+    existed = await _existing_owner(req) is not None
     recreated = False
     try:
         await req.store.create_bucket(req.bucket)
@@ -48,18 +51,42 @@ async def create_bucket(req: S3Request) -> web.Response:
         if exc.code != "BucketAlreadyOwnedByYou":
             raise
         if await bucket_owner(req.store, req.bucket, legacy_owner(req)) != req.owner_id:
-            raise S3Error(
-                "BucketAlreadyExists",
-                "The requested bucket name is not available. The bucket namespace is shared by all users of the"
-                " system. Please select a different name and try again.",
-            ) from None
+            raise _already_exists() from None
         if req.config.region != "us-east-1":
             raise
         recreated = True
     else:
-        await keep_owner(req.store, req.bucket, req.owner_id)
+        # Checked again at the record: another creator may have made the bucket since the first look.
+        kept = await req.store.get_bucket_document(req.bucket, OWNER_DOCUMENT)
+        if kept is not None and kept.decode("utf-8", "replace") != req.owner_id:
+            raise _already_exists()
+        if existed and req.config.region != "us-east-1":
+            raise S3Error(
+                "BucketAlreadyOwnedByYou",
+                "Your previous request to create the named bucket succeeded and you already own it.",
+            )
+        if kept is None and not existed:
+            await keep_owner(req.store, req.bucket, req.owner_id)
+        recreated = existed
     await keep_creation_documents(req, documents, recreated)
     return web.Response(status=200, headers={"Location": f"/{req.bucket}"})
+
+
+async def _existing_owner(req: S3Request) -> str | None:
+    """The owner of the bucket CreateBucket names, if it exists (None: no such bucket); BucketAlreadyExists
+    when it belongs to another identity, before the upstream is asked to make it."""
+    owner = await _owner_or_none(req, req.bucket or "")
+    if owner is not None and owner != req.owner_id:
+        raise _already_exists()
+    return owner
+
+
+def _already_exists() -> S3Error:
+    return S3Error(
+        "BucketAlreadyExists",
+        "The requested bucket name is not available. The bucket namespace is shared by all users of the"
+        " system. Please select a different name and try again.",
+    )
 
 
 async def _owner_or_none(req: S3Request, bucket: str) -> str | None:

@@ -1,0 +1,88 @@
+"""CreateBucket never hands a bucket to another identity, whatever the upstream answers (issue 15, review A4).
+
+AWS S3 in us-east-1 answers 200 to a CreateBucket of a bucket its caller already has: over S3 every client
+bucket is the gateway's one upstream identity's, so the upstream's answer cannot tell who owns it. Here the
+store answers as us-east-1 does; the owner record alone decides.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import types
+from pathlib import Path
+
+import pytest
+
+from s4.server.access.identities import IDENTITIES
+from s4.server.access.owners import bucket_owner
+from s4.server.errors import S3Error
+from s4.server.ops.buckets import create_bucket
+from s4.store import StoreError
+from s4.store.filesystem import FilesystemStore
+
+
+class UsEast1Store(FilesystemStore):
+    """An upstream that answers 200 to making a bucket that exists (us-east-1's legacy answer)."""
+
+    async def create_bucket(self, bucket: str) -> None:
+        try:
+            await super().create_bucket(bucket)
+        except StoreError as exc:
+            if exc.code != "BucketAlreadyOwnedByYou":
+                raise
+
+
+def _request(store: FilesystemStore, who: str, region: str = "us-east-1") -> types.SimpleNamespace:
+    async def read_small_body(limit: int = 0) -> bytes:
+        return b""
+
+    app = {IDENTITIES: types.SimpleNamespace(legacy_owner="admin")}
+    return types.SimpleNamespace(
+        bucket="taken",
+        headers={},
+        owner_id=who,
+        store=store,
+        config=types.SimpleNamespace(region=region),
+        http=types.SimpleNamespace(app=app),
+        read_small_body=read_small_body,
+    )
+
+
+@pytest.mark.parametrize("region", ["us-east-1", "eu-west-1"])
+def test_another_identity_cannot_take_over_a_bucket(tmp_path: Path, region: str) -> None:
+    asyncio.run(_take_over(tmp_path, region))
+
+
+async def _take_over(tmp_path: Path, region: str) -> None:
+    store = await UsEast1Store.open(tmp_path, durable=False)
+    try:
+        assert (await create_bucket(_request(store, "alice", region))).status == 200
+        with pytest.raises(S3Error) as refused:
+            await create_bucket(_request(store, "bob", region))
+        assert (refused.value.code, refused.value.status) == ("BucketAlreadyExists", 409)
+        assert await bucket_owner(store, "taken") == "alice"
+        if region == "us-east-1":  # the owner making it again: 200, as S3 in us-east-1
+            assert (await create_bucket(_request(store, "alice", region))).status == 200
+        else:
+            with pytest.raises(S3Error) as again:
+                await create_bucket(_request(store, "alice", region))
+            assert again.value.code == "BucketAlreadyOwnedByYou"
+        assert await bucket_owner(store, "taken") == "alice"
+    finally:
+        await store.close()
+
+
+def test_a_bucket_without_record_stays_its_legacy_owners(tmp_path: Path) -> None:
+    asyncio.run(_legacy(tmp_path))
+
+
+async def _legacy(tmp_path: Path) -> None:
+    store = await UsEast1Store.open(tmp_path, durable=False)
+    try:
+        await store.create_bucket("taken")  # made before the gateway had identities: no owner record
+        with pytest.raises(S3Error) as refused:
+            await create_bucket(_request(store, "bob"))
+        assert refused.value.code == "BucketAlreadyExists"
+        assert await bucket_owner(store, "taken", "admin") == "admin"
+    finally:
+        await store.close()
