@@ -94,6 +94,8 @@ MAX_SIZE_STEPS = 6
 PING_TIMEOUT_S = 5.0
 EMPTY_FOLDER_SERVERS = ("SeaweedFS",)
 """Server headers of upstreams that may list empty folders as common prefixes: each is checked."""
+FOLDER_MARKER_SERVERS = ("SeaweedFS",)
+"""Server headers of upstreams whose listing past a marker skips the keys under ``marker + '/'``."""
 PREFIX_CHECK_CONCURRENCY = 16
 UPSTREAM_VERSIONS_PAGE = 1000
 """ListObjectVersions always asks the upstream for this many (S3's most), whatever a client's page: see
@@ -818,6 +820,10 @@ class S3Store:
         ]
         prefixes = [location.client_key(p["Prefix"]) for p in answer.get("CommonPrefixes", [])]
         truncated = bool(answer.get("IsTruncated"))
+        if start_after and _skips_folder_at_marker(answer):
+            objects, prefixes, truncated = await self._with_folder_at_marker(
+                location, bucket, prefix, delimiter, start_after, params["MaxKeys"], (objects, prefixes, truncated)
+            )
         last = max([*objects[-1:], *prefixes[-1:]], key=_listing_order, default=None)
         if start_after:
             # A common prefix that start_after falls in was listed on an earlier page.
@@ -826,6 +832,75 @@ class S3Store:
             prefixes = await self._non_empty(location, prefixes)
         marker = None if not truncated or last is None else last.key if isinstance(last, ObjectInfo) else last
         return ListPage(objects, prefixes, truncated, marker)
+
+    async def _with_folder_at_marker(
+        self,
+        location: Location,
+        bucket: str,
+        prefix: str,
+        delimiter: str | None,
+        start_after: str,
+        max_keys: int,
+        listed: tuple[list[ObjectInfo], list[str], bool],
+    ) -> tuple[list[ObjectInfo], list[str], bool]:
+        """A listing past ``start_after`` with the keys under ``start_after + '/'`` put back. SeaweedFS walks
+        folders and starts after the marker's name in its folder, so the folder of that very name ('a' for
+        the keys 'a/b', 'a/c/d') is skipped although all its keys sort after 'a': a client paging with a
+        marker that is both a key and a folder lost them. Those keys are asked for apart (one more request
+        per page) and put first, where the upstream's own order has them."""
+        objects, prefixes, truncated = listed
+        folder = start_after + "/"
+        if folder.startswith(prefix):
+            under = folder
+        elif prefix.startswith(folder):
+            under = prefix
+        else:
+            return listed
+        rest = under[len(prefix) :]
+        extra_objects: list[ObjectInfo] = []
+        extra_prefixes: list[str] = []
+        extra_truncated = False
+        if delimiter and delimiter in rest:
+            # Every key of the folder rolls up into one common prefix: listed if it holds any key.
+            common = prefix + rest[: rest.index(delimiter) + len(delimiter)]
+            if start_after.startswith(common):
+                return listed
+            probe = await self._call("list_objects_v2", Bucket=location.bucket, Prefix=location.key(under), MaxKeys=1)
+            if probe.get("Contents"):
+                extra_prefixes.append(common)
+        else:
+            params: dict[str, Any] = {"Bucket": location.bucket, "Prefix": location.key(under), "MaxKeys": max_keys}
+            if delimiter:
+                params["Delimiter"] = delimiter
+            answer = await self._call("list_objects_v2", **params)
+            extra_objects = [
+                ObjectInfo(
+                    bucket,
+                    location.client_key(item["Key"]),
+                    item.get("Size", 0),
+                    _etag(item.get("ETag", "")),
+                    utc(item.get("LastModified")),
+                )
+                for item in answer.get("Contents", [])
+            ]
+            extra_prefixes = [location.client_key(p["Prefix"]) for p in answer.get("CommonPrefixes", [])]
+            extra_truncated = bool(answer.get("IsTruncated"))
+        if not extra_objects and not extra_prefixes:
+            return listed
+        # The folder's keys come first (the upstream's order: a folder right after the name it shares);
+        # where that answer was cut, the page ends with it.
+        merged: dict[tuple[bool, str], ObjectInfo | str] = {}
+        rest_items = [] if extra_truncated else [*objects, *prefixes]
+        for item in [*extra_objects, *extra_prefixes, *rest_items]:
+            merged.setdefault((isinstance(item, str), item if isinstance(item, str) else item.key), item)
+        items = list(merged.values())
+        more = truncated or extra_truncated or len(items) > max_keys
+        items = items[:max_keys]
+        return (
+            [i for i in items if isinstance(i, ObjectInfo)],
+            [i for i in items if isinstance(i, str)],
+            more,
+        )
 
     async def _non_empty(self, location: Location, prefixes: list[str], versions: bool = False) -> list[str]:
         """The common prefixes that still hold an object (or, with ``versions``, a version or delete marker):
@@ -1201,6 +1276,13 @@ def _first_key(answer: dict[str, Any]) -> str | None:
     """The first key of a ListObjectsV2 or ListObjectVersions answer."""
     listed = [*answer.get("Contents", []), *(entry for entry, _ in entries(answer))]
     return min((item["Key"] for item in listed), key=lambda k: k.encode("utf-8", "surrogatepass"), default=None)
+
+
+def _skips_folder_at_marker(answer: dict[str, Any]) -> bool:
+    """Upstreams that list past a marker folder by folder and skip the folder named as the marker
+    (SeaweedFS): see S3Store._with_folder_at_marker."""
+    server = answer.get("ResponseMetadata", {}).get("HTTPHeaders", {}).get("server", "")
+    return server.startswith(FOLDER_MARKER_SERVERS)
 
 
 def _listing_order(item: ObjectInfo | str) -> bytes:
