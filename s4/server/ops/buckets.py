@@ -75,7 +75,12 @@ async def create_bucket(req: S3Request) -> web.Response:
 async def _existing_owner(req: S3Request) -> str | None:
     """The owner of the bucket CreateBucket names, if it exists (None: no such bucket); BucketAlreadyExists
     when it belongs to another identity, before the upstream is asked to make it."""
-    owner = await _owner_or_none(req, req.bucket or "")
+    try:
+        owner = await _owner_or_none(req, req.bucket or "")
+    except StoreError as exc:
+        if exc.code != "AccessDenied":
+            raise
+        return None  # a name the upstream's other accounts hold (AWS): its CreateBucket answers BucketAlreadyExists
     if owner is not None and owner != req.owner_id:
         raise _already_exists()
     return owner
