@@ -347,6 +347,17 @@ def test_missing_things_map_to_s3_errors(store, run, bucket):
     assert error_code(run, store.copy_object(bucket, "nope", bucket, "dst", None)) == "NoSuchKey"
 
 
+def test_a_version_id_on_a_never_versioned_bucket_deletes_nothing(store, run, bucket):
+    """A never-versioned bucket knows no id but ``null``: another is 400 InvalidArgument, as S3 answers."""
+    for key in ("keep", "drop"):
+        run(store.put_object(bucket, key, body(key.encode()), ObjectAttributes()))
+    assert error_code(run, store.delete_object(bucket, "keep", version_id="3HL4kqtJlcpXroDTDmJ.rmSpXd3dIbrHY")) == (
+        "InvalidArgument"
+    )
+    run(store.delete_object(bucket, "drop", version_id="null"))
+    assert [o.key for o in run(store.list_objects(bucket)).objects] == ["keep"]
+
+
 def test_a_wrong_upstream_secret_is_access_denied(seaweed, run):
     wrong = run(S3Store.open(upstream_config(seaweed, secret_access_key="not-the-secret")))
     try:
