@@ -32,6 +32,7 @@ from s4.server.xml import (
     parse_completion,
     url_encode_key,
 )
+from s4.store import ObjectInfo
 from s4.store.base import CompletionChecksums
 from s4.store.checksums import upload_checksum
 
@@ -123,7 +124,7 @@ async def complete(req: S3Request) -> web.Response:
     info = await req.store.complete_multipart_upload(
         req.bucket, req.key, _upload_id(req), parts, condition, checksums=checksums
     )
-    await _keep_upload_acl(req)
+    await _keep_upload_acl(req, info)
     location = f"{req.http.scheme}://{req.http.host}/{req.bucket}/{url_encode_key(req.key)}"
     body = document(
         "CompleteMultipartUploadResult",
@@ -138,11 +139,11 @@ async def complete(req: S3Request) -> web.Response:
     return web.Response(body=body, content_type=XML, headers=written_version_headers(info.version_id))
 
 
-async def _keep_upload_acl(req: S3Request) -> None:
+async def _keep_upload_acl(req: S3Request, written: ObjectInfo) -> None:
     """The ACL CreateMultipartUpload asked for (or its initiator's default) becomes the object's."""
     kept = await upload_owner(req.store, req.bucket, _upload_id(req))
     if kept is not None and kept[1] is not None:
-        await keep_upload_acl(req, stored_acl(kept[1]))
+        await keep_upload_acl(req, stored_acl(kept[1]), written)
         await forget_upload_owner(req.store, req.bucket, _upload_id(req))
 
 

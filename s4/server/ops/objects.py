@@ -165,7 +165,7 @@ async def put_object(req: S3Request) -> web.Response:
     # The body fills in its verified checksums before it ends; the store reads attributes after that.
     attributes = dataclasses.replace(attributes, checksums=body.checksums)
     info = await req.store.put_object(req.bucket, req.key, body, attributes, condition, tags=tags)
-    await keep_upload_acl(req, acl)
+    await keep_upload_acl(req, acl, info)
     headers = {"ETag": info.quoted_etag}
     headers.update({f"x-amz-checksum-{a}": v for a, v in body.checksums.items()})
     headers.update(written_version_headers(info.version_id))
@@ -254,7 +254,7 @@ async def copy_object(req: S3Request) -> web.Response:
     info = await req.store.copy_object(
         src_bucket, src_key, req.bucket, req.key, attributes, condition, tags=tags, **copy_version
     )
-    await keep_upload_acl(req, acl)
+    await keep_upload_acl(req, acl, info)
     body = document(
         "CopyObjectResult", [element("LastModified", iso8601(info.last_modified)), element("ETag", info.quoted_etag)]
     )

@@ -72,7 +72,7 @@ async def post_object(req: S3Request) -> web.Response:
     attributes = dataclasses.replace(attributes, checksums=body.checksums)
     info = await req.store.put_object(req.bucket, key, body, attributes, tags=tags)
     if chosen_acl is not None:
-        await keep_acl(req, key, chosen_acl)
+        await keep_acl(req, key, chosen_acl, info)
     return _answer(req, fields, info, body.checksums)
 
 

@@ -183,15 +183,27 @@ async def upload_acl(req: S3Request) -> acl.Acl | None:
     return chosen
 
 
-async def keep_upload_acl(req: S3Request, chosen: acl.Acl | None) -> None:
-    """Give the object PutObject just wrote the ACL upload_acl found (the default needs nothing kept)."""
+async def keep_upload_acl(req: S3Request, chosen: acl.Acl | None, written: ObjectInfo) -> None:
+    """Give the object PutObject just wrote (``written``, the store's answer) the ACL upload_acl found (the
+    default needs nothing kept)."""
     if chosen is not None:
-        await keep_acl(req, req.key or "", chosen)
+        await keep_acl(req, req.key or "", chosen, written)
 
 
-async def keep_acl(req: S3Request, key: str, chosen: acl.Acl) -> None:
-    """Give the object now at ``key`` the ACL ``chosen``."""
-    await _keep(req, await req.store.head_object(req.bucket or "", key), chosen)
+async def keep_acl(req: S3Request, key: str, chosen: acl.Acl, written: ObjectInfo) -> None:
+    """Give the object a write just made (``written``, the store's answer) the ACL ``chosen``: that version
+    when the write made one, else the object at ``key`` if it still is that write's. An object another
+    writer put there since gets none of this ACL (it keeps its owner's default): a concurrent write never
+    inherits another writer's ACL."""
+    version = {} if written.version_id is None else {"version_id": written.version_id}
+    try:
+        info = await req.store.head_object(req.bucket or "", key, **version)
+    except StoreError as exc:
+        if exc.code in ("NoSuchKey", "NoSuchVersion", "MethodNotAllowed"):
+            return  # replaced or deleted since: no object of this write's left to give it to
+        raise
+    if info.etag == written.etag and info.version_id == written.version_id:
+        await _keep(req, info, chosen)
 
 
 async def form_acl(req: S3Request, fields: Mapping[str, str], key: str) -> acl.Acl | None:
