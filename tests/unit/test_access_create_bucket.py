@@ -1,4 +1,5 @@
-"""CreateBucket never hands a bucket to another identity, whatever the upstream answers (issue 15, review A4).
+"""CreateBucket never hands a bucket to another identity, whatever the upstream answers (issue 15, review A4),
+and a DeleteBucket that fails keeps the bucket's owner and access documents (review A6).
 
 AWS S3 in us-east-1 answers 200 to a CreateBucket of a bucket its caller already has: over S3 every client
 bucket is the gateway's one upstream identity's, so the upstream's answer cannot tell who owns it. Here the
@@ -16,7 +17,7 @@ import pytest
 from s4.server.access.identities import IDENTITIES
 from s4.server.access.owners import bucket_owner
 from s4.server.errors import S3Error
-from s4.server.ops.buckets import create_bucket
+from s4.server.ops.buckets import create_bucket, delete_bucket
 from s4.store import StoreError
 from s4.store.filesystem import FilesystemStore
 
@@ -84,5 +85,32 @@ async def _legacy(tmp_path: Path) -> None:
             await create_bucket(_request(store, "bob"))
         assert refused.value.code == "BucketAlreadyExists"
         assert await bucket_owner(store, "taken", "admin") == "admin"
+    finally:
+        await store.close()
+
+
+class RefusingDeleteStore(FilesystemStore):
+    """As the S3 store when the upstream refuses DeleteBucket after the emptiness check (a PUT landed in
+    between, a permission error): the bucket's documents are cleared, the bucket stays."""
+
+    async def delete_bucket(self, bucket: str) -> None:
+        for name in ("owner", "policy", "acl", "public-access-block"):
+            await self.delete_bucket_document(bucket, name)
+        raise StoreError("BucketNotEmpty", "The bucket you tried to delete is not empty", resource=bucket)
+
+
+def test_a_failed_delete_keeps_the_owner_and_access_documents(tmp_path: Path) -> None:
+    asyncio.run(_failed_delete(tmp_path))
+
+
+async def _failed_delete(tmp_path: Path) -> None:
+    store = await RefusingDeleteStore.open(tmp_path, durable=False)
+    try:
+        await create_bucket(_request(store, "alice"))
+        await store.put_bucket_document("taken", "policy", b'{"Statement": []}')
+        with pytest.raises(StoreError):
+            await delete_bucket(_request(store, "alice"))
+        assert await bucket_owner(store, "taken", "admin") == "alice"  # not the legacy owner's now
+        assert await store.get_bucket_document("taken", "policy") == b'{"Statement": []}'
     finally:
         await store.close()

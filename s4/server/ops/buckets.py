@@ -6,11 +6,13 @@ import asyncio
 
 from aiohttp import web
 
-from s4.server.access.authorize import legacy_owner
+from s4.server.access.authorize import POLICY_DOCUMENT, PUBLIC_ACCESS_BLOCK_DOCUMENT, legacy_owner
 from s4.server.access.owners import OWNER_DOCUMENT, bucket_owner, keep_owner
 from s4.server.addressing import check_bucket_name
 from s4.server.context import S3Request
 from s4.server.errors import S3Error
+from s4.server.ops.documents import acl as acls
+from s4.server.ops.documents import settings
 from s4.server.ops.documents.handlers import creation_documents, keep_creation_documents
 from s4.server.xml import child_text, document, element, iso8601, local_name, owner_xml, parse_xml
 from s4.store import StoreError
@@ -104,9 +106,36 @@ async def _owner_or_none(req: S3Request, bucket: str) -> str | None:
         raise
 
 
+ACCESS_DOCUMENTS = (
+    OWNER_DOCUMENT,
+    POLICY_DOCUMENT,
+    acls.ACL_DOCUMENT,
+    PUBLIC_ACCESS_BLOCK_DOCUMENT,
+    settings.OWNERSHIP_DOCUMENT,
+)
+"""The documents that say who may do what to a bucket: put back when a DeleteBucket fails after its store
+cleared them (over S3 the documents go first, as they would keep the bucket from being deleted)."""
+
+
 async def delete_bucket(req: S3Request) -> web.Response:
-    await req.store.delete_bucket(req.bucket)
+    bucket = req.bucket or ""
+    kept = await asyncio.gather(*(req.store.get_bucket_document(bucket, name) for name in ACCESS_DOCUMENTS))
+    try:
+        await req.store.delete_bucket(bucket)
+    except StoreError as exc:
+        if exc.code != "NoSuchBucket":
+            await _restore(req, dict(zip(ACCESS_DOCUMENTS, kept, strict=True)))
+        raise
     return web.Response(status=204)
+
+
+async def _restore(req: S3Request, kept: dict[str, bytes | None]) -> None:
+    """Put back the access documents of a bucket that outlived its DeleteBucket (a write landed after the
+    emptiness check, or the upstream refused): without them it would pass to the legacy owner, with no
+    policy Deny nor public access block."""
+    for name, kept_document in kept.items():
+        if kept_document is not None and await req.store.get_bucket_document(req.bucket or "", name) is None:
+            await req.store.put_bucket_document(req.bucket or "", name, kept_document)
 
 
 async def head_bucket(req: S3Request) -> web.Response:
