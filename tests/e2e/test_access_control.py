@@ -522,6 +522,17 @@ def test_delete_objects_asks_delete_object_version_for_a_version(gateway):
     assert v1 in [v["VersionId"] for v in alice.list_object_versions(Bucket="protected")["Versions"]]
 
 
+def test_delete_objects_checks_the_expected_bucket_owner(gateway, alpha):
+    alice = client(gateway, "alice")
+    alice.put_object(Bucket=BUCKET, Key="expected", Body=b"kept")
+    entries = {"Objects": [{"Key": "expected"}]}
+    refused = lambda: alice.delete_objects(Bucket=BUCKET, Delete=entries, ExpectedBucketOwner="bob")  # noqa: E731
+    assert error_code(refused) == "AccessDenied"
+    assert alice.get_object(Bucket=BUCKET, Key="expected")["Body"].read() == b"kept"
+    alice.delete_objects(Bucket=BUCKET, Delete=entries, ExpectedBucketOwner="alice")
+    assert error_code(lambda: alice.head_object(Bucket=BUCKET, Key="expected")) == "404"
+
+
 def test_an_objects_acl_is_its_versions_own(gateway):
     """A public-read ACL given to the current version opens neither an older version (to a read or a copy);
     PutObjectAcl / GetObjectAcl with a versionId act on that version's ACL alone."""

@@ -204,6 +204,8 @@ async def require(req: S3Request, action: str, bucket: str | None, key: str | No
 async def authorize(req: S3Request, operation: str) -> None:
     """Refuse (403 AccessDenied) what the request's identity may not do; see the module docstring."""
     action = action_of(operation, req.query)
+    if operation in PER_KEY:  # each key is checked by the handler; the expected owner, here, before any
+        await _check_expected_owner_of_request(req)
     if action is None or operation in PER_KEY:
         return
     version = req.query.get("versionId") or None
@@ -223,6 +225,20 @@ async def authorize(req: S3Request, operation: str) -> None:
         if source is not None:
             await require(req, source[2], source[0], source[1], copy_source_version(req.headers))
             _check_expected_owner(req, source[0], "x-amz-source-expected-bucket-owner")
+
+
+async def _check_expected_owner_of_request(req: S3Request) -> None:
+    """``x-amz-expected-bucket-owner`` of a request whose access is checked later (per key, or once a form's
+    fields are read): its bucket's owner is read for it."""
+    if req.bucket is None or "x-amz-expected-bucket-owner" not in req.headers:
+        return
+    try:
+        await _facts(req, req.bucket)
+    except StoreError as exc:
+        if exc.code != "NoSuchBucket":
+            raise
+        return  # the handler answers NoSuchBucket
+    _check_expected_owner(req, req.bucket, "x-amz-expected-bucket-owner")
 
 
 def _check_expected_owner(req: S3Request, bucket: str | None, header: str) -> None:
@@ -262,6 +278,7 @@ async def authorize_form(req: S3Request, key: str) -> None:
     """A form upload (PostObject), once its fields are verified: its signer may put ``key``, or AccessDenied."""
     req.identity = req.http.app[IDENTITIES].of(req.auth.access_key_id)
     await require(req, "s3:PutObject", req.bucket, key)
+    _check_expected_owner(req, req.bucket, "x-amz-expected-bucket-owner")
 
 
 def refused(request: Mapping[str, object]) -> tuple[str, str] | None:
