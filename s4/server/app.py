@@ -320,8 +320,8 @@ async def expect_continue(request: web.Request) -> web.StreamResponse | None:
                 # the body the headers announced never comes (it would be read as the next request).
                 request[_UNSENT_BODY] = True
                 return None
-    except S3Error as exc:
-        return error_response(request, exc)
+    except (S3Error, StoreError) as exc:  # a store's failure in the access check is an S3 error too, not a bare 500
+        return error_response(request, translate(exc))
     await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
     return None
 

@@ -193,6 +193,11 @@ def test_a_refused_upload_gets_no_100_continue(gateway, alpha):
         SigV4Auth(Credentials(*KEYS[who]), "s3", "us-east-1").add_auth(request)
         lines[who] = first_response_line(gateway, request)
     assert lines == {"bob": b"HTTP/1.1 403 Forbidden", "alice": b"HTTP/1.1 100 Continue"}
+    # A store's answer in the access check (a missing key, to whoever may list it) is an S3 error too.
+    client(gateway, "alice").create_bucket(Bucket="listed", ACL="public-read")
+    request = AWSRequest(method="GET", url=f"{gateway.endpoint}/listed/none", headers=dict(headers))
+    SigV4Auth(Credentials(*KEYS["bob"]), "s3", "us-east-1").add_auth(request)
+    assert first_response_line(gateway, request) == b"HTTP/1.1 404 Not Found"
 
 
 def test_copy_needs_read_of_the_source(gateway, alpha):
