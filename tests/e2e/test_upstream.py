@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import random
 import threading
+import time
 
 import pytest
 from botocore.exceptions import BotoCoreError, ClientError
@@ -43,6 +45,15 @@ def text(size: int) -> bytes:
         out += line % n
         n += 1
     return bytes(out[:size])
+
+
+def _temporary_uploads(upstream, bucket: str) -> list[str]:
+    """The gateway's temporary uploads in progress upstream (a large PUT's ``.s4mpu/put-...``)."""
+    try:
+        uploads = upstream.client().list_multipart_uploads(Bucket=bucket).get("Uploads", [])
+    except (ClientError, BotoCoreError):
+        return []
+    return [u["Key"] for u in uploads if u["Key"].startswith(".s4mpu/")]
 
 
 def upstream_keys(upstream, bucket: str, prefix: str = "") -> list[str]:
@@ -123,12 +134,27 @@ def test_upstream_stopped_during_a_put_leaves_no_object(upstream, tmp_path):
     try:
         c = gw.client()
         c.create_bucket(Bucket="faults")
-        data = text(40 * MiB)
-        stopper = threading.Timer(0.3, upstream.stop)
-        stopper.start()
-        with pytest.raises((ClientError, BotoCoreError)):
-            c.put_object(Bucket="faults", Key="interrupted", Body=data)
-        stopper.join()
+        # Incompressible, so the stored body passes the upstream's single-PUT bound and goes up as the
+        # gateway's temporary upload; the upstream stops once that upload has begun (not after a fixed
+        # delay, which a fast PUT outran).
+        data = random.Random(5).randbytes(40 * MiB)
+        outcome: list[BaseException | None] = []
+
+        def put() -> None:
+            try:
+                c.put_object(Bucket="faults", Key="interrupted", Body=data)
+                outcome.append(None)
+            except (ClientError, BotoCoreError) as exc:
+                outcome.append(exc)
+
+        writer = threading.Thread(target=put)
+        writer.start()
+        deadline = time.monotonic() + 60
+        while not _temporary_uploads(upstream, "faults") and writer.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        upstream.stop()
+        writer.join(120)
+        assert outcome and outcome[0] is not None, "the PUT was reported stored while its upstream stopped"
         upstream.start()
         with pytest.raises(ClientError) as info:
             c.head_object(Bucket="faults", Key="interrupted")
