@@ -254,6 +254,11 @@ async def _handle_s3(request: web.Request, record: _Record, admitted: bool) -> w
         elif error.status >= 500:
             _log.exception("request %s failed: %s", request_id(request), exc, exc_info=exc)
         response = error_response(request, error)
+        if request.body_exists and not request.content.is_eof():
+            # Answered before its body was read (an access check or an upstream failure ahead of the handler):
+            # the rest of the body must not be read as the next request on a kept-alive connection (a load
+            # balancer that reuses connections then got 400 MalformedRequest for another client's request).
+            request[_UNSENT_BODY] = True
         record.response = response
         return response
 
@@ -321,7 +326,21 @@ async def expect_continue(request: web.Request) -> web.StreamResponse | None:
                 request[_UNSENT_BODY] = True
                 return None
     except (S3Error, StoreError) as exc:  # a store's failure in the access check is an S3 error too, not a bare 500
-        return error_response(request, translate(exc))
+        error = translate(exc)
+        if isinstance(exc, StoreError) and error.status >= 500:
+            # The access check could not read what it needs (the upstream is failing): no early answer, which
+            # a load balancer in front may not pair with the body its client then never sends (the next request
+            # on that client connection was read as this body and refused as malformed). The body comes, and
+            # the handler answers the same failure after it.
+            await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            return None
+        response = error_response(request, error)
+        # No 100, so the body the headers announced never comes: the connection closes after this answer, or
+        # the next request on it (another client's, behind a load balancer that reuses connections) would be
+        # read as that body and answered 400 MalformedRequest.
+        response.force_close()
+        response.headers["Connection"] = "close"
+        return response
     await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
     return None
 
