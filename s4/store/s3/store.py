@@ -605,18 +605,30 @@ class S3Store:
             if not left or {vid for vid, _ in left} <= removed:
                 return
             for vid, marker in left:
-                await self._remove_version(bucket, key, vid, Found.DELETE_MARKER if marker else Found.VERSION)
+                await self._remove_version(
+                    bucket, key, vid, Found.DELETE_MARKER if marker else Found.VERSION, gateways_own=True
+                )
                 removed.add(vid)
 
-    async def _remove_version(self, bucket: str, key: str, version_id: str, found: Found) -> dict[str, Any]:
+    async def _remove_version(
+        self, bucket: str, key: str, version_id: str, found: Found, *, gateways_own: bool = False
+    ) -> dict[str, Any]:
         """Delete one version or delete marker for good (upstream names). A null delete marker that the upstream
-        keeps (SeaweedFS answers 204 and keeps it) is replaced by an empty null version, deleted in turn, on a
-        Suspended bucket; on an Enabled one NotImplemented says how to have it removed (versions.py)."""
+        keeps (SeaweedFS answers 204 and keeps it) of the gateway's own keys is replaced by an empty null
+        version, deleted in turn, on a Suspended bucket. Not for a client's key: a client's PUT landing between
+        those two steps would be deleted for good after it was reported stored, so there, and on an Enabled
+        bucket, NotImplemented says the upstream cannot remove it (versions.py)."""
         answer = await self._call("delete_object", Bucket=bucket, Key=key, VersionId=version_id)
         if version_id != NULL_VERSION or found is not Found.DELETE_MARKER:
             return answer
         if await find_version(self._call, bucket, key, NULL_VERSION) is not Found.DELETE_MARKER:
             return answer
+        if not gateways_own:
+            raise StoreError(
+                "NotImplemented",
+                "The upstream S3 cannot remove a null delete marker (it answers 204 and keeps it); a new PUT of"
+                " the key replaces it",
+            )
         if await self._versioning.of(bucket, fresh=True) != VERSIONING_SUSPENDED:
             raise StoreError(
                 "NotImplemented",
@@ -643,7 +655,9 @@ class S3Store:
                 # A bucket never versioned knows no id but null: S3 (and the embedded store) answer 400.
                 raise StoreError("InvalidArgument", "Invalid version id specified", resource=version_id)
             return DeleteResult(version_id)
-        answer = await self._remove_version(location.bucket, upstream_key, version_id, found)
+        answer = await self._remove_version(
+            location.bucket, upstream_key, version_id, found, gateways_own=is_gateways_own(location, upstream_key)
+        )
         marker = found is Found.DELETE_MARKER or bool(answer.get("DeleteMarker"))
         return DeleteResult(answered_version(answer) or version_id, marker)
 
