@@ -21,9 +21,11 @@ The upstream keeps the versions; the gateway passes ids through as they are. Wha
     latest (reads serve the newest as current): the store marks the newest;
   * a null delete marker (a DELETE while Suspended) cannot be removed: DELETE ?versionId=null answers
     204 and keeps it (DeleteObjects too), and while it is there every version put under Enabled stays
-    hidden (GET 404). Under Suspended the store replaces it with an empty null version and deletes that;
-    under Enabled it answers 501 NotImplemented saying so (suspend versioning, then delete it) instead of
-    a 204 that would be a lie. Versions hidden by such a marker are not worked around.
+    hidden (GET 404). For a client's key the store answers 501 NotImplemented saying so instead of a 204
+    that would be a lie (a new PUT of the key replaces the marker); replacing the marker by an empty null
+    version and deleting that would also delete a client's PUT landing between the two steps, so only the
+    gateway's own keys, which no client writes, are removed that way under Suspended. Versions hidden by
+    such a marker are not worked around.
   * a delete marker's owner is ``anonymous`` (the gateway does not pass owners through anyway);
   * ListObjectVersions pages in its filer's order (a versioned key ``k`` is the folder ``k.versions``,
     so it comes after ``k.a``), sorted only within a page, and the next page starts after the page's
