@@ -822,18 +822,7 @@ class S3Store:
         if start_after:
             params["StartAfter"] = location.key(start_after)
         answer = await self._call("list_objects_v2", **params)
-        objects = [
-            ObjectInfo(
-                bucket,
-                location.client_key(item["Key"]),
-                item.get("Size", 0),
-                _etag(item.get("ETag", "")),
-                utc(item.get("LastModified")),
-            )
-            for item in answer.get("Contents", [])
-        ]
-        prefixes = [location.client_key(p["Prefix"]) for p in answer.get("CommonPrefixes", [])]
-        truncated = bool(answer.get("IsTruncated"))
+        objects, prefixes, truncated = _listed(location, bucket, answer)
         if start_after and _skips_folder_at_marker(answer):
             objects, prefixes, truncated = await self._with_folder_at_marker(
                 location, bucket, prefix, delimiter, start_after, params["MaxKeys"], (objects, prefixes, truncated)
@@ -887,18 +876,7 @@ class S3Store:
             if delimiter:
                 params["Delimiter"] = delimiter
             answer = await self._call("list_objects_v2", **params)
-            extra_objects = [
-                ObjectInfo(
-                    bucket,
-                    location.client_key(item["Key"]),
-                    item.get("Size", 0),
-                    _etag(item.get("ETag", "")),
-                    utc(item.get("LastModified")),
-                )
-                for item in answer.get("Contents", [])
-            ]
-            extra_prefixes = [location.client_key(p["Prefix"]) for p in answer.get("CommonPrefixes", [])]
-            extra_truncated = bool(answer.get("IsTruncated"))
+            extra_objects, extra_prefixes, extra_truncated = _listed(location, bucket, answer)
         if not extra_objects and not extra_prefixes:
             return listed
         # The folder's keys come first (the upstream's order: a folder right after the name it shares);
@@ -1333,3 +1311,19 @@ def _condition_params(condition: WriteCondition | None) -> dict[str, str]:
 def _tagging_params(tags: Mapping[str, str] | None) -> dict[str, str]:
     """Tags as the ``Tagging`` parameter of PutObject / CreateMultipartUpload (none: no parameter)."""
     return {"Tagging": tagging_header(tags)} if tags else {}
+
+
+def _listed(location: Location, bucket: str, answer: dict[str, Any]) -> tuple[list[ObjectInfo], list[str], bool]:
+    """A ListObjectsV2 answer in client names: its objects, common prefixes and whether it was cut."""
+    objects = [
+        ObjectInfo(
+            bucket,
+            location.client_key(item["Key"]),
+            item.get("Size", 0),
+            _etag(item.get("ETag", "")),
+            utc(item.get("LastModified")),
+        )
+        for item in answer.get("Contents", [])
+    ]
+    prefixes = [location.client_key(p["Prefix"]) for p in answer.get("CommonPrefixes", [])]
+    return objects, prefixes, bool(answer.get("IsTruncated"))
