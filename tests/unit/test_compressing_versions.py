@@ -12,6 +12,7 @@ import random
 from s4.codec import CodecDispatcher, CodecRegistry, CpuCodecPool
 from s4.codec.policy import FramePolicy
 from s4.store.base import ByteRange, ObjectAttributes
+from s4.store.compressing.ledger import Ledger
 from s4.store.compressing.store import CompressingStore
 from s4.store.filesystem import FilesystemStore
 from s4.store.lifecycle import LifecycleWorker
@@ -265,5 +266,40 @@ def test_the_gateway_s_own_names_take_no_room_in_a_page(tmp_path):
             )
             everything = await store.list_objects(B, max_keys=3)
             assert [o.key for o in everything.objects] == ["a", "d/x", "z"]
+
+    asyncio.run(scenario())
+
+
+def test_a_ledger_flush_during_delete_bucket_does_not_refill_the_bucket(tmp_path):
+    """DeleteBucket clears the gateway's leftovers, then deletes: a savings-ledger record written in
+    between (any bucket's flush; the clearing's own deltas are pending) made it BucketNotEmpty (seen
+    in CI). The ledger holds its writes while a bucket is being deleted; the bucket's deltas go with it."""
+
+    async def scenario():
+        inner = await FilesystemStore.open(tmp_path, durable=False)
+        ledger = Ledger(inner, flush_interval=3600)
+        store = CompressingStore(inner, CpuCodecPool(CodecRegistry.cpu_default()), CodecDispatcher(), POLICY, ledger)
+        try:
+            await store.create_bucket(B)
+            await put(store, "gone", b"x" * 100)
+            await store.delete_object(B, "gone")
+            await ledger.flush()
+            await inner.put_object(B, ".s4dict/00ff", body(b"leftover"), ObjectAttributes())
+            clear = store.sweep.clear_bucket
+            flushes = []
+
+            async def clear_then_flush(bucket):
+                cleared = await clear(bucket)
+                flushes.append(asyncio.create_task(ledger.flush()))  # the flush task waking meanwhile
+                await asyncio.sleep(0.05)
+                return cleared
+
+            store.sweep.clear_bucket = clear_then_flush
+            await store.delete_bucket(B)
+            await asyncio.gather(*flushes)
+            assert B not in [b.name for b in await inner.list_buckets()]
+        finally:
+            await store.close()
+            store.pool.close()
 
     asyncio.run(scenario())

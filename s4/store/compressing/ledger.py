@@ -142,6 +142,15 @@ class Ledger:
         self._totals.pop(bucket, None)
         self._sequence.pop(bucket, None)
 
+    @contextlib.asynccontextmanager
+    async def held(self) -> AsyncIterator[None]:
+        """No record is written meanwhile: a bucket being deleted is cleared of the gateway's own
+        objects and then deleted, and a record written in between (a flush of any bucket's deltas,
+        the sweep's own among them) would make the bucket not empty again. Deltas recorded meanwhile
+        wait for the next flush; those of a bucket that went are dropped with it (``forget``)."""
+        async with self._lock:
+            yield
+
     async def _later(self) -> None:
         while True:  # again after a flush that failed
             await asyncio.sleep(self.flush_interval)

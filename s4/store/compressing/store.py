@@ -9,6 +9,7 @@ inner store already held without a manifest are served as they are.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import datetime as dt
 import logging
@@ -69,6 +70,8 @@ LISTING_HEAD_CONCURRENCY = 16
 LISTING_CACHE_SIZE = 10_000
 PLANNED_READ_ATTEMPTS = 3
 """Range GETs planned from a HEAD, each foiled by an overwrite, before one GET of the whole object."""
+DELETE_BUCKET_ATTEMPTS = 3
+"""Deletes of a bucket that holds only the gateway's own objects, each after clearing them."""
 
 
 class CompressingStore:
@@ -150,15 +153,18 @@ class CompressingStore:
         which goes with the bucket. Only client objects keep it.
         """
         self._forget_listings(bucket)
-        try:
-            await self.inner.delete_bucket(bucket)
-            return
-        except StoreError as exc:
-            if exc.code != "BucketNotEmpty":
-                raise
-            if not await self.sweep.clear_bucket(bucket):
-                raise
-        await self.inner.delete_bucket(bucket)
+        async with self.ledger.held() if self.ledger is not None else contextlib.nullcontext():
+            for attempt in range(DELETE_BUCKET_ATTEMPTS):
+                try:
+                    await self.inner.delete_bucket(bucket)
+                    return
+                except StoreError as exc:
+                    # Another gateway's ledger record may land between the clearing and the delete:
+                    # cleared again, a few times, before the bucket is reported not empty.
+                    if exc.code != "BucketNotEmpty" or attempt == DELETE_BUCKET_ATTEMPTS - 1:
+                        raise
+                    if not await self.sweep.clear_bucket(bucket):
+                        raise
 
     async def head_bucket(self, bucket: str) -> BucketInfo:
         return await self.inner.head_bucket(bucket)
