@@ -255,12 +255,15 @@ class FaultyStore:
         condition: WriteCondition | None = None,
         *,
         tags: Mapping[str, str] | None = None,
+        content_etag: bool = True,
     ) -> ObjectInfo:
         call, fault = self._record("put_object", (bucket, key), streams=True)
         if fault is not None and fault.byte is None:
             await self._strike(fault)
             fault = None
-        return await self.inner.put_object(bucket, key, self._body(body, call, fault), attributes, condition, tags=tags)
+        return await self.inner.put_object(
+            bucket, key, self._body(body, call, fault), attributes, condition, tags=tags, content_etag=content_etag
+        )
 
     async def head_object(self, bucket: str, key: str) -> ObjectInfo:
         return await self._call("head_object", (bucket, key), lambda: self.inner.head_object(bucket, key))

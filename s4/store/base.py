@@ -379,6 +379,7 @@ class ObjectStore(Protocol):
         condition: WriteCondition | None = None,
         *,
         tags: Mapping[str, str] | None = None,
+        content_etag: bool = True,
     ) -> ObjectInfo:
         """Store the body; visible only once complete, never if the body iterator raises, nor if
         ``condition`` does not hold at the commit (checked atomically with it). ``tags`` (S3 object
@@ -386,7 +387,13 @@ class ObjectStore(Protocol):
         the old one's tags, as S3 does. On a versioned bucket the write is a new version (Enabled: a new
         id; Suspended: the null version, replacing the previous null one); the returned ObjectInfo has
         its ``version_id`` (None on a never-versioned bucket). ``condition`` checks the current version,
-        a current delete marker counting as no object."""
+        a current delete marker counting as no object.
+
+        ``content_etag=False``: the caller keeps the content's ETag itself (the compressing store's
+        logical ETag, in the manifest); the stored object's ETag then only has to tell its stored
+        versions apart (sidecar binding, If-Match pinning, listing caches). A store that would hash
+        every byte for it (the embedded one: MD5) may give a unique id instead; one whose ETag costs
+        it nothing (an upstream's) gives its ETag as always."""
         ...
 
     async def head_object(self, bucket: str, key: str, *, version_id: str | None = None) -> ObjectInfo:

@@ -93,6 +93,36 @@ def test_round_trip_with_attributes(tmp_path):
     asyncio.run(scenario())
 
 
+def test_a_writer_that_keeps_its_own_etag_gets_a_unique_one_without_hashing(tmp_path, monkeypatch):
+    """``content_etag=False`` (the compressing store, whose logical ETag is in the manifest): no MD5
+    over the stored bytes (about 1 CPU-second per GB), and still an ETag no other stored body has, so
+    it tells versions apart (sidecar binding, If-Match pinning); a part copied from it keeps it."""
+
+    async def scenario():
+        store = await open_store(tmp_path, durable=False)
+        hashed = []
+        real_md5 = hashlib.md5
+        monkeypatch.setattr("s4.store.filesystem.hashlib.md5", lambda *a: hashed.append(a) or real_md5(*a))
+        data = b"same bytes" * 1000
+        first = await store.put_object("b", "k", body(data), ObjectAttributes(), content_etag=False)
+        second = await store.put_object("b", "k", body(data), ObjectAttributes(), content_etag=False)
+        assert hashed == []
+        assert first.etag != second.etag and md5(data) not in (first.etag, second.etag)
+        assert re.fullmatch("[0-9a-f]{32}", second.etag)
+        assert (await store.head_object("b", "k")).etag == second.etag
+        assert await read_all(await store.get_object("b", "k", if_match=second.etag)) == data
+        assert await error_code(store.get_object("b", "k", if_match=first.etag)) == "PreconditionFailed"
+        upload = await store.create_multipart_upload("b", "mp", ObjectAttributes())
+        part = await store.upload_part_copy("b", "mp", upload, 1, "b", "k")
+        assert part.etag == second.etag
+        monkeypatch.undo()
+        plain = await put(store, "plain", data)  # everyone else: S3's ETag, the MD5 of the bytes
+        assert plain.etag == md5(data)
+        await store.close()
+
+    asyncio.run(scenario())
+
+
 def test_last_modified_survives_reopen_with_sub_second_precision(tmp_path):
     async def scenario():
         async with await open_store(tmp_path) as store:

@@ -200,7 +200,9 @@ class MultipartStaging:
             upload.ended = True
 
         part_key = self._part_key(upload_id, number)
-        info = await self.inner.put_object(bucket, part_key, finished(), ObjectAttributes(metadata=metadata))
+        info = await self.inner.put_object(
+            bucket, part_key, finished(), ObjectAttributes(metadata=metadata), content_etag=False
+        )
         await confirm_stored(self.inner, bucket, part_key, info, upload)
         self.stats.backend_bytes_written += upload.stored_size
         await self.sidecars.write(bucket, part_key, upload.writer, info)

@@ -278,7 +278,7 @@ class CompressingStore:
         inner_attributes = dataclasses.replace(attributes, metadata=metadata)
         with concurrent_write_is_a_conflict(inner_condition):
             inner_info = await self.inner.put_object(
-                bucket, key, finished(), inner_attributes, inner_condition, tags=tags
+                bucket, key, finished(), inner_attributes, inner_condition, tags=tags, content_etag=False
             )
         await confirm_stored(self.inner, bucket, key, inner_info, upload)
         self.stats.backend_bytes_written += upload.stored_size

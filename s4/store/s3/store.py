@@ -460,7 +460,9 @@ class S3Store:
         condition: WriteCondition | None = None,
         *,
         tags: Mapping[str, str] | None = None,
+        content_etag: bool = True,
     ) -> ObjectInfo:
+        del content_etag  # the upstream's ETag costs the gateway nothing (see ObjectStore.put_object)
         location = await self._buckets.require(bucket)
         reader = BodyReader(body)
         threshold = self.config.multipart_threshold
