@@ -303,3 +303,48 @@ def test_a_ledger_flush_during_delete_bucket_does_not_refill_the_bucket(tmp_path
             store.pool.close()
 
     asyncio.run(scenario())
+
+
+def test_overlapping_changes_of_one_key_are_each_counted_once_in_the_ledger(tmp_path):
+    """Two PUTs of one key at once (and a DELETE beside a PUT) both look at the same object before
+    they write: each used to subtract it, so the ledger lost an object's bytes for good. Now the one
+    that finishes second is counted against what the first left; the ledger equals a recount."""
+    from s4.store.compressing.ledger import read_ledger, recount
+
+    async def gated(gate: asyncio.Event, payload: bytes):
+        yield payload[: len(payload) // 2]  # the encoder has its sample: the write has begun
+        await gate.wait()
+        yield payload[len(payload) // 2 :]
+
+    async def scenario():
+        inner = await FilesystemStore.open(tmp_path, durable=False)
+        ledger = Ledger(inner, flush_interval=3600)
+        store = CompressingStore(inner, CpuCodecPool(CodecRegistry.cpu_default()), CodecDispatcher(), POLICY, ledger)
+        try:
+            await store.create_bucket(B)
+            await put(store, "k", data(1, 3 * FRAME))  # A: a sidecar too
+            for first_size, second_size in ((5 * FRAME, 2 * FRAME), (FRAME // 2, 7 * FRAME)):
+                gates = [asyncio.Event(), asyncio.Event()]
+                writes = [
+                    asyncio.create_task(store.put_object(B, "k", gated(g, data(n, size)), ObjectAttributes()))
+                    for g, n, size in ((gates[0], 2, first_size), (gates[1], 3, second_size))
+                ]
+                await asyncio.sleep(0.2)  # both have looked at the current object and wait for their bodies
+                gates[0].set()
+                await writes[0]
+                gates[1].set()
+                await writes[1]
+            gate = asyncio.Event()
+            racing = asyncio.create_task(store.put_object(B, "k", gated(gate, data(4, 4 * FRAME)), ObjectAttributes()))
+            await asyncio.sleep(0.2)
+            await store.delete_object(B, "k")
+            gate.set()
+            await racing
+            await ledger.flush()
+            assert await read_ledger(inner, B) == await recount(inner, B)
+            assert (await read_ledger(inner, B)).objects == 1
+        finally:
+            await store.close()
+            store.pool.close()
+
+    asyncio.run(scenario())

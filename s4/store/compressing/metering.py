@@ -11,16 +11,22 @@ looked at first (a HEAD; its manifest gives the original size), by the bucket's 
   delete marker (not counted), a delete of a version id removes that version;
 - Suspended: a write replaces the null version, and so does a delete without a version id.
 
-Limit: the HEAD and the write are two requests, so two gateways overwriting the *same* key at the
-same instant can both subtract the object they both saw replaced; writes of different keys, by any
-number of gateways, are exact (each writer's record is its own, see s4.store.compressing.ledger).
+Changes of the same key that overlap in this process (two PUTs of one key at once, a PUT and a
+DELETE) both look at the same object first; each is recorded against what the change that finished
+before it left (``_KeyChanges``), not against what both saw, so the object is subtracted once.
+
+Limit: the look and the write are two requests, so two *processes* (workers, gateways) changing the
+same key at the same instant can both subtract the object they both saw replaced, and within a
+process two changes are taken to commit in the order they finish; changes of different keys, by any
+number of processes, are exact (each writer's record is its own, see s4.store.compressing.ledger).
+``s4 savings --recount`` counts a bucket again from what it holds.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from s4.store.base import NULL_VERSION, ByteRange, DeleteResult, ObjectInfo, ObjectStore, StoreError
@@ -33,6 +39,15 @@ versioning before writing, as its own change takes that long to be seen everywhe
 _MISSING = ("NoSuchKey", "NoSuchVersion", "NotFound", "MethodNotAllowed", "InvalidArgument", "NoSuchBucket")
 
 
+@dataclasses.dataclass
+class _KeyChanges:
+    """The changes of one key in flight in this process, and what the last one to finish left."""
+
+    in_flight: int = 0
+    finished: int = 0
+    left: ObjectInfo | None = None
+
+
 class MeteredStore:
     """``inner`` with the ledger's deltas recorded for each change (see the module docstring)."""
 
@@ -40,6 +55,7 @@ class MeteredStore:
         self.inner = inner
         self.ledger = ledger
         self._versioning: dict[str, tuple[str | None, float]] = {}
+        self._keys: dict[tuple[str, str], _KeyChanges] = {}
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
@@ -111,18 +127,56 @@ class MeteredStore:
             return info
         return await self._head(bucket, key, info.version_id) or info
 
+    async def _replacing(
+        self,
+        bucket: str,
+        key: str,
+        kind: str,
+        commit: Callable[[], Awaitable[Any]],
+        left: Callable[[Any], Awaitable[ObjectInfo | None]],
+        when_absent: Any = None,
+    ) -> Any:
+        """Make one change of the key's current object (``commit``) and record it: what it ``left``
+        minus what it replaced, which is what the last overlapping change of the key to finish here
+        left, when one finished meanwhile, and what the look before the change saw otherwise.
+
+        ``when_absent``: answered instead of the change when the look finds no object in a bucket
+        that never had versioning, and no other change of the key is in flight here."""
+        track = self._keys.setdefault((bucket, key), _KeyChanges())
+        track.in_flight += 1
+        seen = track.finished
+        try:
+            before = await self._replaced(bucket, key)
+            status = await self._status(bucket)
+            if when_absent is not None and before is None and status is None and track.in_flight == 1:
+                return when_absent
+            replaces = status != "Enabled"  # a new version replaces nothing
+            result = await commit()
+            after = await left(result)
+            if replaces and track.finished != seen:
+                before = track.left
+            track.finished, track.left = track.finished + 1, after
+            self._change(bucket, kind, before, after)
+            return result
+        finally:
+            track.in_flight -= 1
+            if track.in_flight == 0:
+                del self._keys[(bucket, key)]
+
     async def put_object(self, bucket: str, key: str, body: Any, attributes: Any, *args: Any, **kwargs: Any) -> Any:
         kind = classify(key)
         if kind is None:
             return await self.inner.put_object(bucket, key, body, attributes, *args, **kwargs)
-        before = await self._replaced(bucket, key)
-        info = await self.inner.put_object(bucket, key, body, attributes, *args, **kwargs)
-        after = info
-        if kind == "data" and not info.attributes.metadata:
-            # The metadata handed over is complete once the body has ended (the manifest goes in last).
-            after = _with_metadata(info, attributes.metadata)
-        self._change(bucket, kind, before, after)
-        return info
+
+        async def left(info: ObjectInfo) -> ObjectInfo:
+            if kind == "data" and not info.attributes.metadata:
+                # The metadata handed over is complete once the body has ended (the manifest goes in last).
+                return _with_metadata(info, attributes.metadata)
+            return info
+
+        return await self._replacing(
+            bucket, key, kind, lambda: self.inner.put_object(bucket, key, body, attributes, *args, **kwargs), left
+        )
 
     async def copy_object(
         self, src_bucket: str, src_key: str, dst_bucket: str, dst_key: str, *args: Any, **kwargs: Any
@@ -130,36 +184,50 @@ class MeteredStore:
         kind = classify(dst_key)
         if kind is None:
             return await self.inner.copy_object(src_bucket, src_key, dst_bucket, dst_key, *args, **kwargs)
-        before = await self._replaced(dst_bucket, dst_key)
-        info = await self.inner.copy_object(src_bucket, src_key, dst_bucket, dst_key, *args, **kwargs)
-        self._change(dst_bucket, kind, before, await self._written(dst_bucket, dst_key, info))
-        return info
+        return await self._replacing(
+            dst_bucket,
+            dst_key,
+            kind,
+            lambda: self.inner.copy_object(src_bucket, src_key, dst_bucket, dst_key, *args, **kwargs),
+            lambda info: self._written(dst_bucket, dst_key, info),
+        )
 
     async def complete_multipart_upload(self, bucket: str, key: str, *args: Any, **kwargs: Any) -> Any:
         kind = classify(key)
         if kind is None:
             return await self.inner.complete_multipart_upload(bucket, key, *args, **kwargs)
-        before = await self._replaced(bucket, key)
-        info = await self.inner.complete_multipart_upload(bucket, key, *args, **kwargs)
-        self._change(bucket, kind, before, await self._written(bucket, key, info))
-        return info
+        return await self._replacing(
+            bucket,
+            key,
+            kind,
+            lambda: self.inner.complete_multipart_upload(bucket, key, *args, **kwargs),
+            lambda info: self._written(bucket, key, info),
+        )
 
     async def delete_object(self, bucket: str, key: str, *, version_id: str | None = None) -> Any:
         kind = classify(key)
         call = {} if version_id is None else {"version_id": version_id}
         if kind is None:
             return await self.inner.delete_object(bucket, key, **call)
-        if version_id is not None:
+        if version_id is not None:  # that version, whatever happens to the key's current one
             before = await self._head(bucket, key, version_id)
-        else:
-            before = await self._replaced(bucket, key)
-            if before is None and kind != "data" and self._versioning.get(bucket, (None,))[0] is None:
-                # The gateway's own object (a stale sidecar looked for after every PUT) is not there, in
-                # a bucket without versions: the delete would change nothing.
-                return DeleteResult()
-        result = await self.inner.delete_object(bucket, key, **call)
-        self._change(bucket, kind, before, None)
-        return result
+            result = await self.inner.delete_object(bucket, key, **call)
+            self._change(bucket, kind, before, None)
+            return result
+
+        async def nothing_left(_: DeleteResult) -> None:
+            return None  # a delete marker at most, which is not counted
+
+        # The gateway's own object (a stale sidecar looked for after every PUT) that is not there, in a
+        # bucket without versions, with nothing here writing it: the delete would change nothing.
+        return await self._replacing(
+            bucket,
+            key,
+            kind,
+            lambda: self.inner.delete_object(bucket, key, **call),
+            nothing_left,
+            when_absent=DeleteResult() if kind != "data" else None,
+        )
 
     async def delete_bucket(self, bucket: str) -> None:
         await self.inner.delete_bucket(bucket)
