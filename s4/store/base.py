@@ -231,6 +231,11 @@ class ObjectInfo:
     """Whether this is the key's current version (ListObjectVersions' ``IsLatest``)."""
     delete_marker: bool = False
     """A delete marker (ListObjectVersions lists them; it has no bytes, size 0, no ETag)."""
+    replaced: tuple[ObjectInfo, ...] | None = dataclasses.field(default=None, compare=False, repr=False)
+    """On what a write returns, from a store that ``reports_replaced``: the stored versions its commit
+    removed for good (delete markers are not listed), seen in the commit's own transaction; None
+    from any other store. What a write replaced, known without another request and exact however
+    many processes write the key at once (the savings ledger counts with it)."""
 
     @property
     def quoted_etag(self) -> str:
@@ -285,6 +290,8 @@ class DeleteResult:
     """The delete marker made, or the version removed; None on a never-versioned bucket."""
     delete_marker: bool = False
     """A delete marker was made, or the version removed was one."""
+    removed: tuple[ObjectInfo, ...] | None = dataclasses.field(default=None, compare=False, repr=False)
+    """As ``ObjectInfo.replaced``: the stored versions the delete removed for good."""
 
 
 @dataclasses.dataclass(frozen=True)

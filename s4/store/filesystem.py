@@ -648,6 +648,8 @@ class FilesystemStore:
         survives it) but not after a power loss. For tests and throw-away data only.
         """
         self.data_dir = Path(data_dir)
+        self.reports_replaced = True
+        """Writes and deletes tell what they removed (``ObjectInfo.replaced``, ``DeleteResult.removed``)."""
         self._tmp = self.data_dir / "tmp"
         self._objects = self.data_dir / "objects"
         self._durable = durable
@@ -1512,27 +1514,35 @@ class FilesystemStore:
         ).fetchone()[0]
         return _now_us() if newest is None else max(_now_us(), newest + 1)
 
-    def _db_archive(self, bucket: str, key: str, versioning: str) -> list[str]:
+    def _db_archive(self, bucket: str, key: str, versioning: str) -> tuple[list[str], list[ObjectInfo]]:
         """Before a new current version or delete marker of a versioned bucket: the current version
         becomes a noncurrent one, except a null version under Suspended, which the new null version
-        replaces, as does any older null version or null delete marker. Returns the files to delete."""
+        replaces, as does any older null version or null delete marker. Returns the files to delete
+        and the versions removed for good."""
         sql = self._sql
         obsolete: list[str] = []
+        removed: list[ObjectInfo] = []
         current = self._db_current(bucket, key, True)
         if current is not None:
             sql.execute("DELETE FROM objects WHERE bucket = ? AND key = ?", (bucket, key))
             if versioning == VERSIONING_SUSPENDED and current.version_id is None:
                 obsolete.append(current.file)
+                removed.append(current.info(bucket))
             else:
                 self._db_insert_version(bucket, current, False)
         if versioning == VERSIONING_SUSPENDED:
             nulls = sql.execute(
-                "SELECT file, delete_marker FROM versions WHERE bucket = ? AND key = ? AND version_id IS NULL",
+                f"SELECT {_OBJECT_COLUMNS}, delete_marker FROM versions"
+                " WHERE bucket = ? AND key = ? AND version_id IS NULL",
                 (bucket, key),
             ).fetchall()
-            obsolete += [file for file, marker in nulls if not marker]
+            for *columns, marker in nulls:
+                if not marker:
+                    row = _ObjectRow(*columns, versioned=True)
+                    obsolete.append(row.file)
+                    removed.append(row.info(bucket))
             sql.execute("DELETE FROM versions WHERE bucket = ? AND key = ? AND version_id IS NULL", (bucket, key))
-        return obsolete
+        return obsolete, removed
 
     def _db_insert_version(self, bucket: str, row: _ObjectRow, marker: bool) -> None:
         self._sql.execute(
@@ -1568,6 +1578,7 @@ class FilesystemStore:
         conditional writers only one can see the state its condition asks for.
         """
         obsolete: list[str] = []
+        removed: list[ObjectInfo] = []
         with self._transaction() as sql:
             versioning = self._db_versioning(bucket)
             if condition is not None:
@@ -1583,21 +1594,23 @@ class FilesystemStore:
                 sql.execute("DELETE FROM parts WHERE upload_id = ?", (upload_id,))
                 sql.execute("DELETE FROM uploads WHERE upload_id = ?", (upload_id,))
             if versioning is None:
-                old = sql.execute("SELECT file FROM objects WHERE bucket = ? AND key = ?", (bucket, new.key)).fetchone()
+                old = self._db_current(bucket, new.key, False)
                 if old is not None:
-                    obsolete.append(old[0])
+                    obsolete.append(old.file)
+                    removed.append(old.info(bucket))
                 # Stamped inside the transaction, so modification times follow commit order.
                 row = dataclasses.replace(new, modified_us=_now_us(), version_id=None, versioned=False)
             else:
                 stamp = self._db_stamp(bucket, new.key)
-                obsolete += self._db_archive(bucket, new.key, versioning)
+                archived, removed = self._db_archive(bucket, new.key, versioning)
+                obsolete += archived
                 version_id = _new_version_id(stamp) if versioning == VERSIONING_ENABLED else None
                 row = dataclasses.replace(new, modified_us=stamp, version_id=version_id, versioned=True)
             sql.execute(
                 f"INSERT OR REPLACE INTO objects (bucket, {_OBJECT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (bucket, *row.columns()),
             )
-        return row.info(bucket), obsolete
+        return dataclasses.replace(row.info(bucket), replaced=tuple(removed)), obsolete
 
     def _db_set_tags(self, bucket: str, key: str, tags: dict[str, str], version_id: str | None = None) -> None:
         """Replace an object's (or a version's) tags in its row: its files, ETag and modification time stay."""
@@ -1624,28 +1637,30 @@ class FilesystemStore:
             if versioning is None:
                 if column is not None:
                     raise StoreError("InvalidArgument", "Invalid version id specified", resource=version_id)
-                row = sql.execute("SELECT file FROM objects WHERE bucket = ? AND key = ?", (bucket, key)).fetchone()
-                if row is None:
-                    return DeleteResult(), []
+                old = self._db_current(bucket, key, False)
+                if old is None:
+                    return DeleteResult(removed=()), []
                 sql.execute("DELETE FROM objects WHERE bucket = ? AND key = ?", (bucket, key))
-                return DeleteResult(), [row[0]]
+                return DeleteResult(removed=(old.info(bucket),)), [old.file]
             if version_id is None:
                 stamp = self._db_stamp(bucket, key)
-                obsolete = self._db_archive(bucket, key, versioning)
+                obsolete, removed = self._db_archive(bucket, key, versioning)
                 marker_id = _new_version_id(stamp) if versioning == VERSIONING_ENABLED else None
                 marker = _ObjectRow(key, "", 0, "", stamp, "{}", None, marker_id, versioned=True)
                 self._db_insert_version(bucket, marker, True)
-                return DeleteResult(marker.reported_version, True), obsolete
+                return DeleteResult(marker.reported_version, True, removed=tuple(removed)), obsolete
             found = self._db_find_version(bucket, key, column)
             if found is None:
-                return DeleteResult(version_id), []
+                return DeleteResult(version_id, removed=()), []
             row, current, marker = found
             table = "objects" if current else "versions"
             sql.execute(
                 f"DELETE FROM {table} WHERE bucket = ? AND key = ? AND modified_us = ?", (bucket, key, row.modified_us)
             )
             self._db_promote(bucket, key)
-            return DeleteResult(version_id, marker), [] if marker else [row.file]
+            if marker:
+                return DeleteResult(version_id, True, removed=()), []
+            return DeleteResult(version_id, False, removed=(row.info(bucket),)), [row.file]
 
     def _db_list_objects(
         self, bucket: str, prefix: str, delimiter: str | None, start_after: str | None, max_keys: int

@@ -9,6 +9,8 @@ import contextlib
 import datetime as dt
 import random
 
+import pytest
+
 from s4.codec import CodecDispatcher, CodecRegistry, CpuCodecPool
 from s4.codec.policy import FramePolicy
 from s4.store.base import ByteRange, ObjectAttributes
@@ -305,28 +307,49 @@ def test_a_ledger_flush_during_delete_bucket_does_not_refill_the_bucket(tmp_path
     asyncio.run(scenario())
 
 
-def test_overlapping_changes_of_one_key_are_each_counted_once_in_the_ledger(tmp_path):
-    """Two PUTs of one key at once (and a DELETE beside a PUT) both look at the same object before
-    they write: each used to subtract it, so the ledger lost an object's bytes for good. Now the one
-    that finishes second is counted against what the first left; the ledger equals a recount."""
-    from s4.store.compressing.ledger import read_ledger, recount
+class _Untold:
+    """The embedded store as an upstream is: it does not say what a write replaced."""
 
-    async def gated(gate: asyncio.Event, payload: bytes):
-        yield payload[: len(payload) // 2]  # the encoder has its sample: the write has begun
-        await gate.wait()
-        yield payload[len(payload) // 2 :]
+    def __init__(self, inner) -> None:
+        self._inner = inner
+
+    def __getattr__(self, name: str):
+        if name == "reports_replaced":
+            raise AttributeError(name)
+        return getattr(self._inner, name)
+
+
+async def _gated(gate: asyncio.Event, payload: bytes):
+    yield payload[: len(payload) // 2]  # the encoder has its sample: the write has begun
+    await gate.wait()
+    yield payload[len(payload) // 2 :]
+
+
+@pytest.mark.parametrize("told", [True, False], ids=["store-says-what-it-replaced", "looked-at-first"])
+def test_overlapping_changes_of_one_key_are_each_counted_once_in_the_ledger(tmp_path, told):
+    """Two PUTs of one key at once (and a DELETE beside a PUT) both looked at the same object before
+    they wrote: each subtracted it, so the ledger lost an object's bytes for good. Now the embedded
+    store says what each commit removed, and over a store that does not, the change that finishes
+    second is counted against what the first left; the ledger equals a recount."""
+    from s4.store.compressing.ledger import read_ledger, recount
 
     async def scenario():
         inner = await FilesystemStore.open(tmp_path, durable=False)
         ledger = Ledger(inner, flush_interval=3600)
-        store = CompressingStore(inner, CpuCodecPool(CodecRegistry.cpu_default()), CodecDispatcher(), POLICY, ledger)
+        store = CompressingStore(
+            inner if told else _Untold(inner),
+            CpuCodecPool(CodecRegistry.cpu_default()),
+            CodecDispatcher(),
+            POLICY,
+            ledger,
+        )
         try:
             await store.create_bucket(B)
             await put(store, "k", data(1, 3 * FRAME))  # A: a sidecar too
             for first_size, second_size in ((5 * FRAME, 2 * FRAME), (FRAME // 2, 7 * FRAME)):
                 gates = [asyncio.Event(), asyncio.Event()]
                 writes = [
-                    asyncio.create_task(store.put_object(B, "k", gated(g, data(n, size)), ObjectAttributes()))
+                    asyncio.create_task(store.put_object(B, "k", _gated(g, data(n, size)), ObjectAttributes()))
                     for g, n, size in ((gates[0], 2, first_size), (gates[1], 3, second_size))
                 ]
                 await asyncio.sleep(0.2)  # both have looked at the current object and wait for their bodies
@@ -335,7 +358,7 @@ def test_overlapping_changes_of_one_key_are_each_counted_once_in_the_ledger(tmp_
                 gates[1].set()
                 await writes[1]
             gate = asyncio.Event()
-            racing = asyncio.create_task(store.put_object(B, "k", gated(gate, data(4, 4 * FRAME)), ObjectAttributes()))
+            racing = asyncio.create_task(store.put_object(B, "k", _gated(gate, data(4, 4 * FRAME)), ObjectAttributes()))
             await asyncio.sleep(0.2)
             await store.delete_object(B, "k")
             gate.set()
@@ -346,5 +369,58 @@ def test_overlapping_changes_of_one_key_are_each_counted_once_in_the_ledger(tmp_
         finally:
             await store.close()
             store.pool.close()
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("versioning", [None, "Enabled", "Suspended"])
+def test_two_processes_overwriting_one_key_on_the_embedded_store_keep_the_ledger_exact(tmp_path, versioning):
+    """Two gateways (two stores, two ledger writers, one directory) overwrite and delete one key at
+    the same instant: each is told by the store what its commit removed, so neither subtracts what
+    the other did. Over an upstream this stays a documented limit (s4.store.compressing.metering)."""
+    from s4.store.compressing.ledger import read_ledger, recount
+
+    async def scenario():
+        stores = []
+        for _ in range(2):
+            inner = await FilesystemStore.open(tmp_path, durable=False)
+            stores.append(
+                CompressingStore(
+                    inner,
+                    CpuCodecPool(CodecRegistry.cpu_default()),
+                    CodecDispatcher(),
+                    POLICY,
+                    Ledger(inner, flush_interval=3600),
+                )
+            )
+        one, two = stores
+        try:
+            await one.create_bucket(B)
+            if versioning is not None:
+                await one.put_bucket_versioning(B, "Enabled")
+                if versioning == "Suspended":
+                    await put(one, "k", data(9, 2 * FRAME))  # a version that stays
+                    await one.put_bucket_versioning(B, "Suspended")
+            await put(one, "k", data(1, 3 * FRAME))
+            for first, second in ((one, two), (two, one)):
+                gates = [asyncio.Event(), asyncio.Event()]
+                writes = [
+                    asyncio.create_task(s.put_object(B, "k", _gated(g, data(n, n * FRAME)), ObjectAttributes()))
+                    for s, g, n in ((first, gates[0], 2), (second, gates[1], 5))
+                ]
+                await asyncio.sleep(0.2)
+                gates[0].set()
+                await writes[0]
+                gates[1].set()
+                await writes[1]
+            await two.delete_object(B, "k")
+            for s in stores:
+                await s.ledger.flush()
+            inner = one.ledger.inner
+            assert await read_ledger(inner, B) == await recount(inner, B)
+        finally:
+            for s in stores:
+                await s.close()
+                s.pool.close()
 
     asyncio.run(scenario())

@@ -123,6 +123,36 @@ def test_a_writer_that_keeps_its_own_etag_gets_a_unique_one_without_hashing(tmp_
     asyncio.run(scenario())
 
 
+def test_writes_and_deletes_say_what_they_removed(tmp_path):
+    """``reports_replaced``: the rows a commit removed for good, from its own transaction (the
+    savings ledger counts with them, exact with any number of processes)."""
+
+    async def scenario():
+        store = await open_store(tmp_path, durable=False)
+        first = await put(store, "k", b"one")
+        assert first.replaced == ()
+        second = await put(store, "k", b"second")
+        assert [(r.etag, r.size, r.attributes.metadata) for r in second.replaced] == [
+            (first.etag, 3, ATTRS.metadata)
+        ]
+        assert [r.etag for r in (await store.delete_object("b", "k")).removed] == [second.etag]
+        assert (await store.delete_object("b", "k")).removed == ()
+        await store.put_bucket_versioning("b", "Enabled")
+        kept = await put(store, "k", b"kept")
+        assert kept.replaced == ()
+        assert (await store.delete_object("b", "k")).removed == ()  # a delete marker: nothing removed
+        await store.put_bucket_versioning("b", "Suspended")
+        null = await put(store, "k", b"null")
+        assert null.replaced == ()
+        again = await put(store, "k", b"null again")
+        assert [r.etag for r in again.replaced] == [null.etag]
+        gone = await store.delete_object("b", "k", version_id=kept.version_id)
+        assert [r.etag for r in gone.removed] == [kept.etag]
+        await store.close()
+
+    asyncio.run(scenario())
+
+
 def test_last_modified_survives_reopen_with_sub_second_precision(tmp_path):
     async def scenario():
         async with await open_store(tmp_path) as store:

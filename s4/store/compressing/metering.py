@@ -11,6 +11,10 @@ looked at first (a HEAD; its manifest gives the original size), by the bucket's 
   delete marker (not counted), a delete of a version id removes that version;
 - Suspended: a write replaces the null version, and so does a delete without a version id.
 
+The embedded store says what each of its commits removed (``ObjectInfo.replaced``,
+``DeleteResult.removed``, seen in the commit's own transaction): there nothing is looked at first,
+and the ledger is exact with any number of processes. Over an upstream, as follows.
+
 Changes of the same key that overlap in this process (two PUTs of one key at once, a PUT and a
 DELETE) both look at the same object first; each is recorded against what the change that finished
 before it left (``_KeyChanges``), not against what both saw, so the object is subtracted once.
@@ -26,7 +30,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from s4.store.base import NULL_VERSION, ByteRange, DeleteResult, ObjectInfo, ObjectStore, StoreError
@@ -113,13 +117,21 @@ class MeteredStore:
         self._versioning.pop(bucket, None)
         await self.inner.create_bucket(bucket)
 
-    def _change(self, bucket: str, kind: str, before: ObjectInfo | None, after: ObjectInfo | None) -> None:
+    def _change(
+        self, bucket: str, kind: str, before: ObjectInfo | Sequence[ObjectInfo] | None, after: ObjectInfo | None
+    ) -> None:
         delta = LedgerTotals()
         if after is not None:
             delta.add(totals_of(kind, after))
-        if before is not None:
-            delta.add(totals_of(kind, before), -1)
+        for gone in (before,) if isinstance(before, ObjectInfo) else before or ():
+            delta.add(totals_of(kind, gone), -1)
         self.ledger.record(bucket, delta)
+
+    @property
+    def _told_what_is_replaced(self) -> bool:
+        """The inner store says what each write and delete removed (the embedded store, from the
+        commit's own transaction): no look before a change, and exact with any number of processes."""
+        return bool(getattr(self.inner, "reports_replaced", False))
 
     async def _written(self, bucket: str, key: str, info: ObjectInfo) -> ObjectInfo:
         """The written object with its metadata (a copy's or a Complete's answer may carry none)."""
@@ -142,6 +154,11 @@ class MeteredStore:
 
         ``when_absent``: answered instead of the change when the look finds no object in a bucket
         that never had versioning, and no other change of the key is in flight here."""
+        if self._told_what_is_replaced:
+            result = await commit()
+            removed = result.removed if isinstance(result, DeleteResult) else result.replaced
+            self._change(bucket, kind, removed, await left(result))
+            return result
         track = self._keys.setdefault((bucket, key), _KeyChanges())
         track.in_flight += 1
         seen = track.finished
@@ -210,9 +227,9 @@ class MeteredStore:
         if kind is None:
             return await self.inner.delete_object(bucket, key, **call)
         if version_id is not None:  # that version, whatever happens to the key's current one
-            before = await self._head(bucket, key, version_id)
+            before = None if self._told_what_is_replaced else await self._head(bucket, key, version_id)
             result = await self.inner.delete_object(bucket, key, **call)
-            self._change(bucket, kind, before, None)
+            self._change(bucket, kind, result.removed if self._told_what_is_replaced else before, None)
             return result
 
         async def nothing_left(_: DeleteResult) -> None:
