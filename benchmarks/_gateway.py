@@ -83,13 +83,18 @@ def start_gateway(
     tmp: Path, name: str, extra_args: tuple[str, ...] = (), extra_env: dict[str, str] | None = None
 ) -> Gateway:
     """Start ``python -m s4 serve`` on a free loopback port and wait for its ``endpoint:`` line."""
+    tmp = tmp.resolve()
     tmp.mkdir(parents=True, exist_ok=True)
     data_dir = tmp / "data"
     args = [sys.executable, "-m", "s4", "serve", "--host", "127.0.0.1", "--port", "0", "--data-dir", str(data_dir)]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("S4_", "AWS_"))}
     env.update(PYTHONUNBUFFERED="1", S4_ACCESS_KEY_ID=ACCESS_KEY, S4_SECRET_ACCESS_KEY=SECRET_KEY)
     env.update(extra_env or {})
-    process = subprocess.Popen([*args, *extra_args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    # Run from the gateway's own directory: ``python -m`` puts the working directory first on sys.path,
+    # so started from the repository it imported the repository's s4 whatever PYTHONPATH named (every
+    # --trees comparison measured one tree against itself). From here, PYTHONPATH decides, and without
+    # it the environment's installed s4.
+    process = subprocess.Popen([*args, *extra_args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=tmp)
     lines: queue.Queue[str] = queue.Queue()
     output: list[str] = []
 

@@ -26,3 +26,23 @@ def test_a_tiny_run_reports_the_floor_the_gateways_cost_and_the_goals(tmp_path):
     assert report["floor"]["text"]["zstd_counted"]
     assert "| file | PUT gateway cpu-s/GB | PUT floor | PUT ratio |" in run.stdout
     assert report["problems"] == []
+
+
+def test_a_gateway_of_another_tree_runs_that_tree_s_code(tmp_path, monkeypatch):
+    """``--trees NAME=DIR`` starts the gateway with PYTHONPATH=DIR; it ran the repository's s4 instead
+    (``python -m`` puts the working directory, the repository, first on sys.path), so every side by
+    side comparison measured one tree against itself."""
+    monkeypatch.chdir(REPO)
+    monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
+    from _gateway import start_gateway
+
+    tree = tmp_path / "tree"
+    (tree / "s4").mkdir(parents=True)
+    (tree / "s4" / "__init__.py").write_text("")
+    main = "import time\nprint('endpoint: ' + __file__, flush=True)\ntime.sleep(60)\n"
+    (tree / "s4" / "__main__.py").write_text(main)
+    gateway = start_gateway(tmp_path / "gw", "other", extra_env={"PYTHONPATH": str(tree)})
+    try:
+        assert gateway.endpoint == str(tree / "s4" / "__main__.py")
+    finally:
+        gateway.stop()
