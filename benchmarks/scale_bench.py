@@ -449,6 +449,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--out", help="write the results as JSON here")
     args = parser.parse_args(argv)
     args.trees = dict(item.split("=", 1) for item in args.trees.split(",")) if args.trees else {"s4": ""}
+    for tree, path in args.trees.items():  # the gateways run from their own directories: absolute paths
+        dirs = [Path(d).resolve() for d in path.split(os.pathsep) if d]
+        if not all(d.is_dir() for d in dirs):
+            parser.error(f"--trees {tree}={path}: no such directory")
+        if dirs and not (dirs[0] / "s4" / "__init__.py").is_file():
+            parser.error(f"--trees {tree}={path}: {dirs[0]} holds no s4 package")
+        args.trees[tree] = os.pathsep.join(str(d) for d in dirs)
     sizes = [int(s) for s in args.sizes.split(",")]
     if len(sizes) != len(CLASSES) or min(sizes) < 1:
         parser.error("--sizes takes three sizes in MiB")

@@ -1242,7 +1242,7 @@ class FilesystemStore:
             await stream.aclose()
         kept = stream.info.attributes if attributes is None else attributes
         kept_tags = _decode_tags(source.attributes) if tags is None else tags
-        # The MD5 of the bytes: the source's ETag for a single-part source, as S3 gives.
+        # The MD5 of the bytes: the source's ETag for a single-part source stored with its MD5, as S3 gives.
         return await self._publish_object(
             dst_bucket, dst_key, spooled, spooled.etag, kept, None, condition=condition, tags=kept_tags
         )
@@ -1271,8 +1271,9 @@ class FilesystemStore:
     async def _link_whole(
         self, bucket: str, key: str, byte_range: ByteRange | None, version_id: str | None = None
     ) -> _Spooled | None:
-        """A hard link to the whole of a one-file object whose ETag is its MD5, as a spooled body (files
-        are never modified, so the link is a copy that takes no room); None where a copy is needed."""
+        """A hard link to the whole of a one-file object, as a spooled body with the object's ETag (its
+        MD5, or the unique id given to a writer that keeps its own ETag, see put_object); files are never
+        modified, so the link is a copy that takes no room. None where a copy is needed."""
         previous: str | None = None
         for _ in range(_OPEN_ATTEMPTS):
             row = await self._db(self._db_lookup, bucket, key, version_id)
@@ -1632,6 +1633,13 @@ class FilesystemStore:
         the null one), or with ``version_id`` that version removed for good (the previous one becoming
         current). Returns what was done and the files to delete afterwards."""
         column = None if version_id is None else _version_column(version_id)
+        if version_id is None:
+            # Most deletes of a missing key come from the compressing store, which removes a stale sidecar
+            # after every PUT of a one-frame object: a read finds there is nothing to do without taking
+            # the write lock that every other writer (and worker) queues for.
+            with self._transaction(write=False):
+                if self._db_versioning(bucket) is None and self._db_current(bucket, key, False) is None:
+                    return DeleteResult(removed=()), []
         with self._transaction() as sql:
             versioning = self._db_versioning(bucket)
             if versioning is None:

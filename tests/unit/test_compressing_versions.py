@@ -14,7 +14,7 @@ import pytest
 from s4.codec import CodecDispatcher, CodecRegistry, CpuCodecPool
 from s4.codec.policy import FramePolicy
 from s4.store.base import ByteRange, ObjectAttributes
-from s4.store.compressing.ledger import Ledger
+from s4.store.compressing.ledger import Ledger, LedgerTotals
 from s4.store.compressing.store import CompressingStore
 from s4.store.filesystem import FilesystemStore
 from s4.store.lifecycle import LifecycleWorker
@@ -300,9 +300,50 @@ def test_a_ledger_flush_during_delete_bucket_does_not_refill_the_bucket(tmp_path
             await store.delete_bucket(B)
             await asyncio.gather(*flushes)
             assert B not in [b.name for b in await inner.list_buckets()]
+            assert len(flushes) == 1  # the flush waited: cleared once, deleted at the first try
         finally:
             await store.close()
             store.pool.close()
+
+    asyncio.run(scenario())
+
+
+def test_another_gateway_s_ledger_record_landing_during_delete_bucket_is_cleared_again(tmp_path):
+    """Another gateway's writer is not held by this one: its record written between the clearing and
+    the delete is cleared by a second round, and the bucket is deleted."""
+
+    async def scenario():
+        inner = await FilesystemStore.open(tmp_path, durable=False)
+        store = CompressingStore(
+            inner,
+            CpuCodecPool(CodecRegistry.cpu_default()),
+            CodecDispatcher(),
+            POLICY,
+            Ledger(inner, flush_interval=3600),
+        )
+        other = Ledger(await FilesystemStore.open(tmp_path, durable=False), flush_interval=3600)
+        try:
+            await store.create_bucket(B)
+            await inner.put_object(B, ".s4dict/00ff", body(b"leftover"), ObjectAttributes())
+            clear = store.sweep.clear_bucket
+            rounds = []
+
+            async def clear_then_other_writes(bucket):
+                cleared = await clear(bucket)
+                rounds.append(bucket)
+                if len(rounds) == 1:
+                    other.record(bucket, LedgerTotals(objects=1, original_bytes=10, data_bytes=5))
+                    await other.flush()
+                return cleared
+
+            store.sweep.clear_bucket = clear_then_other_writes
+            await store.delete_bucket(B)
+            assert B not in [b.name for b in await inner.list_buckets()]
+            assert len(rounds) == 2
+        finally:
+            await store.close()
+            store.pool.close()
+            await other.inner.close()
 
     asyncio.run(scenario())
 

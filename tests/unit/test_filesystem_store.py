@@ -132,9 +132,7 @@ def test_writes_and_deletes_say_what_they_removed(tmp_path):
         first = await put(store, "k", b"one")
         assert first.replaced == ()
         second = await put(store, "k", b"second")
-        assert [(r.etag, r.size, r.attributes.metadata) for r in second.replaced] == [
-            (first.etag, 3, ATTRS.metadata)
-        ]
+        assert [(r.etag, r.size, r.attributes.metadata) for r in second.replaced] == [(first.etag, 3, ATTRS.metadata)]
         assert [r.etag for r in (await store.delete_object("b", "k")).removed] == [second.etag]
         assert (await store.delete_object("b", "k")).removed == ()
         await store.put_bucket_versioning("b", "Enabled")
@@ -148,6 +146,29 @@ def test_writes_and_deletes_say_what_they_removed(tmp_path):
         assert [r.etag for r in again.replaced] == [null.etag]
         gone = await store.delete_object("b", "k", version_id=kept.version_id)
         assert [r.etag for r in gone.removed] == [kept.etag]
+        marker = await store.delete_object("b", "k")  # Suspended: a null marker replaces the null version
+        assert marker.delete_marker and [r.etag for r in marker.removed] == [again.etag]
+        await store.put_bucket_versioning("b", "Enabled")
+        await put(store, "k", b"enabled")  # the null marker becomes noncurrent
+        await store.put_bucket_versioning("b", "Suspended")
+        back = await put(store, "k", b"back")  # replaces the null marker: no stored version removed
+        assert back.replaced == ()
+        await store.put_bucket_versioning("b", "Enabled")
+        await put(store, "k", b"newer")  # the null version "back" is now noncurrent, in versions
+        await store.put_bucket_versioning("b", "Suspended")
+        last = await put(store, "k", b"last")
+        assert [r.etag for r in last.replaced] == [back.etag]
+        # copies and completed uploads say it too (a never-versioned bucket)
+        await store.create_bucket("c")
+        target = await put(store, "t", b"target", bucket="c")
+        copied = await store.copy_object("c", "t", "c", "t2", None)
+        assert copied.replaced == ()
+        copied_again = await store.copy_object("c", "t", "c", "t2", None)
+        assert [r.etag for r in copied_again.replaced] == [copied.etag]
+        upload = await store.create_multipart_upload("c", "t", ObjectAttributes())
+        part = await store.upload_part("c", "t", upload, 1, body(b"part"))
+        done = await store.complete_multipart_upload("c", "t", upload, [(1, part.etag)])
+        assert [r.etag for r in done.replaced] == [target.etag]
         await store.close()
 
     asyncio.run(scenario())

@@ -165,7 +165,8 @@ class MeteredStore:
         try:
             before = await self._replaced(bucket, key)
             status = await self._status(bucket)
-            if when_absent is not None and before is None and status is None and track.in_flight == 1:
+            alone = track.in_flight == 1 and track.finished == seen  # nothing here changed the key meanwhile
+            if when_absent is not None and before is None and status is None and alone:
                 return when_absent
             replaces = status != "Enabled"  # a new version replaces nothing
             result = await commit()
