@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import typing
 from collections.abc import Callable
 
 from aiohttp import web
@@ -45,7 +46,8 @@ class _Refusal(asyncio.Protocol):
     """Says SlowDown, reads and drops whatever the client sends, closes after LINGER or its EOF."""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.WriteTransport)
+        # A stream transport, which uvloop's is too without deriving from asyncio.WriteTransport.
+        transport = typing.cast(asyncio.WriteTransport, transport)
         self._transport = transport
         transport.write(refusal_bytes())
         self._timer = asyncio.get_running_loop().call_later(LINGER, transport.close)
