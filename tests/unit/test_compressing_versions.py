@@ -414,6 +414,39 @@ def test_overlapping_changes_of_one_key_are_each_counted_once_in_the_ledger(tmp_
     asyncio.run(scenario())
 
 
+def test_a_delete_of_the_null_version_beside_a_put_is_counted_once(tmp_path):
+    """Over a store that does not say what it replaced: under Suspended, DELETE ?versionId=null
+    removes what a PUT of the key replaces; overlapping a PUT, it was not counted as one of the key's
+    changes, so the PUT subtracted the null version the delete had already subtracted."""
+    from s4.store.compressing.ledger import read_ledger, recount
+
+    async def scenario():
+        inner = await FilesystemStore.open(tmp_path, durable=False)
+        ledger = Ledger(inner, flush_interval=3600)
+        store = CompressingStore(
+            _Untold(inner), CpuCodecPool(CodecRegistry.cpu_default()), CodecDispatcher(), POLICY, ledger
+        )
+        try:
+            await store.create_bucket(B)
+            await store.put_bucket_versioning(B, "Enabled")
+            await put(store, "k", data(1, 2 * FRAME))  # a version that stays
+            await store.put_bucket_versioning(B, "Suspended")
+            await put(store, "k", data(2, 3 * FRAME))  # the null version
+            gate = asyncio.Event()
+            racing = asyncio.create_task(store.put_object(B, "k", _gated(gate, data(3, 4 * FRAME)), ObjectAttributes()))
+            await asyncio.sleep(0.2)
+            await store.delete_object(B, "k", version_id="null")
+            gate.set()
+            await racing
+            await ledger.flush()
+            assert await read_ledger(inner, B) == await recount(inner, B)
+        finally:
+            await store.close()
+            store.pool.close()
+
+    asyncio.run(scenario())
+
+
 @pytest.mark.parametrize("versioning", [None, "Enabled", "Suspended"])
 def test_two_processes_overwriting_one_key_on_the_embedded_store_keep_the_ledger_exact(tmp_path, versioning):
     """Two gateways (two stores, two ledger writers, one directory) overwrite and delete one key at

@@ -227,14 +227,17 @@ class MeteredStore:
         call = {} if version_id is None else {"version_id": version_id}
         if kind is None:
             return await self.inner.delete_object(bucket, key, **call)
+        if version_id == NULL_VERSION and not self._told_what_is_replaced and await self._status(bucket) != "Enabled":
+            # The null version is what a PUT of the key replaces (never versioned, or Suspended): counted
+            # like one of the key's changes, so that one overlapping it is not counted against it too.
+            return await self._replacing(
+                bucket, key, kind, lambda: self.inner.delete_object(bucket, key, **call), _nothing_left
+            )
         if version_id is not None:  # that version, whatever happens to the key's current one
             before = None if self._told_what_is_replaced else await self._head(bucket, key, version_id)
             result = await self.inner.delete_object(bucket, key, **call)
             self._change(bucket, kind, result.removed if self._told_what_is_replaced else before, None)
             return result
-
-        async def nothing_left(_: DeleteResult) -> None:
-            return None  # a delete marker at most, which is not counted
 
         # The gateway's own object (a stale sidecar looked for after every PUT) that is not there, in a
         # bucket without versions, with nothing here writing it: the delete would change nothing.
@@ -243,7 +246,7 @@ class MeteredStore:
             key,
             kind,
             lambda: self.inner.delete_object(bucket, key, **call),
-            nothing_left,
+            _nothing_left,
             when_absent=DeleteResult() if kind != "data" else None,
         )
 
@@ -251,6 +254,10 @@ class MeteredStore:
         await self.inner.delete_bucket(bucket)
         self.ledger.forget(bucket)
         self._versioning.pop(bucket, None)
+
+
+async def _nothing_left(_: DeleteResult) -> None:
+    return None  # what a delete leaves: a delete marker at most, which is not counted
 
 
 def _with_metadata(info: ObjectInfo, metadata: Mapping[str, str]) -> ObjectInfo:
