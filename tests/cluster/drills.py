@@ -147,6 +147,10 @@ class Drill:
         return workload.verify()
 
 
+LB_TAKES_OUT_S = 5.0
+"""Seconds from a gateway's death for the load balancer to mark it down (fall 2 x inter 1s, with room)."""
+
+
 class GatewayDrill(Drill):
     """SIGKILL of gateway 0 (its supervisor: the workers die with it), then started again.
 
@@ -222,6 +226,11 @@ class GatewayDrill(Drill):
         )
         data = s3.get_object(Bucket=self.bucket, Key="across-the-kill")["Body"].read()
         self.notes["multipart_across_kill"] = "completed, bytes verified" if data == b"".join(self.parts) else "WRONG"
+        # HAProxy takes a dead server out after two failed checks a second apart (deploy/haproxy): the
+        # requests above may all be done before that on a quiet machine, so give it LB_TAKES_OUT_S.
+        deadline = time.monotonic() + LB_TAKES_OUT_S
+        while "g0" in self.cluster.lb.up() and time.monotonic() < deadline:
+            time.sleep(0.2)
         self.notes["lb_ready_during_fault"] = sorted(self.cluster.lb.up())
 
     def repair(self) -> None:
