@@ -383,11 +383,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="s4-drills-") as tmp:
         directory = Path(tmp)
-        reports = run_drills(directory, args.drills.split(","), args.seconds, args.boto3_threads, args.cli_threads)
-        if args.keep:
-            kept = Path(tempfile.mkdtemp(prefix="s4-drills-kept-"))
-            shutil.copytree(directory, kept, dirs_exist_ok=True)
-            print(f"logs kept in {kept}")
+        try:
+            reports = run_drills(directory, args.drills.split(","), args.seconds, args.boto3_threads, args.cli_threads)
+        finally:  # the logs of a drill that could not finish are the ones worth keeping
+            if args.keep:
+                kept = Path(tempfile.mkdtemp(prefix="s4-drills-kept-"))
+                shutil.copytree(directory, kept, dirs_exist_ok=True)
+                print(f"logs kept in {kept}")
     print(table(reports))
     failed = False
     for report in reports:

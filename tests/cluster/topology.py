@@ -214,7 +214,11 @@ class SeaweedCluster:
                         f"-port.grpc={grpc}",
                         f"-dir={data}",
                         f"-master={master_address}",
-                        "-max=40",
+                        # Volume slots: each drill's bucket is a collection of its own, grown 6 volumes at a
+                        # time and twice over (replication 001); 40 ran out during the fourth 30 s drill once
+                        # the gateways wrote faster ("No matching data node found"). Slots cost nothing
+                        # until written (volume files grow, up to volumeSizeLimitMB).
+                        "-max=120",
                         "-minFreeSpace=1GiB",
                     ],
                     directory,
