@@ -641,6 +641,9 @@ class FilesystemStore:
     connection; file I/O runs in a small thread pool, so the event loop never blocks on either.
     """
 
+    reports_replaced = True
+    """Writes and deletes tell what they removed (``ObjectInfo.replaced``, ``DeleteResult.removed``)."""
+
     def __init__(self, data_dir: Path | str, *, durable: bool = True) -> None:
         """Not usable until started; prefer ``await FilesystemStore.open(data_dir)``.
 
@@ -648,8 +651,6 @@ class FilesystemStore:
         survives it) but not after a power loss. For tests and throw-away data only.
         """
         self.data_dir = Path(data_dir)
-        self.reports_replaced = True
-        """Writes and deletes tell what they removed (``ObjectInfo.replaced``, ``DeleteResult.removed``)."""
         self._tmp = self.data_dir / "tmp"
         self._objects = self.data_dir / "objects"
         self._durable = durable

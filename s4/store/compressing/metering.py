@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
 from s4.store.base import NULL_VERSION, ByteRange, DeleteResult, ObjectInfo, ObjectStore, StoreError
@@ -117,13 +117,11 @@ class MeteredStore:
         self._versioning.pop(bucket, None)
         await self.inner.create_bucket(bucket)
 
-    def _change(
-        self, bucket: str, kind: str, before: ObjectInfo | Sequence[ObjectInfo] | None, after: ObjectInfo | None
-    ) -> None:
+    def _change(self, bucket: str, kind: str, removed: Iterable[ObjectInfo], after: ObjectInfo | None) -> None:
         delta = LedgerTotals()
         if after is not None:
             delta.add(totals_of(kind, after))
-        for gone in (before,) if isinstance(before, ObjectInfo) else before or ():
+        for gone in removed:
             delta.add(totals_of(kind, gone), -1)
         self.ledger.record(bucket, delta)
 
@@ -157,7 +155,7 @@ class MeteredStore:
         if self._told_what_is_replaced:
             result = await commit()
             removed = result.removed if isinstance(result, DeleteResult) else result.replaced
-            self._change(bucket, kind, removed, await left(result))
+            self._change(bucket, kind, removed or (), await left(result))
             return result
         track = self._keys.setdefault((bucket, key), _KeyChanges())
         track.in_flight += 1
@@ -174,7 +172,7 @@ class MeteredStore:
             if replaces and track.finished != seen:
                 before = track.left
             track.finished, track.left = track.finished + 1, after
-            self._change(bucket, kind, before, after)
+            self._change(bucket, kind, () if before is None else (before,), after)
             return result
         finally:
             track.in_flight -= 1
@@ -227,28 +225,26 @@ class MeteredStore:
         call = {} if version_id is None else {"version_id": version_id}
         if kind is None:
             return await self.inner.delete_object(bucket, key, **call)
-        if version_id == NULL_VERSION and not self._told_what_is_replaced and await self._status(bucket) != "Enabled":
-            # The null version is what a PUT of the key replaces (never versioned, or Suspended): counted
-            # like one of the key's changes, so that one overlapping it is not counted against it too.
-            return await self._replacing(
-                bucket, key, kind, lambda: self.inner.delete_object(bucket, key, **call), _nothing_left
-            )
-        if version_id is not None:  # that version, whatever happens to the key's current one
-            before = None if self._told_what_is_replaced else await self._head(bucket, key, version_id)
-            result = await self.inner.delete_object(bucket, key, **call)
-            self._change(bucket, kind, result.removed if self._told_what_is_replaced else before, None)
-            return result
 
-        # The gateway's own object (a stale sidecar looked for after every PUT) that is not there, in a
-        # bucket without versions, with nothing here writing it: the delete would change nothing.
-        return await self._replacing(
-            bucket,
-            key,
-            kind,
-            lambda: self.inner.delete_object(bucket, key, **call),
-            _nothing_left,
-            when_absent=DeleteResult() if kind != "data" else None,
-        )
+        def commit() -> Awaitable[DeleteResult]:
+            return self.inner.delete_object(bucket, key, **call)
+
+        # One of the key's changes: without a version id, and for the null version where it is what a
+        # PUT replaces (never versioned, Suspended); any delete where the store says what it removed.
+        if (
+            version_id is None
+            or self._told_what_is_replaced
+            or (version_id == NULL_VERSION and await self._status(bucket) != "Enabled")
+        ):
+            # The gateway's own object (a stale sidecar looked for after every PUT) that is not there, in a
+            # bucket without versions, with nothing here writing it: the delete would change nothing.
+            absent = DeleteResult() if kind != "data" and version_id is None else None
+            return await self._replacing(bucket, key, kind, commit, _nothing_left, when_absent=absent)
+        # Another version by its id, whatever happens to the key's current one.
+        before = await self._head(bucket, key, version_id)
+        result = await commit()
+        self._change(bucket, kind, () if before is None else (before,), None)
+        return result
 
     async def delete_bucket(self, bucket: str) -> None:
         await self.inner.delete_bucket(bucket)
