@@ -373,9 +373,7 @@ class FaultyStore:
         return await self._call(
             "complete_multipart_upload",
             (bucket, key, upload_id),
-            lambda: self.inner.complete_multipart_upload(
-                bucket, key, upload_id, parts, condition, checksums=checksums
-            ),
+            lambda: self.inner.complete_multipart_upload(bucket, key, upload_id, parts, condition, checksums=checksums),
         )
 
     async def abort_multipart_upload(self, bucket: str, key: str, upload_id: str) -> None:

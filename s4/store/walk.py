@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-from s4.store.base import ObjectInfo, ObjectStore
+from s4.store.base import ObjectInfo, ObjectStore, StoreError
 
 
 async def single_chunk(data: bytes) -> AsyncIterator[bytes]:
@@ -29,3 +29,18 @@ async def with_metadata(store: ObjectStore, bucket: str, listed: ObjectInfo) -> 
     if getattr(store, "listing_includes_metadata", False):
         return listed
     return await store.head_object(bucket, listed.key)
+
+
+async def still_there_with_metadata(store: ObjectStore, bucket: str, listed: ObjectInfo) -> ObjectInfo | None:
+    """:func:`with_metadata`, or None when the listed object was deleted between the listing and the HEAD.
+
+    A listing and the HEADs after it are not one snapshot: a concurrent abort, delete or sweep
+    removes what was just listed, and whoever lists must then leave it out, as S3's own listing
+    would have a moment later, instead of failing the whole answer with NoSuchKey.
+    """
+    try:
+        return await with_metadata(store, bucket, listed)
+    except StoreError as exc:
+        if exc.code == "NoSuchKey":
+            return None
+        raise

@@ -54,7 +54,7 @@ from s4.store.compressing.reserved import MULTIPART_PREFIX, SIDECAR_SUFFIX
 from s4.store.compressing.sidecars import Sidecars
 from s4.store.compressing.view import logical
 from s4.store.multipart import multipart_etag, validate_completion
-from s4.store.walk import single_chunk, walk, with_metadata
+from s4.store.walk import single_chunk, still_there_with_metadata, walk
 
 _log = logging.getLogger(__name__)
 KEY_UPLOAD_KEY = "s4-mpu-key"
@@ -265,10 +265,13 @@ class MultipartStaging:
         max_parts = max(max_parts, 0)
         listed = await self._listed_parts(bucket, upload_id, part_number_marker, max_parts + 1)
         prefix = self._dir(upload_id) + "part-"
-        page = [
-            self._parse_staged(int(obj.key[len(prefix) :]), obj.key, await with_metadata(self.inner, bucket, obj))
-            for obj in listed[:max_parts]
-        ]
+        page = []
+        for obj in listed[:max_parts]:
+            info = await still_there_with_metadata(self.inner, bucket, obj)
+            if info is None:  # the upload is being aborted or completed while we list
+                await self._record(bucket, key, upload_id)  # NoSuchUpload once it is gone
+                continue
+            page.append(self._parse_staged(int(obj.key[len(prefix) :]), obj.key, info))
         truncated = len(listed) > max_parts
         checksum = upload_checksum_of(normalize_metadata(record.attributes.metadata))
         upload = UploadInfo(bucket, key, upload_id, record.last_modified, record.attributes, checksum)
@@ -564,7 +567,9 @@ class MultipartStaging:
             parts = obj.key[len(MULTIPART_PREFIX) :].split("/")
             if len(parts) != 2 or parts[1] != "upload":
                 continue
-            info = await with_metadata(self.inner, bucket, obj)
+            info = await still_there_with_metadata(self.inner, bucket, obj)
+            if info is None:
+                continue  # aborted or completed since the listing
             metadata = normalize_metadata(info.attributes.metadata)
             key = unquote(metadata.get(KEY_UPLOAD_KEY, ""))
             if key and key.startswith(prefix):

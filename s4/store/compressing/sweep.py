@@ -38,7 +38,7 @@ from s4.store.base import ObjectInfo, ObjectStore, StoreError, UploadInfo
 from s4.store.compressing.reserved import DICTIONARY_PREFIX, MULTIPART_PREFIX, SIDECAR_SUFFIX, is_reserved
 from s4.store.compressing.sidecars import sidecar_owner
 from s4.store.compressing.staging import KEY_UPLOAD_ID, KEY_UPLOAD_KEY, MultipartStaging
-from s4.store.walk import walk, with_metadata
+from s4.store.walk import still_there_with_metadata, walk
 
 _log = logging.getLogger(__name__)
 UPLOADS_PAGE = 1000
@@ -167,7 +167,9 @@ class LeftoverSweep:
                 if obj.last_modified <= cutoff:
                     await self._delete(bucket, obj.key, report)
             return
-        record = await with_metadata(self.inner, bucket, folder.record)
+        record = await still_there_with_metadata(self.inner, bucket, folder.record)
+        if record is None:
+            return  # aborted or completed since the listing; the next sweep sees what it left
         key = unquote(normalize_metadata(record.attributes.metadata).get(KEY_UPLOAD_KEY, ""))
         completed = await self._completed_at(bucket, key, folder.upload_id) if key else None
         if completed is not None and completed <= cutoff:
