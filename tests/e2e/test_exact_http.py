@@ -370,12 +370,12 @@ def test_the_access_log_names_every_operation(gw):
         (
             "GetBucketReplication",
             sign("GET", f"{gw.endpoint}/http?replication&{marker}", {"X-Amz-Content-SHA256": EMPTY_SHA256}),
-        ),  # noqa: E501
+        ),
         # Sub-resources the gateway refuses (501): named as S3 names the operation.
         (
             "PutObjectLegalHold",
             sign("PUT", f"{gw.endpoint}/http/logged?legal-hold", {"X-Amz-Content-SHA256": EMPTY_SHA256}),
-        ),  # noqa: E501
+        ),
         ("GetBucketWebsite", sign("GET", f"{gw.endpoint}/http?website", {"X-Amz-Content-SHA256": EMPTY_SHA256})),
         ("PostObject", sign("POST", f"{gw.endpoint}/http/logged", {"X-Amz-Content-SHA256": EMPTY_SHA256})),
         ("DeleteService", sign("DELETE", f"{gw.endpoint}/", {"X-Amz-Content-SHA256": EMPTY_SHA256})),
