@@ -28,6 +28,7 @@ system-deps:
 
 lint: venv
 	$(BIN)/ruff check s4 tests benchmarks
+	$(BIN)/ruff format --check s4 tests benchmarks
 
 # The whole suite. The end-to-end tests (real gateways, SeaweedFS, aws-cli, HAProxy) mostly wait on processes
 # and sockets and leave a 2-core machine half idle, so the unit tests and the s3-tests conformance run beside

@@ -152,6 +152,25 @@ class WriteCondition:
             raise StoreError("PreconditionFailed", "At least one of the pre-conditions you specified did not hold")
 
 
+class CommitGuard(Protocol):
+    """What a write's or a delete's commit must find at its key, asked by the store right before it
+    sends the commit, and asked again each time the commit is refused because the key changed.
+
+    Over an upstream, what a write replaced cannot be told after the fact (S3 does not say), and a
+    look before the commit may be stale by the time the commit lands: another gateway wrote the key
+    in between. A store that ``takes_commit_guards`` sends its commit under the condition the guard
+    expects (If-Match the ETag looked at, or If-None-Match: * for no object), which the upstream
+    checks atomically with the commit; refused, it asks the guard to look again and commits again.
+    So the guard's last look is exactly what the commit replaced, whatever other processes do
+    (the savings ledger counts with it). A delete the guard expects to find no object is answered
+    without a request: it would remove nothing, and it takes its place just before any write that
+    comes after the look."""
+
+    async def expect(self) -> WriteCondition:
+        """Look at the key now: ``WriteCondition(if_match=<stored ETag>)``, or ``(if_none_match=True)``."""
+        ...
+
+
 def conflicting_write() -> StoreError:
     """A condition that held when the write began but not at its commit: a concurrent write won."""
     return StoreError(

@@ -20,7 +20,7 @@ import pytest
 from s4.codec import CodecDispatcher, CodecRegistry, CpuCodecPool, FrameIndex
 from s4.codec.policy import FramePolicy
 from s4.config import ConfigError, S4Config, UpstreamConfig, load_config
-from s4.store.base import ByteRange, ObjectAttributes, ObjectStream, StoreError
+from s4.store.base import ByteRange, ObjectAttributes, ObjectStream, StoreError, WriteCondition
 from s4.store.compressing.store import CompressingStore
 from s4.store.factory import open_inner_store
 from s4.store.filesystem import FilesystemStore
@@ -713,3 +713,105 @@ def test_a_stalled_upstream_times_out_instead_of_hanging(store, seaweed, run, bu
             os.kill(seaweed.process.pid, signal.SIGCONT)
     finally:
         run(impatient.close())
+
+
+# -- commits under a CommitGuard: what the commit replaced is exactly what the guard last saw -----------------
+
+
+class StaleGuard:
+    """A CommitGuard whose first look is stale: made before another writer changed the key. Each look
+    after that reads the key as it is; ``seen`` is what the last look found (the ETag, or None)."""
+
+    def __init__(self, store: S3Store, bucket: str, key: str, first: str | None) -> None:
+        self.store, self.bucket, self.key = store, bucket, key
+        self.looks: list[str | None] = []
+        self._first = first
+
+    async def expect(self) -> WriteCondition:
+        if not self.looks:
+            seen = self._first
+        else:
+            try:
+                seen = (await self.store.head_object(self.bucket, self.key)).etag
+            except StoreError as exc:
+                assert exc.code == "NoSuchKey"
+                seen = None
+        self.looks.append(seen)
+        return WriteCondition(if_none_match=True) if seen is None else WriteCondition(if_match=seen)
+
+    @property
+    def seen(self) -> str | None:
+        return self.looks[-1]
+
+
+def test_a_guarded_commit_refused_by_a_change_looks_again_and_commits(store, bucket, run):
+    """Put (small and through a temporary), copy, complete and delete, each with a guard that looked
+    before another writer changed the key: the upstream refuses the first commit, the guard looks
+    again, and the second commit lands; the guard's last look is what was replaced."""
+    big = os.urandom(PART + 1)  # past the multipart threshold: committed by a copy of a temporary
+
+    def put(key: str, data: bytes, guard=None) -> str:
+        return run(store.put_object(bucket, key, body(data), ObjectAttributes(), guard=guard)).etag
+
+    for data in (b"small new", big):
+        old = put("k", b"old")
+        changed = put("k", b"changed by another writer")
+        guard = StaleGuard(store, bucket, "k", old)
+        put("k", data, guard)
+        assert guard.looks == [old, changed]
+        assert run(read(run(store.get_object(bucket, "k")))) == data
+
+    # Looked while the key was empty; another writer created it before the commit.
+    guard = StaleGuard(store, bucket, "created", None)
+    other = put("created", b"the other writer's")
+    put("created", b"mine", guard)
+    assert guard.looks == [None, other]
+
+    put("src", b"copied")
+    current = put("k", b"current")
+    guard = StaleGuard(store, bucket, "k", "0" * 32)
+    run(store.copy_object(bucket, "src", bucket, "k", None, guard=guard))
+    assert guard.looks == ["0" * 32, current]
+
+    upload = run(store.create_multipart_upload(bucket, "k", ObjectAttributes()))
+    part = run(store.upload_part(bucket, "k", upload, 1, body(b"one part")))
+    current = run(store.head_object(bucket, "k")).etag
+    guard = StaleGuard(store, bucket, "k", "0" * 32)
+    run(store.complete_multipart_upload(bucket, "k", upload, [(1, part.etag)], guard=guard))
+    assert guard.looks == ["0" * 32, current]
+    assert run(read(run(store.get_object(bucket, "k")))) == b"one part"
+
+    # A delete that looked before the key was rewritten removes the rewrite, and says so.
+    looked = put("d", b"looked at")
+    rewritten = put("d", b"rewritten")
+    guard = StaleGuard(store, bucket, "d", looked)
+    run(store.delete_object(bucket, "d", guard=guard))
+    assert guard.looks == [looked, rewritten]
+    assert error_code(run, store.head_object(bucket, "d")) == "NoSuchKey"
+
+    # A delete whose look finds no object sends none: a write after the look stays, and is not counted
+    # as removed (the delete took its place before that write).
+    guard = StaleGuard(store, bucket, "d", None)
+    put("d", b"written after the look")
+    run(store.delete_object(bucket, "d", guard=guard))
+    assert guard.looks == [None]
+    assert run(read(run(store.get_object(bucket, "d")))) == b"written after the look"
+
+
+def test_a_refusal_that_is_not_the_keys_change_is_raised(store, bucket, run):
+    """The guard finds the key as it expected, yet the commit is refused: the refusal names something
+    else (here the copy's source, rewritten between its HEAD and the copy), and comes out as it does
+    without a guard, after one look that found the key unchanged."""
+    run(store.put_object(bucket, "src", body(b"source"), ObjectAttributes()))
+    current = run(store.put_object(bucket, "k", body(b"current"), ObjectAttributes())).etag
+
+    class RewritesTheSource(StaleGuard):
+        async def expect(self) -> WriteCondition:
+            if not self.looks:
+                await self.store.put_object(bucket, "src", body(b"source, rewritten"), ObjectAttributes())
+            return await super().expect()
+
+    guard = RewritesTheSource(store, bucket, "k", current)
+    assert error_code(run, store.copy_object(bucket, "src", bucket, "k", None, guard=guard)) == "InternalError"
+    assert guard.looks == [current, current]
+    assert run(read(run(store.get_object(bucket, "k")))) == b"current"

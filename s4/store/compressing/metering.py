@@ -15,13 +15,18 @@ The embedded store says what each of its commits removed (``ObjectInfo.replaced`
 ``DeleteResult.removed``, seen in the commit's own transaction): there nothing is looked at first,
 and the ledger is exact with any number of processes. Over an upstream, as follows.
 
-Changes of the same key that overlap in this process (two PUTs of one key at once, a PUT and a
-DELETE) both look at the same object first; each is recorded against what the change that finished
-before it left (``_KeyChanges``), not against what both saw, so the object is subtracted once.
+Over an upstream the look and the commit are two requests, and another process (a worker, another
+gateway) may change the key in between. In a bucket that never had versioning, where every change of
+a key replaces its one object, the upstream store commits under what the look saw (a CommitGuard:
+If-Match its ETag, If-None-Match when it saw nothing) and, refused, looks again and commits again;
+the last look is then what the commit replaced, with any number of processes (a delete that finds
+nothing is not sent). Upstreams that ignore the conditions get no such guarantee.
 
-Limit: the look and the write are two requests, so two *processes* (workers, gateways) changing the
-same key at the same instant can both subtract the object they both saw replaced, and within a
-process two changes are taken to commit in the order they finish; changes of different keys, by any
+In a versioned bucket (a delete of a version by its id, a Suspended bucket's null version), changes
+of the same key that overlap in this process both look at the same object first; each is recorded
+against what the change that finished before it left (``_KeyChanges``), not against what both saw,
+so the object is subtracted once. Limit: there, two *processes* changing the same key at the same
+instant can both subtract the object they both saw replaced. Changes of different keys, by any
 number of processes, are exact (each writer's record is its own, see s4.store.compressing.ledger).
 ``s4 savings --recount`` counts a bucket again from what it holds.
 """
@@ -33,7 +38,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
-from s4.store.base import NULL_VERSION, ByteRange, DeleteResult, ObjectInfo, ObjectStore, StoreError
+from s4.store.base import NULL_VERSION, ByteRange, DeleteResult, ObjectInfo, ObjectStore, StoreError, WriteCondition
 from s4.store.compressing.ledger import Ledger, LedgerTotals, classify, totals_of
 
 VERSIONING_TTL = 5.0
@@ -50,6 +55,23 @@ class _KeyChanges:
     in_flight: int = 0
     finished: int = 0
     left: ObjectInfo | None = None
+
+
+class _LookBeforeCommit:
+    """The CommitGuard of one change of a key in a never-versioned bucket: each look remembers what it saw,
+    so once the commit lands, ``seen`` is what it replaced."""
+
+    def __init__(self, store: MeteredStore, bucket: str, key: str) -> None:
+        self._store = store
+        self._bucket = bucket
+        self._key = key
+        self.seen: ObjectInfo | None = None
+
+    async def expect(self) -> WriteCondition:
+        self.seen = await self._store._head(self._bucket, self._key, None)
+        if self.seen is None:
+            return WriteCondition(if_none_match=True)
+        return WriteCondition(if_match=self.seen.etag.strip('"'))
 
 
 class MeteredStore:
@@ -126,6 +148,11 @@ class MeteredStore:
         self.ledger.record(bucket, delta)
 
     @property
+    def _guards_commits(self) -> bool:
+        """The inner store commits under a CommitGuard (an upstream checking If-Match / If-None-Match)."""
+        return bool(getattr(self.inner, "takes_commit_guards", False))
+
+    @property
     def _told_what_is_replaced(self) -> bool:
         """The inner store says what each write and delete removed (the embedded store, from the
         commit's own transaction): no look before a change, and exact with any number of processes."""
@@ -142,20 +169,33 @@ class MeteredStore:
         bucket: str,
         key: str,
         kind: str,
-        commit: Callable[[], Awaitable[Any]],
+        commit: Callable[[dict[str, Any]], Awaitable[Any]],
         left: Callable[[Any], Awaitable[ObjectInfo | None]],
         when_absent: Any = None,
+        guardable: bool = True,
     ) -> Any:
-        """Make one change of the key's current object (``commit``) and record it: what it ``left``
-        minus what it replaced, which is what the last overlapping change of the key to finish here
-        left, when one finished meanwhile, and what the look before the change saw otherwise.
+        """Make one change of the key's current object (``commit``, called with the keywords to add to the
+        inner call: a ``guard`` or none) and record it: what it ``left`` minus what it replaced. That is
+        what the inner store reports, or the guard's last look in a never-versioned bucket over an
+        upstream (``guardable``: a change of the key's current object there), or else what the last
+        overlapping change of the key to finish here left, when one finished meanwhile, and what the
+        look before the change saw otherwise.
 
         ``when_absent``: answered instead of the change when the look finds no object in a bucket
         that never had versioning, and no other change of the key is in flight here."""
         if self._told_what_is_replaced:
-            result = await commit()
+            result = await commit({})
             removed = result.removed if isinstance(result, DeleteResult) else result.replaced
             self._change(bucket, kind, removed or (), await left(result))
+            return result
+        if guardable and self._guards_commits and await self._status(bucket) is None:
+            guard = _LookBeforeCommit(self, bucket, key)
+            result = await commit({"guard": guard})
+            after = await left(result)
+            track = self._keys.get((bucket, key))
+            if track is not None:  # an unguarded change of the key in flight here counts against this one
+                track.finished, track.left = track.finished + 1, after
+            self._change(bucket, kind, () if guard.seen is None else (guard.seen,), after)
             return result
         track = self._keys.setdefault((bucket, key), _KeyChanges())
         track.in_flight += 1
@@ -167,7 +207,7 @@ class MeteredStore:
             if when_absent is not None and before is None and status is None and alone:
                 return when_absent
             replaces = status != "Enabled"  # a new version replaces nothing
-            result = await commit()
+            result = await commit({})
             after = await left(result)
             if replaces and track.finished != seen:
                 before = track.left
@@ -191,7 +231,11 @@ class MeteredStore:
             return info
 
         return await self._replacing(
-            bucket, key, kind, lambda: self.inner.put_object(bucket, key, body, attributes, *args, **kwargs), left
+            bucket,
+            key,
+            kind,
+            lambda guarding: self.inner.put_object(bucket, key, body, attributes, *args, **kwargs, **guarding),
+            left,
         )
 
     async def copy_object(
@@ -204,7 +248,9 @@ class MeteredStore:
             dst_bucket,
             dst_key,
             kind,
-            lambda: self.inner.copy_object(src_bucket, src_key, dst_bucket, dst_key, *args, **kwargs),
+            lambda guarding: self.inner.copy_object(
+                src_bucket, src_key, dst_bucket, dst_key, *args, **kwargs, **guarding
+            ),
             lambda info: self._written(dst_bucket, dst_key, info),
         )
 
@@ -216,7 +262,7 @@ class MeteredStore:
             bucket,
             key,
             kind,
-            lambda: self.inner.complete_multipart_upload(bucket, key, *args, **kwargs),
+            lambda guarding: self.inner.complete_multipart_upload(bucket, key, *args, **kwargs, **guarding),
             lambda info: self._written(bucket, key, info),
         )
 
@@ -226,8 +272,8 @@ class MeteredStore:
         if kind is None:
             return await self.inner.delete_object(bucket, key, **call)
 
-        def commit() -> Awaitable[DeleteResult]:
-            return self.inner.delete_object(bucket, key, **call)
+        def commit(guarding: dict[str, Any]) -> Awaitable[DeleteResult]:
+            return self.inner.delete_object(bucket, key, **call, **guarding)
 
         # One of the key's changes: without a version id, and for the null version where it is what a
         # PUT replaces (never versioned, Suspended); any delete where the store says what it removed.
@@ -239,10 +285,12 @@ class MeteredStore:
             # The gateway's own object (a stale sidecar looked for after every PUT) that is not there, in a
             # bucket without versions, with nothing here writing it: the delete would change nothing.
             absent = DeleteResult() if kind != "data" and version_id is None else None
-            return await self._replacing(bucket, key, kind, commit, _nothing_left, when_absent=absent)
+            return await self._replacing(
+                bucket, key, kind, commit, _nothing_left, when_absent=absent, guardable=version_id is None
+            )
         # Another version by its id, whatever happens to the key's current one.
         before = await self._head(bucket, key, version_id)
-        result = await commit()
+        result = await commit({})
         self._change(bucket, kind, () if before is None else (before,), None)
         return result
 

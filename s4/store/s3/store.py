@@ -20,7 +20,7 @@ import datetime as dt
 import logging
 import math
 import uuid
-from collections.abc import AsyncIterable, Coroutine, Mapping, Sequence
+from collections.abc import AsyncIterable, Awaitable, Coroutine, Mapping, Sequence
 from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
 
@@ -36,6 +36,7 @@ from s4.store.base import (
     VERSIONING_SUSPENDED,
     BucketInfo,
     ByteRange,
+    CommitGuard,
     CompletionChecksums,
     DeleteResult,
     ListPage,
@@ -57,6 +58,7 @@ from s4.store.s3.bodies import BodyReader, BufferedBody, ResponseBody, StreamedB
 from s4.store.s3.buckets import Location, NativeBuckets, SharedBucket, no_such_bucket, utc
 from s4.store.s3.documents import DOCUMENT_PREFIX, PAST_DOCUMENTS, BucketDocuments
 from s4.store.s3.errors import translate, unreachable
+from s4.store.s3.guarded import commit_guarded
 from s4.store.s3.versions import (
     Found,
     VersioningStatus,
@@ -150,6 +152,10 @@ class S3Store:
 
     listing_includes_metadata = False
     """ListObjects carries no user metadata: a CompressingStore HEADs listed keys (and caches)."""
+    takes_commit_guards = True
+    """Writes and deletes take a ``guard`` (s4.store.base.CommitGuard): their commit is sent under what it
+    expects of the key, which the upstream checks (If-Match / If-None-Match on PutObject, CopyObject,
+    CompleteMultipartUpload and DeleteObject: AWS S3 and SeaweedFS do), and sent again when refused."""
     max_single_copy = MAX_SINGLE_COPY
     copy_part_size = COPY_PART_SIZE
     """S3's copy limits, as attributes so that a test can reach the multipart copy without 5 GiB of data."""
@@ -461,6 +467,7 @@ class S3Store:
         *,
         tags: Mapping[str, str] | None = None,
         content_etag: bool = True,
+        guard: CommitGuard | None = None,
     ) -> ObjectInfo:
         del content_etag  # the upstream's ETag costs the gateway nothing (see ObjectStore.put_object)
         location = await self._buckets.require(bucket)
@@ -469,23 +476,28 @@ class S3Store:
         first = await reader.read(threshold + 1)
         if len(first) <= threshold:
             # The body has ended: its attributes are final now.
-            answer = await self._call(
-                "put_object",
-                Bucket=location.bucket,
-                Key=location.key(key),
-                Body=first,
-                ContentMD5=await content_md5(first),
-                **to_params(attributes),
-                **_tagging_params(tags),
-                **_condition_params(condition),
-            )
+            whole, md5 = first, await content_md5(first)
+
+            def send(commit_condition: WriteCondition | None) -> Awaitable[dict[str, Any]]:
+                return self._call(
+                    "put_object",
+                    Bucket=location.bucket,
+                    Key=location.key(key),
+                    Body=whole,
+                    ContentMD5=md5,
+                    **to_params(attributes),
+                    **_tagging_params(tags),
+                    **_condition_params(commit_condition),
+                )
+
+            answer = await commit_guarded(condition, guard, send)
             info = ObjectInfo(bucket, key, len(first), _etag(answer["ETag"]), _answered_at(answer), attributes)
             version_id = answered_version(answer)
             return dataclasses.replace(info, tag_count=len(tags or {}), version_id=version_id)
         reader.unread(first)
         del first
         return await self._put_through_temporary(
-            bucket, key, location, reader, attributes, getattr(body, "expected_size", None), condition, tags
+            bucket, key, location, reader, attributes, getattr(body, "expected_size", None), condition, tags, guard
         )
 
     async def _put_through_temporary(
@@ -498,9 +510,10 @@ class S3Store:
         expected_size: int | None,
         condition: WriteCondition | None = None,
         tags: Mapping[str, str] | None = None,
+        guard: CommitGuard | None = None,
     ) -> ObjectInfo:
         """Multipart upload to a temporary key, then a server-side copy onto ``key`` with the final metadata
-        and tags (the copy carries ``condition``: it is the commit)."""
+        and tags (the copy carries ``condition`` and ``guard``: it is the commit)."""
         temp = location.key(f"{TEMP_PREFIX}{uuid.uuid4().hex}")
         created = await self._call("create_multipart_upload", Bucket=location.bucket, Key=temp)
         upload_id = created["UploadId"]
@@ -520,7 +533,7 @@ class S3Store:
             source = ObjectInfo(bucket, temp, size, "", dt.datetime.now(dt.UTC), version_id=temp_version)
             # The temporary has no tags: copying them (tags None) gives the object none.
             info = await self._copy_stored(
-                location, source, location, bucket, key, attributes, True, condition, tags or None
+                location, source, location, bucket, key, attributes, True, condition, tags or None, guard
             )
         except BaseException:
             await self._detached(self._discard_temporary(location.bucket, temp, upload_id))
@@ -589,10 +602,12 @@ class S3Store:
         except StoreError as exc:
             _log.warning("could not delete the temporary object %s/%s (%s); an expiry rule may", bucket, key, exc)
 
-    async def _delete_gateway_key(self, bucket: str, key: str, version_id: str | None = None) -> dict[str, Any]:
+    async def _delete_gateway_key(
+        self, bucket: str, key: str, version_id: str | None = None, condition: WriteCondition | None = None
+    ) -> dict[str, Any]:
         """Delete one of the gateway's own keys (upstream names) for good: in a versioned bucket, a delete
-        marker and the versions under it would stay forever, unseen."""
-        params = {} if version_id is None else {"VersionId": version_id}
+        marker and the versions under it would stay forever, unseen. ``condition``: If-Match on the delete."""
+        params = {"VersionId": version_id} if version_id is not None else _condition_params(condition)
         answer = await self._call("delete_object", Bucket=bucket, Key=key, **params)
         if version_id is None and answer.get("DeleteMarker"):
             await self._purge(bucket, key)
@@ -640,15 +655,29 @@ class S3Store:
         await self._call("put_object", Bucket=bucket, Key=key, Body=b"")
         return await self._call("delete_object", Bucket=bucket, Key=key, VersionId=NULL_VERSION)
 
-    async def delete_object(self, bucket: str, key: str, *, version_id: str | None = None) -> DeleteResult:
+    async def delete_object(
+        self, bucket: str, key: str, *, version_id: str | None = None, guard: CommitGuard | None = None
+    ) -> DeleteResult:
+        """``guard``: only without ``version_id`` (see CommitGuard; a key it finds empty is not sent a delete)."""
         location = await self._buckets.require(bucket)
         upstream_key = location.key(key)
         if version_id is None:
             if is_gateway_key(location, upstream_key):
-                await self._delete_gateway_key(location.bucket, upstream_key)
+
+                def send_gateways(commit_condition: WriteCondition | None) -> Awaitable[dict[str, Any]]:
+                    return self._delete_gateway_key(location.bucket, upstream_key, condition=commit_condition)
+
+                await commit_guarded(None, guard, send_gateways, absent=dict)
                 return DeleteResult()
-            answer = await self._call("delete_object", Bucket=location.bucket, Key=upstream_key)
+
+            def send(commit_condition: WriteCondition | None) -> Awaitable[dict[str, Any]]:
+                params = _condition_params(commit_condition)
+                return self._call("delete_object", Bucket=location.bucket, Key=upstream_key, **params)
+
+            answer = await commit_guarded(None, guard, send, absent=dict)
             return DeleteResult(answered_version(answer), bool(answer.get("DeleteMarker")))
+        if guard is not None:
+            raise ValueError("a delete of a version by its id takes no guard")
         # Only a version that is there: S3 answers 204 for one that is not, and deletes nothing, while SeaweedFS
         # deletes the current object (never-versioned bucket) or brings a deleted one back (malformed id).
         found = await find_version(self._call, location.bucket, upstream_key, version_id)
@@ -674,6 +703,7 @@ class S3Store:
         *,
         tags: Mapping[str, str] | None = None,
         src_version_id: str | None = None,
+        guard: CommitGuard | None = None,
     ) -> ObjectInfo:
         source_location = self._buckets.locate(src_bucket)
         target = await self._buckets.require(dst_bucket)
@@ -689,7 +719,16 @@ class S3Store:
         )
         replace = attributes is not None
         return await self._copy_stored(
-            source_location, stored, target, dst_bucket, dst_key, kept, replace=replace, condition=condition, tags=tags
+            source_location,
+            stored,
+            target,
+            dst_bucket,
+            dst_key,
+            kept,
+            replace=replace,
+            condition=condition,
+            tags=tags,
+            guard=guard,
         )
 
     async def _copy_stored(
@@ -703,31 +742,36 @@ class S3Store:
         replace: bool,
         condition: WriteCondition | None = None,
         tags: Mapping[str, str] | None = None,
+        guard: CommitGuard | None = None,
     ) -> ObjectInfo:
         """Server-side copy of ``source`` (an upstream key) onto ``key``; source.etag, when set, must still match,
-        and ``condition`` must hold for ``key`` at the commit. ``tags`` None copies the source's tags.
-        ``source.version_id``, when set, names the source's version."""
+        and ``condition`` (or ``guard``) must hold for ``key`` at the commit. ``tags`` None copies the source's
+        tags. ``source.version_id``, when set, names the source's version."""
         copy_source = {"Bucket": source_location.bucket, "Key": source.key}
         if source.version_id is not None:
             copy_source["VersionId"] = source.version_id
         source_condition = {"CopySourceIfMatch": _quoted(source.etag)} if source.etag else {}
         if source.size > self.max_single_copy:
             return await self._multipart_copy(
-                copy_source, source_condition, source.size, target, bucket, key, attributes, condition, tags
+                copy_source, source_condition, source.size, target, bucket, key, attributes, condition, tags, guard
             )
         directive = {"MetadataDirective": "REPLACE", **to_params(attributes)} if replace else {}
         if tags is not None:
             directive |= {"TaggingDirective": "REPLACE", "Tagging": tagging_header(tags)}
-        try:
-            answer = await self._call(
+
+        def send(commit_condition: WriteCondition | None) -> Awaitable[dict[str, Any]]:
+            return self._call(
                 "copy_object",
                 Bucket=target.bucket,
                 Key=target.key(key),
                 CopySource=copy_source,
                 **source_condition,
                 **directive,
-                **_condition_params(condition),
+                **_condition_params(commit_condition),
             )
+
+        try:
+            answer = await commit_guarded(condition, guard, send)
         except StoreError as exc:
             raise _changed_during_copy(exc, condition) from None
         result = answer.get("CopyObjectResult", {})
@@ -747,9 +791,10 @@ class S3Store:
         attributes: ObjectAttributes,
         write_condition: WriteCondition | None = None,
         tags: Mapping[str, str] | None = None,
+        guard: CommitGuard | None = None,
     ) -> ObjectInfo:
         """A copy too big for CopyObject: UploadPartCopy ranges, a few at a time; the key appears at Complete
-        (which carries ``write_condition``). Its tags are set when the upload starts: the source's when
+        (which carries ``write_condition`` or ``guard``). Its tags are set when the upload starts: the source's when
         ``tags`` is None, as CopyObject would copy them."""
         if tags is None:
             tags = await self._tags_of(copy_source["Bucket"], copy_source["Key"], copy_source.get("VersionId"))
@@ -786,14 +831,19 @@ class S3Store:
                     ]
             except BaseExceptionGroup as group_error:
                 raise _changed_during_copy(_first_store_error(group_error)) from None
-            answer = await self._call(
-                "complete_multipart_upload",
-                Bucket=target.bucket,
-                Key=target.key(key),
-                UploadId=upload_id,
-                MultipartUpload={"Parts": [t.result() for t in tasks]},
-                **_condition_params(write_condition),
-            )
+            copied = [t.result() for t in tasks]
+
+            def send(commit_condition: WriteCondition | None) -> Awaitable[dict[str, Any]]:
+                return self._call(
+                    "complete_multipart_upload",
+                    Bucket=target.bucket,
+                    Key=target.key(key),
+                    UploadId=upload_id,
+                    MultipartUpload={"Parts": copied},
+                    **_condition_params(commit_condition),
+                )
+
+            answer = await commit_guarded(write_condition, guard, send)
         except BaseException:
             await self._detached(self._abort_quietly(target.bucket, target.key(key), upload_id))
             raise
@@ -1142,6 +1192,7 @@ class S3Store:
         condition: WriteCondition | None = None,
         *,
         checksums: CompletionChecksums | None = None,
+        guard: CommitGuard | None = None,
     ) -> ObjectInfo:
         if checksums is not None:
             raise not_kept()
@@ -1149,14 +1200,18 @@ class S3Store:
             raise StoreError("MalformedXML", "The XML you provided was not well-formed or did not validate")
         location = self._buckets.locate(bucket)
         listed = [{"PartNumber": number, "ETag": _quoted(_etag(etag))} for number, etag in parts]
-        answer = await self._call(
-            "complete_multipart_upload",
-            Bucket=location.bucket,
-            Key=location.key(key),
-            UploadId=upload_id,
-            MultipartUpload={"Parts": listed},
-            **_condition_params(condition),
-        )
+
+        def send(commit_condition: WriteCondition | None) -> Awaitable[dict[str, Any]]:
+            return self._call(
+                "complete_multipart_upload",
+                Bucket=location.bucket,
+                Key=location.key(key),
+                UploadId=upload_id,
+                MultipartUpload={"Parts": listed},
+                **_condition_params(commit_condition),
+            )
+
+        answer = await commit_guarded(condition, guard, send)
         # The version just made (another writer's may be current already); none named on a Suspended bucket,
         # as S3 names none there.
         version_id = answered_version(answer)
