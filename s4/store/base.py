@@ -46,6 +46,10 @@ documents of their bucket too, ``object-acl/<SHA-256 of the key>`` (s4.server.op
 are the access-control records (s4.server.access.owners): ``owner``, the identity that created the bucket, and
 ``upload-owner/<upload id>``, the initiator of another identity's multipart upload."""
 LIFECYCLE_DOCUMENT = "lifecycle"
+TRANSIENT_METADATA = "s4-transient"
+"""User metadata key of an object a store writes for an instant for its own bookkeeping and removes at
+once (the S3 store's empty null version that takes a null delete marker's place so it can be deleted):
+no client's, and not counted by the savings ledger when a look happens to see it."""
 
 
 class StoreErrorKind(enum.Enum):
@@ -162,12 +166,14 @@ class CommitGuard(Protocol):
     expects (If-Match the ETag looked at, or If-None-Match: * for no object), which the upstream
     checks atomically with the commit; refused, it asks the guard to look again and commits again.
     So the guard's last look is exactly what the commit replaced, whatever other processes do
-    (the savings ledger counts with it). A delete the guard expects to find no object is answered
-    without a request: it would remove nothing, and it takes its place just before any write that
-    comes after the look."""
+    (the savings ledger counts with it). A delete of the key's current object the guard expects to
+    find absent is answered without a request: it would remove nothing, and it takes its place just
+    before any write that comes after the look."""
 
-    async def expect(self) -> WriteCondition:
-        """Look at the key now: ``WriteCondition(if_match=<stored ETag>)``, or ``(if_none_match=True)``."""
+    async def expect(self) -> WriteCondition | None:
+        """Look at the key now: ``WriteCondition(if_match=<stored ETag>)`` (of the version a delete names,
+        when it names one), ``(if_none_match=True)`` for no object, or None: commit without a condition
+        (nothing the commit could be conditioned on would tell what it removes, see the ledger's guard)."""
         ...
 
 

@@ -815,3 +815,24 @@ def test_a_refusal_that_is_not_the_keys_change_is_raised(store, bucket, run):
     assert error_code(run, store.copy_object(bucket, "src", bucket, "k", None, guard=guard)) == "InternalError"
     assert guard.looks == [current, current]
     assert run(read(run(store.get_object(bucket, "k")))) == b"current"
+
+
+def test_a_refusal_the_guards_look_cannot_explain_still_commits_the_clients_change(store, bucket, run, caplog):
+    """An upstream whose condition checks disagree with what it reads back (SeaweedFS's If-Match on a
+    Suspended bucket's current version with an id): the change is committed without the condition
+    rather than refused for the ledger's sake, and a warning says the ledger may be off."""
+
+    class Misled:
+        looks = 0
+
+        async def expect(self) -> WriteCondition:
+            self.looks += 1
+            return WriteCondition(if_match="0" * 32)  # what the upstream never has
+
+    run(store.put_object(bucket, "k", body(b"before"), ObjectAttributes()))
+    guard = Misled()
+    with caplog.at_level("WARNING", logger="s4.store.s3.guarded"):
+        run(store.put_object(bucket, "k", body(b"the client's change"), ObjectAttributes(), guard=guard))
+    assert guard.looks == 2
+    assert run(read(run(store.get_object(bucket, "k")))) == b"the client's change"
+    assert "sent without its guard" in caplog.text

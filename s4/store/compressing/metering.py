@@ -13,21 +13,22 @@ looked at first (a HEAD; its manifest gives the original size), by the bucket's 
 
 The embedded store says what each of its commits removed (``ObjectInfo.replaced``,
 ``DeleteResult.removed``, seen in the commit's own transaction): there nothing is looked at first,
-and the ledger is exact with any number of processes. Over an upstream, as follows.
+and the ledger is exact with any number of processes.
 
 Over an upstream the look and the commit are two requests, and another process (a worker, another
-gateway) may change the key in between. In a bucket that never had versioning, where every change of
-a key replaces its one object, the upstream store commits under what the look saw (a CommitGuard:
-If-Match its ETag, If-None-Match when it saw nothing) and, refused, looks again and commits again;
-the last look is then what the commit replaced, with any number of processes (a delete that finds
-nothing is not sent). Upstreams that ignore the conditions get no such guarantee.
+gateway) may change the key in between. So the upstream store commits under what the look saw (a
+CommitGuard, see ``_LookBeforeCommit``: If-Match its ETag, If-None-Match when it saw nothing) and,
+refused, looks again and commits again; the last look is then what the commit removed, with any
+number of processes. Limits (README): a Suspended bucket's delete of a key with no current object,
+and its changes of a key whose current version has an id, are committed without a condition; so is
+a change refused 10 times, or refused in a way the look does not explain (logged); and upstreams
+that ignore the conditions get no such guarantee.
 
-In a versioned bucket (a delete of a version by its id, a Suspended bucket's null version), changes
-of the same key that overlap in this process both look at the same object first; each is recorded
-against what the change that finished before it left (``_KeyChanges``), not against what both saw,
-so the object is subtracted once. Limit: there, two *processes* changing the same key at the same
-instant can both subtract the object they both saw replaced. Changes of different keys, by any
-number of processes, are exact (each writer's record is its own, see s4.store.compressing.ledger).
+For an inner store that neither reports nor takes guards (tests' wrappers), changes of the same key
+that overlap in this process both look at the same object first; each is recorded against what the
+change that finished before it left (``_KeyChanges``), not against what both saw, so the object is
+subtracted once. Changes of different keys, by any number of processes, are exact (each writer's
+record is its own, see s4.store.compressing.ledger).
 ``s4 savings --recount`` counts a bucket again from what it holds.
 """
 
@@ -38,7 +39,17 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
-from s4.store.base import NULL_VERSION, ByteRange, DeleteResult, ObjectInfo, ObjectStore, StoreError, WriteCondition
+from s4.codec.format.manifest import normalize_metadata
+from s4.store.base import (
+    NULL_VERSION,
+    TRANSIENT_METADATA,
+    ByteRange,
+    DeleteResult,
+    ObjectInfo,
+    ObjectStore,
+    StoreError,
+    WriteCondition,
+)
 from s4.store.compressing.ledger import Ledger, LedgerTotals, classify, totals_of
 
 VERSIONING_TTL = 5.0
@@ -58,20 +69,54 @@ class _KeyChanges:
 
 
 class _LookBeforeCommit:
-    """The CommitGuard of one change of a key in a never-versioned bucket: each look remembers what it saw,
-    so once the commit lands, ``seen`` is what it replaced."""
+    """The CommitGuard of one change of a key over an upstream (see CommitGuard): each look remembers what
+    the change would remove, so once the commit lands, ``seen`` is what it removed.
 
-    def __init__(self, store: MeteredStore, bucket: str, key: str) -> None:
+    What the commit is conditioned on, by the bucket's versioning (``status``):
+
+    - never versioned: the key's object (If-Match its ETag), or its absence (If-None-Match: *, and a
+      delete then sends nothing);
+    - Suspended (a write or a delete replaces the null version, current or not): the current null
+      version (If-Match); with no current object, a write needs none (If-None-Match: *), while a
+      delete, which must still place its null delete marker, is sent without a condition (None), and
+      so is a change over a current version with an id (see below);
+    - a delete of a version by its id, in any bucket: that version (If-Match its ETag); gone, or a delete
+      marker (no bytes, not counted), without a condition.
+    """
+
+    def __init__(
+        self, store: MeteredStore, bucket: str, key: str, status: str | None, version_id: str | None, deleting: bool
+    ) -> None:
         self._store = store
         self._bucket = bucket
         self._key = key
+        self._status = status
+        self._version_id = version_id
+        self._deleting = deleting
         self.seen: ObjectInfo | None = None
 
-    async def expect(self) -> WriteCondition:
-        self.seen = await self._store._head(self._bucket, self._key, None)
-        if self.seen is None:
+    async def expect(self) -> WriteCondition | None:
+        look = self._store.look
+        if self._version_id is not None:
+            self.seen = await look(self._bucket, self._key, self._version_id)
+            return None if self.seen is None else _matching(self.seen)
+        current = await look(self._bucket, self._key, None)
+        if self._status is None:
+            self.seen = current
+            return WriteCondition(if_none_match=True) if current is None else _matching(current)
+        if current is not None and (current.version_id or NULL_VERSION) == NULL_VERSION:
+            self.seen = current
+            return _matching(current)
+        # A noncurrent null version, if any, is what goes. Not conditioned on a current version with an id:
+        # SeaweedFS checks If-Match there against the null version under it (refusing every commit).
+        self.seen = await look(self._bucket, self._key, NULL_VERSION)
+        if current is None and not self._deleting:
             return WriteCondition(if_none_match=True)
-        return WriteCondition(if_match=self.seen.etag.strip('"'))
+        return None
+
+
+def _matching(info: ObjectInfo) -> WriteCondition:
+    return WriteCondition(if_match=info.etag.strip('"'))
 
 
 class MeteredStore:
@@ -86,6 +131,10 @@ class MeteredStore:
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
 
+    async def look(self, bucket: str, key: str, version_id: str | None) -> ObjectInfo | None:
+        """The key's current object (or ``version_id``'s) as a change of it would remove it; None for none."""
+        return await self._head(bucket, key, version_id)
+
     async def _head(self, bucket: str, key: str, version_id: str | None) -> ObjectInfo | None:
         try:
             if version_id is None:
@@ -96,7 +145,9 @@ class MeteredStore:
             if exc.code in _MISSING:
                 return None
             raise
-        return None if info.delete_marker else info
+        if info.delete_marker or TRANSIENT_METADATA in normalize_metadata(info.attributes.metadata):
+            return None  # no object, or one the inner store's bookkeeping removes at once (never counted)
+        return info
 
     async def _peek(self, bucket: str, key: str) -> ObjectInfo:
         """The current object's description, by a GET of its first byte rather than a HEAD: a HEAD that
@@ -172,30 +223,32 @@ class MeteredStore:
         commit: Callable[[dict[str, Any]], Awaitable[Any]],
         left: Callable[[Any], Awaitable[ObjectInfo | None]],
         when_absent: Any = None,
-        guardable: bool = True,
+        version_id: str | None = None,
     ) -> Any:
-        """Make one change of the key's current object (``commit``, called with the keywords to add to the
-        inner call: a ``guard`` or none) and record it: what it ``left`` minus what it replaced. That is
-        what the inner store reports, or the guard's last look in a never-versioned bucket over an
-        upstream (``guardable``: a change of the key's current object there), or else what the last
-        overlapping change of the key to finish here left, when one finished meanwhile, and what the
-        look before the change saw otherwise.
+        """Make one change of the key (``commit``, called with the keywords to add to the inner call: a
+        ``guard`` or none) and record it: what it ``left`` minus what it removed. That is what the inner
+        store reports (the embedded store), or the guard's last look (an upstream), or else (a store
+        that does neither) what the last overlapping change of the key to finish here left, when one
+        finished meanwhile, and what the look before the change saw otherwise.
 
-        ``when_absent``: answered instead of the change when the look finds no object in a bucket
-        that never had versioning, and no other change of the key is in flight here."""
+        ``version_id``: a delete of that version. ``when_absent``: for a store that does neither,
+        answered instead of the change when the look finds no object in a bucket that never had
+        versioning, and no other change of the key is in flight here."""
         if self._told_what_is_replaced:
             result = await commit({})
             removed = result.removed if isinstance(result, DeleteResult) else result.replaced
             self._change(bucket, kind, removed or (), await left(result))
             return result
-        if guardable and self._guards_commits and await self._status(bucket) is None:
-            guard = _LookBeforeCommit(self, bucket, key)
+        if self._guards_commits:
+            status = await self._status(bucket)
+            if version_id is None and status == "Enabled":  # a new version, or a delete marker: nothing goes
+                result = await commit({})
+                self._change(bucket, kind, (), await left(result))
+                return result
+            deleting = left is _nothing_left
+            guard = _LookBeforeCommit(self, bucket, key, status, version_id, deleting)
             result = await commit({"guard": guard})
-            after = await left(result)
-            track = self._keys.get((bucket, key))
-            if track is not None:  # an unguarded change of the key in flight here counts against this one
-                track.finished, track.left = track.finished + 1, after
-            self._change(bucket, kind, () if guard.seen is None else (guard.seen,), after)
+            self._change(bucket, kind, () if guard.seen is None else (guard.seen,), await left(result))
             return result
         track = self._keys.setdefault((bucket, key), _KeyChanges())
         track.in_flight += 1
@@ -276,17 +329,19 @@ class MeteredStore:
             return self.inner.delete_object(bucket, key, **call, **guarding)
 
         # One of the key's changes: without a version id, and for the null version where it is what a
-        # PUT replaces (never versioned, Suspended); any delete where the store says what it removed.
+        # PUT replaces (never versioned, Suspended); any delete where the store says what it removed, or
+        # commits under a guard.
         if (
             version_id is None
             or self._told_what_is_replaced
+            or self._guards_commits
             or (version_id == NULL_VERSION and await self._status(bucket) != "Enabled")
         ):
             # The gateway's own object (a stale sidecar looked for after every PUT) that is not there, in a
             # bucket without versions, with nothing here writing it: the delete would change nothing.
             absent = DeleteResult() if kind != "data" and version_id is None else None
             return await self._replacing(
-                bucket, key, kind, commit, _nothing_left, when_absent=absent, guardable=version_id is None
+                bucket, key, kind, commit, _nothing_left, when_absent=absent, version_id=version_id
             )
         # Another version by its id, whatever happens to the key's current one.
         before = await self._head(bucket, key, version_id)

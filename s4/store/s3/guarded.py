@@ -7,6 +7,7 @@ commit, so the guard's last look is what the commit replaced, however many proce
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
@@ -14,10 +15,11 @@ from typing import TypeVar
 from s4.store.base import CommitGuard, StoreError, WriteCondition, conflicting_write
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 GUARDED_ATTEMPTS = 10
-"""Commits sent before giving up with SlowDown (503, which clients retry): each refusal means another
-writer's commit of the key landed meanwhile, so only a key written this hard by others runs out."""
+"""Conditional commits sent before the last, unconditional one: each refusal means another writer's
+commit of the key landed meanwhile, so only a key written this hard by others runs out."""
 _REFUSALS = ("PreconditionFailed", "NoSuchKey")
 """How an upstream refuses a conditional commit: 412, or 404 for If-Match on a key that is gone (AWS)."""
 
@@ -31,10 +33,12 @@ async def commit_guarded(
     """``send`` the commit request under ``condition`` (the client's, as the inner object's identity) or,
     without one, under what ``guard`` expects; sent again while a refusal comes from the key having
     changed since the guard's look. ``absent``: the answer, without a request, when the guard finds no
-    object (a delete: it would remove nothing).
+    object (a delete of the current object: it would remove nothing). A guard that expects None is
+    sent no condition.
 
-    A refusal after which the guard finds the key as it expected it names something else (a copy's
-    source that changed, a missing source): it is raised as it came."""
+    After a refusal that the guard's look does not explain (the key is as it expected), and after
+    GUARDED_ATTEMPTS refusals, the commit is sent once more without the guard's condition: a refusal
+    that names something else (a copy's source that changed) then comes back and is raised."""
     if guard is None:
         return await send(condition)
     expected = await guard.expect()
@@ -44,6 +48,8 @@ async def commit_guarded(
             raise conflicting_write()
         return await send(condition)
     for attempt in range(1, GUARDED_ATTEMPTS + 1):
+        if expected is None:
+            return await send(None)
         if absent is not None and expected.if_none_match:
             return absent()
         try:
@@ -53,7 +59,18 @@ async def commit_guarded(
                 raise
             again = await guard.expect()
             if again == expected:
-                raise
+                # The key is as the guard saw it, yet the commit was refused: the refusal names something
+                # else (a copy's source), and then comes again without the guard's condition, or the
+                # upstream checks conditions against something other than what it reads back.
+                return await _unguarded(send, f"refused ({exc.code}) though the key had not changed")
             expected = again
         await asyncio.sleep(random.uniform(0, 0.005 * 2**attempt))  # let the writers that won settle
-    raise StoreError("SlowDown", "The key is being written by others too often to commit this change; retry it")
+    return await _unguarded(send, f"refused {GUARDED_ATTEMPTS} times, the key changing each time")
+
+
+async def _unguarded(send: Callable[[WriteCondition | None], Awaitable[T]], why: str) -> T:
+    """The commit without the guard's condition: the client's change is never refused for the ledger's
+    sake; only what the ledger counts for it may then be off (``s4 savings --recount``)."""
+    result = await send(None)
+    log.warning("a commit was sent without its guard (%s): the savings ledger may be off for it", why)
+    return result

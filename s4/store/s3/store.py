@@ -33,6 +33,7 @@ from s4.store.base import (
     MAX_PARTS,
     MIN_S3_PART_SIZE,
     NULL_VERSION,
+    TRANSIENT_METADATA,
     VERSIONING_SUSPENDED,
     BucketInfo,
     ByteRange,
@@ -628,14 +629,23 @@ class S3Store:
                 removed.add(vid)
 
     async def _remove_version(
-        self, bucket: str, key: str, version_id: str, found: Found, *, gateways_own: bool = False
+        self,
+        bucket: str,
+        key: str,
+        version_id: str,
+        found: Found,
+        *,
+        gateways_own: bool = False,
+        condition: WriteCondition | None = None,
     ) -> dict[str, Any]:
         """Delete one version or delete marker for good (upstream names). A null delete marker that the upstream
         keeps (SeaweedFS answers 204 and keeps it) of the gateway's own keys is replaced by an empty null
         version, deleted in turn, on a Suspended bucket. Not for a client's key: a client's PUT landing between
         those two steps would be deleted for good after it was reported stored, so there, and on an Enabled
-        bucket, NotImplemented says the upstream cannot remove it (versions.py)."""
-        answer = await self._call("delete_object", Bucket=bucket, Key=key, VersionId=version_id)
+        bucket, NotImplemented says the upstream cannot remove it (versions.py). ``condition``: If-Match on
+        the version's delete."""
+        params = _condition_params(condition)
+        answer = await self._call("delete_object", Bucket=bucket, Key=key, VersionId=version_id, **params)
         if version_id != NULL_VERSION or found is not Found.DELETE_MARKER:
             return answer
         if await find_version(self._call, bucket, key, NULL_VERSION) is not Found.DELETE_MARKER:
@@ -652,13 +662,13 @@ class S3Store:
                 "The upstream S3 cannot remove a null delete marker while the bucket's versioning is Enabled:"
                 " suspend versioning, then delete it",
             )
-        await self._call("put_object", Bucket=bucket, Key=key, Body=b"")
+        await self._call("put_object", Bucket=bucket, Key=key, Body=b"", Metadata={TRANSIENT_METADATA: "1"})
         return await self._call("delete_object", Bucket=bucket, Key=key, VersionId=NULL_VERSION)
 
     async def delete_object(
         self, bucket: str, key: str, *, version_id: str | None = None, guard: CommitGuard | None = None
     ) -> DeleteResult:
-        """``guard``: only without ``version_id`` (see CommitGuard; a key it finds empty is not sent a delete)."""
+        """``guard``: see CommitGuard (without ``version_id``, a key it finds empty is not sent a delete)."""
         location = await self._buckets.require(bucket)
         upstream_key = location.key(key)
         if version_id is None:
@@ -676,8 +686,16 @@ class S3Store:
 
             answer = await commit_guarded(None, guard, send, absent=dict)
             return DeleteResult(answered_version(answer), bool(answer.get("DeleteMarker")))
-        if guard is not None:
-            raise ValueError("a delete of a version by its id takes no guard")
+
+        def send_version(commit_condition: WriteCondition | None) -> Awaitable[DeleteResult]:
+            return self._delete_version(location, upstream_key, version_id, commit_condition)
+
+        return await commit_guarded(None, guard, send_version)
+
+    async def _delete_version(
+        self, location: Location, upstream_key: str, version_id: str, condition: WriteCondition | None
+    ) -> DeleteResult:
+        """Delete one version by its id; ``condition``: If-Match that version's ETag (412 when it is gone)."""
         # Only a version that is there: S3 answers 204 for one that is not, and deletes nothing, while SeaweedFS
         # deletes the current object (never-versioned bucket) or brings a deleted one back (malformed id).
         found = await find_version(self._call, location.bucket, upstream_key, version_id)
@@ -685,9 +703,16 @@ class S3Store:
             if version_id != NULL_VERSION and await self._versioning.of(location.bucket, quiet=True) is None:
                 # A bucket never versioned knows no id but null: S3 (and the embedded store) answer 400.
                 raise StoreError("InvalidArgument", "Invalid version id specified", resource=version_id)
+            if condition is not None:  # the version the guard saw went meanwhile: another delete removed it
+                raise StoreError("PreconditionFailed", "At least one of the pre-conditions you specified did not hold")
             return DeleteResult(version_id)
         answer = await self._remove_version(
-            location.bucket, upstream_key, version_id, found, gateways_own=is_gateways_own(location, upstream_key)
+            location.bucket,
+            upstream_key,
+            version_id,
+            found,
+            gateways_own=is_gateways_own(location, upstream_key),
+            condition=condition if found is Found.VERSION else None,
         )
         marker = found is Found.DELETE_MARKER or bool(answer.get("DeleteMarker"))
         return DeleteResult(answered_version(answer) or version_id, marker)
