@@ -44,7 +44,7 @@ async def commit_guarded(
     expected = await guard.expect()
     if condition is not None:
         # The client's condition was checked on a look of its own: the key changed since if they differ.
-        if condition != expected:
+        if expected is not None and condition != expected:
             raise conflicting_write()
         return await send(condition)
     for attempt in range(1, GUARDED_ATTEMPTS + 1):

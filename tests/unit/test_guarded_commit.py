@@ -1,0 +1,102 @@
+"""commit_guarded's decisions, with a stand-in for the upstream (the real one: tests/unit/test_s3_store.py)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from s4.store.base import StoreError, WriteCondition
+from s4.store.s3 import guarded
+from s4.store.s3.guarded import GUARDED_ATTEMPTS, commit_guarded
+
+ABSENT = WriteCondition(if_none_match=True)
+
+
+def matching(etag: str) -> WriteCondition:
+    return WriteCondition(if_match=etag)
+
+
+class Key:
+    """The key as the upstream has it, and a guard that looks at it; other writers change it by ``writes``."""
+
+    def __init__(self, etag: str | None, writes: list[str | None] | None = None) -> None:
+        self.etag = etag
+        self.writes = list(writes or [])
+        self.sent: list[WriteCondition | None] = []
+
+    async def expect(self) -> WriteCondition | None:
+        return ABSENT if self.etag is None else matching(self.etag)
+
+    async def send(self, condition: WriteCondition | None) -> str:
+        self.sent.append(condition)
+        if self.writes:  # another writer's commit lands first
+            self.etag = self.writes.pop(0)
+        holds = (
+            condition is None
+            or (condition.if_none_match and self.etag is None)
+            or (condition.if_match is not None and condition.if_match == self.etag)
+        )
+        if not holds:
+            raise StoreError("PreconditionFailed", "refused")
+        self.etag = "mine"
+        return "committed"
+
+
+@pytest.fixture(autouse=True)
+def no_backoff(monkeypatch):
+    async def instant(_: float) -> None:
+        return None
+
+    monkeypatch.setattr(guarded.asyncio, "sleep", instant)
+
+
+def test_each_refusal_by_another_writer_is_followed_by_a_fresh_look():
+    key = Key("a", writes=["b", "c"])
+    assert asyncio.run(commit_guarded(None, key, key.send)) == "committed"
+    assert key.sent == [matching("a"), matching("b"), matching("c")]
+
+
+def test_a_delete_that_finds_nothing_sends_nothing():
+    key = Key(None)
+    assert asyncio.run(commit_guarded(None, key, key.send, absent=lambda: "nothing")) == "nothing"
+    assert key.sent == []
+
+
+def test_a_guard_that_expects_nothing_in_particular_sends_no_condition():
+    class Unconditioned(Key):
+        async def expect(self) -> None:
+            return None
+
+    key = Unconditioned("a")
+    asyncio.run(commit_guarded(None, key, key.send))
+    assert key.sent == [None]
+    # With a client's condition, that condition is sent as it is.
+    key = Unconditioned("a")
+    asyncio.run(commit_guarded(matching("a"), key, key.send))
+    assert key.sent == [matching("a")]
+
+
+def test_a_clients_condition_the_look_no_longer_sees_is_a_conflict():
+    key = Key("b")
+    with pytest.raises(StoreError) as caught:
+        asyncio.run(commit_guarded(matching("a"), key, key.send))
+    assert caught.value.code == "ConditionalRequestConflict" and key.sent == []
+
+
+def test_a_key_changing_at_every_try_still_gets_the_change_committed():
+    key = Key("a", writes=[f"w{n}" for n in range(GUARDED_ATTEMPTS)])
+    assert asyncio.run(commit_guarded(None, key, key.send)) == "committed"
+    assert len(key.sent) == GUARDED_ATTEMPTS + 1 and key.sent[-1] is None
+
+
+def test_a_refusal_about_something_else_is_raised():
+    class SourceGone(Key):
+        async def send(self, condition: WriteCondition | None) -> str:
+            self.sent.append(condition)
+            raise StoreError("NoSuchKey", "the copy's source is gone")
+
+    key = SourceGone("a")
+    with pytest.raises(StoreError) as caught:
+        asyncio.run(commit_guarded(None, key, key.send))
+    assert caught.value.code == "NoSuchKey" and key.sent == [matching("a"), None]
