@@ -22,7 +22,8 @@ refused, looks again and commits again; the last look is then what the commit re
 number of processes. Limits (README): a Suspended bucket's delete of a key with no current object,
 and its changes of a key whose current version has an id, are committed without a condition; so is
 a change refused 10 times, or refused in a way the look does not explain (logged); and upstreams
-that ignore the conditions get no such guarantee.
+that ignore the conditions, or do not check them atomically (SeaweedFS 4.48's deletes of one version
+by its id), get no such guarantee.
 
 For an inner store that neither reports nor takes guards (tests' wrappers), changes of the same key
 that overlap in this process both look at the same object first; each is recorded against what the
