@@ -448,6 +448,9 @@ def test_listings_leave_out_what_an_abort_removed_after_the_listing(tmp_path):
             # A part removed between the listing and its HEAD (its upload being aborted) is left out
             # while the upload is still there; once the upload is gone, ListParts answers NoSuchUpload.
             racing.removed[f".s4mpu/{kept}/part-00002"] = ()
+            first_page = await store.list_parts("b", "kept", kept, 0, 2)
+            assert [p.part_number for p in first_page.parts] == [1]
+            assert first_page.is_truncated and first_page.next_part_number_marker == 2  # past the part left out
             parts = await store.list_parts("b", "kept", kept)
             assert [p.part_number for p in parts.parts] == [1, 3]
             racing.removed[f".s4mpu/{kept}/part-00003"] = (f".s4mpu/{kept}/upload",)

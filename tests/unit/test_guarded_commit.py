@@ -100,3 +100,52 @@ def test_a_refusal_about_something_else_is_raised():
     with pytest.raises(StoreError) as caught:
         asyncio.run(commit_guarded(None, key, key.send))
     assert caught.value.code == "NoSuchKey" and key.sent == [matching("a"), None]
+
+
+def test_a_409_from_a_write_at_the_same_time_is_a_refusal_too():
+    class Conflicting(Key):
+        async def send(self, condition: WriteCondition | None) -> str:
+            if not self.sent:
+                self.sent.append(condition)
+                self.etag = "theirs"
+                raise StoreError("ConditionalRequestConflict", "another write ran at the same time")
+            return await super().send(condition)
+
+    key = Conflicting("a")
+    assert asyncio.run(commit_guarded(None, key, key.send)) == "committed"
+    assert key.sent == [matching("a"), matching("theirs")]
+
+
+def test_an_upstream_without_conditional_writes_still_takes_the_change(caplog):
+    class NoConditions(Key):
+        async def send(self, condition: WriteCondition | None) -> str:
+            self.sent.append(condition)
+            if condition is not None:
+                raise StoreError("NotImplemented", "A header you provided implies functionality not implemented")
+            return "committed"
+
+    guarded._warned.clear()
+    key = NoConditions("a")
+    with caplog.at_level("WARNING", logger="s4.store.s3.guarded"):
+        assert asyncio.run(commit_guarded(None, key, key.send)) == "committed"
+        asyncio.run(commit_guarded(None, key, key.send))
+    assert key.sent == [matching("a"), None, matching("a"), None]
+    assert caplog.text.count("sent without its guard") == 1  # once per process and reason
+
+
+def test_only_the_gateways_own_empty_objects_are_taken_as_momentary():
+    """The S3 store's momentary empty null version (TRANSIENT_METADATA) is no object to the ledger's look;
+    a client's object carrying the same metadata (a copy with REPLACE can give it any) is the client's."""
+    import datetime as dt
+
+    from s4.store.base import TRANSIENT_METADATA, ObjectAttributes, ObjectInfo
+    from s4.store.compressing.metering import _transient
+
+    def info(key: str, size: int) -> ObjectInfo:
+        attributes = ObjectAttributes(metadata={TRANSIENT_METADATA: "1"})
+        return ObjectInfo("b", key, size, "e", dt.datetime.now(dt.UTC), attributes)
+
+    assert _transient("k.s4index", info("k.s4index", 0))
+    assert _transient(".s4mpu/u/part-00001", info(".s4mpu/u/part-00001", 0))
+    assert not _transient("k", info("k", 0))  # a client's key
+    assert not _transient("k.s4index", info("k.s4index", 12))  # not empty

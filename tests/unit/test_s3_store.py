@@ -24,6 +24,7 @@ from s4.store.base import ByteRange, ObjectAttributes, ObjectStream, StoreError,
 from s4.store.compressing.store import CompressingStore
 from s4.store.factory import open_inner_store
 from s4.store.filesystem import FilesystemStore
+from s4.store.s3 import guarded
 from s4.store.s3.store import TEMP_PREFIX, S3Store
 from tests.seaweed import ACCESS_KEY, SECRET_KEY, SeaweedFS, SeaweedUnavailable, start_seaweed
 from tests.unit.store_helpers import body, failing_body, md5
@@ -831,8 +832,43 @@ def test_a_refusal_the_guards_look_cannot_explain_still_commits_the_clients_chan
 
     run(store.put_object(bucket, "k", body(b"before"), ObjectAttributes()))
     guard = Misled()
+    guarded._warned.clear()  # warned once per process and reason
     with caplog.at_level("WARNING", logger="s4.store.s3.guarded"):
         run(store.put_object(bucket, "k", body(b"the client's change"), ObjectAttributes(), guard=guard))
     assert guard.looks == 2
     assert run(read(run(store.get_object(bucket, "k")))) == b"the client's change"
     assert "sent without its guard" in caplog.text
+
+
+def test_a_guarded_delete_of_a_version_that_became_a_delete_marker_looks_again(store, run):
+    """Suspended bucket: the guard looked at the null version (an object); before the delete, another
+    process's plain DELETE put a null delete marker in its place (and counted the object as removed).
+    The guarded delete must not remove the marker as if it were the object: refused, looked at again.
+    (A sidecar's key: a null delete marker of a client's key SeaweedFS cannot remove, see versions.py.)"""
+    KEY = "k.s4index"
+    name = f"s3store-suspended-{next(_names)}"
+    run(store.create_bucket(name))
+    run(store.put_bucket_versioning(name, "Enabled"))
+    run(store.put_bucket_versioning(name, "Suspended"))
+    null = run(store.put_object(name, KEY, body(b"the null version"), ObjectAttributes())).etag
+
+    class VersionGuard:
+        looks: list[str | None] = []
+
+        async def expect(self) -> WriteCondition | None:
+            if not self.looks:
+                self.looks.append(null)
+                await store.delete_object(name, KEY)  # the other process's DELETE, after this look
+                return WriteCondition(if_match=null)
+            try:
+                seen = (await store.head_object(name, KEY, version_id="null")).etag
+            except StoreError as exc:
+                assert exc.code in ("MethodNotAllowed", "NoSuchKey", "NoSuchVersion")
+                seen = None
+            self.looks.append(seen)
+            return None if seen is None else WriteCondition(if_match=seen)
+
+    guard = VersionGuard()
+    result = run(store.delete_object(name, KEY, version_id="null", guard=guard))
+    assert guard.looks == [null, None]  # what was removed: the marker, which holds no bytes
+    assert result.delete_marker

@@ -57,7 +57,8 @@ VERSIONING_TTL = 5.0
 """Seconds a bucket's versioning status is taken as known (forgotten at once when this process changes
 it). Another gateway's change is seen within this; S3 itself asks to wait 15 minutes after enabling
 versioning before writing, as its own change takes that long to be seen everywhere."""
-_MISSING = ("NoSuchKey", "NoSuchVersion", "NotFound", "MethodNotAllowed", "InvalidArgument", "NoSuchBucket")
+_MISSING_KEY = ("NoSuchKey", "NoSuchVersion", "NotFound", "MethodNotAllowed", "InvalidArgument")
+_MISSING = (*_MISSING_KEY, "NoSuchBucket")
 
 
 @dataclasses.dataclass
@@ -116,6 +117,14 @@ class _LookBeforeCommit:
         return None
 
 
+def _transient(key: str, info: ObjectInfo) -> bool:
+    """The inner store's momentary object (TRANSIENT_METADATA): empty, and only ever at the gateway's own
+    keys, which clients cannot write (a client's object with that metadata is the client's)."""
+    if info.size != 0 or classify(key) in (None, "data"):
+        return False
+    return TRANSIENT_METADATA in normalize_metadata(info.attributes.metadata)
+
+
 def _matching(info: ObjectInfo) -> WriteCondition:
     return WriteCondition(if_match=info.etag.strip('"'))
 
@@ -133,20 +142,23 @@ class MeteredStore:
         return getattr(self.inner, name)
 
     async def look(self, bucket: str, key: str, version_id: str | None) -> ObjectInfo | None:
-        """The key's current object (or ``version_id``'s) as a change of it would remove it; None for none."""
-        return await self._head(bucket, key, version_id)
+        """The key's current object (or ``version_id``'s) as a change of it would remove it; None for none.
+        A missing bucket is NoSuchBucket here: a guarded delete that finds nothing sends no request."""
+        return await self._head(bucket, key, version_id, missing=_MISSING_KEY)
 
-    async def _head(self, bucket: str, key: str, version_id: str | None) -> ObjectInfo | None:
+    async def _head(
+        self, bucket: str, key: str, version_id: str | None, missing: tuple[str, ...] = _MISSING
+    ) -> ObjectInfo | None:
         try:
             if version_id is None:
                 info = await self._peek(bucket, key)
             else:
                 info = await self.inner.head_object(bucket, key, version_id=version_id)
         except StoreError as exc:
-            if exc.code in _MISSING:
+            if exc.code in missing:
                 return None
             raise
-        if info.delete_marker or TRANSIENT_METADATA in normalize_metadata(info.attributes.metadata):
+        if info.delete_marker or _transient(key, info):
             return None  # no object, or one the inner store's bookkeeping removes at once (never counted)
         return info
 

@@ -275,9 +275,9 @@ class MultipartStaging:
         truncated = len(listed) > max_parts
         checksum = upload_checksum_of(normalize_metadata(record.attributes.metadata))
         upload = UploadInfo(bucket, key, upload_id, record.last_modified, record.attributes, checksum)
-        return PartsPage(
-            upload, [p.part_info() for p in page], truncated, page[-1].number if truncated and page else None
-        )
+        # The marker is the page's last listed part, left out or not: the next page starts past it.
+        last_listed = int(listed[max_parts - 1].key[len(prefix) :]) if truncated and max_parts else None
+        return PartsPage(upload, [p.part_info() for p in page], truncated, last_listed)
 
     # --- complete and abort ---------------------------------------------------------------------------
 

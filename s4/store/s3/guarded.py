@@ -20,8 +20,13 @@ log = logging.getLogger(__name__)
 GUARDED_ATTEMPTS = 10
 """Conditional commits sent before the last, unconditional one: each refusal means another writer's
 commit of the key landed meanwhile, so only a key written this hard by others runs out."""
-_REFUSALS = ("PreconditionFailed", "NoSuchKey")
-"""How an upstream refuses a conditional commit: 412, or 404 for If-Match on a key that is gone (AWS)."""
+_REFUSALS = ("PreconditionFailed", "NoSuchKey", "ConditionalRequestConflict")
+"""How an upstream refuses a conditional commit: 412; 404 for If-Match on a key that is gone; 409 when
+another write of the key ran at the same time (AWS)."""
+_NOT_TAKEN = ("NotImplemented", "InvalidRequest", "InvalidArgument", "AccessDenied")
+"""How an upstream without conditional writes may answer one (or a refusal that names something else):
+the commit is sent again without the condition, and is refused again if that was not the cause."""
+_warned: set[str] = set()
 
 
 async def commit_guarded(
@@ -55,6 +60,8 @@ async def commit_guarded(
         try:
             return await send(expected)
         except StoreError as exc:
+            if exc.code in _NOT_TAKEN:
+                return await _unguarded(send, f"the condition was answered {exc.code}")
             if exc.code not in _REFUSALS:
                 raise
             again = await guard.expect()
@@ -70,7 +77,10 @@ async def commit_guarded(
 
 async def _unguarded(send: Callable[[WriteCondition | None], Awaitable[T]], why: str) -> T:
     """The commit without the guard's condition: the client's change is never refused for the ledger's
-    sake; only what the ledger counts for it may then be off (``s4 savings --recount``)."""
+    sake; only what the ledger counts for it may then be off (``s4 savings --recount``). Logged once per
+    process and reason: an upstream that never honours a condition would otherwise log every write."""
     result = await send(None)
-    log.warning("a commit was sent without its guard (%s): the savings ledger may be off for it", why)
+    if why not in _warned:
+        _warned.add(why)
+        log.warning("a commit was sent without its guard (%s): the savings ledger may be off for it", why)
     return result

@@ -704,15 +704,17 @@ class S3Store:
                 # A bucket never versioned knows no id but null: S3 (and the embedded store) answer 400.
                 raise StoreError("InvalidArgument", "Invalid version id specified", resource=version_id)
             if condition is not None:  # the version the guard saw went meanwhile: another delete removed it
-                raise StoreError("PreconditionFailed", "At least one of the pre-conditions you specified did not hold")
+                raise _version_changed()
             return DeleteResult(version_id)
+        if condition is not None and found is not Found.VERSION:  # the version looked at became a delete marker
+            raise _version_changed()
         answer = await self._remove_version(
             location.bucket,
             upstream_key,
             version_id,
             found,
             gateways_own=is_gateways_own(location, upstream_key),
-            condition=condition if found is Found.VERSION else None,
+            condition=condition,
         )
         marker = found is Found.DELETE_MARKER or bool(answer.get("DeleteMarker"))
         return DeleteResult(answered_version(answer) or version_id, marker)
@@ -1370,6 +1372,11 @@ def _first_store_error(group: BaseExceptionGroup) -> BaseException:
         if isinstance(exc, StoreError):
             return exc
     return group.exceptions[0]
+
+
+def _version_changed() -> StoreError:
+    """The version a guarded delete names is no longer the one its guard looked at (see CommitGuard)."""
+    return StoreError("PreconditionFailed", "At least one of the pre-conditions you specified did not hold")
 
 
 def _changed_during_copy(exc: BaseException, condition: WriteCondition | None = None) -> BaseException:
