@@ -182,10 +182,16 @@ def test_ledger_exact_after_mixed_writes_and_restart(backend, tmp_path):
         s3.delete_object(Bucket="versioned", Key="v")  # a delete marker: every version stays
         s3.delete_object(Bucket="versioned", Key="v", VersionId=first)  # one version gone for good
         s3.copy_object(Bucket="versioned", Key="w", CopySource={"Bucket": "versioned", "Key": "before"})
+        # A multipart upload completed in a versioned bucket: its staging is gone for good, and counted so.
+        up = s3.create_multipart_upload(Bucket="versioned", Key="mp")["UploadId"]
+        etag = s3.upload_part(Bucket="versioned", Key="mp", UploadId=up, PartNumber=1, Body=text(30_000, 14))["ETag"]
+        done = {"Parts": [{"PartNumber": 1, "ETag": etag}]}
+        s3.complete_multipart_upload(Bucket="versioned", Key="mp", UploadId=up, MultipartUpload=done)
 
         ledger = check(gw, backend, ["plain", "versioned"])
         assert ledger["plain"]["staging_bytes"] > 0 and ledger["plain"]["sidecar_bytes"] > 0
-        assert ledger["versioned"]["objects"] == 4  # before (null, new), v (9 MiB), w; not the marker
+        assert ledger["versioned"]["staging_objects"] == 0
+        assert ledger["versioned"]["objects"] == 5  # before (null, new), v (9 MiB), w, mp; not the marker
         assert ledger["plain"]["original_bytes"] > 2 * ledger["plain"]["data_bytes"]
     finally:
         gw.stop()

@@ -341,6 +341,12 @@ class MeteredStore:
         def commit(guarding: dict[str, Any]) -> Awaitable[DeleteResult]:
             return self.inner.delete_object(bucket, key, **call, **guarding)
 
+        if version_id is None and self._removes_for_good(key) and await self._status(bucket) is not None:
+            # In a versioned bucket the inner store deletes every version of this key: all of them go.
+            versions = await self._versions_of(bucket, key)
+            result = await commit({})
+            self._change(bucket, kind, versions, None)
+            return result
         # One of the key's changes: without a version id, and for the null version where it is what a
         # PUT replaces (never versioned, Suspended); any delete where the store says what it removed, or
         # commits under a guard.
@@ -361,6 +367,22 @@ class MeteredStore:
         result = await commit({})
         self._change(bucket, kind, () if before is None else (before,), None)
         return result
+
+    def _removes_for_good(self, key: str) -> bool:
+        """The inner store deletes every version of ``key`` on a delete without a version id."""
+        return key.startswith(tuple(getattr(self.inner, "removes_for_good", ())))
+
+    async def _versions_of(self, bucket: str, key: str) -> list[ObjectInfo]:
+        """Every stored version of exactly ``key`` (delete markers hold no bytes)."""
+        found: list[ObjectInfo] = []
+        key_marker: str | None = None
+        version_marker: str | None = None
+        while True:
+            page = await self.inner.list_object_versions(bucket, key, None, key_marker, version_marker, 1000)
+            found += [v for v in page.versions if v.key == key and not v.delete_marker]
+            if not page.is_truncated or page.next_key_marker is None or page.next_key_marker > key:
+                return found
+            key_marker, version_marker = page.next_key_marker, page.next_version_id_marker
 
     async def delete_bucket(self, bucket: str) -> None:
         await self.inner.delete_bucket(bucket)

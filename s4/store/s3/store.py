@@ -61,6 +61,7 @@ from s4.store.s3.documents import DOCUMENT_PREFIX, PAST_DOCUMENTS, BucketDocumen
 from s4.store.s3.errors import translate, unreachable
 from s4.store.s3.guarded import commit_guarded
 from s4.store.s3.versions import (
+    GATEWAY_PREFIXES,
     Found,
     VersioningStatus,
     answered_version,
@@ -153,6 +154,9 @@ class S3Store:
 
     listing_includes_metadata = False
     """ListObjects carries no user metadata: a CompressingStore HEADs listed keys (and caches)."""
+    removes_for_good = GATEWAY_PREFIXES
+    """Keys under these prefixes lose every version on a delete without a version id (versions.py): what
+    such a delete removes is all of them, which a ledger must count."""
     takes_commit_guards = True
     """Writes and deletes take a ``guard`` (s4.store.base.CommitGuard): their commit is sent under what it
     expects of the key, which the upstream checks (If-Match / If-None-Match on PutObject, CopyObject,
