@@ -451,13 +451,26 @@ class MultipartStaging:
                 await stream.aclose()
 
     async def _index_final(self, bucket: str, key: str, chosen: list[StagedPart], final: ObjectInfo) -> None:
-        """The assembled object's sidecar, built from the staged parts' indexes. The object is committed
-        by now, so nothing here may fail the Complete: without a sidecar, ranged reads walk the frames."""
+        """The assembled object's sidecar, built from the staged parts' indexes, or else from its own frame
+        headers (a concurrent Complete of the same upload removed the staging first). The object is
+        committed by now, so nothing here may fail the Complete: without a sidecar, ranged reads walk
+        the frames."""
         try:
             await self._write_final_sidecar(bucket, key, chosen, final)
+            return
         except Exception as exc:  # a staged part gone or changed, an unreadable part index, a refused write
-            _log.warning("no sidecar for the completed %s/%s (%r); ranged reads walk its frames", bucket, key, exc)
-            await self.sidecars.remove(bucket, key, final.version_id)
+            _log.info("completed %s/%s: its sidecar is built from its frames instead (%r)", bucket, key, exc)
+        try:
+            index = await self.sidecars.by_walking(bucket, key, final)
+            if index is not None and len(index.entries) <= 1:  # one frame: no sidecar needed
+                await self.sidecars.remove(bucket, key, final.version_id)
+                return
+            if index is not None and await self.sidecars.put(bucket, key, index, final.version_id):
+                return
+        except Exception as exc:  # the object replaced or removed meanwhile, a refused write
+            _log.info("completed %s/%s: no sidecar from its frames either (%r)", bucket, key, exc)
+        _log.warning("no sidecar for the completed %s/%s; ranged reads walk its frames", bucket, key)
+        await self.sidecars.remove(bucket, key, final.version_id)
 
     async def _write_final_sidecar(self, bucket: str, key: str, chosen: list[StagedPart], final: ObjectInfo) -> None:
         entries: list[IndexEntry] = []
