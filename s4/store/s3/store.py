@@ -20,7 +20,7 @@ import datetime as dt
 import logging
 import math
 import uuid
-from collections.abc import AsyncIterable, Awaitable, Coroutine, Mapping, Sequence
+from collections.abc import AsyncIterable, Awaitable, Callable, Coroutine, Mapping, Sequence
 from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
 
@@ -862,18 +862,7 @@ class S3Store:
                     ]
             except BaseExceptionGroup as group_error:
                 raise _changed_during_copy(_first_store_error(group_error)) from None
-            copied = [t.result() for t in tasks]
-
-            def send(commit_condition: WriteCondition | None) -> Awaitable[dict[str, Any]]:
-                return self._call(
-                    "complete_multipart_upload",
-                    Bucket=target.bucket,
-                    Key=target.key(key),
-                    UploadId=upload_id,
-                    MultipartUpload={"Parts": copied},
-                    **_condition_params(commit_condition),
-                )
-
+            send = self._completing(target.bucket, target.key(key), upload_id, [t.result() for t in tasks])
             answer = await commit_guarded(write_condition, guard, send)
         except BaseException:
             await self._detached(self._abort_quietly(target.bucket, target.key(key), upload_id))
@@ -1231,23 +1220,30 @@ class S3Store:
             raise StoreError("MalformedXML", "The XML you provided was not well-formed or did not validate")
         location = self._buckets.locate(bucket)
         listed = [{"PartNumber": number, "ETag": _quoted(_etag(etag))} for number, etag in parts]
-
-        def send(commit_condition: WriteCondition | None) -> Awaitable[dict[str, Any]]:
-            return self._call(
-                "complete_multipart_upload",
-                Bucket=location.bucket,
-                Key=location.key(key),
-                UploadId=upload_id,
-                MultipartUpload={"Parts": listed},
-                **_condition_params(commit_condition),
-            )
-
+        send = self._completing(location.bucket, location.key(key), upload_id, listed)
         answer = await commit_guarded(condition, guard, send)
         # The version just made (another writer's may be current already); none named on a Suspended bucket,
         # as S3 names none there.
         version_id = answered_version(answer)
         info = await self.head_object(bucket, key, version_id=version_id)
         return dataclasses.replace(info, version_id=version_id)
+
+    def _completing(
+        self, bucket: str, key: str, upload_id: str, parts: list[dict[str, Any]]
+    ) -> Callable[[WriteCondition | None], Awaitable[dict[str, Any]]]:
+        """The CompleteMultipartUpload of an upstream upload (upstream names), to send under a condition."""
+
+        def send(condition: WriteCondition | None) -> Awaitable[dict[str, Any]]:
+            return self._call(
+                "complete_multipart_upload",
+                Bucket=bucket,
+                Key=key,
+                UploadId=upload_id,
+                MultipartUpload={"Parts": parts},
+                **_condition_params(condition),
+            )
+
+        return send
 
     async def abort_multipart_upload(self, bucket: str, key: str, upload_id: str) -> None:
         location = self._buckets.locate(bucket)
