@@ -270,7 +270,12 @@ def test_ledger_exact_with_two_gateways_changing_the_same_keys(backend, tmp_path
     by one client, as SeaweedFS 4.48 lets two conditional deletes of one version both succeed (5
     rounds of 20 with 8 at once). Suspended: every write replaces the current null version; no
     deletes there, as a delete of a key with no current object cannot be conditioned (README: what
-    the ledger does not hold exactly)."""
+    the ledger does not hold exactly).
+
+    On the embedded store a third of the writes are multipart uploads. Over SeaweedFS they are not:
+    SeaweedFS 4.48 does not check CompleteMultipartUpload's If-Match / If-None-Match atomically with
+    the commit (8 Completes of one key at once under If-None-Match: *, more than one succeeded in 9
+    rounds of 20; PutObject's held in 20 of 20), so Completes of one key at once can miscount there."""
     if versioning is not None and backend is None:
         pytest.skip("the embedded store says what each commit removed: the unversioned case covers it")
     extra = FLUSH | (backend.env() if backend is not None else {})
@@ -308,10 +313,17 @@ def test_ledger_exact_with_two_gateways_changing_the_same_keys(backend, tmp_path
                 return
             for i in range(15):
                 key = f"k{(n + i) % 3}"
+                # Sizes differ per write: a change counted against the wrong object shows.
+                data = text(1000 + 997 * n + 131 * i, n * 100 + i)
                 if i % 3 == 2 and versioning != "Suspended":
                     s3.delete_object(Bucket="contended", Key=key)
-                else:  # sizes differ per write: a change counted against the wrong object shows
-                    s3.put_object(Bucket="contended", Key=key, Body=text(1000 + 997 * n + 131 * i, n * 100 + i))
+                elif i % 3 == 1 and backend is None:  # see the docstring for why not over SeaweedFS
+                    upload = s3.create_multipart_upload(Bucket="contended", Key=key)["UploadId"]
+                    etag = s3.upload_part(Bucket="contended", Key=key, UploadId=upload, PartNumber=1, Body=data)["ETag"]
+                    done = {"Parts": [{"PartNumber": 1, "ETag": etag}]}
+                    s3.complete_multipart_upload(Bucket="contended", Key=key, UploadId=upload, MultipartUpload=done)
+                else:
+                    s3.put_object(Bucket="contended", Key=key, Body=data)
 
         def run_clients() -> None:
             threads = [threading.Thread(target=client_work, args=(n,)) for n in range(8)]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
+import hashlib
 import itertools
 import os
 import random
@@ -516,6 +517,49 @@ def test_multipart_operations(store, seaweed, run, bucket):
     run(store.abort_multipart_upload(bucket, "gone", aborted))
     assert run(store.list_multipart_uploads(bucket)).uploads == []
     assert raw_uploads(seaweed, bucket) == []
+
+
+@pytest.mark.parametrize("then", ["overwritten", "deleted"])
+@pytest.mark.parametrize("creator", ["this store", "another process"])
+def test_a_complete_describes_the_object_it_made_when_another_writer_changes_the_key_at_once(
+    store, seaweed, run, bucket, loop, then, creator
+):
+    """Another writer's PUT or DELETE of the key lands right after the Complete: the Complete still
+    answers, and describes its own object (not the other writer's, which the savings ledger would then
+    count for it). Read back by a HEAD, it described the other object, or failed with NoSuchKey."""
+    data = os.urandom(1000)
+    raw = seaweed.client()
+    creating = store if creator == "this store" else loop.run_until_complete(S3Store.open(upstream_config(seaweed)))
+    try:
+        upload = run(creating.create_multipart_upload(bucket, "mp", ATTRIBUTES))
+        part = run(creating.upload_part(bucket, "mp", upload, 1, body(data)))
+    finally:
+        if creating is not store:
+            run(creating.close())
+    completing = store._completing
+
+    def interleaved(*args: Any) -> Callable[[WriteCondition | None], Awaitable[dict[str, Any]]]:
+        send = completing(*args)
+
+        async def then_another_writer(condition: WriteCondition | None) -> dict[str, Any]:
+            answer = await send(condition)
+            if then == "overwritten":
+                await asyncio.to_thread(raw.put_object, Bucket=bucket, Key="mp", Body=b"x" * 77)
+            else:
+                await asyncio.to_thread(raw.delete_object, Bucket=bucket, Key="mp")
+            return answer
+
+        return then_another_writer
+
+    store._completing = interleaved
+    try:
+        done = run(store.complete_multipart_upload(bucket, "mp", upload, [(1, part.etag)]))
+    finally:
+        del store._completing
+    assert done.etag == hashlib.md5(bytes.fromhex(md5(data))).hexdigest() + "-1"
+    assert done.size == len(data)
+    # Its metadata is known to the process that created the upload; another only reads it back if still there.
+    assert done.attributes == (ATTRIBUTES if creator == "this store" else ObjectAttributes())
 
 
 def test_a_streamed_part_that_fails_at_its_end_is_not_stored(store, run, bucket):

@@ -23,7 +23,7 @@ number of processes. Limits (README): a Suspended bucket's delete of a key with 
 and its changes of a key whose current version has an id, are committed without a condition; so is
 a change refused 10 times, or refused in a way the look does not explain (logged); and upstreams
 that ignore the conditions, or do not check them atomically (SeaweedFS 4.48's deletes of one version
-by its id), get no such guarantee.
+by its id, and its CompleteMultipartUpload), get no such guarantee.
 
 For an inner store that neither reports nor takes guards (tests' wrappers), changes of the same key
 that overlap in this process both look at the same object first; each is recorded against what the
@@ -223,10 +223,12 @@ class MeteredStore:
         return bool(getattr(self.inner, "reports_replaced", False))
 
     async def _written(self, bucket: str, key: str, info: ObjectInfo) -> ObjectInfo:
-        """The written object with its metadata (a copy's or a Complete's answer may carry none)."""
+        """The written object with its metadata (a copy's or a Complete's answer may carry none): read back,
+        unless the key holds another writer's object by then (that one is the other writer's to count)."""
         if info.attributes.metadata:
             return info
-        return await self._head(bucket, key, info.version_id) or info
+        read = await self._head(bucket, key, info.version_id)
+        return read if read is not None and read.etag == info.etag else info
 
     async def _replacing(
         self,

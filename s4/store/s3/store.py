@@ -60,6 +60,7 @@ from s4.store.s3.buckets import Location, NativeBuckets, SharedBucket, no_such_b
 from s4.store.s3.documents import DOCUMENT_PREFIX, PAST_DOCUMENTS, BucketDocuments
 from s4.store.s3.errors import translate, unreachable
 from s4.store.s3.guarded import commit_guarded
+from s4.store.s3.sent_uploads import SentUploads
 from s4.store.s3.versions import (
     GATEWAY_PREFIXES,
     Found,
@@ -184,6 +185,7 @@ class S3Store:
         )
         self._versioning = VersioningStatus(self._call)
         self._versions_pages_lose_entries: bool | None = None
+        self._sent_uploads = SentUploads()
         """Whether the upstream's ListObjectVersions loses entries past a marker (SeaweedFS); None: not known yet."""
 
     @classmethod
@@ -1096,6 +1098,7 @@ class S3Store:
             **to_params(attributes),
             **_tagging_params(tags),
         )
+        self._sent_uploads.created(answer["UploadId"], attributes)
         return answer["UploadId"]
 
     # --- tags: the upstream's own object tagging, so changing them never rewrites the object ---------
@@ -1161,6 +1164,7 @@ class S3Store:
             finally:
                 spooled.close()
             size = spooled.size
+        self._sent_uploads.part_sent(upload_id, part_number, _etag(answer["ETag"]), size)
         return PartInfo(part_number, size, _etag(answer["ETag"]), _answered_at(answer))
 
     async def upload_part_copy(
@@ -1201,6 +1205,7 @@ class S3Store:
             raise _changed_during_copy(exc) from None
         result = answer.get("CopyPartResult", {})
         last_modified = utc(result["LastModified"]) if result.get("LastModified") else _answered_at(answer)
+        self._sent_uploads.part_sent(upload_id, part_number, _etag(result.get("ETag", "")), size)
         return PartInfo(part_number, size, _etag(result.get("ETag", "")), last_modified)
 
     async def complete_multipart_upload(
@@ -1220,13 +1225,41 @@ class S3Store:
             raise StoreError("MalformedXML", "The XML you provided was not well-formed or did not validate")
         location = self._buckets.locate(bucket)
         listed = [{"PartNumber": number, "ETag": _quoted(_etag(etag))} for number, etag in parts]
+        chosen = [(number, _etag(etag)) for number, etag in parts]
+        sent = self._sent_uploads.described(upload_id, chosen)
+        # An upload this process did not create (or forgot): its parts' sizes are asked first (gone after).
+        size = sent[1] if sent is not None else await self._completed_size(bucket, key, upload_id, chosen)
         send = self._completing(location.bucket, location.key(key), upload_id, listed)
         answer = await commit_guarded(condition, guard, send)
-        # The version just made (another writer's may be current already); none named on a Suspended bucket,
-        # as S3 names none there.
+        self._sent_uploads.forget(upload_id)
+        # The object just made, as the answer names it (another writer's may be current already, or none);
+        # no version id on a Suspended bucket, as S3 names none there.
         version_id = answered_version(answer)
-        info = await self.head_object(bucket, key, version_id=version_id)
-        return dataclasses.replace(info, version_id=version_id)
+        etag = _etag(answer["ETag"])
+        if sent is not None:
+            return ObjectInfo(bucket, key, size, etag, _answered_at(answer), sent[0], version_id=version_id)
+        try:
+            info = await self.head_object(bucket, key, version_id=version_id)
+            if info.etag == etag:
+                return dataclasses.replace(info, version_id=version_id)
+        except StoreError as exc:
+            if exc.code not in ("NoSuchKey", "NoSuchVersion"):
+                raise
+        # Replaced or removed already: what it was created with is known to its creator only.
+        return ObjectInfo(bucket, key, size, etag, _answered_at(answer), version_id=version_id)
+
+    async def _completed_size(self, bucket: str, key: str, upload_id: str, chosen: Sequence[tuple[int, str]]) -> int:
+        """The size of the object a Complete of ``chosen`` parts (number, ETag) makes, from the upload's
+        listing; a part not listed (or listed with another ETag) is the Complete's InvalidPart to raise."""
+        sizes: dict[int, tuple[str, int]] = {}
+        marker = 0
+        while True:
+            page = await self.list_parts(bucket, key, upload_id, marker)
+            sizes.update((p.part_number, (p.etag, p.size)) for p in page.parts)
+            if not page.is_truncated or page.next_part_number_marker is None:
+                break
+            marker = page.next_part_number_marker
+        return sum(sizes[number][1] for number, etag in chosen if sizes.get(number, ("", 0))[0] == etag)
 
     def _completing(
         self, bucket: str, key: str, upload_id: str, parts: list[dict[str, Any]]
@@ -1248,6 +1281,7 @@ class S3Store:
     async def abort_multipart_upload(self, bucket: str, key: str, upload_id: str) -> None:
         location = self._buckets.locate(bucket)
         await self._call("abort_multipart_upload", Bucket=location.bucket, Key=location.key(key), UploadId=upload_id)
+        self._sent_uploads.forget(upload_id)
 
     async def list_parts(
         self, bucket: str, key: str, upload_id: str, part_number_marker: int = 0, max_parts: int = 1000
