@@ -8,7 +8,7 @@ import pytest
 
 from s4.store.base import StoreError, WriteCondition
 from s4.store.s3 import guarded
-from s4.store.s3.guarded import GUARDED_ATTEMPTS, commit_guarded
+from s4.store.s3.guarded import GUARDED_ATTEMPTS, UNEXPLAINED_REFUSALS, commit_guarded
 
 ABSENT = WriteCondition(if_none_match=True)
 
@@ -99,7 +99,25 @@ def test_a_refusal_about_something_else_is_raised():
     key = SourceGone("a")
     with pytest.raises(StoreError) as caught:
         asyncio.run(commit_guarded(None, key, key.send))
-    assert caught.value.code == "NoSuchKey" and key.sent == [matching("a"), None]
+    assert caught.value.code == "NoSuchKey" and key.sent == [matching("a")] * UNEXPLAINED_REFUSALS + [None]
+
+
+def test_a_key_that_changed_and_changed_back_is_tried_again_under_its_condition():
+    """Absent when looked at, then written and deleted again by other writers between the commit and the
+    next look (two gateways over SeaweedFS): the look sees what it saw, but the refusal was the key's
+    change all the same. The commit is tried again under its condition; sent without it, it would
+    replace whatever another writer had put there meanwhile, and the ledger would not subtract that."""
+
+    class WrittenThenDeleted(Key):
+        async def send(self, condition: WriteCondition | None) -> str:
+            if not self.sent:
+                self.sent.append(condition)
+                raise StoreError("PreconditionFailed", "theirs landed first, and was deleted before the look")
+            return await super().send(condition)
+
+    key = WrittenThenDeleted(None)
+    assert asyncio.run(commit_guarded(None, key, key.send)) == "committed"
+    assert key.sent == [ABSENT, ABSENT]
 
 
 def test_a_409_from_a_write_at_the_same_time_is_a_refusal_too():

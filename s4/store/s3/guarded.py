@@ -20,6 +20,11 @@ log = logging.getLogger(__name__)
 GUARDED_ATTEMPTS = 10
 """Conditional commits sent before the last, unconditional one: each refusal means another writer's
 commit of the key landed meanwhile, so only a key written this hard by others runs out."""
+UNEXPLAINED_REFUSALS = 3
+"""Refusals in a row after which the look still sees the key as expected, before the commit goes without
+its condition. One is not enough: the key may have changed and changed back between the commit and the
+look (another writer's PUT then DELETE of a key that was absent), and a commit sent without its
+condition then replaces whatever landed meanwhile, uncounted."""
 _REFUSALS = ("PreconditionFailed", "NoSuchKey", "ConditionalRequestConflict")
 """How an upstream refuses a conditional commit: 412; 404 for If-Match on a key that is gone; 409 when
 another write of the key ran at the same time (AWS)."""
@@ -41,9 +46,10 @@ async def commit_guarded(
     object (a delete of the current object: it would remove nothing). A guard that expects None is
     sent no condition.
 
-    After a refusal that the guard's look does not explain (the key is as it expected), and after
-    GUARDED_ATTEMPTS refusals, the commit is sent once more without the guard's condition: a refusal
-    that names something else (a copy's source that changed) then comes back and is raised."""
+    After UNEXPLAINED_REFUSALS refusals in a row that the guard's look does not explain (the key is as it
+    expected), and after GUARDED_ATTEMPTS refusals, the commit is sent once more without the guard's
+    condition: a refusal that names something else (a copy's source that changed) then comes back and
+    is raised."""
     if guard is None:
         return await send(condition)
     expected = await guard.expect()
@@ -52,6 +58,7 @@ async def commit_guarded(
         if expected is not None and condition != expected:
             raise conflicting_write()
         return await send(condition)
+    unexplained = 0
     for attempt in range(1, GUARDED_ATTEMPTS + 1):
         if expected is None:
             return await send(None)
@@ -65,10 +72,11 @@ async def commit_guarded(
             if exc.code not in _REFUSALS:
                 raise
             again = await guard.expect()
-            if again == expected:
-                # The key is as the guard saw it, yet the commit was refused: the refusal names something
-                # else (a copy's source), and then comes again without the guard's condition, or the
-                # upstream checks conditions against something other than what it reads back.
+            unexplained = unexplained + 1 if again == expected else 0
+            if unexplained == UNEXPLAINED_REFUSALS:
+                # The key is as the guard saw it each time, yet the commit was refused: the refusal names
+                # something else (a copy's source), and then comes again without the guard's condition,
+                # or the upstream checks conditions against something other than what it reads back.
                 return await _unguarded(send, f"refused ({exc.code}) though the key had not changed")
             expected = again
         await asyncio.sleep(random.uniform(0, 0.005 * 2**attempt))  # let the writers that won settle
