@@ -229,28 +229,49 @@ class Ledger:
         await self.flush()
 
 
-async def read_ledger(store: ObjectStore, bucket: str, attempts: int = 5) -> LedgerTotals:
-    """A bucket's ledger: every writer's newest record, summed."""
-    newest: dict[str, str] = {}
-    async for obj in walk(store, bucket, LEDGER_PREFIX):
-        writer, _, sequence = obj.key[len(LEDGER_PREFIX) :].partition("/")
-        if sequence and sequence > newest.get(writer, ""):
-            newest[writer] = sequence
+async def read_ledger(store: ObjectStore, bucket: str, attempts: int = 20) -> LedgerTotals:
+    """A bucket's ledger: every writer's newest record, summed.
+
+    A record listed may be gone by its read (its writer wrote the next and removed it): that writer's
+    records are listed again and its newest read, up to ``attempts`` times per writer; a writer that
+    flushes several times a second would otherwise win against a reader that starts over each time."""
     totals = LedgerTotals()
-    for writer, sequence in newest.items():
+    for writer, sequence in (await _newest_records(store, bucket, LEDGER_PREFIX)).items():
+        totals.add(await _writers_totals(store, bucket, writer, sequence, attempts))
+    return totals
+
+
+async def _writers_totals(store: ObjectStore, bucket: str, writer: str, sequence: str, attempts: int) -> LedgerTotals:
+    """The totals in ``writer``'s newest record, listed as ``sequence``."""
+    left = attempts
+    while True:
         try:
             stream = await store.get_object(bucket, f"{LEDGER_PREFIX}{writer}/{sequence}")
         except StoreError as exc:
-            if exc.code != "NoSuchKey" or attempts <= 1:
+            left -= 1
+            if exc.code != "NoSuchKey" or left == 0:
                 raise
-            # Replaced by its next one between the listing and this read: read the listing again.
-            return await read_ledger(store, bucket, attempts - 1)
+            # Replaced by its next one between the listing and this read: list this writer's again.
+            newer = (await _newest_records(store, bucket, f"{LEDGER_PREFIX}{writer}/")).get(writer)
+            if newer is None:  # every record of the writer removed (a recount): it counts nothing
+                return LedgerTotals()
+            sequence = newer
+            continue
         try:
             body = b"".join([piece async for piece in stream.body])
         finally:
             await stream.aclose()
-        totals.add(LedgerTotals.from_dict(json.loads(body)))
-    return totals
+        return LedgerTotals.from_dict(json.loads(body))
+
+
+async def _newest_records(store: ObjectStore, bucket: str, prefix: str) -> dict[str, str]:
+    """Each writer's newest record listed under ``prefix``: writer -> sequence."""
+    newest: dict[str, str] = {}
+    async for obj in walk(store, bucket, prefix):
+        writer, _, sequence = obj.key[len(LEDGER_PREFIX) :].partition("/")
+        if sequence and sequence > newest.get(writer, ""):
+            newest[writer] = sequence
+    return newest
 
 
 async def read_all_ledgers(store: ObjectStore) -> dict[str, LedgerTotals]:
