@@ -234,15 +234,26 @@ async def read_ledger(store: ObjectStore, bucket: str, attempts: int = 20) -> Le
 
     A record listed may be gone by its read (its writer wrote the next and removed it): that writer's
     records are listed again and its newest read, up to ``attempts`` times per writer; a writer that
-    flushes several times a second would otherwise win against a reader that starts over each time."""
-    totals = LedgerTotals()
-    for writer, sequence in (await _newest_records(store, bucket, LEDGER_PREFIX)).items():
-        totals.add(await _writers_totals(store, bucket, writer, sequence, attempts))
-    return totals
+    flushes several times a second would otherwise win against a reader that starts over each time.
+    A writer with no record left at all (a recount replaced every record with its own) means a new
+    listing, from the start."""
+    for _ in range(attempts):
+        totals = LedgerTotals()
+        for writer, sequence in (await _newest_records(store, bucket, LEDGER_PREFIX)).items():
+            found = await _writers_totals(store, bucket, writer, sequence, attempts)
+            if found is None:
+                break
+            totals.add(found)
+        else:
+            return totals
+    raise StoreError("SlowDown", "the savings ledger changed under every read; try again")
 
 
-async def _writers_totals(store: ObjectStore, bucket: str, writer: str, sequence: str, attempts: int) -> LedgerTotals:
-    """The totals in ``writer``'s newest record, listed as ``sequence``."""
+async def _writers_totals(
+    store: ObjectStore, bucket: str, writer: str, sequence: str, attempts: int
+) -> LedgerTotals | None:
+    """The totals in ``writer``'s newest record, listed as ``sequence``; None when every record of the
+    writer is gone (a recount removed them and wrote its own, which the listing did not have: list again)."""
     left = attempts
     while True:
         try:
@@ -253,8 +264,8 @@ async def _writers_totals(store: ObjectStore, bucket: str, writer: str, sequence
                 raise
             # Replaced by its next one between the listing and this read: list this writer's again.
             newer = (await _newest_records(store, bucket, f"{LEDGER_PREFIX}{writer}/")).get(writer)
-            if newer is None:  # every record of the writer removed (a recount): it counts nothing
-                return LedgerTotals()
+            if newer is None:
+                return None
             sequence = newer
             continue
         try:

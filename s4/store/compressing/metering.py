@@ -21,7 +21,7 @@ CommitGuard, see ``_LookBeforeCommit``: If-Match its ETag, If-None-Match when it
 refused, looks again and commits again; the last look is then what the commit removed, with any
 number of processes. Limits (README): a Suspended bucket's delete of a key with no current object,
 and its changes of a key whose current version has an id, are committed without a condition; so is
-a change refused 10 times, or refused in a way the look does not explain (logged); and upstreams
+a change refused 10 times, or refused three times in a row in a way the look does not explain (logged); and upstreams
 that ignore the conditions, or do not check them atomically (SeaweedFS 4.48's deletes of one version
 by its id, and its CompleteMultipartUpload), get no such guarantee.
 

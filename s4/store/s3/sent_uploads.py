@@ -26,19 +26,30 @@ Abort). A Complete of a forgotten upload reads its object back instead."""
 @dataclasses.dataclass
 class _Sent:
     attributes: ObjectAttributes
+    tag_count: int
     parts: dict[int, tuple[str, int]] = dataclasses.field(default_factory=dict)
     """Part number: (ETag, size) of the last part sent with that number."""
 
 
+@dataclasses.dataclass(frozen=True)
+class SentObject:
+    """The object a Complete makes of parts this process sent."""
+
+    attributes: ObjectAttributes
+    tag_count: int
+    size: int
+
+
 class SentUploads:
-    """Per upload id: the attributes it was created with and the (ETag, size) of each part sent."""
+    """Per upload id: the attributes (and number of tags) it was created with and the (ETag, size) of each
+    part sent."""
 
     def __init__(self, limit: int = REMEMBERED_UPLOADS) -> None:
         self._limit = limit
         self._uploads: OrderedDict[str, _Sent] = OrderedDict()
 
-    def created(self, upload_id: str, attributes: ObjectAttributes) -> None:
-        self._uploads[upload_id] = _Sent(attributes)
+    def created(self, upload_id: str, attributes: ObjectAttributes, tag_count: int = 0) -> None:
+        self._uploads[upload_id] = _Sent(attributes, tag_count)
         while len(self._uploads) > self._limit:
             self._uploads.popitem(last=False)
 
@@ -47,9 +58,9 @@ class SentUploads:
         if sent is not None:
             sent.parts[part_number] = (etag, size)
 
-    def described(self, upload_id: str, parts: Sequence[tuple[int, str]]) -> tuple[ObjectAttributes, int] | None:
-        """The attributes and size of the object completed from ``parts`` (number, ETag), or None when a
-        part listed is not one this process sent (or the upload is not remembered)."""
+    def described(self, upload_id: str, parts: Sequence[tuple[int, str]]) -> SentObject | None:
+        """The object completed from ``parts`` (number, ETag), or None when a part listed is not one this
+        process sent (or the upload is not remembered)."""
         sent = self._uploads.get(upload_id)
         if sent is None:
             return None
@@ -59,7 +70,7 @@ class SentUploads:
             if known is None or known[0] != etag:
                 return None
             size += known[1]
-        return sent.attributes, size
+        return SentObject(sent.attributes, sent.tag_count, size)
 
     def forget(self, upload_id: str) -> None:
         self._uploads.pop(upload_id, None)

@@ -185,8 +185,8 @@ class S3Store:
         )
         self._versioning = VersioningStatus(self._call)
         self._versions_pages_lose_entries: bool | None = None
-        self._sent_uploads = SentUploads()
         """Whether the upstream's ListObjectVersions loses entries past a marker (SeaweedFS); None: not known yet."""
+        self._sent_uploads = SentUploads()
 
     @classmethod
     async def open(cls, config: UpstreamConfig) -> S3Store:
@@ -1098,7 +1098,7 @@ class S3Store:
             **to_params(attributes),
             **_tagging_params(tags),
         )
-        self._sent_uploads.created(answer["UploadId"], attributes)
+        self._sent_uploads.created(answer["UploadId"], attributes, len(tags or {}))
         return answer["UploadId"]
 
     # --- tags: the upstream's own object tagging, so changing them never rewrites the object ---------
@@ -1228,16 +1228,26 @@ class S3Store:
         chosen = [(number, _etag(etag)) for number, etag in parts]
         sent = self._sent_uploads.described(upload_id, chosen)
         # An upload this process did not create (or forgot): its parts' sizes are asked first (gone after).
-        size = sent[1] if sent is not None else await self._completed_size(bucket, key, upload_id, chosen)
+        size = sent.size if sent is not None else await self._completed_size(bucket, key, upload_id, chosen)
         send = self._completing(location.bucket, location.key(key), upload_id, listed)
-        answer = await commit_guarded(condition, guard, send)
+        try:
+            answer = await commit_guarded(condition, guard, send)
+        except StoreError as exc:
+            if exc.code == "NoSuchUpload":  # completed or aborted by another request: nothing more to send
+                self._sent_uploads.forget(upload_id)
+            raise
         self._sent_uploads.forget(upload_id)
         # The object just made, as the answer names it (another writer's may be current already, or none);
-        # no version id on a Suspended bucket, as S3 names none there.
+        # no version id on a Suspended bucket, as S3 names none there. The answer's ETag is the one a HEAD
+        # gives (S3, SeaweedFS): the sidecar is bound to it.
         version_id = answered_version(answer)
         etag = _etag(answer["ETag"])
+        answered = _answered_at(answer)
         if sent is not None:
-            return ObjectInfo(bucket, key, size, etag, _answered_at(answer), sent[0], version_id=version_id)
+            attributes = dataclasses.replace(sent.attributes)
+            return ObjectInfo(
+                bucket, key, sent.size, etag, answered, attributes, tag_count=sent.tag_count, version_id=version_id
+            )
         try:
             info = await self.head_object(bucket, key, version_id=version_id)
             if info.etag == etag:
@@ -1246,15 +1256,25 @@ class S3Store:
             if exc.code not in ("NoSuchKey", "NoSuchVersion"):
                 raise
         # Replaced or removed already: what it was created with is known to its creator only.
-        return ObjectInfo(bucket, key, size, etag, _answered_at(answer), version_id=version_id)
+        if size is None:
+            _log.warning("completed %s/%s: replaced before it could be described; its size is not known", bucket, key)
+        return ObjectInfo(bucket, key, size or 0, etag, answered, version_id=version_id)
 
-    async def _completed_size(self, bucket: str, key: str, upload_id: str, chosen: Sequence[tuple[int, str]]) -> int:
+    async def _completed_size(
+        self, bucket: str, key: str, upload_id: str, chosen: Sequence[tuple[int, str]]
+    ) -> int | None:
         """The size of the object a Complete of ``chosen`` parts (number, ETag) makes, from the upload's
-        listing; a part not listed (or listed with another ETag) is the Complete's InvalidPart to raise."""
+        listing (a part not listed, or listed with another ETag, is the Complete's InvalidPart to raise);
+        None when the listing is refused or the upload is gone (a retried Complete): the Complete answers."""
         sizes: dict[int, tuple[str, int]] = {}
         marker = 0
         while True:
-            page = await self.list_parts(bucket, key, upload_id, marker)
+            try:
+                page = await self.list_parts(bucket, key, upload_id, marker)
+            except StoreError as exc:
+                if exc.code in ("NoSuchUpload", "AccessDenied"):
+                    return None
+                raise
             sizes.update((p.part_number, (p.etag, p.size)) for p in page.parts)
             if not page.is_truncated or page.next_part_number_marker is None:
                 break
@@ -1280,8 +1300,12 @@ class S3Store:
 
     async def abort_multipart_upload(self, bucket: str, key: str, upload_id: str) -> None:
         location = self._buckets.locate(bucket)
-        await self._call("abort_multipart_upload", Bucket=location.bucket, Key=location.key(key), UploadId=upload_id)
-        self._sent_uploads.forget(upload_id)
+        try:
+            await self._call(
+                "abort_multipart_upload", Bucket=location.bucket, Key=location.key(key), UploadId=upload_id
+            )
+        finally:  # aborted, or gone already (completed or aborted by another request)
+            self._sent_uploads.forget(upload_id)
 
     async def list_parts(
         self, bucket: str, key: str, upload_id: str, part_number_marker: int = 0, max_parts: int = 1000
