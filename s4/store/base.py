@@ -177,6 +177,15 @@ class CommitGuard(Protocol):
         ...
 
 
+class SourceChanged(StoreError):
+    """A copy's source is no longer the object the caller saw (``src_etag``): another writer replaced it.
+    The copying layer starts the copy again from a fresh look at the source; out of retries, the client
+    gets it as S3's InternalError (500, to retry)."""
+
+    def __init__(self) -> None:
+        super().__init__("InternalError", "The source object changed during the copy; retry the request")
+
+
 def conflicting_write() -> StoreError:
     """A condition that held when the write began but not at its commit: a concurrent write won."""
     return StoreError(
@@ -473,12 +482,15 @@ class ObjectStore(Protocol):
         *,
         tags: Mapping[str, str] | None = None,
         src_version_id: str | None = None,
+        src_etag: str | None = None,
     ) -> ObjectInfo:
         """Copy bytes; ``attributes`` None keeps the source's (S3's COPY directive). ``condition``
         applies to the destination, as for put_object. ``tags`` None keeps the source's tags
         (``x-amz-tagging-directive: COPY``, the default); a mapping, even empty, replaces them.
         ``src_version_id`` copies that version of the source (head_object's errors); the result is a
-        new version of the destination, as put_object's."""
+        new version of the destination, as put_object's. ``src_etag``: the source as the caller saw it
+        (its head_object ETag); another object there by the time it is read is SourceChanged, never
+        copied (the caller's attributes and sidecar describe the object it saw)."""
         ...
 
     async def get_object_tagging(self, bucket: str, key: str, *, version_id: str | None = None) -> dict[str, str]:

@@ -67,6 +67,7 @@ from s4.store.base import (
     ObjectStream,
     PartInfo,
     PartsPage,
+    SourceChanged,
     StoreError,
     UploadChecksum,
     UploadInfo,
@@ -817,12 +818,15 @@ class FilesystemStore:
         *,
         tags: Mapping[str, str] | None = None,
         src_version_id: str | None = None,
+        src_etag: str | None = None,
     ) -> ObjectInfo:
         _check_key(src_key)
         _check_key(dst_key)
         # Detached: S3 finishes a copy it has started even if the client goes away.
         return await self._detached(
-            self._copy_object(src_bucket, src_key, dst_bucket, dst_key, attributes, condition, tags, src_version_id)
+            self._copy_object(
+                src_bucket, src_key, dst_bucket, dst_key, attributes, condition, tags, src_version_id, src_etag
+            )
         )
 
     async def get_object_tagging(self, bucket: str, key: str, *, version_id: str | None = None) -> dict[str, str]:
@@ -1234,10 +1238,13 @@ class FilesystemStore:
         condition: WriteCondition | None = None,
         tags: Mapping[str, str] | None = None,
         src_version_id: str | None = None,
+        src_etag: str | None = None,
     ) -> ObjectInfo:
         await self._db(self._db_require_bucket, dst_bucket)
         source, stream = await self._read(src_bucket, src_key, None, None, src_version_id)
         try:
+            if src_etag is not None and source.etag != src_etag:
+                raise SourceChanged()
             spooled = await self._spool(stream.body)
         finally:
             await stream.aclose()

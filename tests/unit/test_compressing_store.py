@@ -1166,6 +1166,39 @@ def test_copy_of_an_object_with_a_stale_sidecar_gets_a_correct_one(tmp_path):
     run(scenario, tmp_path)
 
 
+@pytest.mark.parametrize("directive", ["COPY", "REPLACE"])
+def test_a_copy_whose_source_is_replaced_meanwhile_copies_one_whole_object(tmp_path, directive):
+    """Another writer replaces the source between the copy's look at it and the inner store's read of
+    it: the copy starts again from a fresh look, and the destination is the new source, every byte and
+    every range of it. Copied at once, the new bytes went out under the old manifest (REPLACE: every
+    read of the copy failed as corrupt) or with the old source's frame index (COPY: ranged reads past
+    the old object's frames failed)."""
+    old, new = text(300 * KiB, offset=27 * MiB), text(500 * KiB, offset=28 * MiB)
+
+    async def scenario(store: CompressingStore):
+        await put(store, "src", old)
+        assert await get(store, "src", ByteRange(100, 200)) == old[100:201]  # its frame index, cached
+        copying = store.inner.copy_object
+        tries = []
+
+        async def replaced_first(*args, **kwargs):
+            if not tries:
+                await store.put_object(B, "src", body(*chunks(new, 64 * KiB)), ObjectAttributes())
+            tries.append(kwargs.get("src_etag"))
+            return await copying(*args, **kwargs)
+
+        store.inner.copy_object = replaced_first
+        attributes = ObjectAttributes(metadata={"x": "y"}) if directive == "REPLACE" else None
+        info = await store.copy_object(B, "src", B, "dst", attributes)
+        assert len(tries) == 2 and tries[0] != tries[1]
+        assert (info.size, info.etag) == (len(new), md5(new))
+        assert await get(store, "dst") == new
+        for first, last in ((0, 10), (FRAME - 2, FRAME + 2), (400 * KiB, 400 * KiB + 100), (len(new) - 5, len(new))):
+            assert await get(store, "dst", ByteRange(first, last)) == new[first : last + 1]
+
+    run(scenario, tmp_path)
+
+
 # == 9. multipart ========================================================================================
 
 

@@ -21,7 +21,7 @@ import pytest
 from s4.codec import CodecDispatcher, CodecRegistry, CpuCodecPool, FrameIndex
 from s4.codec.policy import FramePolicy
 from s4.config import ConfigError, S4Config, UpstreamConfig, load_config
-from s4.store.base import ByteRange, ObjectAttributes, ObjectStream, StoreError, WriteCondition
+from s4.store.base import ByteRange, ObjectAttributes, ObjectStream, SourceChanged, StoreError, WriteCondition
 from s4.store.compressing.store import CompressingStore
 from s4.store.factory import open_inner_store
 from s4.store.filesystem import FilesystemStore
@@ -420,6 +420,18 @@ def test_copy_keeps_or_replaces_attributes(store, run, bucket):
     assert other.attributes == ObjectAttributes("application/x-new", {"k": "v"})
     assert run(store.head_object(bucket, "replaced")).attributes == ObjectAttributes("application/x-new", {"k": "v"})
     assert run(get(store, bucket, "replaced")) == b"copy me"
+
+
+def test_a_copy_of_a_source_that_is_no_longer_the_one_seen_is_refused(store, run, bucket):
+    """``src_etag``: the source as the caller saw it (whose manifest and sidecar it carries over); another
+    object there is SourceChanged, and nothing is copied."""
+    first = run(store.put_object(bucket, "src", body(b"first"), ObjectAttributes())).etag
+    second = run(store.put_object(bucket, "src", body(b"second"), ObjectAttributes())).etag
+    with pytest.raises(SourceChanged):
+        run(store.copy_object(bucket, "src", bucket, "dst", None, src_etag=first))
+    assert error_code(run, store.head_object(bucket, "dst")) == "NoSuchKey"
+    run(store.copy_object(bucket, "src", bucket, "dst", None, src_etag=second))
+    assert run(get(store, bucket, "dst")) == b"second"
 
 
 def test_listing_pages_by_start_after(store, run, bucket):

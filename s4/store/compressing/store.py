@@ -40,6 +40,7 @@ from s4.store.base import (
     ObjectStream,
     PartInfo,
     PartsPage,
+    SourceChanged,
     StoreError,
     UploadChecksum,
     UploadsPage,
@@ -72,6 +73,8 @@ PLANNED_READ_ATTEMPTS = 3
 """Range GETs planned from a HEAD, each foiled by an overwrite, before one GET of the whole object."""
 DELETE_BUCKET_ATTEMPTS = 3
 """Deletes of a bucket that holds only the gateway's own objects, each after clearing them."""
+COPY_ATTEMPTS = 3
+"""Looks at a copy's source before the copy gives up on a source that other writers keep replacing."""
 
 
 class CompressingStore:
@@ -511,26 +514,40 @@ class CompressingStore:
         src_version_id: str | None = None,
     ) -> ObjectInfo:
         """Stored bytes are copied as they are, manifest included (REPLACE keeps the s4-* keys);
-        ``condition`` applies to the destination; tags are the inner object's, copied or replaced."""
+        ``condition`` applies to the destination; tags are the inner object's, copied or replaced.
+
+        The copy is of the source object looked at first, whose manifest a REPLACE carries over and
+        whose sidecar the copy gets: another writer's object there by the time the inner store reads
+        it is refused (SourceChanged) and the copy starts again from a fresh look. Copied anyway, the
+        new bytes went out under the old manifest (every read of the copy failing as corrupt) or the
+        old frame index."""
         refuse_reserved(src_key)
         refuse_reserved(dst_key)
-        source = await self.inner.head_object(src_bucket, src_key, **_version(src_version_id))
-        _, manifest = self.logical(source)
-        if attributes is not None and manifest is not None:
-            client = {k: v for k, v in attributes.metadata.items() if not k.lower().startswith("s4-")}
-            attributes = dataclasses.replace(attributes, metadata=client | manifest.to_metadata())
-        inner_condition = await on_inner(self.inner, dst_bucket, dst_key, condition)
-        with concurrent_write_is_a_conflict(inner_condition, missing_counts=False):
-            copied = await self.inner.copy_object(
-                src_bucket,
-                src_key,
-                dst_bucket,
-                dst_key,
-                attributes,
-                inner_condition,
-                tags=tags,
-                **({} if src_version_id is None else {"src_version_id": src_version_id}),
-            )
+        for attempt in range(1, COPY_ATTEMPTS + 1):
+            source = await self.inner.head_object(src_bucket, src_key, **_version(src_version_id))
+            _, manifest = self.logical(source)
+            kept = attributes
+            if attributes is not None and manifest is not None:
+                client = {k: v for k, v in attributes.metadata.items() if not k.lower().startswith("s4-")}
+                kept = dataclasses.replace(attributes, metadata=client | manifest.to_metadata())
+            inner_condition = await on_inner(self.inner, dst_bucket, dst_key, condition)
+            try:
+                with concurrent_write_is_a_conflict(inner_condition, missing_counts=False):
+                    copied = await self.inner.copy_object(
+                        src_bucket,
+                        src_key,
+                        dst_bucket,
+                        dst_key,
+                        kept,
+                        inner_condition,
+                        tags=tags,
+                        src_etag=source.etag,
+                        **({} if src_version_id is None else {"src_version_id": src_version_id}),
+                    )
+                break
+            except SourceChanged:
+                if attempt == COPY_ATTEMPTS:
+                    raise
         if manifest is not None and manifest.framed:
             await self.sidecars.copy(src_bucket, src_key, source, dst_bucket, dst_key, copied)
         else:

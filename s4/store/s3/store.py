@@ -46,6 +46,7 @@ from s4.store.base import (
     ObjectStream,
     PartInfo,
     PartsPage,
+    SourceChanged,
     StoreError,
     UploadChecksum,
     UploadInfo,
@@ -736,11 +737,14 @@ class S3Store:
         *,
         tags: Mapping[str, str] | None = None,
         src_version_id: str | None = None,
+        src_etag: str | None = None,
         guard: CommitGuard | None = None,
     ) -> ObjectInfo:
         source_location = self._buckets.locate(src_bucket)
         target = await self._buckets.require(dst_bucket)
         source = await self._copy_source(src_bucket, src_key, src_version_id)
+        if src_etag is not None and source.etag != src_etag:
+            raise SourceChanged()  # and CopySourceIfMatch below holds the upstream to this one
         kept = source.attributes if attributes is None else attributes
         stored = ObjectInfo(
             src_bucket,
@@ -1441,7 +1445,7 @@ def _changed_during_copy(exc: BaseException, condition: WriteCondition | None = 
     """The copy's source condition failing means the source changed under it, not a client's precondition;
     with a destination ``condition`` too, a 412 cannot say which one failed: it stays PreconditionFailed."""
     if isinstance(exc, StoreError) and exc.code == "PreconditionFailed" and condition is None:
-        return StoreError("InternalError", "The source object changed during the copy; retry the request")
+        return SourceChanged()
     return exc
 
 
