@@ -291,11 +291,14 @@ class FaultyStore:
         condition: WriteCondition | None = None,
         *,
         tags: Mapping[str, str] | None = None,
+        **source: str | None,
     ) -> ObjectInfo:
         return await self._call(
             "copy_object",
             (src_bucket, src_key, dst_bucket, dst_key),
-            lambda: self.inner.copy_object(src_bucket, src_key, dst_bucket, dst_key, attributes, condition, tags=tags),
+            lambda: self.inner.copy_object(
+                src_bucket, src_key, dst_bucket, dst_key, attributes, condition, tags=tags, **source
+            ),
         )
 
     async def get_object_tagging(self, bucket: str, key: str) -> dict[str, str]:
