@@ -38,6 +38,7 @@ from s4.store.compressing import staging
 from s4.store.compressing.store import CompressingStore
 from s4.store.filesystem import FilesystemStore
 from tests.unit.fault_gateway import BUCKET, FaultGateway, etag_of
+from tests.unit.fault_scenarios import multipart_etag
 from tests.unit.store_helpers import body, md5
 
 KiB = 1024
@@ -329,3 +330,50 @@ def test_sidecars_never_raise_for_a_write_or_removal_that_fails(tmp_path):
         await store.sidecars.remove(B, "fine")
 
     run(scenario, tmp_path)
+
+
+@pytest.mark.parametrize("replaced", ["once", "every time"])
+def test_a_part_is_read_from_one_object_when_the_key_is_replaced_meanwhile(tmp_path, monkeypatch, replaced):
+    """GET ?partNumber=2 while other writers replace the key with multipart objects of other part sizes
+    between the look that finds where part 2 lies and the read of it: the answer is part 2 of exactly
+    one object, under that object's ETag. Read at the first object's offsets from whatever the read
+    found, it was a slice of another object under that object's ETag (and its checksum, if asked)."""
+    monkeypatch.setattr(staging, "MIN_S3_PART_SIZE", 32 * KiB)
+    layouts = [
+        [lines(200 * KiB, 1), lines(150 * KiB, 2)],
+        [lines(100 * KiB, 3), lines(300 * KiB, 4)],
+        [lines(250 * KiB, 5), lines(60 * KiB, 6)],
+    ]
+
+    async def scenario():
+        async with FaultGateway.start(tmp_path, SMALL_FRAMES, 32 * KiB) as gw:
+            store = gw.store
+
+            async def write(parts: list[bytes]) -> None:
+                upload = await store.create_multipart_upload(BUCKET, "mp", ObjectAttributes())
+                etags = [
+                    (n, (await store.upload_part(BUCKET, "mp", upload, n, body(p))).etag)
+                    for n, p in enumerate(parts, start=1)
+                ]
+                await store.complete_multipart_upload(BUCKET, "mp", upload, etags)
+
+            await write(layouts[0])
+            reading = store.get_object
+            writes = []
+
+            async def replaced_before_the_read(bucket, key, byte_range=None, **kwargs):
+                if byte_range is not None and (replaced == "every time" or not writes):
+                    writes.append(1)
+                    await write(layouts[len(writes) % len(layouts)])
+                return await reading(bucket, key, byte_range, **kwargs)
+
+            store.get_object = replaced_before_the_read
+            reply = await gw.request("GET", "mp", "partNumber=2")
+            assert reply.status == 206, reply
+            matching = [parts for parts in layouts if etag_of(reply) == multipart_etag(parts)]
+            assert matching, etag_of(reply)
+            assert reply.body == matching[0][1]
+            assert reply.headers["x-amz-mp-parts-count"] == "2"
+            assert (len(writes) == 1) == (replaced == "once")
+
+    asyncio.run(scenario())

@@ -29,7 +29,7 @@ from s4.server.ops.documents.object_acl import keep_upload_acl, upload_acl
 from s4.server.ops.tagging import tags_from_header
 from s4.server.ops.versions import requested_version, version_headers, written_version_headers
 from s4.server.xml import document, element, iso8601, parse_delete_entries
-from s4.store import ByteRange, ObjectInfo, StoreError
+from s4.store import ByteRange, ObjectInfo, ObjectStream, StoreError
 
 XML = "application/xml"
 _log = logging.getLogger(__name__)
@@ -78,6 +78,11 @@ def _read_checksums(info: ObjectInfo, selected: tuple[int, int] | None, part: in
     return dict(checksums) if selected is None or part is not None else {}
 
 
+PART_READ_ATTEMPTS = 3
+"""Reads of a part planned from a look at the object, each foiled by a write of the key, before the part
+is cut from one read of the whole object."""
+
+
 async def head_object(req: S3Request) -> web.StreamResponse:
     info = await req.store.head_object(req.bucket, req.key, **_version_of(req))
     byte_range, part = _requested_range(req, info)
@@ -94,10 +99,10 @@ def _version_of(req: S3Request) -> dict[str, str]:
 async def get_object(req: S3Request) -> web.StreamResponse:
     version = _version_of(req)
     byte_range, part = _requested_range(req)
-    if part is not None:
-        info = await req.store.head_object(req.bucket, req.key, **version)
-        byte_range = part_range(info, part)
-    stream = await req.store.get_object(req.bucket, req.key, byte_range, **version)
+    if part is None:
+        stream = await req.store.get_object(req.bucket, req.key, byte_range, **version)
+    else:
+        stream = await _part_of_one_object(req, part, version)
     try:
         response = _read_response(req, stream.info, stream.range, part)
         if response.status == 304:
@@ -112,6 +117,52 @@ async def get_object(req: S3Request) -> web.StreamResponse:
         return response
     finally:
         await stream.aclose()
+
+
+async def _part_of_one_object(req: S3Request, part: int, version: dict[str, str]) -> ObjectStream:
+    """Part ``part`` of the object, read at the offsets of that very object: where the part lies is known
+    from a look at the object first, and another writer's object may be there by the read (its bytes at
+    the first one's offsets, under its own ETag and checksum). The read is then planned again from what
+    it found; a key replaced every time is read whole by one GET and the part cut from it (which costs
+    more, and never fails), as S3 reads a part of one object."""
+    info = await req.store.head_object(req.bucket, req.key, **version)
+    for _ in range(PART_READ_ATTEMPTS):
+        stream = await req.store.get_object(req.bucket, req.key, part_range(info, part), **version)
+        if _same_object(stream.info, info):
+            return stream
+        await stream.aclose()
+        info = stream.info  # the object the read found: its part, at its offsets, next
+    whole = await req.store.get_object(req.bucket, req.key, **version)
+    try:
+        first, last = part_range(whole.info, part).resolve(whole.info.size)
+    except BaseException:
+        await whole.aclose()
+        raise
+    return ObjectStream(whole.info, _cut(whole, first, last), (first, last))
+
+
+async def _cut(whole: ObjectStream, first: int, last: int) -> AsyncIterator[bytes]:
+    """Bytes ``first`` to ``last`` of a whole object's body; the read is closed once they are out."""
+    position = 0
+    try:
+        async for chunk in whole.body:
+            end = position + len(chunk)
+            if end > first:
+                yield chunk[max(first - position, 0) : last + 1 - position]
+            position = end
+            if position > last:
+                return
+    finally:
+        await whole.aclose()
+
+
+def _same_object(found: ObjectInfo, planned: ObjectInfo) -> bool:
+    return (found.etag, found.size, found.version_id, found.part_sizes) == (
+        planned.etag,
+        planned.size,
+        planned.version_id,
+        planned.part_sizes,
+    )
 
 
 async def _exactly(body: AsyncIterator[bytes], length: int | None) -> AsyncIterator[bytes]:
