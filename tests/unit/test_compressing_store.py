@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Awaitable
 from pathlib import Path
 
 import pytest
+import zstandard
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -28,10 +29,12 @@ from s4.codec import (
     encode_frame,
     iter_frames,
 )
+from s4.codec.cpu.zstd_dict import ZstdDictionary
 from s4.codec.format.frame import FRAME_HEADER_SIZE, PADDING_MAGIC, encode_padding
 from s4.codec.format.manifest import normalize_metadata
 from s4.codec.policy import FramePolicy
 from s4.store.base import ByteRange, ObjectAttributes, ObjectInfo, ObjectStream, StoreError, StoreErrorKind
+from s4.store.compressing.encoding import DictionaryBinding
 from s4.store.compressing.store import CompressingStore
 from s4.store.filesystem import FilesystemStore
 from tests.conftest import GATEWAY_OBJECTS, load_meta
@@ -1789,3 +1792,53 @@ def test_a_sidecar_the_inner_store_kept_short_is_removed(tmp_path):
             await store.close()
 
     assert asyncio.run(scenario()) == data[FRAME + 5 : 3 * FRAME + 1]
+
+
+class SizedBody:
+    """A body of a declared length (a PUT's Content-Length): dictionaries are bound to small objects."""
+
+    def __init__(self, data: bytes) -> None:
+        self.expected_size = len(data)
+        self._chunks = body(data)
+
+    def __aiter__(self):
+        return self._chunks.__aiter__()
+
+
+def test_a_bound_dictionary_gone_with_its_bucket_is_not_used_for_new_writes(tmp_path):
+    """A prefix bound to a dictionary: this process read the dictionary once. The bucket is then deleted
+    (its dictionaries with it) and made again; a new small object under the prefix is stored without
+    the dictionary, so that every process can read it. Written with the cached dictionary, it answered
+    200 and then was unreadable anywhere the cache was not (another worker, this one after a restart)."""
+    samples = [b'{"user": %d, "event": "click", "page": "/home"}' % i for i in range(600)]
+    dictionary = ZstdDictionary(zstandard.train_dictionary(4096, samples).as_bytes())
+    event = b"".join(b'{"user": %d, "event": "click", "page": "/home"}\n' % i for i in range(40))
+
+    async def scenario() -> None:
+        inner = await FilesystemStore.open(tmp_path, durable=False)
+        bound = [DictionaryBinding(B, "ev/", dictionary.dict_id, 4096)]
+
+        def gateway() -> CompressingStore:
+            pool = CpuCodecPool(CodecRegistry.cpu_default())
+            return CompressingStore(inner, pool, CodecDispatcher(), POLICY, dictionaries=bound)
+
+        writer, reader = gateway(), gateway()
+        try:
+            await writer.create_bucket(B)
+            await inner.put_object(B, dictionary.object_key, body(dictionary.data), ObjectAttributes())
+            await writer.put_object(B, "ev/1", SizedBody(event), ObjectAttributes())
+            assert ChunkManifest.from_metadata((await inner.head_object(B, "ev/1")).attributes.metadata).dict_id
+            await writer.delete_object(B, "ev/1")
+            await writer.delete_bucket(B)
+            await writer.create_bucket(B)
+            await writer.put_object(B, "ev/2", SizedBody(event), ObjectAttributes())
+            manifest = ChunkManifest.from_metadata((await inner.head_object(B, "ev/2")).attributes.metadata)
+            assert manifest.dict_id is None
+            assert await get(reader, "ev/2") == event
+        finally:
+            for store in (writer, reader):
+                await store.close()
+                store.pool.close()
+            await inner.close()
+
+    asyncio.run(scenario())

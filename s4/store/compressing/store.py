@@ -461,8 +461,12 @@ class CompressingStore:
         if binding is None:
             return self.encoder
         try:
+            # Still in the bucket now, whatever this process read before: objects written with a dictionary
+            # that is gone (the bucket deleted and made again, by any process) could never be read back.
+            await self.inner.head_object(bucket, DICTIONARY_PREFIX + binding.dict_id)
             dictionary = await self._dictionary(bucket, binding.dict_id)
         except (CodecError, StoreError) as exc:
+            self._dictionaries.pop((bucket, binding.dict_id), None)
             _log.warning(
                 "dictionary %s bound to %s/%s unusable (%s); stored without", binding.dict_id, bucket, key, exc
             )
