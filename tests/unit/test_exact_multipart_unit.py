@@ -24,6 +24,7 @@ from s4.store.compressing.staging import KEY_UPLOAD_ID
 from s4.store.compressing.store import CompressingStore
 from s4.store.filesystem import FilesystemStore
 from s4.store.multipart import validate_completion
+from tests.unit.fault_gateway import FaultGateway, etag_of
 from tests.unit.store_helpers import body, md5
 
 
@@ -33,7 +34,8 @@ async def error_code(awaitable) -> str:
     return info.value.code
 
 
-MiB = 1024 * 1024
+KiB = 1024
+MiB = 1024 * KiB
 
 
 # == completing with a part number listed twice ==========================================================
@@ -365,8 +367,9 @@ def test_complete_succeeds_when_the_final_sidecar_cannot_be_built(tmp_path, monk
 
 
 def test_a_retried_conditional_complete_answers_for_its_own_upload(tmp_path, monkeypatch):
-    """The first Complete committed, then failed before removing its staging; the client retries with
-    its If-None-Match: * and must get the object, not a 412 caused by its own first attempt."""
+    """The first Complete committed, then could not remove its staging: it answers with the object all the
+    same (the upload's record is removed first, the rest left to the sweep). A retry of it (its answer
+    lost), with its If-None-Match: *, must get the object, not a 412 caused by its own first attempt."""
     from s4.store.base import WriteCondition
     from s4.store.compressing import staging
 
@@ -390,13 +393,10 @@ def test_a_retried_conditional_complete_answers_for_its_own_upload(tmp_path, mon
             upload = await store.create_multipart_upload("b", "k", ObjectAttributes())
             part = await store.upload_part("b", "k", upload, 1, body(b"only part " * 1000))
             create_only = WriteCondition(if_none_match=True)
-            assert (
-                await error_code(
-                    store.complete_multipart_upload("b", "k", upload, [(1, part.etag)], condition=create_only)
-                )
-                == "InternalError"
-            )
+            first = await store.complete_multipart_upload("b", "k", upload, [(1, part.etag)], condition=create_only)
+            assert not failures and not (await store.list_multipart_uploads("b")).uploads  # its record went first
             done = await store.complete_multipart_upload("b", "k", upload, [(1, part.etag)], condition=create_only)
+            assert done.etag == first.etag
             head = await store.head_object("b", "k")
             assert not (await store.list_multipart_uploads("b")).uploads
             return done.etag, head.etag
@@ -466,5 +466,42 @@ def test_listings_leave_out_what_an_abort_removed_after_the_listing(tmp_path):
             await store.sweep.sweep(HOUR)
         finally:
             await _close(store)
+
+    asyncio.run(scenario())
+
+
+def test_a_complete_whose_staging_cannot_be_removed_answers_as_completed(tmp_path, monkeypatch):
+    """The object is committed, then removing a staged part fails: the Complete answers 200 with the
+    object, and the upload is gone (its record removed first; the rest is the sweep's). Answered 500,
+    the client retried, found the upload still there, and assembled it again over the object another
+    writer had stored at the key meanwhile."""
+    from s4.store.compressing import staging
+
+    monkeypatch.setattr(staging, "MIN_S3_PART_SIZE", 32 * KiB)
+
+    async def scenario() -> None:
+        async with FaultGateway.start(tmp_path, FramePolicy(), 32 * KiB) as gw:
+            parts = [b"A" * 40_000, b"B" * 1000]
+            upload = await gw.create_upload("k")
+            etags = [(n, etag_of(await gw.upload_part("k", upload, n, p))) for n, p in enumerate(parts, 1)]
+            inner = gw.faulty.inner
+            deleting = inner.delete_object
+            failed = []
+
+            async def a_part_fails_once(bucket, key, **kwargs):
+                if "/part-" in key and not failed:
+                    failed.append(key)
+                    raise StoreError("InternalError", "the backend went away")
+                return await deleting(bucket, key, **kwargs)
+
+            inner.delete_object = a_part_fails_once
+            reply = await gw.complete("k", upload, etags)
+            assert failed and reply.status == 200, reply
+            assert (await gw.get("k")).body == b"".join(parts)
+            assert await gw.list_uploads() == []
+            assert (await gw.put("k", b"another writer's object")).status == 200
+            retried = await gw.complete("k", upload, etags)  # its answer lost, say
+            assert retried.status == 404 and retried.xml("Code") == ["NoSuchUpload"], retried
+            assert (await gw.get("k")).body == b"another writer's object"
 
     asyncio.run(scenario())

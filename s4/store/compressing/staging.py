@@ -296,6 +296,7 @@ class MultipartStaging:
             done = await self._completed(bucket, key, upload_id) if exc.code == "NoSuchUpload" else None
             if done is None:
                 raise
+            await self._remove_left_behind(bucket, key, upload_id)  # by the Complete that committed it
             return done
         staged = {}
         for number, _ in parts:
@@ -368,8 +369,21 @@ class MultipartStaging:
                 raise _no_such_upload() from None
             return done
         await self._index_final(bucket, key, chosen, final)
-        await self.remove(bucket, upload_id)
+        # The record first: the upload is gone from here on, and a retry of this Complete answers as one
+        # (``_completed``) instead of assembling the upload again over what another writer stored since.
+        await self._remove_left_behind(bucket, key, upload_id, record_first=True)
         return logical(final)[0]
+
+    async def _remove_left_behind(self, bucket: str, key: str, upload_id: str, record_first: bool = False) -> None:
+        """The staging of an upload whose object is committed; what cannot be removed now is left to a retry
+        of the Complete or to the sweep (staging without its record, see sweep.py). The Complete succeeded
+        whatever is left over: answered 500, it was retried, and assembled again over a newer object."""
+        try:
+            if record_first:
+                await self.inner.delete_object(bucket, self._record_key(upload_id))
+            await self.remove(bucket, upload_id)
+        except Exception as exc:
+            _log.warning("completed %s/%s; staging of upload %s left behind (%r)", bucket, key, upload_id, exc)
 
     async def _completed(self, bucket: str, key: str, upload_id: str) -> ObjectInfo | None:
         """A retried Complete of an upload that already completed answers the same.

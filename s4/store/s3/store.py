@@ -322,7 +322,8 @@ class S3Store:
             return no_such_bucket(bucket)
         location = self._buckets.locate(bucket)
         own = is_gateways_own(location, location.key(key))
-        if not own and await self._versioning.of(location.bucket, quiet=True) is not None:
+        # Asked afresh (an error path, rare): versioning another gateway enabled a moment ago counts.
+        if not own and await self._versioning.of(location.bucket, fresh=True, quiet=True) is not None:
             marker = await latest_delete_marker(self._call, location.bucket, location.key(key))
             if marker is not None:
                 return current_delete_marker(key, marker)
@@ -707,7 +708,8 @@ class S3Store:
         # deletes the current object (never-versioned bucket) or brings a deleted one back (malformed id).
         found = await find_version(self._call, location.bucket, upstream_key, version_id)
         if found is Found.ABSENT:
-            if version_id != NULL_VERSION and await self._versioning.of(location.bucket, quiet=True) is None:
+            versioning = await self._versioning.of(location.bucket, fresh=True, quiet=True)
+            if version_id != NULL_VERSION and versioning is None:
                 # A bucket never versioned knows no id but null: S3 (and the embedded store) answer 400.
                 raise StoreError("InvalidArgument", "Invalid version id specified", resource=version_id)
             if condition is not None:  # the version the guard saw went meanwhile: another delete removed it
