@@ -377,3 +377,42 @@ def test_a_part_is_read_from_one_object_when_the_key_is_replaced_meanwhile(tmp_p
             assert (len(writes) == 1) == (replaced == "once")
 
     asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("operation", ["CopyObject", "UploadPartCopy"])
+def test_copy_source_conditions_hold_for_the_object_copied(tmp_path, operation):
+    """x-amz-copy-source-if-match names the old source; another client replaces the source right after
+    the handler's look at it. The copy is of the object the condition was checked on, or refused (412):
+    it copied the new bytes, for which the condition did not hold."""
+    old, new = lines(3000, 1), lines(5000, 2)
+
+    async def scenario():
+        async with FaultGateway.start(tmp_path, SMALL_FRAMES) as gw:
+            assert (await gw.put("src", old)).ok
+            heading = gw.faulty.head_object
+            replaced = []
+
+            async def replaced_after_the_first_look(bucket, key, **kwargs):
+                info = await heading(bucket, key, **kwargs)
+                if key == "src" and not replaced:
+                    replaced.append(1)
+                    await gw.store.put_object(BUCKET, "src", body(new), ObjectAttributes())
+                return info
+
+            gw.faulty.head_object = replaced_after_the_first_look
+            headers = {"x-amz-copy-source": f"/{BUCKET}/src", "x-amz-copy-source-if-match": f'"{md5(old)}"'}
+            if operation == "CopyObject":
+                reply = await gw.request("PUT", "dst", headers=headers)
+                stored = await gw.get("dst")
+            else:
+                upload = await gw.create_upload("mp")
+                reply = await gw.request("PUT", "mp", f"partNumber=1&uploadId={upload}", headers=headers)
+                listed = await gw.request("GET", "mp", f"uploadId={upload}")
+                stored = None
+                assert listed.xml("Size") in ([], [str(len(old))]), listed
+            assert replaced
+            assert reply.status == 412 or (reply.ok and (stored is None or stored.body == old)), reply
+            if stored is not None:
+                assert stored.status == 404 or stored.body == old
+
+    asyncio.run(scenario())

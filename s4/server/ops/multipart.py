@@ -100,6 +100,7 @@ async def upload_part_copy(req: S3Request) -> web.Response:
         src_bucket,
         src_key,
         byte_range,
+        source_check=lambda copied: check_conditions(copied, req.headers, prefix="x-amz-copy-source-"),
         **({} if src_version is None else {"src_version_id": src_version}),
     )
     body = document(

@@ -303,7 +303,15 @@ async def copy_object(req: S3Request) -> web.Response:
     await req.read_small_body(limit=0)  # no body, but a signed empty payload is still checked
     copy_version = {} if src_version is None else {"src_version_id": src_version}
     info = await req.store.copy_object(
-        src_bucket, src_key, req.bucket, req.key, attributes, condition, tags=tags, **copy_version
+        src_bucket,
+        src_key,
+        req.bucket,
+        req.key,
+        attributes,
+        condition,
+        tags=tags,
+        source_check=lambda copied: check_conditions(copied, req.headers, prefix="x-amz-copy-source-"),
+        **copy_version,
     )
     await keep_upload_acl(req, acl, info)
     body = document(

@@ -14,7 +14,7 @@ import dataclasses
 import datetime as dt
 import logging
 from collections import OrderedDict
-from collections.abc import AsyncIterable, AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping, Sequence
 
 from s4.codec import (
     ChunkManifest,
@@ -516,9 +516,12 @@ class CompressingStore:
         *,
         tags: Mapping[str, str] | None = None,
         src_version_id: str | None = None,
+        source_check: Callable[[ObjectInfo], None] | None = None,
     ) -> ObjectInfo:
         """Stored bytes are copied as they are, manifest included (REPLACE keeps the s4-* keys);
         ``condition`` applies to the destination; tags are the inner object's, copied or replaced.
+        ``source_check`` is called with the source as it is copied (as clients see it), before anything
+        is written: a copy's x-amz-copy-source-if-* conditions hold for the object copied.
 
         The copy is of the source object looked at first, whose manifest a REPLACE carries over and
         whose sidecar the copy gets: another writer's object there by the time the inner store reads
@@ -529,7 +532,9 @@ class CompressingStore:
         refuse_reserved(dst_key)
         for attempt in range(1, COPY_ATTEMPTS + 1):
             source = await self.inner.head_object(src_bucket, src_key, **_version(src_version_id))
-            _, manifest = self.logical(source)
+            described, manifest = self.logical(source)
+            if source_check is not None:
+                source_check(described)
             kept = attributes
             if attributes is not None and manifest is not None:
                 client = {k: v for k, v in attributes.metadata.items() if not k.lower().startswith("s4-")}
@@ -671,11 +676,14 @@ class CompressingStore:
         byte_range: ByteRange | None = None,
         *,
         src_version_id: str | None = None,
+        source_check: Callable[[ObjectInfo], None] | None = None,
     ) -> PartInfo:
         """The source range is decoded and framed again, like any part (its checksum computed, in an
-        upload with one)."""
+        upload with one). ``source_check``: as for copy_object, on the source as it is read."""
         source = await self.get_object(src_bucket, src_key, byte_range, version_id=src_version_id)
         try:
+            if source_check is not None:
+                source_check(source.info)
             return await self._staging.upload_part(bucket, key, upload_id, part_number, source.body, copied=True)
         finally:
             await source.aclose()
