@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections.abc import Awaitable
 
 from aiohttp import web
 
@@ -16,6 +18,8 @@ from s4.server.ops.documents import settings
 from s4.server.ops.documents.handlers import creation_documents, keep_creation_documents
 from s4.server.xml import child_text, document, element, iso8601, local_name, owner_xml, parse_xml
 from s4.store import StoreError
+
+_log = logging.getLogger(__name__)
 
 XML = "application/xml"
 
@@ -46,6 +50,7 @@ async def create_bucket(req: S3Request) -> web.Response:
     # of a bucket the gateway's one upstream identity already has, whichever client asked for it.
     existed = await _existing_owner(req) is not None
     recreated = False
+    made = False
     try:
         await req.store.create_bucket(req.bucket)
     except StoreError as exc:
@@ -58,6 +63,7 @@ async def create_bucket(req: S3Request) -> web.Response:
             raise
         recreated = True
     else:
+        made = not existed
         # Checked again at the record: another creator may have made the bucket since the first look.
         kept = await req.store.get_bucket_document(req.bucket, OWNER_DOCUMENT)
         if kept is not None and kept.decode("utf-8", "replace") != req.owner_id:
@@ -68,10 +74,25 @@ async def create_bucket(req: S3Request) -> web.Response:
                 "Your previous request to create the named bucket succeeded and you already own it.",
             )
         if kept is None and not existed:
-            await keep_owner(req.store, req.bucket, req.owner_id)
+            await _or_undone(req, made, keep_owner(req.store, req.bucket, req.owner_id))
         recreated = existed
-    await keep_creation_documents(req, documents, recreated)
+    await _or_undone(req, made, keep_creation_documents(req, documents, recreated))
     return web.Response(status=200, headers={"Location": f"/{req.bucket}"})
+
+
+async def _or_undone(req: S3Request, made: bool, step: Awaitable[None]) -> None:
+    """A step of making a bucket after the store made it (its owner record, its ACL); failing, the bucket
+    this request ``made`` is deleted again before the error is answered. Kept, it had no owner record (it
+    fell to the legacy owner: its creator refused, and every retry answered BucketAlreadyExists)."""
+    try:
+        await step
+    except BaseException:
+        if made:
+            try:
+                await req.store.delete_bucket(req.bucket)
+            except Exception as exc:
+                _log.error("bucket %s made without its owner record or ACL, and not deleted: %r", req.bucket, exc)
+        raise
 
 
 async def _existing_owner(req: S3Request) -> str | None:
