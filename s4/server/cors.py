@@ -43,6 +43,8 @@ class CorsRules:
         self._ttl = ttl
         self._clock = clock
         self._kept: OrderedDict[str, tuple[float, list[CorsRule] | None]] = OrderedDict()
+        self._changes = 0
+        """PutBucketCors / DeleteBucketCors seen here: rules read while one ran may be the old ones."""
 
     async def rules(self, bucket: str) -> list[CorsRule] | None:
         """The bucket's rules; None when it has no CORS configuration. StoreError (NoSuchBucket...)."""
@@ -50,8 +52,11 @@ class CorsRules:
         kept = self._kept.get(bucket)
         if kept is not None and kept[0] > now:
             return kept[1]
+        changes = self._changes
         document = await self._store.get_bucket_document(bucket, "cors")
         rules = None if document is None else cors_rules(document)
+        if changes != self._changes:  # a change here meanwhile: these rules may predate it, not kept
+            return rules
         self._kept[bucket] = (now + self._ttl, rules)
         self._kept.move_to_end(bucket)
         while len(self._kept) > CACHE_SIZE:
@@ -59,6 +64,7 @@ class CorsRules:
         return rules
 
     def forget(self, bucket: str) -> None:
+        self._changes += 1
         self._kept.pop(bucket, None)
 
 

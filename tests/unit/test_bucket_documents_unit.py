@@ -556,3 +556,41 @@ def test_only_s3_errors_escape_the_document_checks(kind, data):
         assert exc.status in (400, 403, 501) and exc.code
         return
     assert CHECKS[kind](kept) == kept  # what is kept passes the check again, unchanged
+
+
+def test_cors_rules_read_while_they_change_here_are_not_kept():
+    """A read of a bucket's CORS rules that was under way when this process changed them (PutBucketCors,
+    DeleteBucketCors: ``forget``) may have read the old document: it answers its own request, but is not
+    kept, so the next request reads the new rules instead of the old ones for the cache's lifetime."""
+    from s4.server.cors import CorsRules
+
+    old = (
+        b"<CORSConfiguration><CORSRule><AllowedOrigin>https://old.example</AllowedOrigin>"
+        b"<AllowedMethod>GET</AllowedMethod></CORSRule></CORSConfiguration>"
+    )
+
+    class SlowStore:
+        def __init__(self) -> None:
+            self.document: bytes | None = old
+            self.reads = 0
+            self.gate = asyncio.Event()
+
+        async def get_bucket_document(self, bucket: str, name: str) -> bytes | None:
+            self.reads += 1
+            document = self.document
+            await self.gate.wait()
+            return document
+
+    async def scenario() -> None:
+        store = SlowStore()
+        cors = CorsRules(store, ttl=60)
+        reading = asyncio.create_task(cors.rules("b"))
+        await asyncio.sleep(0)  # the read has the old document
+        store.document = None  # DeleteBucketCors here
+        cors.forget("b")
+        store.gate.set()
+        assert await reading is not None  # the request under way answers from what it read
+        assert await cors.rules("b") is None  # the next one reads again
+        assert store.reads == 2
+
+    asyncio.run(scenario())
