@@ -152,9 +152,11 @@ class Supervisor:
             code = 1
             try:
                 _die_with(supervisor)
-                # Until the worker's loop takes SIGHUP (once it serves), one must not end it.
-                signal.signal(signal.SIGHUP, signal.SIG_IGN)
-                signal.pthread_sigmask(signal.SIG_UNBLOCK, _SIGNALS)
+                # Until the worker's loop takes SIGHUP (once it serves: s4.server.runner.take_sighup), one must
+                # neither end it nor be lost: held blocked, it is delivered then (a reload sent while it started).
+                signal.signal(signal.SIGHUP, signal.SIG_DFL)
+                signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGHUP})
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, set(_SIGNALS) - {signal.SIGHUP})
                 os.environ["S4_WORKER"] = str(slot)
                 code = self.worker(config, slot, self.metrics_dir, self._ready_write)
             except BaseException:

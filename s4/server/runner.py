@@ -92,7 +92,7 @@ async def serve_store(
             loop.add_signal_handler(sig, stop.set)
     if reload is not None:
         with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(signal.SIGHUP, _reloader(reload, credentials, identities))
+            take_sighup(loop, _reloader(reload, credentials, identities))
     if ready is not None:
         ready.set()
     try:
@@ -103,6 +103,13 @@ async def serve_store(
         await runner.cleanup()
         if service_runner is not None:
             await service_runner.cleanup()
+
+
+def take_sighup(loop: asyncio.AbstractEventLoop, handler: Callable[[], object]) -> None:
+    """SIGHUP runs ``handler`` on ``loop`` from now on, including one sent before (held blocked since the
+    worker started, see s4.workers: a reload is never lost to a worker that was starting)."""
+    loop.add_signal_handler(signal.SIGHUP, handler)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGHUP})
 
 
 def identities_of(pairs: Sequence[CredentialConfig]) -> Identities:
