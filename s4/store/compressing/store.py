@@ -69,6 +69,8 @@ from s4.store.stats import WRITE_OUTCOME, StoreStats
 _log = logging.getLogger(__name__)
 LISTING_HEAD_CONCURRENCY = 16
 LISTING_CACHE_SIZE = 10_000
+LISTING_SETTLED_S = 2.0
+"""Age before a listed object's client view is cached (see _settled)."""
 PLANNED_READ_ATTEMPTS = 3
 """Range GETs planned from a HEAD, each foiled by an overwrite, before one GET of the whole object."""
 DELETE_BUCKET_ATTEMPTS = 3
@@ -627,7 +629,7 @@ class CompressingStore:
                         return None  # deleted since the listing, as a listing now would show it
                     raise
             result = self.logical(head)[0]
-            if _listing_identity(head) == cache_key:
+            if _listing_identity(head) == cache_key and _settled(head):
                 self._listing_cache[cache_key] = result
                 while len(self._listing_cache) > LISTING_CACHE_SIZE:
                     self._listing_cache.popitem(last=False)
@@ -735,6 +737,14 @@ def _listing_identity(info: ObjectInfo) -> tuple[str, str, str, int, dt.datetime
     To the second: some stores list milliseconds but HEAD whole seconds (HTTP dates).
     """
     return info.bucket, info.key, info.etag, info.size, info.last_modified.replace(microsecond=0)
+
+
+def _settled(info: ObjectInfo) -> bool:
+    """Written before the current second and the one before it: no other write of the key can share its
+    identity (the second is all a HEAD tells), whereas two writes of the same stored bytes in one second
+    (two multipart uploads of one content with other part boundaries, each its own client ETag) do."""
+    age = dt.datetime.now(dt.UTC) - info.last_modified
+    return age > dt.timedelta(seconds=LISTING_SETTLED_S)
 
 
 class _Closing:
