@@ -68,6 +68,7 @@ async def create_bucket(req: S3Request) -> web.Response:
         kept = await req.store.get_bucket_document(req.bucket, OWNER_DOCUMENT)
         if kept is not None and kept.decode("utf-8", "replace") != req.owner_id:
             raise _already_exists()
+        made = made and kept is None  # a record there: another request made it (and answers for it)
         if existed and req.config.region != "us-east-1":
             raise S3Error(
                 "BucketAlreadyOwnedByYou",

@@ -138,22 +138,42 @@ async def _part_of_one_object(req: S3Request, part: int, version: dict[str, str]
     except BaseException:
         await whole.aclose()
         raise
-    return ObjectStream(whole.info, _cut(whole, first, last), (first, last))
+    return ObjectStream(whole.info, _Cut(whole, first, last), (first, last))
 
 
-async def _cut(whole: ObjectStream, first: int, last: int) -> AsyncIterator[bytes]:
-    """Bytes ``first`` to ``last`` of a whole object's body; the read is closed once they are out."""
-    position = 0
-    try:
-        async for chunk in whole.body:
+class _Cut:
+    """Bytes ``first`` to ``last`` of a whole object's body. A class, not an async generator: closed before
+    its first item (a 304 or 412 answered from the head), a generator's ``finally`` never runs, and the
+    whole read would stay open."""
+
+    def __init__(self, whole: ObjectStream, first: int, last: int) -> None:
+        self._whole = whole
+        self._pieces = self._cut(first, last)
+
+    async def _cut(self, first: int, last: int) -> AsyncIterator[bytes]:
+        position = 0
+        async for chunk in self._whole.body:
             end = position + len(chunk)
             if end > first:
                 yield chunk[max(first - position, 0) : last + 1 - position]
             position = end
             if position > last:
+                await self._whole.aclose()
                 return
-    finally:
-        await whole.aclose()
+
+    def __aiter__(self) -> _Cut:
+        return self
+
+    async def __anext__(self) -> bytes:
+        try:
+            return await anext(self._pieces)
+        except BaseException:
+            await self.aclose()
+            raise
+
+    async def aclose(self) -> None:
+        await self._pieces.aclose()
+        await self._whole.aclose()
 
 
 def _same_object(found: ObjectInfo, planned: ObjectInfo) -> bool:

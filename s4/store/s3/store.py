@@ -322,8 +322,7 @@ class S3Store:
             return no_such_bucket(bucket)
         location = self._buckets.locate(bucket)
         own = is_gateways_own(location, location.key(key))
-        # Asked afresh (an error path, rare): versioning another gateway enabled a moment ago counts.
-        if not own and await self._versioning.of(location.bucket, fresh=True, quiet=True) is not None:
+        if not own and await self._versioning.of(location.bucket, quiet=True) is not None:
             marker = await latest_delete_marker(self._call, location.bucket, location.key(key))
             if marker is not None:
                 return current_delete_marker(key, marker)
@@ -1282,7 +1281,7 @@ class S3Store:
                     return None
                 raise
             sizes.update((p.part_number, (p.etag, p.size)) for p in page.parts)
-            if not page.is_truncated or page.next_part_number_marker is None:
+            if not page.is_truncated or page.next_part_number_marker is None or page.next_part_number_marker <= marker:
                 break
             marker = page.next_part_number_marker
         return sum(sizes[number][1] for number, etag in chosen if sizes.get(number, ("", 0))[0] == etag)
