@@ -90,6 +90,21 @@ def test_a_key_changing_at_every_try_still_gets_the_change_committed():
     assert len(key.sent) == GUARDED_ATTEMPTS + 1 and key.sent[-1] is None
 
 
+def test_the_pause_after_a_refusal_comes_before_the_next_look(monkeypatch):
+    """Other writers go on while a refused commit backs off: a look taken before the pause is stale by
+    the time the commit goes, and is refused again (found by the two-gateway ledger test over
+    SeaweedFS, where a writer ran out of attempts and its change went uncounted)."""
+    key = Key("a", writes=["b"])
+    landed = iter(f"during-pause-{n}" for n in range(GUARDED_ATTEMPTS * 2))
+
+    async def others_write_meanwhile(_: float) -> None:
+        key.etag = next(landed)
+
+    monkeypatch.setattr(guarded.asyncio, "sleep", others_write_meanwhile)
+    assert asyncio.run(commit_guarded(None, key, key.send)) == "committed"
+    assert key.sent == [matching("a"), matching("during-pause-0")]
+
+
 def test_a_refusal_about_something_else_is_raised():
     class SourceGone(Key):
         async def send(self, condition: WriteCondition | None) -> str:

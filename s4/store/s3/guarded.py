@@ -71,6 +71,10 @@ async def commit_guarded(
                 return await _unguarded(send, f"the condition was answered {exc.code}")
             if exc.code not in _REFUSALS:
                 raise
+            # Back off before the look, not between it and the commit: a look held through the pause
+            # goes stale while the writers that won go on, and each pause longer than the last made
+            # the next refusal likelier (a writer contending long enough ran out of attempts).
+            await asyncio.sleep(random.uniform(0, 0.005 * 2**attempt))
             again = await guard.expect()
             unexplained = unexplained + 1 if again == expected else 0
             if unexplained == UNEXPLAINED_REFUSALS:
@@ -79,7 +83,6 @@ async def commit_guarded(
                 # or the upstream checks conditions against something other than what it reads back.
                 return await _unguarded(send, f"refused ({exc.code}) though the key had not changed")
             expected = again
-        await asyncio.sleep(random.uniform(0, 0.005 * 2**attempt))  # let the writers that won settle
     return await _unguarded(send, f"refused {GUARDED_ATTEMPTS} times, the key changing each time")
 
 
