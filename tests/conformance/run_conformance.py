@@ -89,6 +89,7 @@ def passed_count(output: str) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="fail below the committed floor")
+    parser.add_argument("--verbose", action="store_true", help="print the suite's whole output (why tests failed)")
     parser.add_argument("pytest_args", nargs="*", help="passed to the suite's pytest (after --)")
     args = parser.parse_args(argv)
     test_set = os.environ.get("S3TESTS_SET", "core")
@@ -113,6 +114,8 @@ def main(argv: list[str] | None = None) -> int:
             except subprocess.TimeoutExpired:
                 gateway.kill()
     output = run.stdout + run.stderr
+    if args.verbose:
+        print(output)
     failing = [line.split(" - ")[0] for line in output.splitlines() if line.startswith(("FAILED", "ERROR"))]
     for line in failing:
         print(line)
