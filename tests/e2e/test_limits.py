@@ -156,6 +156,57 @@ def test_download_whose_client_stops_reading_is_cut_while_others_are_served(gw, 
     assert client.get_object(Bucket=bucket, Key="small")["Body"].read() == b"still served"
 
 
+def _read_paced(sock: socket.socket, size: int, piece: int, pause: float) -> tuple[int, bool]:
+    """Read up to ``size`` bytes, a pause of ``pause`` seconds after each ``piece`` of them; (bytes read, cut)."""
+    received, mark = 0, piece
+    while received < size:
+        try:
+            chunk = sock.recv(min(piece, 64 * 1024, size - received))
+        except (ConnectionResetError, TimeoutError):
+            return received, True
+        if not chunk:
+            return received, True
+        received += len(chunk)
+        if received >= mark:
+            time.sleep(pause)
+            mark += piece
+    return received, False
+
+
+def test_download_read_slowly_but_steadily_outlasts_the_idle_timeout(gw, bucket):
+    """A client taking 640 KiB a second, with an idle timeout of 1.5 s: the kernel's socket buffer
+    says it has room again only once a third or so of it is free, seconds apart at that pace, yet
+    every 1.5 s the client took more than the least a client must take (WRITE_SLICE, 256 KiB), and
+    the connection lives. (Judged by the gateway's own buffer alone, it was cut.)"""
+    body = os.urandom(6 * 1024 * 1024)
+    client = gw.client()
+    client.put_object(Bucket=bucket, Key="steady", Body=body)
+    request = sign("GET", f"{gw.endpoint}/{bucket}/steady", {"X-Amz-Content-SHA256": EMPTY_SHA256})
+    with connect(gw, rcvbuf=16 * 1024) as sock:
+        sock.sendall(request_head(request))
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += sock.recv(1)
+        assert head.startswith(b"HTTP/1.1 200"), head
+        received, was_cut = _read_paced(sock, len(body), 128 * 1024, 0.2)
+    assert (received, was_cut) == (len(body), False)
+
+
+def test_download_read_a_trickle_at_a_time_is_cut(gw, bucket):
+    """A client taking 32 KiB a second (1 byte now and then would do as well) is not reading: the
+    response is cut once an idle timeout passes with less than WRITE_SLICE taken. What the kernel
+    already held still arrives, then the body ends short."""
+    size = 16 * 1024 * 1024
+    gw.client().put_object(Bucket=bucket, Key="trickle", Body=os.urandom(size))
+    request = sign("GET", f"{gw.endpoint}/{bucket}/trickle", {"X-Amz-Content-SHA256": EMPTY_SHA256})
+    with connect(gw, rcvbuf=16 * 1024) as sock:
+        sock.sendall(request_head(request))
+        received, was_cut = _read_paced(sock, 128 * 1024, 8 * 1024, 0.25)  # 4 s of trickle
+        assert not was_cut
+        rest, was_cut = _read_paced(sock, size, size, 0)
+    assert was_cut and received + rest < size // 2
+
+
 def test_headers_sent_too_slowly_are_cut_even_while_bytes_trickle(gw, bucket):
     with connect(gw) as sock:
         sock.sendall(f"GET /{bucket}/ HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ".encode())
