@@ -249,9 +249,9 @@ async def write_within(request: web.BaseRequest, response: web.StreamResponse, d
     """Write ``data`` (one write, however large), cutting the connection when the client takes less than
     WRITE_SLICE of what waits for it (or all of it, if less) in any ``timeout`` seconds.
 
-    One write of a whole frame rather than a bounded wait per WRITE_SLICE: each wait armed its own
-    timer and paused and resumed the writer, which cost a GET about a tenth of its CPU. What a client
-    must keep up is the same: a slow but steady reader is never cut.
+    One write of a whole frame, watched for progress, rather than a bounded wait per WRITE_SLICE: that
+    wait saw only the transport's buffer, which a slow reader drains in jumps (see _DrainWatch), and cut
+    a steady one. (It saved little CPU: GET 0.96-1.00x of the sliced writes, benchmarks/scale_bench.py.)
     """
     # Counted as handed over before the drain: a cut during the drain subtracts what stayed behind.
     request[BODY_BYTES_SENT] = request.get(BODY_BYTES_SENT, 0) + len(data)
