@@ -1061,6 +1061,11 @@ class FilesystemStore:
             fd = os.open(head, os.O_RDONLY)
         except FileNotFoundError:
             fd = -1
+        except OSError as exc:
+            # Out of descriptors, say: the change that made these files obsolete has committed, and must
+            # not be answered as failed for their sake. Held, and tried again by the reaper.
+            log.warning("could not open %s to delete it (%s); trying again later", head, exc)
+            return False
         try:
             if fd >= 0 and fcntl is not None:
                 try:

@@ -6,6 +6,7 @@ import asyncio
 import datetime as dt
 import hashlib
 import os
+import time
 import re
 import signal
 import subprocess
@@ -1006,5 +1007,41 @@ def test_list_multipart_uploads_pagination(tmp_path):
             prefixed = await store.list_multipart_uploads("b", prefix="x/")
             assert [(u.key, u.upload_id) for u in prefixed.uploads] == [expected[-1]]
             assert (await store.list_multipart_uploads("b", max_uploads=0)).uploads == []
+
+    asyncio.run(scenario())
+
+
+def test_a_replaced_objects_files_that_cannot_be_opened_do_not_fail_the_committed_write(tmp_path, monkeypatch):
+    """Out of file descriptors when a multipart object is replaced: the PUT has committed, so it succeeds,
+    and the old object's files go once they can be opened again (the reaper's retry)."""
+    from s4.store import filesystem
+
+    real_open = os.open
+    failing = {"on": False}
+
+    def open_or_emfile(path, flags, *args, **kwargs):
+        if failing["on"]:
+            raise OSError(24, "Too many open files")
+        return real_open(path, flags, *args, **kwargs)
+
+    async def scenario():
+        store = await open_store(tmp_path)
+        try:
+            upload_id = await store.create_multipart_upload("b", "k", ATTRS)
+            p1 = await store.upload_part("b", "k", upload_id, 1, body(b"a" * 5 * MiB))
+            p2 = await store.upload_part("b", "k", upload_id, 2, body(b"b"))
+            await store.complete_multipart_upload("b", "k", upload_id, [(1, p1.etag), (2, p2.etag)])
+            assert len(object_files(tmp_path)) == 2
+            monkeypatch.setattr(filesystem.os, "open", open_or_emfile)
+            failing["on"] = True
+            await store.delete_object("b", "k")  # the commit stands, whatever its clean-up finds
+            failing["on"] = False
+            assert await error_code(store.head_object("b", "k")) == "NoSuchKey"
+            deadline = time.monotonic() + 5 * filesystem.REAP_INTERVAL_S
+            while object_files(tmp_path) and time.monotonic() < deadline:
+                await asyncio.sleep(0.1)
+            assert object_files(tmp_path) == []
+        finally:
+            await store.close()
 
     asyncio.run(scenario())
