@@ -6,12 +6,12 @@ import asyncio
 import datetime as dt
 import hashlib
 import os
-import time
 import re
 import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
