@@ -15,10 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import math
+import socket
 import struct
-import termios
 from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
@@ -27,6 +26,13 @@ from aiohttp.http_exceptions import ContentLengthError, HttpProcessingError
 
 from s4.config import LimitsConfig
 from s4.server.errors import S3Error
+
+try:  # POSIX; elsewhere a watch compares the transport's buffer alone
+    import fcntl
+    import termios
+except ImportError:  # pragma: no cover
+    fcntl = None  # type: ignore[assignment]
+    termios = None  # type: ignore[assignment]
 
 BODY_BYTES_SENT = "s4.body_bytes_sent"
 """Request key: body bytes handed to the connection by write_within (what a cut response's log reports)."""
@@ -267,10 +273,13 @@ async def write_within(request: web.BaseRequest, response: web.StreamResponse, d
 class _DrainWatch:
     """Checks every ``timeout`` seconds, while a write drains, that the client took enough of what waits.
 
-    What waits is the transport's buffer and the socket's send queue (unsent or unacknowledged bytes):
-    the kernel's socket buffer, megabytes deep, takes a write at once, and Linux says the socket is
-    writable again only once a third or so of it is free, so the transport's buffer alone moves in
-    jumps, seconds apart for a slow reader, and a steady one was cut between them."""
+    Taken is what the client's TCP acknowledged (TCP_INFO's ``tcpi_bytes_acked``, Linux): neither the
+    transport's buffer nor the kernel's tell it alone. The kernel's socket buffer, megabytes deep, takes
+    a write at once, and Linux says the socket is writable again only once a third or so of it is free,
+    so the transport's buffer moves in jumps, seconds apart for a slow reader; over TLS, the encrypted
+    frame also waits in a buffer of the transport that nothing from outside it counts. Judged by those
+    buffers, a steady reader was cut between the jumps. Without TCP_INFO, what waits in the transport's
+    buffer and the socket's send queue is compared instead (sound over plain TCP)."""
 
     def __init__(self, request: web.BaseRequest, size: int, timeout: float) -> None:
         """Started before a write of ``size`` bytes."""
@@ -278,22 +287,32 @@ class _DrainWatch:
         self._timeout = timeout
         self.cut = False
         self._waiting = _unsent(request) + size
+        self._acked = _acked(request)
         self._timer = asyncio.get_running_loop().call_later(timeout, self._check)
 
     def _check(self) -> None:
         transport = self._request.transport
-        if transport is None or transport.is_closing():
-            return
-        waiting = _unsent(self._request)
-        if waiting and self._waiting - waiting < min(WRITE_SLICE, self._waiting):
+        if transport is None:
+            return  # the connection is gone: the write ends on its own
+        waiting, acked = _unsent(self._request), _acked(self._request)
+        known = acked is not None and self._acked is not None
+        taken = acked - self._acked if known else self._waiting - waiting  # type: ignore[operator]
+        if waiting and taken < min(WRITE_SLICE, self._waiting):
             self.cut = True
             cut(self._request)  # the drain then ends (connection lost) and write_within raises
             return
-        self._waiting = waiting
+        self._waiting, self._acked = waiting, acked
         self._timer = asyncio.get_running_loop().call_later(self._timeout, self._check)
 
     def stop(self) -> None:
         self._timer.cancel()
+
+
+_TIOCOUTQ = getattr(termios, "TIOCOUTQ", None) if termios is not None else None
+_TCP_INFO = getattr(socket, "TCP_INFO", None)
+_BYTES_ACKED_AT = 120
+"""Offset of ``tcpi_bytes_acked`` (u64) in Linux's struct tcp_info (since 4.1): 8 bytes of flags,
+24 u32 fields, then pacing_rate and max_pacing_rate (u64) before it."""
 
 
 def _unsent(request: web.BaseRequest) -> int:
@@ -303,10 +322,25 @@ def _unsent(request: web.BaseRequest) -> int:
         return 0
     waiting = transport.get_write_buffer_size()
     sock = transport.get_extra_info("socket")
-    if sock is not None:
+    if sock is not None and fcntl is not None and _TIOCOUTQ is not None:
         with contextlib.suppress(OSError):  # closed meanwhile: the transport's buffer is all there is to go by
-            waiting += struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0\0\0\0"))[0]
+            waiting += struct.unpack("i", fcntl.ioctl(sock.fileno(), _TIOCOUTQ, b"\0\0\0\0"))[0]
     return waiting
+
+
+def _acked(request: web.BaseRequest) -> int | None:
+    """Bytes the client's TCP has acknowledged on this connection so far; None where the kernel does not say."""
+    transport = request.transport
+    sock = transport.get_extra_info("socket") if transport is not None else None
+    if sock is None or _TCP_INFO is None:
+        return None
+    try:
+        info = sock.getsockopt(socket.IPPROTO_TCP, _TCP_INFO, 256)
+    except OSError:
+        return None
+    if len(info) < _BYTES_ACKED_AT + 8:
+        return None
+    return struct.unpack_from("Q", info, _BYTES_ACKED_AT)[0]
 
 
 async def finish_within(request: web.BaseRequest, response: web.StreamResponse, timeout: float) -> None:

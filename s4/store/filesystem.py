@@ -1062,10 +1062,14 @@ class FilesystemStore:
         except FileNotFoundError:
             fd = -1
         except OSError as exc:
-            # Out of descriptors, say: the change that made these files obsolete has committed, and must
-            # not be answered as failed for their sake. Held, and tried again by the reaper.
-            log.warning("could not open %s to delete it (%s); trying again later", head, exc)
-            return False
+            # The change that made these files obsolete has committed, and must not be answered as failed
+            # for their sake. Out of descriptors: held, and tried again by the reaper; anything else
+            # (EACCES) would fail every time, and is left to the start-up sweep.
+            if exc.errno in (errno.EMFILE, errno.ENFILE):
+                log.warning("could not open %s to delete it (%s); trying again later", head, exc)
+                return False
+            log.warning("could not open %s to delete it (%s); the next start-up sweep will", head, exc)
+            return True
         try:
             if fd >= 0 and fcntl is not None:
                 try:

@@ -71,6 +71,8 @@ async def commit_guarded(
                 return await _unguarded(send, f"the condition was answered {exc.code}")
             if exc.code not in _REFUSALS:
                 raise
+            if attempt == GUARDED_ATTEMPTS:
+                break  # out of attempts: no pause or look would change what is sent next
             # Back off before the look, not between it and the commit: a look held through the pause
             # goes stale while the writers that won go on, and each pause longer than the last made
             # the next refusal likelier (a writer contending long enough ran out of attempts).
