@@ -18,6 +18,7 @@ import contextlib
 import math
 import socket
 import struct
+import sys
 from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
@@ -268,6 +269,7 @@ async def write_within(request: web.BaseRequest, response: web.StreamResponse, d
             piece = view[start : start + WRITE_SLICE]
             # Counted as handed over before the drain: a cut during the drain subtracts what stayed behind.
             request[BODY_BYTES_SENT] = request.get(BODY_BYTES_SENT, 0) + len(piece)
+            watch.handed += len(piece)
             await response.write(piece)
             if watch.cut:
                 break
@@ -295,6 +297,9 @@ class _DrainWatch:
         """Started before a write of ``size`` bytes."""
         self._request = request
         self._timeout = timeout
+        self._size = size
+        self.handed = 0
+        """Bytes of the ``size`` handed to the transport so far (write_within adds each slice)."""
         self.cut = False
         self._waiting = _unsent(request) + size
         self._acked = _acked(request)
@@ -304,10 +309,17 @@ class _DrainWatch:
         transport = self._request.transport
         if transport is None:
             return  # the connection is gone: the write ends on its own
-        waiting, acked = _unsent(self._request), _acked(self._request)
-        known = acked is not None and self._acked is not None
-        taken = acked - self._acked if known else self._waiting - waiting  # type: ignore[operator]
-        if waiting and taken < min(WRITE_SLICE, self._waiting):
+        if transport.is_closing():
+            transport.abort()  # nothing closes a connection while its response is written; never left waiting
+            return
+        # What waits: in the transport and the socket, and the slices not handed over yet.
+        unsent = _unsent(self._request)
+        waiting = unsent + self._size - self.handed
+        acked = _acked(self._request)
+        taken = self._waiting - waiting
+        if acked is not None and self._acked is not None:
+            taken = max(taken, acked - self._acked)
+        if unsent and taken < min(WRITE_SLICE, self._waiting):
             self.cut = True
             cut(self._request)  # the drain then ends (connection lost) and write_within raises
             return
@@ -319,10 +331,10 @@ class _DrainWatch:
 
 
 _TIOCOUTQ = getattr(termios, "TIOCOUTQ", None) if termios is not None else None
-_TCP_INFO = getattr(socket, "TCP_INFO", None)
+_TCP_INFO = getattr(socket, "TCP_INFO", None) if sys.platform.startswith("linux") else None
 _BYTES_ACKED_AT = 120
-"""Offset of ``tcpi_bytes_acked`` (u64) in Linux's struct tcp_info (since 4.1): 8 bytes of flags,
-24 u32 fields, then pacing_rate and max_pacing_rate (u64) before it."""
+"""Offset of ``tcpi_bytes_acked`` (u64) in Linux's struct tcp_info (since 4.1): 8 bytes of flags, 24 u32
+fields, then pacing_rate and max_pacing_rate (u64) before it. Other systems lay theirs out otherwise."""
 
 
 def _unsent(request: web.BaseRequest) -> int:

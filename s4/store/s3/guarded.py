@@ -85,7 +85,7 @@ async def commit_guarded(
                 # or the upstream checks conditions against something other than what it reads back.
                 return await _unguarded(send, f"refused ({exc.code}) though the key had not changed")
             expected = again
-    return await _unguarded(send, f"refused {GUARDED_ATTEMPTS} times, the key changing each time")
+    return await _unguarded(send, f"refused {GUARDED_ATTEMPTS} times, the key changing meanwhile")
 
 
 async def _unguarded(send: Callable[[WriteCondition | None], Awaitable[T]], why: str) -> T:
