@@ -290,8 +290,9 @@ class _DrainWatch:
     a write at once, and Linux says the socket is writable again only once a third or so of it is free,
     so the transport's buffer moves in jumps, seconds apart for a slow reader; over TLS, the encrypted
     frame also waits in a buffer of the transport that nothing from outside it counts. Judged by those
-    buffers, a steady reader was cut between the jumps. Without TCP_INFO, what waits in the transport's
-    buffer and the socket's send queue is compared instead (sound over plain TCP)."""
+    buffers, a steady reader was cut between the jumps. Without TCP_INFO, the drop in what waits is taken
+    instead: the transport's buffer, the socket's send queue and the slices not handed over yet (sound
+    over plain TCP)."""
 
     def __init__(self, request: web.BaseRequest, size: int, timeout: float) -> None:
         """Started before a write of ``size`` bytes."""
