@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+from unittest import mock
 
 import pytest
+from aiohttp.streams import StreamReader
 from multidict import CIMultiDict, MultiDict
 
 from s4.config import LimitsConfig, load_config
@@ -83,19 +85,18 @@ class _Trickle:
 
     def __init__(self, piece: bytes, gap: float, count: int) -> None:
         self.piece, self.gap, self.left = piece, gap, count
-
-    def read_nowait(self, n: int = -1) -> bytes:
-        return b""
+        self.total_bytes = 0
 
     def at_eof(self) -> bool:
         return self.left == 0
 
-    async def readany(self) -> bytes:
+    async def readchunk(self) -> tuple[bytes, bool]:
         if self.left == 0:
-            return b""
+            return b"", False
         await asyncio.sleep(self.gap)
         self.left -= 1
-        return self.piece
+        self.total_bytes += len(self.piece)
+        return self.piece, False
 
 
 async def _drain(source, rate: BodyRate) -> int:
@@ -114,6 +115,52 @@ def test_a_body_below_the_minimum_rate_fails_with_request_timeout():
 def test_a_body_at_the_minimum_rate_passes_and_zero_turns_it_off():
     assert asyncio.run(_drain(_Trickle(b"x" * 100, 0.05, 20), BodyRate(rate=100, window=0.3))) == 2000
     assert asyncio.run(_drain(_Trickle(b"x", 0.02, 30), BodyRate(rate=0, window=0.1))) == 30
+
+
+def _reader_fed(pieces: list[bytes], *, chunked: bool = False) -> StreamReader:
+    """aiohttp's own request body reader, given ``pieces`` as its parser would (one HTTP chunk each)."""
+    protocol = mock.Mock(_reading_paused=False)
+    reader = StreamReader(protocol, 2**16, loop=asyncio.get_running_loop())
+    for piece in pieces:
+        if chunked:
+            reader.begin_http_chunk_receiving()
+        reader.feed_data(piece)
+        if chunked:
+            reader.end_http_chunk_receiving()
+    reader.feed_eof()
+    return reader
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+def test_buffered_pieces_come_out_as_they_were_received_not_joined(chunked):
+    """Joining what waits in the buffer (``readany``) copied a third of a PUT's bytes into fresh memory."""
+    pieces = [bytes([n]) * (100_000 + n) for n in range(4)]
+
+    async def drain() -> list[bytes]:
+        reader = _reader_fed(pieces, chunked=chunked)
+        return [piece async for piece in idle_bounded(reader, timeout=10)]
+
+    out = asyncio.run(drain())
+    assert out == pieces
+    assert all(got is sent for got, sent in zip(out, pieces, strict=True))
+
+
+def test_a_body_that_waits_for_its_pieces_gets_them_all():
+    async def drain() -> bytes:
+        reader = StreamReader(mock.Mock(_reading_paused=False), 2**16, loop=asyncio.get_running_loop())
+
+        async def feed() -> None:
+            for n in range(5):
+                await asyncio.sleep(0.01)
+                reader.feed_data(bytes([n]) * 1000)
+            reader.feed_eof()
+
+        feeding = asyncio.create_task(feed())
+        body = b"".join([piece async for piece in idle_bounded(reader, timeout=10)])
+        await feeding
+        return body
+
+    assert asyncio.run(drain()) == b"".join(bytes([n]) * 1000 for n in range(5))
 
 
 def test_time_spent_by_the_gateway_does_not_count_against_the_client():
