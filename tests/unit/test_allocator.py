@@ -1,0 +1,49 @@
+"""s4 serve fixes glibc's malloc thresholds unless the operator set them (s4/allocator.py)."""
+
+from __future__ import annotations
+
+import platform
+import subprocess
+import sys
+
+import pytest
+
+from s4.allocator import M_MMAP_THRESHOLD, M_TRIM_THRESHOLD, MMAP_THRESHOLD, TRIM_THRESHOLD, tune_allocator
+
+
+class _Libc:
+    def __init__(self, answer: int = 1) -> None:
+        self.calls: list[tuple[int, int]] = []
+        self.answer = answer
+
+    def mallopt(self, param: int, value: int) -> int:
+        self.calls.append((param, value))
+        return self.answer
+
+
+def test_both_thresholds_are_set():
+    libc = _Libc()
+    assert tune_allocator(env={}, libc=libc) is True
+    assert libc.calls == [(M_MMAP_THRESHOLD, MMAP_THRESHOLD), (M_TRIM_THRESHOLD, TRIM_THRESHOLD)]
+
+
+@pytest.mark.parametrize("name", ["MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "GLIBC_TUNABLES"])
+def test_an_operators_own_setting_wins(name):
+    libc = _Libc()
+    assert tune_allocator(env={name: "1"}, libc=libc) is False
+    assert libc.calls == []
+
+
+def test_a_refused_value_is_reported():
+    assert tune_allocator(env={}, libc=_Libc(answer=0)) is False
+
+
+def test_a_c_library_without_mallopt_is_left_alone():
+    assert tune_allocator(env={}, libc=object()) is False
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="glibc's mallopt")
+def test_this_process_c_library_takes_the_values():
+    """Run in a child: the thresholds stay set for the rest of a process."""
+    code = "import sys; from s4.allocator import tune_allocator; sys.exit(0 if tune_allocator(env={}) else 1)"
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
