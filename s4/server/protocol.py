@@ -13,8 +13,10 @@ in XML instead of aiohttp's text page.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
+import threading
 from typing import Any
 
 from aiohttp import web
@@ -29,6 +31,19 @@ _log = logging.getLogger("s4.server")
 PARSER_OPERATION = "MalformedRequest"
 """The access log's name for a request refused before it could be parsed into an operation."""
 _TOO_MANY_HEADERS = "Too many headers"
+READ_SIZE = 1024 * 1024
+"""Most bytes one read from a client's socket takes (uvloop's own reads stop at 256 KB)."""
+
+
+class _ReadBuffer(threading.local):
+    """Where a socket read lands: one per event-loop thread, shared by its connections, since each
+    read is copied out (into the bytes the HTTP parser gets) before the loop does anything else."""
+
+    def __init__(self) -> None:
+        self.view = memoryview(bytearray(READ_SIZE))
+
+
+_READ_BUFFER = _ReadBuffer()
 
 
 class S3RequestHandler(RequestHandler):
@@ -98,3 +113,39 @@ class S3RequestHandler(RequestHandler):
 def _first_line(exc: HttpProcessingError) -> str:
     """The parser's reason without the echoed request bytes (which may be long, or anything)."""
     return str(exc.message).split(":", 1)[0].splitlines()[0][:200] if exc.message else type(exc).__name__
+
+
+class LargeReads(asyncio.BufferedProtocol):
+    """A connection's protocol for the event loop: reads up to READ_SIZE at once, for ``handler``.
+
+    Every piece of a request body costs the event loop the same Python work whatever its size (the
+    parser's callback, the body reader's wake-up, the digests' calls, hand-overs of the GIL), and
+    uvloop reads at most 256 KB at a time into a plain protocol. A buffered protocol says where to
+    read and how much; uvloop uses that only for one that is not an ``asyncio.Protocol``, which
+    aiohttp's handler is, so this stands in front of it. The bytes are copied once, as uvloop does
+    for a plain protocol.
+    """
+
+    def __init__(self, handler: RequestHandler) -> None:
+        self.handler = handler
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.handler.connection_made(transport)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.handler.connection_lost(exc)
+
+    def pause_writing(self) -> None:
+        self.handler.pause_writing()
+
+    def resume_writing(self) -> None:
+        self.handler.resume_writing()
+
+    def eof_received(self) -> bool | None:
+        return self.handler.eof_received()
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return _READ_BUFFER.view
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self.handler.data_received(bytes(_READ_BUFFER.view[:nbytes]))

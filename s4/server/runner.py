@@ -20,7 +20,7 @@ from s4.server.auth.sigv4 import Credential, Credentials
 from s4.server.connections import CappedTCPSite
 from s4.server.limits import server_settings
 from s4.server.observability import AccessLog, service_app
-from s4.server.protocol import S3RequestHandler
+from s4.server.protocol import LargeReads, S3RequestHandler
 from s4.store import ObjectStore
 
 _log = logging.getLogger("s4.serve")
@@ -62,9 +62,9 @@ async def serve_store(
     tls = _ssl_context(config)
     loop = asyncio.get_running_loop()
 
-    def connection(server: web.Server) -> S3RequestHandler:
-        """What ``server()`` would make, answering its HTTP parser's refusals as S3 errors."""
-        return S3RequestHandler(server, app, loop=loop, access_log=None, **settings)
+    def connection(server: web.Server) -> LargeReads:
+        """What ``server()`` would make, answering its HTTP parser's refusals as S3 errors, reading large."""
+        return LargeReads(S3RequestHandler(server, app, loop=loop, access_log=None, **settings))
 
     site = CappedTCPSite(
         runner,
