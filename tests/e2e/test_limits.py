@@ -193,7 +193,7 @@ def tls_gw(tmp_path_factory):
 
 @pytest.mark.parametrize("over", ["http", "https"])
 def test_download_read_slowly_but_steadily_outlasts_the_idle_timeout(gw, tls_gw, bucket, over):
-    """A client reading steadily, about 3.7 times the least it must take (WRITE_SLICE, 256 KiB, per
+    """A client reading steadily, about 3.7 times the least it must take (MIN_PROGRESS, 256 KiB, per
     idle timeout), with a response that takes longer than an idle timeout to drain: the connection
     lives. Over HTTP at 640 KiB/s (idle timeout 1.5 s), the kernel's socket buffer says it has room
     again only once a third or so of it is free, seconds apart at that pace; over HTTPS at 1.25 MiB/s
@@ -222,7 +222,7 @@ def test_download_read_slowly_but_steadily_outlasts_the_idle_timeout(gw, tls_gw,
 
 def test_download_read_a_trickle_at_a_time_is_cut(gw, bucket):
     """A client taking 32 KiB a second is not reading: the response is cut once an idle timeout passes
-    with less than WRITE_SLICE taken. What the kernel already held still arrives, then the body ends
+    with less than MIN_PROGRESS taken. What the kernel already held still arrives, then the body ends
     short (a reset or an end, not a wait: the socket's timeout fails the test)."""
     size = 16 * 1024 * 1024
     gw.client().put_object(Bucket=bucket, Key="trickle", Body=os.urandom(size))
