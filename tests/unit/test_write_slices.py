@@ -47,4 +47,3 @@ def test_a_frame_goes_out_in_slices_of_the_connections_size(tls, slice_size):
     assert max(map(len, response.writes)) == slice_size
     assert len(response.writes) == -(-len(frame) // slice_size)
     assert request[BODY_BYTES_SENT] == len(frame)
-
