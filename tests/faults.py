@@ -416,6 +416,11 @@ class FaultyStore:
             "get_bucket_document", (bucket, name), lambda: self.inner.get_bucket_document(bucket, name)
         )
 
+    async def get_bucket_documents(self, bucket: str, names: Sequence[str]) -> dict[str, bytes | None]:
+        return await self._call(
+            "get_bucket_documents", (bucket, *names), lambda: self.inner.get_bucket_documents(bucket, names)
+        )
+
     async def put_bucket_document(self, bucket: str, name: str, document: bytes) -> None:
         await self._call(
             "put_bucket_document", (bucket, name), lambda: self.inner.put_bucket_document(bucket, name, document)

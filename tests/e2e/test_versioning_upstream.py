@@ -372,6 +372,18 @@ def test_a_large_put_leaves_no_temporary_versions(store, seaweed, run, versioned
     assert raw_versions(seaweed, bucket, ".s4mpu/") == []
 
 
+def test_bucket_documents_are_read_together_as_one_by_one(store, run, bucket):
+    run(store.put_bucket_document(bucket, "policy", b"{}"))
+    run(store.put_bucket_document(bucket, "tagging", b"<Tagging/>"))
+    assert run(store.get_bucket_documents(bucket, ("tagging", "acl", "policy"))) == {
+        "tagging": b"<Tagging/>",
+        "acl": None,
+        "policy": b"{}",
+    }
+    for names in (("policy",), ()):
+        assert failure(run, store.get_bucket_documents("no-such-bucket-here", names)).code == "NoSuchBucket"
+
+
 def test_a_bucket_with_versions_left_is_not_empty(store, seaweed, run, versioned):
     bucket = versioned
     run(store.put_bucket_document(bucket, "tagging", b"<Tagging/>"))

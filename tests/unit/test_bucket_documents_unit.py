@@ -356,11 +356,21 @@ def test_documents_are_kept_per_bucket_and_go_with_it(tmp_path: Path, wrap: str)
             await store.put_bucket_document("two", "cors", b"<c/>")
             assert await store.get_bucket_document("one", "cors") == b"<b/>"
             assert await store.get_bucket_document("two", "cors") == b"<c/>"
+            await store.put_bucket_document("one", "policy", b"{}")
+            assert await store.get_bucket_documents("one", ("cors", "policy", "acl")) == {
+                "cors": b"<b/>",
+                "policy": b"{}",
+                "acl": None,
+            }
+            assert await store.get_bucket_documents("two", ("policy", "cors")) == {"policy": None, "cors": b"<c/>"}
+            assert await store.get_bucket_documents("two", ()) == {}
             await store.delete_bucket_document("one", "cors")
             await store.delete_bucket_document("one", "cors")  # idempotent
             assert await store.get_bucket_document("one", "cors") is None
             for call in (
                 store.get_bucket_document("nope", "cors"),
+                store.get_bucket_documents("nope", ("cors", "policy")),
+                store.get_bucket_documents("nope", ()),
                 store.put_bucket_document("nope", "cors", b"x"),
                 store.delete_bucket_document("nope", "cors"),
             ):

@@ -13,7 +13,6 @@ A bucket that does not exist is not judged here: the handler answers NoSuchBucke
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import datetime as dt
 import functools
@@ -23,7 +22,7 @@ from urllib.parse import parse_qsl
 from s4.server.access import AccessRequest, PublicAccessBlock, decide, parse_bucket_policy
 from s4.server.access.actions import COPIES, OBJECT_READS, PER_KEY, action_of, copy_source, copy_source_version
 from s4.server.access.identities import IDENTITIES, Identity
-from s4.server.access.owners import bucket_owner
+from s4.server.access.owners import OWNER_DOCUMENT, owner_named
 from s4.server.context import S3Request
 from s4.server.errors import S3Error
 from s4.server.ops.documents import acl as acls
@@ -61,12 +60,10 @@ class BucketFacts:
 
 async def bucket_facts(store: ObjectStore, bucket: str, legacy_owner: str) -> BucketFacts:
     """The bucket's owner, policy, ACL and public access block. StoreError NoSuchBucket."""
-    owner, policy, acl, block = await asyncio.gather(
-        bucket_owner(store, bucket, legacy_owner),
-        store.get_bucket_document(bucket, POLICY_DOCUMENT),
-        store.get_bucket_document(bucket, acls.ACL_DOCUMENT),
-        store.get_bucket_document(bucket, PUBLIC_ACCESS_BLOCK_DOCUMENT),
-    )
+    names = (OWNER_DOCUMENT, POLICY_DOCUMENT, acls.ACL_DOCUMENT, PUBLIC_ACCESS_BLOCK_DOCUMENT)
+    kept = await store.get_bucket_documents(bucket, names)
+    owner = owner_named(kept[OWNER_DOCUMENT], legacy_owner)
+    policy, acl, block = kept[POLICY_DOCUMENT], kept[acls.ACL_DOCUMENT], kept[PUBLIC_ACCESS_BLOCK_DOCUMENT]
     return BucketFacts(
         owner,
         None if policy is None else parse_bucket_policy(policy, bucket),

@@ -18,7 +18,11 @@ OWNER_DOCUMENT = "owner"
 
 async def bucket_owner(store: ObjectStore, bucket: str, legacy: str = ADMIN) -> str:
     """The name of the identity that owns ``bucket``; ``legacy`` for a bucket without a record. NoSuchBucket."""
-    kept = await store.get_bucket_document(bucket, OWNER_DOCUMENT)
+    return owner_named(await store.get_bucket_document(bucket, OWNER_DOCUMENT), legacy)
+
+
+def owner_named(kept: bytes | None, legacy: str = ADMIN) -> str:
+    """The owner a bucket's owner document names; ``legacy`` when it has none."""
     return legacy if kept is None else kept.decode("utf-8", "replace")
 
 

@@ -177,6 +177,9 @@ class CompressingStore:
     async def get_bucket_document(self, bucket: str, name: str) -> bytes | None:
         return await self.inner.get_bucket_document(bucket, name)
 
+    async def get_bucket_documents(self, bucket: str, names: Sequence[str]) -> dict[str, bytes | None]:
+        return await self.inner.get_bucket_documents(bucket, names)
+
     async def put_bucket_document(self, bucket: str, name: str, document: bytes) -> None:
         await self.inner.put_bucket_document(bucket, name, document)
 

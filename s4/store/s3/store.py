@@ -1342,6 +1342,13 @@ class S3Store:
     async def get_bucket_document(self, bucket: str, name: str) -> bytes | None:
         return await self._documents.get(bucket, name)
 
+    async def get_bucket_documents(self, bucket: str, names: Sequence[str]) -> dict[str, bytes | None]:
+        if not names:
+            await self.head_bucket(bucket)  # NoSuchBucket, as for any names
+            return {}
+        found = await asyncio.gather(*(self._documents.get(bucket, name) for name in names))
+        return dict(zip(names, found, strict=True))
+
     async def put_bucket_document(self, bucket: str, name: str, document: bytes) -> None:
         await self._documents.put(bucket, name, document)
 
