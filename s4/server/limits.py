@@ -192,8 +192,12 @@ async def idle_bounded(source: ByteSource, timeout: float, rate: BodyRate | None
     Bytes already buffered are taken without arming a timer (a few microseconds each, which add
     up over a fast upload's many pieces). Pieces come one at a time as the socket delivered them
     (``readchunk``): ``readany`` joins everything buffered into fresh memory, a copy of about a
-    third of a PUT's bytes for nothing. A body the HTTP layer finds malformed (chunked framing,
-    a connection closed before Content-Length bytes) fails as the S3 error for it, not a 500.
+    third of a PUT's bytes for nothing (an HTTP-chunked body still comes joined up to each chunk's
+    end). A body the HTTP layer finds malformed (chunked framing, a connection closed before
+    Content-Length bytes) fails as the S3 error for it, not a 500.
+
+    This must be the body's only reader from its first byte: what waits is counted as the reader's
+    ``total_bytes`` less what this took.
     """
     rate = rate or BodyRate(0, 1.0)
     loop = asyncio.get_running_loop()
@@ -202,7 +206,9 @@ async def idle_bounded(source: ByteSource, timeout: float, rate: BodyRate | None
         waited = 0.0
         try:
             if source.total_bytes > taken:
-                data, _ = await source.readchunk()  # buffered: returns without waiting
+                data, end_of_http_chunk = await source.readchunk()  # buffered: returns without waiting
+                if not data and not end_of_http_chunk:
+                    return  # the end, had the count been off: never loop on it
             else:
                 if source.at_eof():
                     return

@@ -27,11 +27,25 @@ def test_both_thresholds_are_set():
     assert libc.calls == [(M_MMAP_THRESHOLD, MMAP_THRESHOLD), (M_TRIM_THRESHOLD, TRIM_THRESHOLD)]
 
 
-@pytest.mark.parametrize("name", ["MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "GLIBC_TUNABLES"])
-def test_an_operators_own_setting_wins(name):
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("MALLOC_MMAP_THRESHOLD_", "1"),
+        ("MALLOC_TRIM_THRESHOLD_", "1"),
+        ("MALLOC_TOP_PAD_", "1"),
+        ("GLIBC_TUNABLES", "glibc.malloc.trim_threshold=1"),
+    ],
+)
+def test_an_operators_own_setting_wins(name, value):
     libc = _Libc()
-    assert tune_allocator(env={name: "1"}, libc=libc) is False
+    assert tune_allocator(env={name: value}, libc=libc) is False
     assert libc.calls == []
+
+
+def test_tunables_about_other_things_do_not_stop_it():
+    libc = _Libc()
+    assert tune_allocator(env={"GLIBC_TUNABLES": "glibc.pthread.rseq=0"}, libc=libc) is True
+    assert len(libc.calls) == 2
 
 
 def test_a_refused_value_is_reported():

@@ -145,6 +145,42 @@ def test_buffered_pieces_come_out_as_they_were_received_not_joined(chunked):
     assert all(got is sent for got, sent in zip(out, pieces, strict=True))
 
 
+def test_a_miscounted_reader_ends_instead_of_spinning():
+    """A piece taken before idle_bounded began leaves its count one piece ahead of what waits; at the end
+    the reader answers without waiting, and taking that as a piece looped forever on the event loop."""
+
+    async def drain() -> list[bytes]:
+        reader = _reader_fed([b"a" * 1000, b"b" * 1000])
+        await reader.readchunk()
+        counted = _CountedReads(reader)
+        return await asyncio.wait_for(_collect(idle_bounded(counted, timeout=10)), 5)
+
+    assert asyncio.run(drain()) == [b"b" * 1000]
+
+
+class _CountedReads:
+    """A body reader that fails a test looping on it instead of hanging it."""
+
+    def __init__(self, reader: StreamReader) -> None:
+        self.reader, self.calls = reader, 0
+
+    @property
+    def total_bytes(self) -> int:
+        return self.reader.total_bytes
+
+    def at_eof(self) -> bool:
+        return self.reader.at_eof()
+
+    async def readchunk(self) -> tuple[bytes, bool]:
+        self.calls += 1
+        assert self.calls < 100, "idle_bounded keeps reading an ended body"
+        return await self.reader.readchunk()
+
+
+async def _collect(pieces) -> list[bytes]:
+    return [piece async for piece in pieces]
+
+
 def test_a_body_that_waits_for_its_pieces_gets_them_all():
     async def drain() -> bytes:
         reader = StreamReader(mock.Mock(_reading_paused=False), 2**16, loop=asyncio.get_running_loop())
