@@ -191,10 +191,10 @@ async def idle_bounded(source: ByteSource, timeout: float, rate: BodyRate | None
     Each wait is bounded on its own: any byte received is progress and starts the clock again.
     Bytes already buffered are taken without arming a timer (a few microseconds each, which add
     up over a fast upload's many pieces). Pieces come one at a time as the socket delivered them
-    (``readchunk``): ``readany`` joins everything buffered into fresh memory, a copy of about a
-    third of a PUT's bytes for nothing (an HTTP-chunked body still comes joined up to each chunk's
-    end). A body the HTTP layer finds malformed (chunked framing, a connection closed before
-    Content-Length bytes) fails as the S3 error for it, not a 500.
+    (``readchunk``): ``readany`` joined everything buffered into fresh memory, a copy whenever more
+    than one piece waited (an HTTP-chunked body still comes joined up to each chunk's end). A body
+    the HTTP layer finds malformed (chunked framing, a connection closed before Content-Length
+    bytes) fails as the S3 error for it, not a 500.
 
     This must be the body's only reader from its first byte: what waits is counted as the reader's
     ``total_bytes`` less what this took.
