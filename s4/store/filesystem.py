@@ -955,7 +955,7 @@ class FilesystemStore:
     # -- bucket documents --
 
     async def get_bucket_document(self, bucket: str, name: str) -> bytes | None:
-        return await self._db(self._db_get_document, bucket, name)
+        return (await self.get_bucket_documents(bucket, (name,)))[name]
 
     async def get_bucket_documents(self, bucket: str, names: Sequence[str]) -> dict[str, bytes | None]:
         return await self._db(self._db_get_documents, bucket, tuple(names))
@@ -1942,30 +1942,16 @@ class FilesystemStore:
             return UploadsPage(uploads, [], True, uploads[-1].key, uploads[-1].upload_id)
         return UploadsPage(uploads, [], False, None, None)
 
-    def _db_get_document(self, bucket: str, name: str) -> bytes | None:
-        with self._transaction(write=False) as sql:
-            self._db_require_bucket(bucket)
-            row = sql.execute(
-                "SELECT document FROM bucket_documents WHERE bucket = ? AND name = ?", (bucket, name)
-            ).fetchone()
-        return None if row is None else bytes(row[0])
-
     def _db_get_documents(self, bucket: str, names: tuple[str, ...]) -> dict[str, bytes | None]:
         """One transaction for all of them: a consistent view, and one hop to this thread."""
         found: dict[str, bytes | None] = dict.fromkeys(names)
-        if not names:
-            with self._transaction(write=False):
-                self._db_require_bucket(bucket)
-            return found
-        marks = ", ".join("?" * len(names))
         with self._transaction(write=False) as sql:
             self._db_require_bucket(bucket)
-            rows = sql.execute(
-                f"SELECT name, document FROM bucket_documents WHERE bucket = ? AND name IN ({marks})",
-                (bucket, *names),
-            ).fetchall()
-        for name, document in rows:
-            found[name] = bytes(document)
+            if names:
+                marks = ", ".join("?" * len(names))
+                query = f"SELECT name, document FROM bucket_documents WHERE bucket = ? AND name IN ({marks})"
+                for name, document in sql.execute(query, (bucket, *names)):
+                    found[name] = bytes(document)
         return found
 
     def _db_put_document(self, bucket: str, name: str, document: bytes) -> None:
