@@ -8,7 +8,6 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from s4.allocator import tune_allocator
 from s4.codec import CodecError, FrameIndex
 
 
@@ -385,7 +384,6 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         "limits_max_concurrent_requests": args.max_concurrent_requests,
         "gpu_mode": args.gpu,
     }
-    tune_allocator()
     try:
         config = load_config(args.config, overrides=overrides)
         return run(config, reload=lambda: load_config(args.config, overrides=overrides))

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import logging
 import os
 import sys
 from collections.abc import Callable
 
+from s4.allocator import tune_allocator
 from s4.codec import CodecDispatcher, CodecError, CodecKind, CodecRegistry, CpuCodecPool, DispatchMode
 from s4.codec.gpu.doctor import status_lines
 from s4.codec.gpu.pool import GpuCodecPool
@@ -138,19 +138,18 @@ def run(config: S4Config, reload: Callable[[], S4Config] | None = None) -> int:
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=config.log_level.upper(), handlers=[handler])
+    tune_allocator()  # before any worker is forked: each inherits it
     count = worker_count(config)
     if count > 1:
 
         def worker(config: S4Config, slot: int, metrics_dir: str, ready_fd: int) -> int:
             config = _current_credentials(config, reload)
             use_multiprocess_dir(metrics_dir)
-            _tune_malloc()
             _install_uvloop()
             asyncio.run(_serve_worker(config, slot, reload, ready_fd))
             return 0
 
         return Supervisor(config, count, worker).run()
-    _tune_malloc()
     _install_uvloop()
     asyncio.run(serve(config, reload=reload))
     return 0
@@ -189,38 +188,6 @@ def _log_codecs(statuses: list[CodecStatus]) -> None:
     """What runs here and why the rest does not, in ``s4 doctor``'s words, as one block at start."""
     lines = "\n".join(f"  {line}" for line in status_lines(statuses))
     logging.getLogger("s4.gateway").info("codecs on this node (s4 doctor tells more):\n%s", lines)
-
-
-M_TRIM_THRESHOLD = -1
-M_MMAP_THRESHOLD = -3
-M_ARENA_MAX = -8
-"""glibc's mallopt() parameters (malloc.h)."""
-
-
-def _tune_malloc() -> None:
-    """Keep freed frame buffers (1-16 MiB) in the heap for the next frame instead of giving them back.
-
-    glibc returns an allocation above its mmap threshold to the kernel when it is freed, and trims
-    the heap once twice that is free at its top, so every 4 MiB frame, decoded body or compressed
-    output faulted its pages in afresh: about 200,000 minor faults per GB moved. With a fixed 32 MiB
-    threshold (above the largest frame) and 32 MiB of free heap kept, they are reused. Two arenas at
-    most: each arena keeps its own free heap, one per thread that ever held a frame (loop, codec, file
-    and executor threads), and without the bound a one-worker gateway peaked at 589 MiB in one run.
-    Measured side by side (benchmarks/scale_bench.py, gateway CPU per GB against no tuning, four runs):
-    GET 0.71-0.85 on compressed objects (one run 1.12), 0.75-1.10 on incompressible ones; PUT 0.82-1.10
-    (noise on this shared machine is about +-10%). The price is memory
-    kept: after PUTs and GETs of 256 MiB a one-worker gateway holds 153 MiB instead of 68 (peak 189
-    instead of 130). An operator's own MALLOC_* settings win; other C libraries (musl) are left alone.
-    """
-    if any(name.startswith("MALLOC_") for name in os.environ):
-        return
-    try:
-        mallopt = ctypes.CDLL("libc.so.6").mallopt
-    except (OSError, AttributeError):
-        return
-    mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024)
-    mallopt(M_TRIM_THRESHOLD, 32 * 1024 * 1024)
-    mallopt(M_ARENA_MAX, 2)
 
 
 def _install_uvloop() -> None:

@@ -8,7 +8,19 @@ import sys
 
 import pytest
 
-from s4.allocator import M_MMAP_THRESHOLD, M_TRIM_THRESHOLD, MMAP_THRESHOLD, TRIM_THRESHOLD, tune_allocator
+from s4 import allocator, gateway
+from s4.allocator import (
+    ARENA_MAX,
+    M_ARENA_MAX,
+    M_MMAP_THRESHOLD,
+    M_TRIM_THRESHOLD,
+    MMAP_THRESHOLD,
+    TRIM_THRESHOLD,
+    tune_allocator,
+)
+from s4.config import load_config
+
+SETTINGS = [(M_MMAP_THRESHOLD, MMAP_THRESHOLD), (M_TRIM_THRESHOLD, TRIM_THRESHOLD), (M_ARENA_MAX, ARENA_MAX)]
 
 
 class _Libc:
@@ -21,10 +33,27 @@ class _Libc:
         return self.answer
 
 
-def test_both_thresholds_are_set():
+def test_thresholds_and_arena_count_are_set():
     libc = _Libc()
     assert tune_allocator(env={}, libc=libc) is True
-    assert libc.calls == [(M_MMAP_THRESHOLD, MMAP_THRESHOLD), (M_TRIM_THRESHOLD, TRIM_THRESHOLD)]
+    assert libc.calls == SETTINGS
+
+
+def test_serving_leaves_the_settings_as_the_allocator_made_them(monkeypatch):
+    """What gateway.run starts with is this module's tuning, set once: an older second tuning in
+    s4/gateway.py ran after it and silently replaced its values with its own."""
+    libc = _Libc()
+    monkeypatch.setattr(allocator.ctypes, "CDLL", lambda *args: libc)
+    for name in [n for n in allocator.os.environ if n.startswith("MALLOC_") or n == "GLIBC_TUNABLES"]:
+        monkeypatch.delenv(name)
+
+    def serve_nothing(coroutine):
+        coroutine.close()
+
+    monkeypatch.setattr(gateway.asyncio, "run", serve_nothing)
+    monkeypatch.setattr(gateway.logging, "basicConfig", lambda **kwargs: None)
+    assert gateway.run(load_config(env={}, overrides={"workers": 1})) == 0
+    assert libc.calls == SETTINGS
 
 
 @pytest.mark.parametrize(
@@ -33,6 +62,7 @@ def test_both_thresholds_are_set():
         ("MALLOC_MMAP_THRESHOLD_", "1"),
         ("MALLOC_TRIM_THRESHOLD_", "1"),
         ("MALLOC_TOP_PAD_", "1"),
+        ("MALLOC_ARENA_MAX", "8"),
         ("GLIBC_TUNABLES", "glibc.malloc.trim_threshold=1"),
     ],
 )
@@ -45,7 +75,7 @@ def test_an_operators_own_setting_wins(name, value):
 def test_tunables_about_other_things_do_not_stop_it():
     libc = _Libc()
     assert tune_allocator(env={"GLIBC_TUNABLES": "glibc.pthread.rseq=0"}, libc=libc) is True
-    assert len(libc.calls) == 2
+    assert len(libc.calls) == 3
 
 
 def test_a_refused_value_is_reported():
