@@ -49,7 +49,7 @@ def test_frames_in_flight_are_bounded():
     registry = CodecRegistry([codec])
 
     async def main():
-        pool = CpuCodecPool(registry, workers=8, max_in_flight=3)
+        pool = CpuCodecPool(registry, workers=8, max_in_flight=3, inline_limit=0)
         observed = []
 
         async def one():
@@ -71,7 +71,7 @@ def test_cancelled_callers_do_not_free_slots_early():
     registry = CodecRegistry([codec])
 
     async def main():
-        pool = CpuCodecPool(registry, workers=8, max_in_flight=2)
+        pool = CpuCodecPool(registry, workers=8, max_in_flight=2, inline_limit=0)
         tasks = [asyncio.create_task(pool.compress(CodecKind.CPU_ZSTD, b"x")) for _ in range(2)]
         await asyncio.sleep(0.005)
         for t in tasks:
@@ -86,7 +86,7 @@ def test_cancelled_callers_do_not_free_slots_early():
 
 def test_errors_come_back_typed():
     async def main():
-        async with CpuCodecPool(CodecRegistry.cpu_default(), workers=1) as pool:
+        async with CpuCodecPool(CodecRegistry.cpu_default(), workers=1, inline_limit=0) as pool:
             with pytest.raises(CodecError) as info:
                 await pool.decode_frame(FrameHeader(CodecKind.CPU_ZSTD, 5, 3, 0), b"abc")
             assert info.value.is_corrupt
@@ -115,3 +115,39 @@ def test_work_runs_in_parallel_off_the_event_loop():
             return ticks
 
     assert asyncio.run(main()) > 0  # the loop kept turning while frames compressed
+
+
+def test_small_work_runs_on_the_calling_thread_and_large_work_on_a_worker():
+    """A thread hop costs more than a small frame's codec work: up to INLINE_LIMIT bytes stay here."""
+    from s4.codec.pool import INLINE_LIMIT
+
+    threads: list[str] = []
+
+    class WhereCodec(SlowCodec):
+        def compress(self, data):
+            threads.append(threading.current_thread().name)
+            return b"z"
+
+    async def main():
+        async with CpuCodecPool(CodecRegistry([WhereCodec()]), workers=1) as pool:
+            await pool.compress(CodecKind.CPU_ZSTD, b"x" * INLINE_LIMIT)
+            await pool.compress(CodecKind.CPU_ZSTD, b"x" * (INLINE_LIMIT + 1))
+
+    asyncio.run(main())
+    assert threads[0] == threading.main_thread().name
+    assert threads[1].startswith("s4-codec")
+
+
+def test_small_frames_decode_inline_with_the_same_checks():
+    """Inline, a corrupt small frame is refused as it was on a worker, and a good one decodes."""
+
+    async def main():
+        async with CpuCodecPool(CodecRegistry.cpu_default(), workers=1) as pool:
+            frame = await pool.encode_frame(CodecKind.CPU_ZSTD, b"small frame " * 100)
+            assert await pool.decode_frame(frame.header, frame.payload) == b"small frame " * 100
+            with pytest.raises(CodecError) as info:
+                await pool.decode_frame(FrameHeader(CodecKind.CPU_ZSTD, 5, 3, 0), b"abc")
+            assert info.value.is_corrupt
+            assert pool.in_flight == 0
+
+    asyncio.run(main())
