@@ -10,6 +10,9 @@ from s4.codec.format.kinds import CodecKind
 
 Buffer = bytes | bytearray | memoryview
 
+FAST_INLINE_COMPRESS = 16 * 1024
+"""What zstd at level 3 or below compresses in about a thread hop's time: 16 KiB of text took 31-94
+us at levels 1-3 (64 KiB took 100-314 us, level 6 987 us, level 19 17 ms)."""
 MAX_FRAME_BYTES = 5 * 1024**3
 """Largest original or compressed frame a reader accepts (FORMAT.md section 3)."""
 
@@ -24,6 +27,10 @@ class Codec(abc.ABC):
 
     kind: CodecKind
     device: str = "cpu"
+    inline_compress_limit: int = 0
+    """Frames below this many bytes compress in about the time a hand-over to a pool thread costs
+    (~60 us of CPU) or less, so the CPU pool compresses them on the calling thread (see
+    s4/codec/pool.py). 0, the default: always on a thread (slow levels, device codecs)."""
 
     @abc.abstractmethod
     def compress(self, data: Buffer) -> bytes:

@@ -118,24 +118,46 @@ def test_work_runs_in_parallel_off_the_event_loop():
 
 
 def test_small_work_runs_on_the_calling_thread_and_large_work_on_a_worker():
-    """A thread hop costs more than a small frame's codec work: up to INLINE_LIMIT bytes stay here."""
+    """A thread hop costs more than a small frame's codec work: below INLINE_LIMIT bytes it stays here,
+    if the codec says it compresses that fast; a codec that does not (the default) always gets a thread."""
     from s4.codec.pool import INLINE_LIMIT
 
     threads: list[str] = []
 
     class WhereCodec(SlowCodec):
+        inline_compress_limit = INLINE_LIMIT
+
         def compress(self, data):
             threads.append(threading.current_thread().name)
             return b"z"
 
+    class SlowLevelCodec(WhereCodec):
+        kind = CodecKind.CPU_GZIP
+        inline_compress_limit = 0
+
     async def main():
-        async with CpuCodecPool(CodecRegistry([WhereCodec()]), workers=1) as pool:
+        async with CpuCodecPool(CodecRegistry([WhereCodec(), SlowLevelCodec()]), workers=1) as pool:
+            await pool.compress(CodecKind.CPU_ZSTD, b"x" * (INLINE_LIMIT - 1))
             await pool.compress(CodecKind.CPU_ZSTD, b"x" * INLINE_LIMIT)
-            await pool.compress(CodecKind.CPU_ZSTD, b"x" * (INLINE_LIMIT + 1))
+            await pool.compress(CodecKind.CPU_GZIP, b"x")
 
     asyncio.run(main())
     assert threads[0] == threading.main_thread().name
     assert threads[1].startswith("s4-codec")
+    assert threads[2].startswith("s4-codec")
+
+
+def test_only_fast_zstd_levels_compress_inline():
+    """Level 19 takes milliseconds on 16 KiB: never on the event loop."""
+    from s4.codec.base import FAST_INLINE_COMPRESS
+    from s4.codec.cpu.gzip import CpuGzipCodec
+    from s4.codec.cpu.zstd import CpuZstdCodec
+
+    assert CpuZstdCodec(level=3).inline_compress_limit == FAST_INLINE_COMPRESS
+    assert CpuZstdCodec(level=-5).inline_compress_limit == FAST_INLINE_COMPRESS
+    assert CpuZstdCodec(level=4).inline_compress_limit == 0
+    assert CpuZstdCodec(level=19).inline_compress_limit == 0
+    assert CpuGzipCodec().inline_compress_limit == 0
 
 
 def test_small_frames_decode_inline_with_the_same_checks():

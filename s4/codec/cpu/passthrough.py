@@ -9,6 +9,7 @@ from s4.codec.format.kinds import CodecKind
 
 class PassthroughCodec(Codec):
     kind = CodecKind.PASSTHROUGH
+    inline_compress_limit = 64 * 1024  # a copy: 64 KiB take a few microseconds
 
     def compress(self, data: Buffer) -> bytes:
         return bytes(data)

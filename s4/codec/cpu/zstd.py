@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import zstandard
 
-from s4.codec.base import Codec
+from s4.codec.base import FAST_INLINE_COMPRESS, Codec
 from s4.codec.buffer import Buffer
 from s4.codec.cpu.zstd_frame import PerThread, decompress_zstd_frame
 from s4.codec.errors import CodecError
 from s4.codec.format.kinds import CodecKind
 
 DEFAULT_ZSTD_LEVEL = 3
+FAST_LEVEL = 3
+"""The highest level whose small frames the CPU pool compresses inline (Codec.inline_compress_limit)."""
 
 
 def check_zstd_level(level: int) -> int:
@@ -25,6 +27,7 @@ class CpuZstdCodec(Codec):
 
     def __init__(self, level: int = DEFAULT_ZSTD_LEVEL) -> None:
         self.level = check_zstd_level(level)
+        self.inline_compress_limit = FAST_INLINE_COMPRESS if self.level <= FAST_LEVEL else 0
         self._cctx = PerThread(lambda: zstandard.ZstdCompressor(level=self.level))
         self._dctx = PerThread(zstandard.ZstdDecompressor)
 

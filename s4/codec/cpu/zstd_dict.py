@@ -13,9 +13,9 @@ import hashlib
 
 import zstandard
 
-from s4.codec.base import Codec
+from s4.codec.base import FAST_INLINE_COMPRESS, Codec
 from s4.codec.buffer import Buffer
-from s4.codec.cpu.zstd import DEFAULT_ZSTD_LEVEL, check_zstd_level
+from s4.codec.cpu.zstd import DEFAULT_ZSTD_LEVEL, FAST_LEVEL, check_zstd_level
 from s4.codec.cpu.zstd_frame import PerThread, decompress_zstd_frame
 from s4.codec.errors import CodecError
 from s4.codec.format.kinds import CodecKind
@@ -43,6 +43,7 @@ class CpuZstdDictCodec(Codec):
     def __init__(self, dictionary: ZstdDictionary, level: int = DEFAULT_ZSTD_LEVEL) -> None:
         self.dictionary = dictionary
         self.level = check_zstd_level(level)
+        self.inline_compress_limit = FAST_INLINE_COMPRESS if self.level <= FAST_LEVEL else 0
         try:
             self._zdict = zstandard.ZstdCompressionDict(dictionary.data)
             self._zdict.precompute_compress(level=self.level)
