@@ -403,6 +403,12 @@ def _finish_file(file: IO[bytes], durable: bool) -> None:
         os.fsync(file.fileno())
 
 
+def _write_last(file: IO[bytes], chunks: list[bytes], md5: Any, durable: bool) -> None:
+    """The last batch and the flush (and fsync) in one file-thread job: one hop less per write."""
+    _write_all(file, chunks, md5)
+    _finish_file(file, durable)
+
+
 def _read_at(file: IO[bytes], position: int, size: int) -> bytes:
     file.seek(position)
     return file.read(size)
@@ -722,6 +728,13 @@ class FilesystemStore:
         if short is not None:
             raise StoreError("XMinioStorageFull", short)
         await self._db(self._db_list_buckets)
+
+    def _create_spool(self, path: Path) -> IO[bytes] | None:
+        """A new spool file at ``path``, or None (nothing created) while the filesystem is short of room:
+        the check and the create in one file-thread job."""
+        if self._short_of_room() is not None:
+            return None
+        return _create_private(path)
 
     def _short_of_room(self) -> str | None:
         """Why the data directory's filesystem is too full for writes, or None while it has room."""
@@ -1150,11 +1163,12 @@ class FilesystemStore:
         1 CPU-second per GB stored, 12-15% of an incompressible PUT's samples, for an ETag no client
         sees. Refused before the first byte while the filesystem is below its reserve (see MIN_FREE_BYTES).
         """
-        if await self._io(self._short_of_room) is not None:
-            raise StoreError.storage_full()
         file_id = uuid.uuid4().hex
         path = self._tmp / file_id
-        file = _WorkerFile(self._files, await self._io(_create_private, path))
+        created = await self._io(self._create_spool, path)
+        if created is None:
+            raise StoreError.storage_full()
+        file = _WorkerFile(self._files, created)
         md5 = hashlib.md5() if hashed else None
         size = 0
         batch: list[bytes] = []
@@ -1169,9 +1183,10 @@ class FilesystemStore:
                     await file.call(_write_all, batch, md5)
                     size, batch, batched = size + batched, [], 0
             if batch:
-                await file.call(_write_all, batch, md5)
+                await file.call(_write_last, batch, md5, self._durable)
                 size += batched
-            await file.call(_finish_file, self._durable)
+            else:
+                await file.call(_finish_file, self._durable)
         except BaseException:
             # Includes a body that raises after its last chunk (a failed digest): nothing is stored.
             file.close(then=lambda: _discard(path))

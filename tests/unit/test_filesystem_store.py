@@ -251,6 +251,31 @@ def test_a_small_object_is_read_in_one_hop_to_the_file_threads(tmp_path):
     asyncio.run(scenario())
 
 
+def test_a_put_checks_room_and_creates_its_spool_in_one_hop_and_writes_and_syncs_its_end_in_one(tmp_path):
+    """A small PUT's spool is one file-thread job to check room and create, one to write and fsync
+    (they were four: each hop costs ~55 us of CPU); what the PUT stores is unchanged."""
+
+    async def scenario():
+        async with await open_store(tmp_path) as store:
+            await put(store, "warm", b"w")  # the object directories exist
+            jobs = []
+            submit = store._files.submit
+
+            def counting_submit(fn, *args, **kwargs):
+                jobs.append(args[0] if fn.__name__ == "_translate_os_errors" else fn)
+                return submit(fn, *args, **kwargs)
+
+            store._files.submit = counting_submit
+            await put(store, "k", b"small body")
+            store._files.submit = submit
+            names = [getattr(job, "__name__", repr(job)) for job in jobs]
+            assert names[:2] == ["_create_spool", "_write_last"]
+            assert "_short_of_room" not in names and "_finish_file" not in names
+            assert await get(store, "k") == b"small body"
+
+    asyncio.run(scenario())
+
+
 def test_empty_object(tmp_path):
     async def scenario():
         async with await open_store(tmp_path) as store:
