@@ -25,9 +25,10 @@ from s4.codec.registry import CodecRegistry
 T = TypeVar("T")
 
 INLINE_LIMIT = 64 * 1024
-"""Frames below this many bytes (in and out) are decoded on the calling thread instead of a worker,
-and compressed there too when their codec says it is that fast (Codec.inline_compress_limit: zstd at
-level 3 or below, under 16 KiB).
+"""Frames below this many bytes (in and out) are decoded on the calling thread instead of a worker
+when their codec runs on the CPU (a device codec, DietGPU, always gets a thread), and compressed there
+too when their codec says it is that fast (Codec.inline_compress_limit: zstd at level 3 or below,
+under 16 KiB).
 
 Handing a frame to a thread and awaiting it costs ~55-60 us of CPU (the submit, the worker's wake-up,
 the future's callback into the loop): more than decoding 64 KiB takes (zstd ~15-40 us, zlib ~95 us).
@@ -76,7 +77,9 @@ class CpuCodecPool:
 
     async def decompress(self, kind: CodecKind, payload: Buffer, original_size: int) -> bytes:
         size = max(len(payload), original_size)
-        return await self._call(self.inline_limit, size, self.registry.decompress, kind, payload, original_size)
+        return await self._call(
+            self._decompress_limit(kind), size, self.registry.decompress, kind, payload, original_size
+        )
 
     async def encode_frame(self, kind: CodecKind, data: Buffer) -> EncodedFrame:
         """Compress, CRC and passthrough fallback for one frame, all in the worker thread (or inline)."""
@@ -85,7 +88,16 @@ class CpuCodecPool:
     async def decode_frame(self, header: FrameHeader, payload: Buffer) -> bytes:
         """Decode and verify one frame in a worker thread (or inline, if small)."""
         size = max(len(payload), header.original_size)
-        return await self._call(self.inline_limit, size, decode_frame, self.registry, header, payload)
+        return await self._call(
+            self._decompress_limit(header.codec), size, decode_frame, self.registry, header, payload
+        )
+
+    def _decompress_limit(self, kind: CodecKind) -> int:
+        """Decoding on a CPU is fast at any level; a device codec (DietGPU) copies to the device, syncs
+        and may wait for a lock a batch holds: never on the event loop."""
+        if not self.registry.is_available(kind) or self.registry.get(kind).device != "cpu":
+            return 0
+        return self.inline_limit
 
     def _compress_limit(self, kind: CodecKind) -> int:
         if not self.registry.is_available(kind):

@@ -147,6 +147,32 @@ def test_small_work_runs_on_the_calling_thread_and_large_work_on_a_worker():
     assert threads[2].startswith("s4-codec")
 
 
+def test_a_device_codec_never_decodes_on_the_event_loop():
+    """DietGPU-like codecs copy to a device and may wait for a batch's lock: small frames too go to a thread."""
+    threads: list[str] = []
+
+    class DeviceLike(SlowCodec):
+        kind = CodecKind.CPU_GZIP
+        device = "cuda:0"
+
+        def decompress(self, payload, original_size):
+            threads.append(threading.current_thread().name)
+            return b"x" * original_size
+
+    class CpuLike(DeviceLike):
+        kind = CodecKind.CPU_ZSTD
+        device = "cpu"
+
+    async def main():
+        async with CpuCodecPool(CodecRegistry([DeviceLike(), CpuLike()]), workers=1) as pool:
+            await pool.decompress(CodecKind.CPU_GZIP, b"p", 10)
+            await pool.decompress(CodecKind.CPU_ZSTD, b"p", 10)
+
+    asyncio.run(main())
+    assert threads[0].startswith("s4-codec")
+    assert threads[1] == threading.main_thread().name
+
+
 def test_only_fast_zstd_levels_compress_inline():
     """Level 19 takes milliseconds on 16 KiB: never on the event loop."""
     from s4.codec.base import FAST_INLINE_COMPRESS
