@@ -41,14 +41,7 @@ class Gateway:
 
     def client(self):
         """One boto3 client; no retries, so a failing request shows instead of being hidden."""
-        return boto3.client(
-            "s3",
-            endpoint_url=self.endpoint,
-            aws_access_key_id=ACCESS_KEY,
-            aws_secret_access_key=SECRET_KEY,
-            region_name=REGION,
-            config=Config(retries={"max_attempts": 1}, max_pool_connections=16),
-        )
+        return client_of(self.endpoint)
 
     def proc_status(self, field: str) -> int:
         """A ``/proc/<pid>/status`` size field (VmHWM, VmRSS) in bytes: peak RSS is read from outside."""
@@ -77,6 +70,19 @@ class Gateway:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(10)
+
+
+def client_of(endpoint: str):
+    """A boto3 client of the gateway at ``endpoint`` (also in client processes, which have only the
+    endpoint); no retries, so a failing request shows instead of being hidden."""
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        aws_access_key_id=ACCESS_KEY,
+        aws_secret_access_key=SECRET_KEY,
+        region_name=REGION,
+        config=Config(retries={"max_attempts": 1}, max_pool_connections=16),
+    )
 
 
 def start_gateway(

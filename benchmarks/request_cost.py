@@ -17,9 +17,7 @@ import multiprocessing
 import tempfile
 from pathlib import Path
 
-import boto3
-from _gateway import ACCESS_KEY, REGION, SECRET_KEY, start_gateway
-from botocore.config import Config
+from _gateway import client_of, start_gateway
 
 BUCKET = "request-cost"
 KEY = "small"
@@ -28,14 +26,7 @@ WARM_UP = 50
 
 def _requests(endpoint: str, count: int) -> None:
     """``count`` HEADs, then ``count`` GETs read to their end (in a client process)."""
-    client = boto3.client(
-        "s3",
-        endpoint_url=endpoint,
-        aws_access_key_id=ACCESS_KEY,
-        aws_secret_access_key=SECRET_KEY,
-        region_name=REGION,
-        config=Config(retries={"max_attempts": 1}),
-    )
+    client = client_of(endpoint)
     for _ in range(count):
         client.head_object(Bucket=BUCKET, Key=KEY)
     for _ in range(count):

@@ -46,11 +46,9 @@ import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import boto3
 import zstandard
-from _gateway import ACCESS_KEY, REGION, SECRET_KEY, Gateway, start_gateway, tree_cpu_seconds
+from _gateway import Gateway, client_of, start_gateway, tree_cpu_seconds
 from awscrt import checksums
-from botocore.config import Config
 from proxy_bench import log, machine, transfer_config
 
 from s4.bench.corpus import stdlib_text
@@ -200,14 +198,7 @@ _CLIENTS: dict[str, object] = {}
 def _client(endpoint: str):
     """One boto3 client per endpoint and client process (the spawned process imported this module)."""
     if endpoint not in _CLIENTS:
-        _CLIENTS[endpoint] = boto3.client(
-            "s3",
-            endpoint_url=endpoint,
-            aws_access_key_id=ACCESS_KEY,
-            aws_secret_access_key=SECRET_KEY,
-            region_name=REGION,
-            config=Config(retries={"max_attempts": 1}, max_pool_connections=16),
-        )
+        _CLIENTS[endpoint] = client_of(endpoint)
     return _CLIENTS[endpoint]
 
 

@@ -21,9 +21,7 @@ import statistics
 import tempfile
 from pathlib import Path
 
-import boto3
-from _gateway import ACCESS_KEY, REGION, SECRET_KEY, Gateway, start_gateway
-from botocore.config import Config
+from _gateway import Gateway, client_of, start_gateway
 
 BUCKET = "small-objects"
 KINDS = ("put", "get", "head")
@@ -33,14 +31,7 @@ WARM_UP = 100
 
 def _requests(endpoint: str, kind: str, count: int) -> None:
     """``count`` requests of one kind over KEYS keys of 1000 bytes, half random (in a client process)."""
-    client = boto3.client(
-        "s3",
-        endpoint_url=endpoint,
-        aws_access_key_id=ACCESS_KEY,
-        aws_secret_access_key=SECRET_KEY,
-        region_name=REGION,
-        config=Config(retries={"max_attempts": 1}),
-    )
+    client = client_of(endpoint)
     body = os.urandom(500) + b"a" * 500
     for i in range(count):
         key = f"small-{i % KEYS}"
