@@ -297,6 +297,11 @@ def _discard(path: Path) -> None:
         log.warning("could not delete %s (%s); the next start-up sweep will", path, exc)
 
 
+def _close_and_discard(file: IO[bytes], path: Path) -> None:
+    file.close()
+    _discard(path)
+
+
 def _fsync_dir(path: Path) -> None:
     """Make a rename or a new entry in ``path`` durable (POSIX keeps directory entries apart from data)."""
     with contextlib.suppress(OSError):  # Not every platform can open a directory.
@@ -736,6 +741,14 @@ class FilesystemStore:
             return None
         return _create_private(path)
 
+    def _abandon_spool(self, done: asyncio.Future[IO[bytes] | None], path: Path) -> None:
+        """Close and remove a spool file created for a PUT that was cancelled meanwhile."""
+        if done.cancelled() or done.exception() is not None or done.result() is None:
+            return
+        file = done.result()
+        with contextlib.suppress(RuntimeError):  # the store is closing: the start-up sweep removes it
+            self._files.submit(_close_and_discard, file, path)
+
     def _short_of_room(self) -> str | None:
         """Why the data directory's filesystem is too full for writes, or None while it has room."""
         stats = os.statvfs(self.data_dir)
@@ -1165,7 +1178,13 @@ class FilesystemStore:
         """
         file_id = uuid.uuid4().hex
         path = self._tmp / file_id
-        created = await self._io(self._create_spool, path)
+        job = asyncio.get_running_loop().run_in_executor(self._files, _translate_os_errors, self._create_spool, path)
+        try:
+            created = await asyncio.shield(job)
+        except asyncio.CancelledError:
+            # The thread still creates the file: whoever gets it closes and removes it, not the sweep.
+            job.add_done_callback(lambda done: self._abandon_spool(done, path))
+            raise
         if created is None:
             raise StoreError.storage_full()
         file = _WorkerFile(self._files, created)

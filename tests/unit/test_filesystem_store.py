@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -272,6 +273,33 @@ def test_a_put_checks_room_and_creates_its_spool_in_one_hop_and_writes_and_syncs
             assert names[:2] == ["_create_spool", "_write_last"]
             assert "_short_of_room" not in names and "_finish_file" not in names
             assert await get(store, "k") == b"small body"
+
+    asyncio.run(scenario())
+
+
+def test_a_put_cancelled_while_its_spool_is_created_leaves_no_file(tmp_path):
+    """The file-thread job creating the spool finishes after the cancelled PUT stopped waiting for it:
+    the file it made is closed and removed then, not left in tmp/ for the sweep."""
+
+    async def scenario():
+        async with await open_store(tmp_path) as store:
+            started = threading.Event()
+
+            def slow_room_check():
+                started.set()
+                time.sleep(0.3)
+                return None
+
+            store._short_of_room = slow_room_check
+            task = asyncio.create_task(put(store, "k", b"body"))
+            while not started.is_set():
+                await asyncio.sleep(0.005)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            await asyncio.sleep(0.6)
+            assert list((tmp_path / "tmp").iterdir()) == []
+            assert await error_code(store.head_object("b", "k")) == "NoSuchKey"
 
     asyncio.run(scenario())
 
