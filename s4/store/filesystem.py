@@ -1178,7 +1178,7 @@ class FilesystemStore:
         """
         file_id = uuid.uuid4().hex
         path = self._tmp / file_id
-        job = asyncio.get_running_loop().run_in_executor(self._files, _translate_os_errors, self._create_spool, path)
+        job = asyncio.ensure_future(self._io(self._create_spool, path))
         try:
             created = await asyncio.shield(job)
         except asyncio.CancelledError:

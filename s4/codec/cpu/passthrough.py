@@ -9,7 +9,7 @@ from s4.codec.format.kinds import CodecKind
 
 class PassthroughCodec(Codec):
     kind = CodecKind.PASSTHROUGH
-    inline_compress_limit = 64 * 1024  # a copy: 64 KiB take a few microseconds
+    inline_compress_limit = 64 * 1024  # its "compression" is one copy of the bytes
 
     def compress(self, data: Buffer) -> bytes:
         return bytes(data)
