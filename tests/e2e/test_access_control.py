@@ -232,6 +232,41 @@ def test_owners_and_listings(gateway, alpha):
     assert error_code(lambda: client(gateway, "anonymous").list_buckets()) == "AccessDenied"
 
 
+def test_list_buckets_pages_through_the_callers_own_buckets(gateway):
+    """ListBuckets' pagination (max-buckets, continuation-token, prefix, bucket-region), as AWS answers it:
+    pages of the caller's buckets by name, a token while more remain, another owner's bucket never counted."""
+    alice, bob = client(gateway, "alice"), client(gateway, "bob")
+    alice.create_bucket(Bucket="pages-a2")
+    for name in ("pages-b4", "pages-b1", "pages-b3"):
+        bob.create_bucket(Bucket=name)
+    first = bob.list_buckets(Prefix="pages-", MaxBuckets=2)
+    assert [b["Name"] for b in first["Buckets"]] == ["pages-b1", "pages-b3"]
+    assert first["Prefix"] == "pages-"
+    assert {b["BucketRegion"] for b in first["Buckets"]} == {"us-east-1"}
+    second = bob.list_buckets(Prefix="pages-", MaxBuckets=2, ContinuationToken=first["ContinuationToken"])
+    assert [b["Name"] for b in second["Buckets"]] == ["pages-b4"]
+    assert "ContinuationToken" not in second
+    exact = bob.list_buckets(Prefix="pages-", MaxBuckets=3)
+    assert [b["Name"] for b in exact["Buckets"]] == ["pages-b1", "pages-b3", "pages-b4"]
+    assert "ContinuationToken" not in exact
+    everything = bob.list_buckets()
+    assert {"pages-b1", "pages-b3", "pages-b4"} <= {b["Name"] for b in everything["Buckets"]}
+    assert "pages-a2" not in {b["Name"] for b in everything["Buckets"]}
+    assert "ContinuationToken" not in everything and "Prefix" not in everything
+    assert bob.list_buckets(BucketRegion="eu-west-1")["Buckets"] == []
+    assert [b["Name"] for b in alice.list_buckets(Prefix="pages-")["Buckets"]] == ["pages-a2"]
+    unchecked = boto3.client(
+        "s3",
+        endpoint_url=gateway.endpoint,
+        aws_access_key_id=KEYS["bob"][0],
+        aws_secret_access_key=KEYS["bob"][1],
+        region_name="us-east-1",
+        config=Config(retries={"max_attempts": 1}, parameter_validation=False),
+    )
+    for wrong in (0, 10_001):
+        assert error_code(lambda wrong=wrong: unchecked.list_buckets(MaxBuckets=wrong)) == "InvalidArgument"
+
+
 def test_bucket_policy_grants_then_deny_wins(gateway):
     alice, bob = client(gateway, "alice"), client(gateway, "bob")
     alice.create_bucket(Bucket="shared")

@@ -16,7 +16,8 @@ from s4.server.errors import S3Error
 from s4.server.ops.documents import acl as acls
 from s4.server.ops.documents import settings
 from s4.server.ops.documents.handlers import creation_documents, keep_creation_documents
-from s4.server.xml import child_text, document, element, iso8601, local_name, owner_xml, parse_xml
+from s4.server.ops.listing import decode_token, encode_token
+from s4.server.xml import child_text, document, element, iso8601, local_name, optional, owner_xml, parse_xml
 from s4.store import StoreError
 
 _log = logging.getLogger(__name__)
@@ -24,17 +25,51 @@ _log = logging.getLogger(__name__)
 XML = "application/xml"
 
 
+MAX_BUCKETS = 10_000
+"""ListBuckets' page size when a client paginates (max-buckets, prefix, continuation-token or bucket-region
+given), and the most max-buckets may ask for; without any of them, every bucket in one answer (as AWS)."""
+
+
 async def list_buckets(req: S3Request) -> web.Response:
-    """The buckets the caller owns (an admin: every bucket, as an account's root user sees its account's)."""
-    buckets = await req.store.list_buckets()
+    """The buckets the caller owns (an admin: every bucket, as an account's root user sees its account's),
+    by name, a page at a time when the client asks for pages (AWS's ListBuckets parameters of 2024)."""
+    query = req.query
+    paged = any(name in query for name in ("max-buckets", "prefix", "continuation-token", "bucket-region"))
+    page_size = _max_buckets(query.get("max-buckets"))
+    prefix = query.get("prefix", "")
+    token = query.get("continuation-token")
+    after = decode_token(token) if token else ""
+    region = query.get("bucket-region")
+    buckets = sorted(await req.store.list_buckets(), key=lambda b: b.name)
+    if region is not None and region != req.config.region:
+        buckets = []  # one store, one region: no bucket lies in another
+    buckets = [b for b in buckets if b.name.startswith(prefix) and b.name > after]
     if req.identity is None or not req.identity.is_admin:
         owners = await asyncio.gather(*(_owner_or_none(req, b.name) for b in buckets))
         buckets = [b for b, owner in zip(buckets, owners, strict=True) if owner == req.owner_id]
+    more = paged and len(buckets) > page_size
+    if paged:
+        buckets = buckets[:page_size]
     entries = "".join(
-        f"<Bucket>{element('Name', b.name)}{element('CreationDate', iso8601(b.created))}</Bucket>" for b in buckets
+        f"<Bucket>{element('Name', b.name)}{element('CreationDate', iso8601(b.created))}"
+        f"{element('BucketRegion', req.config.region)}</Bucket>"
+        for b in buckets
     )
-    body = document("ListAllMyBucketsResult", [owner_xml(req.owner_id), f"<Buckets>{entries}</Buckets>"])
-    return web.Response(body=body, content_type=XML)
+    parts = [
+        owner_xml(req.owner_id),
+        f"<Buckets>{entries}</Buckets>",
+        optional("ContinuationToken", encode_token(buckets[-1].name) if more else None),
+        optional("Prefix", prefix if "prefix" in query else None),
+    ]
+    return web.Response(body=document("ListAllMyBucketsResult", parts), content_type=XML)
+
+
+def _max_buckets(raw: str | None) -> int:
+    if raw is None:
+        return MAX_BUCKETS
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_BUCKETS:
+        raise S3Error("InvalidArgument", f"Argument max-buckets must be an integer between 1 and {MAX_BUCKETS}")
+    return int(raw)
 
 
 async def create_bucket(req: S3Request) -> web.Response:
