@@ -9,6 +9,7 @@ from email.utils import format_datetime, parsedate_to_datetime
 
 from s4.server.errors import S3Error
 from s4.store import ByteRange, ObjectAttributes, ObjectInfo, WriteCondition
+from s4.store.metadata_words import encoded_word, is_utf8_text
 
 STORED_HEADERS = ("cache-control", "content-disposition", "content-encoding", "content-language", "expires")
 RESPONSE_OVERRIDES = {
@@ -115,7 +116,8 @@ def object_headers(info: ObjectInfo) -> dict[str, str]:
     for name, value in attrs.headers.items():
         out["-".join(p.capitalize() for p in name.split("-"))] = value
     for key, value in attrs.metadata.items():
-        out[f"x-amz-meta-{key}"] = value
+        # Bytes that were not UTF-8 cannot be written back as they came: they go as an encoded word.
+        out[f"x-amz-meta-{key}"] = value if is_utf8_text(value) else encoded_word(value)
     return out
 
 

@@ -4,6 +4,10 @@ S3 keeps Content-Type, the standard headers and user metadata itself. Two things
 no place for travel as user metadata (our extension): verified checksums as
 ``s4-checksum-<alg>`` (S3 would recompute its own only on request), and an Expires value
 that is not an HTTP date (S3's SDKs send Expires as a timestamp) as ``s4-expires``.
+
+User metadata values travel upstream as ASCII (see s4.store.metadata_words): botocore refuses any
+other character, and S3 would hand a non-ASCII value back RFC 2047-encoded with its bytes read as
+Latin-1. Read back, they are decoded, so a client gets the bytes it sent, as from the embedded store.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from s4.store.base import ObjectAttributes
+from s4.store.metadata_words import decode_metadata_value, encode_metadata_value
 
 CHECKSUM_PREFIX = "s4-checksum-"
 EXPIRES_KEY = "s4-expires"
@@ -42,7 +47,7 @@ def _http_date(value: str) -> dt.datetime | None:
 def to_params(attributes: ObjectAttributes) -> dict[str, Any]:
     """PutObject / CreateMultipartUpload / CopyObject (REPLACE) parameters for ``attributes``."""
     params: dict[str, Any] = {}
-    metadata = {k.lower(): v for k, v in attributes.metadata.items()}
+    metadata = {k.lower(): encode_metadata_value(v) for k, v in attributes.metadata.items()}
     if attributes.content_type:
         params["ContentType"] = attributes.content_type
     for header, param in _HEADER_PARAMS.items():
@@ -75,7 +80,7 @@ def from_response(answer: Mapping[str, Any]) -> ObjectAttributes:
         elif key == EXPIRES_KEY:
             headers["expires"] = value
         else:
-            metadata[key] = value
+            metadata[key] = decode_metadata_value(value)
     return ObjectAttributes(
         content_type=answer.get("ContentType") or None, metadata=metadata, headers=headers, checksums=checksums
     )
