@@ -9,7 +9,7 @@ from email.utils import format_datetime, parsedate_to_datetime
 
 from s4.server.errors import S3Error
 from s4.store import ByteRange, ObjectAttributes, ObjectInfo, WriteCondition
-from s4.store.metadata_words import encoded_word, is_utf8_text
+from s4.store.metadata_words import encoded_word, header_safe
 
 STORED_HEADERS = ("cache-control", "content-disposition", "content-encoding", "content-language", "expires")
 RESPONSE_OVERRIDES = {
@@ -26,6 +26,15 @@ _RANGE = re.compile(r"bytes=([0-9]*)-([0-9]*)")
 _RANGE_HUGE = 10**20
 """Stands in for any range number of more digits: it is past the end of every object, and int()
 refuses strings of more than 4300 digits."""
+
+
+def decimal(raw: str, max_digits: int = 18) -> int | None:
+    """``raw`` as a non-negative integer when it is ASCII digits only, else None: ``str.isdigit`` also
+    takes '²' and other Unicode digits, which ``int`` refuses (a 500) or reads (Arabic-Indic
+    digits)."""
+    if raw.isascii() and raw.isdigit() and len(raw) <= max_digits:
+        return int(raw)
+    return None
 
 
 def http_date(when: dt.datetime) -> str:
@@ -116,8 +125,9 @@ def object_headers(info: ObjectInfo) -> dict[str, str]:
     for name, value in attrs.headers.items():
         out["-".join(p.capitalize() for p in name.split("-"))] = value
     for key, value in attrs.metadata.items():
-        # Bytes that were not UTF-8 cannot be written back as they came: they go as an encoded word.
-        out[f"x-amz-meta-{key}"] = value if is_utf8_text(value) else encoded_word(value)
+        # Bytes that were not UTF-8, or control characters (a value decoded from an upstream's encoded
+        # word may hold any), cannot be written back as they are: they go as an encoded word.
+        out[f"x-amz-meta-{key}"] = value if header_safe(value) else encoded_word(value)
     return out
 
 

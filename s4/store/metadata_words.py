@@ -3,8 +3,8 @@
 A client's ``x-amz-meta-*`` value is kept as the bytes it sent (aiohttp hands bytes that were not
 UTF-8 over as lone surrogates). Two places cannot carry such bytes as they are: an upstream S3, whose
 client (botocore) accepts ASCII only, and a response header, which aiohttp writes as UTF-8 (dropping
-lone surrogates). There the value goes as one encoded word of its exact bytes, ``=?UTF-8?B?...?=``, the
-form S3 itself answers for a non-ASCII value.
+lone surrogates) and which may hold no control character. There the value goes as one encoded word of
+its exact bytes, ``=?UTF-8?B?...?=``, the form S3 itself answers for a non-ASCII value.
 """
 
 from __future__ import annotations
@@ -41,13 +41,18 @@ def decode_metadata_value(value: str) -> str:
         return value
 
 
-def is_utf8_text(value: str) -> bool:
-    """Whether ``value`` came from bytes that were UTF-8 (no lone surrogates), so a header can carry it."""
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+"""What a header value may not hold (aiohttp refuses to write it: header injection)."""
+
+
+def header_safe(value: str) -> bool:
+    """Whether a response header can carry ``value`` as it is: it came from bytes that were UTF-8 (no
+    lone surrogates) and holds no control character."""
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
         return False
-    return True
+    return _CONTROL.search(value) is None
 
 
 def encoded_word(value: str) -> str:

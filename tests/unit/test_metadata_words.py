@@ -4,7 +4,7 @@ they are (an upstream S3's client, a response header)."""
 import pytest
 
 from s4.store.base import ObjectAttributes
-from s4.store.metadata_words import decode_metadata_value, encode_metadata_value, encoded_word, is_utf8_text
+from s4.store.metadata_words import decode_metadata_value, encode_metadata_value, encoded_word, header_safe
 from s4.store.s3.attributes import from_response, to_params
 
 VALUES = [
@@ -45,9 +45,7 @@ def test_s3s_own_encoded_words_are_decoded_and_broken_ones_left_alone():
         assert decode_metadata_value(untouched) == untouched
 
 
-def test_only_text_that_was_utf8_goes_into_a_header_as_it_is():
-    assert is_utf8_text("caf\xe9 \u4e2d")
-    assert not is_utf8_text("caf\udce9")
+def test_bytes_that_were_not_utf8_make_one_word():
     assert encoded_word("caf\udce9") == "=?UTF-8?B?Y2Fm6Q==?="
 
 
@@ -57,3 +55,9 @@ def test_the_s3_store_sends_ascii_and_reads_back_what_it_was_given():
     assert all(value.isascii() for value in params["Metadata"].values())
     answer = {"ContentType": "text/plain", "Metadata": params["Metadata"], "ResponseMetadata": {"HTTPHeaders": {}}}
     assert from_response(answer).metadata == {"note": "caf\xe9", "plain": "x"}
+
+
+def test_headers_carry_neither_control_characters_nor_lone_surrogates():
+    assert header_safe("caf\xe9 \u4e2d\ttab")
+    for unsafe in ("a\r\nX-Evil: 1", "bell\x07", "del\x7f", "caf\udce9"):
+        assert not header_safe(unsafe)

@@ -13,6 +13,7 @@ from s4.server.access.owners import OWNER_DOCUMENT, bucket_owner, keep_owner
 from s4.server.addressing import check_bucket_name
 from s4.server.context import S3Request
 from s4.server.errors import S3Error
+from s4.server.http import decimal
 from s4.server.ops.documents import acl as acls
 from s4.server.ops.documents import settings
 from s4.server.ops.documents.handlers import creation_documents, keep_creation_documents
@@ -43,13 +44,14 @@ async def list_buckets(req: S3Request) -> web.Response:
     buckets = sorted(await req.store.list_buckets(), key=lambda b: b.name)
     if region is not None and region != req.config.region:
         buckets = []  # one store, one region: no bucket lies in another
-    buckets = [b for b in buckets if b.name.startswith(prefix) and b.name > after]
+    candidates = [b for b in buckets if b.name.startswith(prefix) and b.name > after]
+    wanted = page_size + 1 if paged else len(candidates)  # one past the page tells whether more remain
     if req.identity is None or not req.identity.is_admin:
-        owners = await asyncio.gather(*(_owner_or_none(req, b.name) for b in buckets))
-        buckets = [b for b, owner in zip(buckets, owners, strict=True) if owner == req.owner_id]
+        buckets = await _owned(req, candidates, wanted)
+    else:
+        buckets = candidates[:wanted]
     more = paged and len(buckets) > page_size
-    if paged:
-        buckets = buckets[:page_size]
+    buckets = buckets[:page_size] if paged else buckets
     entries = "".join(
         f"<Bucket>{element('Name', b.name)}{element('CreationDate', iso8601(b.created))}"
         f"{element('BucketRegion', req.config.region)}</Bucket>"
@@ -64,12 +66,26 @@ async def list_buckets(req: S3Request) -> web.Response:
     return web.Response(body=document("ListAllMyBucketsResult", parts), content_type=XML)
 
 
+async def _owned(req: S3Request, candidates: list, wanted: int) -> list:
+    """The first ``wanted`` of ``candidates`` the caller owns, reading owner documents a batch at a time
+    and no further than the page needs (a page after a token would otherwise read every bucket past it)."""
+    owned: list = []
+    position = 0
+    while position < len(candidates) and len(owned) < wanted:
+        batch = candidates[position : position + wanted - len(owned)]
+        owners = await asyncio.gather(*(_owner_or_none(req, b.name) for b in batch))
+        owned += [b for b, owner in zip(batch, owners, strict=True) if owner == req.owner_id]
+        position += len(batch)
+    return owned[:wanted]
+
+
 def _max_buckets(raw: str | None) -> int:
     if raw is None:
         return MAX_BUCKETS
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_BUCKETS:
+    count = decimal(raw)
+    if count is None or not 1 <= count <= MAX_BUCKETS:
         raise S3Error("InvalidArgument", f"Argument max-buckets must be an integer between 1 and {MAX_BUCKETS}")
-    return int(raw)
+    return count
 
 
 async def create_bucket(req: S3Request) -> web.Response:

@@ -9,6 +9,7 @@ from aiohttp import web
 
 from s4.server.context import S3Request
 from s4.server.errors import S3Error
+from s4.server.http import decimal
 from s4.server.xml import document, element, iso8601, optional, owner_xml, url_encode_key
 from s4.store import ListPage, ObjectInfo
 
@@ -17,10 +18,10 @@ MAX_KEYS = 1000
 
 
 def max_keys_of(req: S3Request) -> int:
-    raw = req.query.get("max-keys", str(MAX_KEYS))
-    if not raw.isdigit():
+    count = decimal(req.query.get("max-keys", str(MAX_KEYS)))
+    if count is None:
         raise S3Error("InvalidArgument", "Provided max-keys not an integer or within integer range")
-    return min(int(raw), MAX_KEYS)
+    return min(count, MAX_KEYS)
 
 
 def encoder(req: S3Request):
@@ -77,8 +78,10 @@ def encode_token(marker: str) -> str:
 
 
 def decode_token(token: str) -> str:
+    """The name a token of encode_token stands for; anything else is refused (base64's own decoder
+    skips characters outside its alphabet, so garbage read as an empty name: a listing from the start)."""
     try:
-        return base64.urlsafe_b64decode(token.encode()).decode()
+        return base64.b64decode(token.encode(), altchars=b"-_", validate=True).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise S3Error("InvalidArgument", "The continuation token provided is incorrect") from None
 

@@ -9,7 +9,7 @@ from aiohttp import web
 from s4.server.access.owners import forget_upload_owner, keep_upload_owner, upload_owner
 from s4.server.context import S3Request
 from s4.server.errors import S3Error
-from s4.server.http import attributes_from_headers, check_conditions, parse_range, write_condition
+from s4.server.http import attributes_from_headers, check_conditions, decimal, parse_range, write_condition
 from s4.server.ops.checksums import (
     checksum_elements,
     checksum_headers,
@@ -40,10 +40,10 @@ XML = "application/xml"
 
 
 def _part_number(req: S3Request) -> int:
-    raw = req.query.get("partNumber", "")
-    if not raw.isdigit() or not 1 <= int(raw) <= 10_000:
+    part_number = decimal(req.query.get("partNumber", ""))
+    if part_number is None or not 1 <= part_number <= 10_000:
         raise S3Error("InvalidArgument", "Part number must be an integer between 1 and 10000, inclusive")
-    return int(raw)
+    return part_number
 
 
 def _upload_id(req: S3Request) -> str:
@@ -164,9 +164,10 @@ def _int_param(req: S3Request, name: str, default: int, cap: int) -> int:
     raw = req.query.get(name)
     if raw is None:
         return default
-    if not raw.isdigit():
+    count = decimal(raw)
+    if count is None:
         raise S3Error("InvalidArgument", f"Provided {name} not an integer or within integer range")
-    return min(int(raw), cap)
+    return min(count, cap)
 
 
 async def list_parts(req: S3Request) -> web.Response:

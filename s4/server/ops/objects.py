@@ -18,6 +18,7 @@ from s4.server.http import (
     RESPONSE_OVERRIDES,
     attributes_from_headers,
     check_conditions,
+    decimal,
     object_headers,
     parse_range,
     part_range,
@@ -43,9 +44,10 @@ def _requested_range(req: S3Request, info: ObjectInfo | None = None) -> tuple[By
         return byte_range, None
     if byte_range is not None:
         raise S3Error("InvalidRequest", "Cannot specify both Range header and partNumber query parameter")
-    if not raw_part.isdigit() or not 1 <= int(raw_part) <= 10_000:
+    part_number = decimal(raw_part)
+    if part_number is None or not 1 <= part_number <= 10_000:
         raise S3Error("InvalidArgument", "Part number must be an integer between 1 and 10000, inclusive")
-    return (part_range(info, int(raw_part)) if info is not None else None), int(raw_part)
+    return (part_range(info, part_number) if info is not None else None), part_number
 
 
 def _read_headers(req: S3Request, info: ObjectInfo, selected: tuple[int, int] | None, part: int | None) -> dict:

@@ -58,7 +58,7 @@ def to_params(attributes: ObjectAttributes) -> dict[str, Any]:
     if expires:
         when = _http_date(expires)
         if when is None:
-            metadata[EXPIRES_KEY] = expires
+            metadata[EXPIRES_KEY] = encode_metadata_value(expires)
         else:
             params["Expires"] = when
     for algorithm, value in attributes.checksums.items():
@@ -78,7 +78,7 @@ def from_response(answer: Mapping[str, Any]) -> ObjectAttributes:
         if key.startswith(CHECKSUM_PREFIX):
             checksums[key[len(CHECKSUM_PREFIX) :]] = value
         elif key == EXPIRES_KEY:
-            headers["expires"] = value
+            headers["expires"] = decode_metadata_value(value)
         else:
             metadata[key] = decode_metadata_value(value)
     return ObjectAttributes(
