@@ -115,20 +115,26 @@ def stored_content_encoding(value: str | None) -> str | None:
 
 
 def object_headers(info: ObjectInfo) -> dict[str, str]:
+    """The headers GET and HEAD answer for an object: what it was stored with, each value as the client
+    sent it where a header can carry that; bytes that were not UTF-8 (aiohttp's writer dropped them,
+    silently) or control characters (a value decoded from an upstream's encoded word may hold any) go
+    as one RFC 2047 encoded word of the exact bytes, the form S3 answers for such metadata."""
     attrs = info.attributes
     out = {
         "ETag": info.quoted_etag,
         "Last-Modified": http_date(info.last_modified),
-        "Content-Type": attrs.content_type or DEFAULT_CONTENT_TYPE,
+        "Content-Type": _carried(attrs.content_type or DEFAULT_CONTENT_TYPE),
         "Accept-Ranges": "bytes",
     }
     for name, value in attrs.headers.items():
-        out["-".join(p.capitalize() for p in name.split("-"))] = value
+        out["-".join(p.capitalize() for p in name.split("-"))] = _carried(value)
     for key, value in attrs.metadata.items():
-        # Bytes that were not UTF-8, or control characters (a value decoded from an upstream's encoded
-        # word may hold any), cannot be written back as they are: they go as an encoded word.
-        out[f"x-amz-meta-{key}"] = value if header_safe(value) else encoded_word(value)
+        out[f"x-amz-meta-{key}"] = _carried(value)
     return out
+
+
+def _carried(value: str) -> str:
+    return value if header_safe(value) else encoded_word(value)
 
 
 def check_conditions(info: ObjectInfo, headers: Mapping[str, str], prefix: str = "") -> None:

@@ -451,14 +451,18 @@ def test_metadata_values_come_back_as_the_bytes_sent(gateway, bucket, value):
 
 
 def test_metadata_bytes_that_are_not_utf8_come_back_as_an_encoded_word(gateway, bucket):
-    """A Latin-1 byte in a metadata value cannot be written back as it came (the response writer dropped
-    it, silently); it comes back as one RFC 2047 encoded word of the exact bytes, S3's form."""
+    """A Latin-1 byte in a metadata value or a stored header cannot be written back as it came (the
+    response writer dropped it, silently); it comes back as one RFC 2047 encoded word of the exact bytes,
+    S3's form for metadata."""
     host = f"127.0.0.1:{gateway.port}"
-    headers = sign_bytes("PUT", f"/{bucket}/meta/latin1", host, {"x-amz-meta-note": b"caf\xe9"}, b"bar")
+    sent = {"x-amz-meta-note": b"caf\xe9", "Content-Disposition": b'attachment; filename="caf\xe9.txt"'}
+    headers = sign_bytes("PUT", f"/{bucket}/meta/latin1", host, sent, b"bar")
     status, _, body = send_target(gateway, "PUT", f"/{bucket}/meta/latin1", headers, b"bar")
     assert status == 200, body
     head = gateway.client().head_object(Bucket=bucket, Key="meta/latin1")
     assert _note_bytes(head) == b"=?UTF-8?B?" + base64.b64encode(b"caf\xe9") + b"?="
+    disposition = head["ResponseMetadata"]["HTTPHeaders"]["content-disposition"].encode("latin-1")
+    assert disposition == b"=?UTF-8?B?" + base64.b64encode(b'attachment; filename="caf\xe9.txt"') + b"?="
 
 
 @pytest.mark.parametrize(

@@ -61,3 +61,21 @@ def test_headers_carry_neither_control_characters_nor_lone_surrogates():
     assert header_safe("caf\xe9 \u4e2d\ttab")
     for unsafe in ("a\r\nX-Evil: 1", "bell\x07", "del\x7f", "caf\udce9"):
         assert not header_safe(unsafe)
+
+
+def test_headers_no_client_can_send_travel_as_s4_metadata_and_come_back():
+    attributes = ObjectAttributes(
+        content_type="text/caf\udce9",
+        metadata={},
+        headers={"content-disposition": 'attachment; filename="caf\udce9"', "cache-control": "max-age=1"},
+    )
+    params = to_params(attributes)
+    assert "ContentType" not in params and "ContentDisposition" not in params
+    assert params["CacheControl"] == "max-age=1"
+    assert all(value.isascii() for value in params["Metadata"].values())
+    raw = {"cache-control": "max-age=1"}
+    answer = {"Metadata": params["Metadata"], "ResponseMetadata": {"HTTPHeaders": raw}}
+    back = from_response(answer)
+    assert back.content_type == "text/caf\udce9"
+    assert back.headers == {"content-disposition": 'attachment; filename="caf\udce9"', "cache-control": "max-age=1"}
+    assert back.metadata == {}

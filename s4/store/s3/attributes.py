@@ -19,10 +19,13 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from s4.store.base import ObjectAttributes
-from s4.store.metadata_words import decode_metadata_value, encode_metadata_value
+from s4.store.metadata_words import decode_metadata_value, encode_metadata_value, encoded_word, header_safe
 
 CHECKSUM_PREFIX = "s4-checksum-"
 EXPIRES_KEY = "s4-expires"
+HEADER_PREFIX = "s4-header-"
+"""A stored header (or the Content-Type) whose value no HTTP client can send as it is (bytes that were not
+UTF-8, control characters) travels as metadata ``s4-header-<name>``, one encoded word of its bytes."""
 _HEADER_PARAMS = {
     "cache-control": "CacheControl",
     "content-disposition": "ContentDisposition",
@@ -49,11 +52,16 @@ def to_params(attributes: ObjectAttributes) -> dict[str, Any]:
     params: dict[str, Any] = {}
     metadata = {k.lower(): encode_metadata_value(v) for k, v in attributes.metadata.items()}
     if attributes.content_type:
-        params["ContentType"] = attributes.content_type
+        if header_safe(attributes.content_type):
+            params["ContentType"] = attributes.content_type
+        else:
+            metadata[HEADER_PREFIX + "content-type"] = encoded_word(attributes.content_type)
     for header, param in _HEADER_PARAMS.items():
         value = attributes.headers.get(header)
-        if value:
+        if value and header_safe(value):
             params[param] = value
+        elif value:
+            metadata[HEADER_PREFIX + header] = encoded_word(value)
     expires = attributes.headers.get("expires")
     if expires:
         when = _http_date(expires)
@@ -73,17 +81,20 @@ def from_response(answer: Mapping[str, Any]) -> ObjectAttributes:
     headers = {h: raw[h] for h in STORED_HEADERS if raw.get(h)}
     metadata: dict[str, str] = {}
     checksums: dict[str, str] = {}
+    carried: dict[str, str] = {}
     for key, value in (answer.get("Metadata") or {}).items():
         key = key.lower()
         if key.startswith(CHECKSUM_PREFIX):
             checksums[key[len(CHECKSUM_PREFIX) :]] = value
         elif key == EXPIRES_KEY:
             headers["expires"] = decode_metadata_value(value)
+        elif key.startswith(HEADER_PREFIX):
+            carried[key[len(HEADER_PREFIX) :]] = decode_metadata_value(value)
         else:
             metadata[key] = decode_metadata_value(value)
-    return ObjectAttributes(
-        content_type=answer.get("ContentType") or None, metadata=metadata, headers=headers, checksums=checksums
-    )
+    content_type = carried.pop("content-type", None) or answer.get("ContentType") or None
+    headers |= {name: value for name, value in carried.items() if name in STORED_HEADERS}
+    return ObjectAttributes(content_type=content_type, metadata=metadata, headers=headers, checksums=checksums)
 
 
 def tagging_header(tags: Mapping[str, str]) -> str:
