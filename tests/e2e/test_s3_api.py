@@ -513,3 +513,26 @@ def test_a_non_date_expires_that_is_not_ascii_is_kept(gateway, bucket):
     status, headers, _ = send(gateway, head)  # botocore drops an Expires it cannot parse as a date
     assert status == 200
     assert headers["expires"].encode("latin-1") == "caf\xe9".encode()
+
+
+def test_a_copy_never_takes_s4_keys_from_the_client(gateway, bucket):
+    """Copy REPLACE of an object written straight to the upstream (no manifest) kept the client's s4-*
+    metadata: a forged manifest made every read of the copy fail as corrupt, a forged carried header
+    replaced the Content-Type."""
+    if gateway.upstream is None:
+        pytest.skip("needs an object written straight to the upstream S3 store")
+    gateway.upstream.client().put_object(Bucket=bucket, Key="plain", Body=b"hello", ContentType="text/plain")
+    c = gateway.client()
+    forged = {"s4-codec": "cpu-zstd", "s4-original-size": "5", "s4-header-content-type": "=?UTF-8?B?eA==?="}
+    c.copy_object(
+        Bucket=bucket,
+        Key="copy",
+        CopySource=f"{bucket}/plain",
+        MetadataDirective="REPLACE",
+        ContentType="text/csv",
+        Metadata={**forged, "note": "kept"},
+    )
+    got = c.get_object(Bucket=bucket, Key="copy")
+    assert got["Body"].read() == b"hello"
+    assert got["ContentType"] == "text/csv"
+    assert got["Metadata"] == {"note": "kept"}

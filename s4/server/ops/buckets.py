@@ -66,13 +66,18 @@ async def list_buckets(req: S3Request) -> web.Response:
     return web.Response(body=document("ListAllMyBucketsResult", parts), content_type=XML)
 
 
+OWNER_BATCH = 64
+"""Owner documents read at once, at least: each is a store read (an upstream GET), and a caller owning
+few of many buckets would otherwise wait for them one after another."""
+
+
 async def _owned(req: S3Request, candidates: list, wanted: int) -> list:
     """The first ``wanted`` of ``candidates`` the caller owns, reading owner documents a batch at a time
     and no further than the page needs (a page after a token would otherwise read every bucket past it)."""
     owned: list = []
     position = 0
     while position < len(candidates) and len(owned) < wanted:
-        batch = candidates[position : position + wanted - len(owned)]
+        batch = candidates[position : position + max(wanted - len(owned), OWNER_BATCH)]
         owners = await asyncio.gather(*(_owner_or_none(req, b.name) for b in batch))
         owned += [b for b, owner in zip(batch, owners, strict=True) if owner == req.owner_id]
         position += len(batch)

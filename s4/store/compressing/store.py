@@ -541,9 +541,13 @@ class CompressingStore:
             if source_check is not None:
                 source_check(described)
             kept = attributes
-            if attributes is not None and manifest is not None:
+            if attributes is not None:
+                # The client's s4-* keys never pass, whether or not the source has a manifest: over an
+                # object written straight upstream they forged a manifest (every read failing as corrupt)
+                # or a carried header.
                 client = {k: v for k, v in attributes.metadata.items() if not k.lower().startswith("s4-")}
-                kept = dataclasses.replace(attributes, metadata=client | manifest.to_metadata())
+                ours = manifest.to_metadata() if manifest is not None else {}
+                kept = dataclasses.replace(attributes, metadata=client | ours)
             inner_condition = await on_inner(self.inner, dst_bucket, dst_key, condition)
             try:
                 with concurrent_write_is_a_conflict(inner_condition, missing_counts=False):
