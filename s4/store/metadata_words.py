@@ -1,10 +1,12 @@
-"""User metadata values as RFC 2047 encoded words, where a value cannot travel as the bytes it is.
+"""User metadata values (and stored headers) as RFC 2047 encoded words, where a value cannot travel as
+the bytes it is.
 
-A client's ``x-amz-meta-*`` value is kept as the bytes it sent (aiohttp hands bytes that were not
-UTF-8 over as lone surrogates). Two places cannot carry such bytes as they are: an upstream S3, whose
-client (botocore) accepts ASCII only, and a response header, which aiohttp writes as UTF-8 (dropping
-lone surrogates) and which may hold no control character. There the value goes as one encoded word of
-its exact bytes, ``=?UTF-8?B?...?=``, the form S3 itself answers for a non-ASCII value.
+A client's ``x-amz-meta-*`` value, like its Content-Disposition or Content-Type, is kept as the bytes
+it sent (aiohttp hands bytes that were not UTF-8 over as lone surrogates). Two places cannot carry
+such bytes as they are: an upstream S3, whose client (botocore) accepts ASCII only in metadata, and a
+response header, which aiohttp writes as UTF-8 (dropping lone surrogates) and which may hold no
+control character. There the value goes as one encoded word of its exact bytes, ``=?UTF-8?B?...?=``,
+the form S3 itself answers for a non-ASCII metadata value.
 """
 
 from __future__ import annotations
