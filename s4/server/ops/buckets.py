@@ -19,7 +19,7 @@ from s4.server.ops.documents import settings
 from s4.server.ops.documents.handlers import creation_documents, keep_creation_documents
 from s4.server.ops.listing import decode_token, encode_token
 from s4.server.xml import child_text, document, element, iso8601, local_name, optional, owner_xml, parse_xml
-from s4.store import StoreError
+from s4.store import BucketInfo, StoreError
 
 _log = logging.getLogger(__name__)
 
@@ -71,10 +71,10 @@ OWNER_BATCH = 64
 few of many buckets would otherwise wait for them one after another."""
 
 
-async def _owned(req: S3Request, candidates: list, wanted: int) -> list:
+async def _owned(req: S3Request, candidates: list[BucketInfo], wanted: int) -> list[BucketInfo]:
     """The first ``wanted`` of ``candidates`` the caller owns, reading owner documents a batch at a time
     and no further than the page needs (a page after a token would otherwise read every bucket past it)."""
-    owned: list = []
+    owned: list[BucketInfo] = []
     position = 0
     while position < len(candidates) and len(owned) < wanted:
         batch = candidates[position : position + max(wanted - len(owned), OWNER_BATCH)]
