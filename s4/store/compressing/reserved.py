@@ -11,6 +11,8 @@ BUCKET_DOCUMENT_PREFIX = ".s4bucket/"
 """Where a store with nowhere else to put them keeps a bucket's documents (CORS, lifecycle, policy...):
 the upstream S3 store writes ``.s4bucket/<name>`` in the bucket (s4.store.s3.documents)."""
 _PREFIXES = (MULTIPART_PREFIX, DICTIONARY_PREFIX, BUCKET_DOCUMENT_PREFIX)
+_LAST_CHARACTER = "\U0010ffff"
+"""The highest code point: sorts after every other character (in UTF-8 byte order too)."""
 
 
 def is_reserved(key: str) -> bool:
@@ -30,3 +32,20 @@ def refuse_reserved(key: str) -> None:
 def reserved_prefix(prefix: str) -> bool:
     """A common prefix that only holds reserved objects."""
     return prefix.startswith(_PREFIXES)
+
+
+def may_hold_only_reserved(prefix: str) -> bool:
+    """A common prefix that reserved objects may fall under while no client key does: one that stops
+    inside a reserved prefix (``.``, ``.s4`` for ``.s4bucket/...``) or inside the sidecar suffix
+    (``data.`` for ``data.s4index`` beside ``data``). A delimiter such as ``.`` rolls those up; whether
+    a client key is there too only a listing tells."""
+    if any(reserved.startswith(prefix) for reserved in _PREFIXES):
+        return True
+    return any(prefix.endswith(SIDECAR_SUFFIX[:end]) for end in range(1, len(SIDECAR_SUFFIX) + 1))
+
+
+def past_reserved_range(key: str) -> str:
+    """Where a listing that met the reserved ``key`` may go on from: past every key of its reserved
+    prefix (they sort together), or just past ``key`` (a sidecar; a key beyond that bound)."""
+    reserved = next((r for r in _PREFIXES if key.startswith(r)), None)
+    return key if reserved is None else max(key, reserved + _LAST_CHARACTER)

@@ -14,7 +14,7 @@ import dataclasses
 import datetime as dt
 import logging
 from collections import OrderedDict
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Mapping, Sequence
 
 from s4.codec import (
     ChunkManifest,
@@ -57,6 +57,8 @@ from s4.store.compressing.reads import InnerReads, VersionChanged, read_all
 from s4.store.compressing.reserved import (
     DICTIONARY_PREFIX,
     is_reserved,
+    may_hold_only_reserved,
+    past_reserved_range,
     refuse_reserved,
     reserved_prefix,
 )
@@ -228,7 +230,7 @@ class CompressingStore:
             page = await self.inner.list_object_versions(bucket, prefix, delimiter, key_marker, version_id_marker, want)
             visible = [v for v in page.versions if not is_reserved(v.key)]
             versions += await self._versions_view(bucket, visible)
-            prefixes += [p for p in page.common_prefixes if not reserved_prefix(p)]
+            prefixes += await self._client_prefixes(page.common_prefixes, self._first_version_key(bucket))
             more = page.is_truncated and page.next_key_marker is not None
             if not more or want <= 0 or len(versions) + len(prefixes) >= max_keys:
                 return VersionsPage(versions, prefixes, more, page.next_key_marker, page.next_version_id_marker)
@@ -604,11 +606,38 @@ class CompressingStore:
             page = await self.inner.list_objects(bucket, prefix, delimiter, start_after, want)
             visible = [o for o in page.objects if not is_reserved(o.key)]
             objects += await self._listing_view(bucket, visible)
-            prefixes += [p for p in page.common_prefixes if not reserved_prefix(p)]
+            prefixes += await self._client_prefixes(page.common_prefixes, self._first_key(bucket))
             more = page.is_truncated and page.next_marker is not None
             if not more or want <= 0 or len(objects) + len(prefixes) >= max_keys:
                 return ListPage(objects, prefixes, page.is_truncated, page.next_marker)
             start_after = page.next_marker
+
+    async def _client_prefixes(self, prefixes: Sequence[str], first_key: _FirstKey) -> list[str]:
+        """The common prefixes a client key falls under: never one of reserved objects alone (a
+        delimiter of ``.`` rolled ``.s4bucket/...`` up into ``.``, and ``data.s4index`` into ``data.``).
+        Where that cannot be told from the prefix, the inner store is asked for a client key under it."""
+        kept = []
+        for prefix in prefixes:
+            if reserved_prefix(prefix):
+                continue
+            if may_hold_only_reserved(prefix) and not await _holds_client_key(prefix, first_key):
+                continue
+            kept.append(prefix)
+        return kept
+
+    def _first_key(self, bucket: str) -> _FirstKey:
+        async def first(prefix: str, after: str | None) -> str | None:
+            page = await self.inner.list_objects(bucket, prefix, None, after, 1)
+            return page.objects[0].key if page.objects else None
+
+        return first
+
+    def _first_version_key(self, bucket: str) -> _FirstKey:
+        async def first(prefix: str, after: str | None) -> str | None:
+            page = await self.inner.list_object_versions(bucket, prefix, None, after, None, 1)
+            return page.versions[0].key if page.versions else None
+
+        return first
 
     async def _listing_view(self, bucket: str, objects: Sequence[ObjectInfo]) -> list[ObjectInfo]:
         """Original sizes and logical ETags: from the listing's metadata, or a cached HEAD per key.
@@ -822,3 +851,18 @@ async def _slice(body: AsyncIterator[bytes], base: int, first: int, last: int) -
             yield piece[lo:hi]
         if offset > last:
             return
+
+
+_FirstKey = Callable[[str, str | None], Awaitable[str | None]]
+"""The first key under a prefix past a marker (None: none), in a listing of objects or of versions."""
+
+
+async def _holds_client_key(prefix: str, first_key: _FirstKey) -> bool:
+    """Whether a key that is not reserved lies under ``prefix``: reserved ones are stepped over, a whole
+    reserved prefix at a time, so a bucket's many ``.s4bucket/`` records cost one lookup, not one each."""
+    after = None
+    while (key := await first_key(prefix, after)) is not None:
+        if not is_reserved(key):
+            return True
+        after = past_reserved_range(key)
+    return False
