@@ -508,6 +508,9 @@ class _Spooled:
     size: int
     etag: str
     """The body's MD5; or, where the writer keeps the content's ETag itself, the spool's unique id."""
+    placed: bool = False
+    """Already at its final name (``path``), still referenced by no row: the spool's last file-thread job
+    moved it there, so publishing it costs no hop of its own."""
 
 
 class _WorkerFile:
@@ -788,7 +791,7 @@ class FilesystemStore:
     async def delete_bucket(self, bucket: str) -> None:
         """Refused while objects are in the bucket; multipart uploads in progress are aborted with it, as S3 does."""
         obsolete = await self._db(self._db_delete_bucket, bucket)
-        await self._io(self._discard_files, obsolete)
+        await self._discard_obsolete(obsolete)
 
     async def head_bucket(self, bucket: str) -> BucketInfo:
         return await self._db(self._db_head_bucket, bucket)
@@ -1101,6 +1104,12 @@ class FilesystemStore:
                 if name not in referenced or path != self._object_path(name):
                     _discard(path)
 
+    async def _discard_obsolete(self, files: Sequence[str]) -> None:
+        """``_discard_files`` on a file thread, with no hop at all when nothing became obsolete (a new key,
+        a new part): each hop costs a wake-up of a file thread and of the event loop."""
+        if files:
+            await self._io(self._discard_files, files)
+
     def _discard_files(self, files: Sequence[str]) -> None:
         """Delete the files of rows that are gone (``file`` column values): one file at once (its readers
         hold it open), an object's several files once no reader holds their lease (or later)."""
@@ -1192,6 +1201,7 @@ class FilesystemStore:
         size = 0
         batch: list[bytes] = []
         batched = 0
+        destination = self._object_path(file_id)
         try:
             async for chunk in body:
                 if not chunk:
@@ -1201,21 +1211,31 @@ class FilesystemStore:
                 if batched >= WRITE_BATCH:
                     await file.call(_write_all, batch, md5)
                     size, batch, batched = size + batched, [], 0
-            if batch:
-                await file.call(_write_last, batch, md5, self._durable)
-                size += batched
-            else:
-                await file.call(_finish_file, self._durable)
+            # Only once the body ended without an error (a failed digest raises after its last chunk).
+            await file.call(self._write_last_and_place, batch, md5, file_id, path)
+            size += batched
         except BaseException:
-            # Includes a body that raises after its last chunk (a failed digest): nothing is stored.
-            file.close(then=lambda: _discard(path))
+            # Nothing is stored: the file is in tmp/, or at its final name that no row references yet.
+            file.close(then=lambda: (_discard(path), _discard(destination)))
             raise
         file.close()
-        return _Spooled(file_id, path, size, file_id if md5 is None else md5.hexdigest())
+        return _Spooled(file_id, destination, size, file_id if md5 is None else md5.hexdigest(), placed=True)
 
-    def _place(self, spooled: _Spooled) -> Path:
+    def _write_last_and_place(self, file: IO[bytes], chunks: list[bytes], md5: Any, file_id: str, path: Path) -> None:
+        """A spool's last batch, its flush (and fsync) and its move to the final name, in one file-thread job:
+        a PUT's write then costs two hops to a file thread (create, finish) besides its full batches."""
+        _write_last(file, chunks, md5, self._durable)
+        self._place(file_id, path)
+
+    async def _placed(self, spooled: _Spooled) -> Path:
+        """Where a spooled body is at its final name, moving it there unless its spool already did."""
+        if spooled.placed:
+            return spooled.path
+        return await self._io(self._place, spooled.file_id, spooled.path)
+
+    def _place(self, file_id: str, path: Path) -> Path:
         """Move a spooled body to its final name; durable before any row can point at it."""
-        destination = self._object_path(spooled.file_id)
+        destination = self._object_path(file_id)
         try:
             if not destination.parent.is_dir():
                 _private_dir(destination.parent.parent)
@@ -1223,11 +1243,11 @@ class FilesystemStore:
                 if self._durable:
                     _fsync_dir(destination.parent.parent)
                     _fsync_dir(self._objects)
-            os.replace(spooled.path, destination)
+            os.replace(path, destination)
             if self._durable:
                 _fsync_dir(destination.parent)
         except BaseException:
-            _discard(spooled.path)
+            _discard(path)
             raise
         return destination
 
@@ -1243,7 +1263,7 @@ class FilesystemStore:
         condition: WriteCondition | None = None,
         tags: Mapping[str, str] | None = None,
     ) -> ObjectInfo:
-        destination = await self._io(self._place, spooled)
+        destination = await self._placed(spooled)
         encoded_sizes = None if part_sizes is None else json.dumps(list(part_sizes))
         encoded = _encode_attributes(attributes, tags)
         try:
@@ -1257,19 +1277,19 @@ class FilesystemStore:
         except Exception:
             await self._io(_discard, destination)
             raise
-        await self._io(self._discard_files, obsolete)
+        await self._discard_obsolete(obsolete)
         return info
 
     async def _publish_part(
         self, bucket: str, key: str, upload_id: str, part_number: int, spooled: _Spooled
     ) -> PartInfo:
-        destination = await self._io(self._place, spooled)
+        destination = await self._placed(spooled)
         try:
             part, obsolete = await self._db(self._db_commit_part, bucket, key, upload_id, part_number, spooled)
         except Exception:
             await self._io(_discard, destination)
             raise
-        await self._io(self._discard_files, obsolete)
+        await self._discard_obsolete(obsolete)
         return part
 
     async def _open_object(
@@ -1307,7 +1327,7 @@ class FilesystemStore:
 
     async def _delete_object(self, bucket: str, key: str, version_id: str | None) -> DeleteResult:
         result, obsolete = await self._db(self._db_delete_object, bucket, key, version_id)
-        await self._io(self._discard_files, obsolete)
+        await self._discard_obsolete(obsolete)
         return result
 
     async def _copy_object(
@@ -1403,13 +1423,13 @@ class FilesystemStore:
                 info, obsolete = await self._db(self._db_commit_object, bucket, row, upload_id, condition)
             except _PartsChanged:
                 continue  # A part was uploaded again since the lookup: check the request against the new one.
-            await self._io(self._discard_files, obsolete)
+            await self._discard_obsolete(obsolete)
             return info
         raise StoreError("InternalError", "The upload's parts keep changing or are missing", resource=upload_id)
 
     async def _abort(self, bucket: str, key: str, upload_id: str) -> None:
         obsolete = await self._db(self._db_abort, bucket, key, upload_id)
-        await self._io(self._discard_files, obsolete)
+        await self._discard_obsolete(obsolete)
 
     # -- database thread: everything below runs on it, and only there --
 
