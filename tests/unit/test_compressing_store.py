@@ -1329,6 +1329,47 @@ def test_multipart_upload_assembles_without_padding(tmp_path, sizes):
     run(scenario, tmp_path, MP_POLICY)
 
 
+def test_staged_parts_keep_their_frame_index_in_their_metadata_not_in_a_sidecar(tmp_path, monkeypatch):
+    """A part's frame positions travel in its metadata (``s4-part-index``): no sidecar is written for it,
+    read or deleted at Complete (over an upstream S3, three requests per part). A part whose index does
+    not fit (here: the first, as if too many frames) keeps a sidecar, as parts staged before did, and the
+    object's sidecar comes out the same either way."""
+    from s4.store.compressing import staging
+    from s4.store.compressing.staging import KEY_PART_INDEX, encode_part_index
+
+    parts = _parts(8 * MiB, 5 * MiB + 11, 2 * MiB, offset=7 * MiB)
+    encoded = []
+
+    def first_without(entries):
+        encoded.append(len(entries))
+        return None if len(encoded) == 1 else encode_part_index(entries)
+
+    monkeypatch.setattr(staging, "encode_part_index", first_without, raising=False)
+
+    async def scenario(store: CompressingStore):
+        upload_id, etags = await upload_parts(store, "mp", parts)
+        staged = (await store.inner.list_objects(B, prefix=f".s4mpu/{upload_id}/")).objects
+        sidecars = [o.key for o in staged if o.key.endswith(SIDECAR)]
+        assert sidecars == [f".s4mpu/{upload_id}/part-00001{SIDECAR}"]
+        for number in (2, 3):
+            head = await store.inner.head_object(B, f".s4mpu/{upload_id}/part-{number:05d}")
+            assert KEY_PART_INDEX in normalize_metadata(head.attributes.metadata)
+        walked = []
+        by_walking = store.sidecars.by_walking
+
+        async def walking(bucket, key, info):
+            walked.append(key)
+            return await by_walking(bucket, key, info)
+
+        monkeypatch.setattr(store.sidecars, "by_walking", walking)
+        info = await store.complete_multipart_upload(B, "mp", upload_id, etags)
+        assert walked == []  # every part's frames came from its metadata or its sidecar
+        await check_multipart_object(store, "mp", upload_id, parts, info)
+
+    run(scenario, tmp_path, MP_POLICY)
+    assert encoded == [11, 7, 3]  # frames of 768 KiB
+
+
 def test_multipart_parts_out_of_order_concurrently_and_replaced(tmp_path):
     parts = _parts(5 * MiB, 5 * MiB + 3, 5 * MiB, 2 * MiB, offset=20 * MiB)
     replacement = text(5 * MiB + 99, offset=3 * MiB)
@@ -1401,7 +1442,11 @@ def test_multipart_errors(tmp_path):
     run(scenario, tmp_path, MP_POLICY)
 
 
-def test_abort_removes_every_staged_object(tmp_path):
+def test_abort_removes_every_staged_object(tmp_path, monkeypatch):
+    from s4.store.compressing import staging
+
+    # Parts whose frame index is too long for their metadata: each has a sidecar to remove as well.
+    monkeypatch.setattr(staging, "encode_part_index", lambda entries: None)
     parts = _parts(5 * MiB, 3 * MiB, offset=2 * MiB)
 
     async def scenario(store: CompressingStore):

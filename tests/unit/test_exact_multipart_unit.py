@@ -92,12 +92,13 @@ async def _compressing_over(inner: ObjectStore, policy: FramePolicy = SMALL_FRAM
 
 
 def test_list_parts_reads_one_page_of_the_upload_per_page(tmp_path):
-    """1050 staged parts, some with a sidecar (several frames): each ListParts page lists at most twice
-    its size of inner objects (a part and its sidecar), starting at the marker, and HEADs only its own parts."""
+    """1050 staged parts, some with a sidecar (more frames than their metadata holds the index of): each
+    ListParts page lists at most twice its size of inner objects (a part and its sidecar), starting at the
+    marker, and HEADs only its own parts."""
     many_frames = {5, 6, 1001}
 
     def data(n: int) -> bytes:
-        return (f"part {n} " * (2000 if n in many_frames else 3)).encode()
+        return (f"part {n} " * (60_000 if n in many_frames else 3)).encode()  # ~100 frames of 4 KiB
 
     async def scenario() -> None:
         counting = CountingStore(await FilesystemStore.open(tmp_path, durable=False))
