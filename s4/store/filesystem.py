@@ -1235,20 +1235,29 @@ class FilesystemStore:
 
     def _place(self, file_id: str, path: Path) -> Path:
         """Move a spooled body to its final name; durable before any row can point at it."""
-        destination = self._object_path(file_id)
         try:
-            if not destination.parent.is_dir():
-                _private_dir(destination.parent.parent)
-                _private_dir(destination.parent)
-                if self._durable:
-                    _fsync_dir(destination.parent.parent)
-                    _fsync_dir(self._objects)
-            os.replace(path, destination)
-            if self._durable:
-                _fsync_dir(destination.parent)
+            return self._enter(file_id, lambda destination: os.replace(path, destination))
         except BaseException:
             _discard(path)
             raise
+
+    def _link_into_place(self, source: Path, file_id: str) -> Path:
+        """A hard link to ``source`` at the final name of ``file_id``, made as ``_place`` moves a spool."""
+        return self._enter(file_id, lambda destination: os.link(source, destination))
+
+    def _enter(self, file_id: str, make: Callable[[Path], None]) -> Path:
+        """``make`` the file of ``file_id`` at its final name, its directories first; durable before any row
+        can point at it."""
+        destination = self._object_path(file_id)
+        if not destination.parent.is_dir():
+            _private_dir(destination.parent.parent)
+            _private_dir(destination.parent)
+            if self._durable:
+                _fsync_dir(destination.parent.parent)
+                _fsync_dir(self._objects)
+        make(destination)
+        if self._durable:
+            _fsync_dir(destination.parent)
         return destination
 
     async def _publish_object(
@@ -1393,13 +1402,14 @@ class FilesystemStore:
                 return None
             file_id = uuid.uuid4().hex
             try:
-                await self._io(os.link, self._object_path(row.file), self._tmp / file_id)
+                # Straight to the final name (referenced by no row yet): no hop to move it there.
+                destination = await self._io(self._link_into_place, self._object_path(row.file), file_id)
             except FileNotFoundError:
                 previous = row.file  # Replaced and deleted since the lookup: look again.
                 continue
             except (OSError, StoreError):
                 return None  # No hard links on this filesystem (or no room for one): copy.
-            return _Spooled(file_id, self._tmp / file_id, row.size, row.etag)
+            return _Spooled(file_id, destination, row.size, row.etag, placed=True)
         return None
 
     async def _complete(

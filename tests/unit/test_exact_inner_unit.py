@@ -269,7 +269,17 @@ def test_upload_part_copy_of_a_whole_object_links_it(tmp_path):
             await store.create_bucket("b")
             await store.put_object("b", "src", body(source), ObjectAttributes())
             upload = await store.create_multipart_upload("b", "dst", ObjectAttributes())
+            jobs = []
+            submit = store._files.submit
+
+            def counting_submit(fn, *args, **kwargs):
+                jobs.append(getattr(args[0] if args else fn, "__name__", repr(fn)))
+                return submit(fn, *args, **kwargs)
+
+            store._files.submit = counting_submit
             copied = await store.upload_part_copy("b", "dst", upload, 1, "b", "src")
+            store._files.submit = submit
+            assert jobs == ["_link_into_place"]  # made at its final name: no job to move it there
             tail = await store.upload_part_copy("b", "dst", upload, 2, "b", "src", ByteRange(0, 9))
             assert (copied.size, tail.size) == (len(source), 10)
             linked = [p for p in (tmp_path / "objects").rglob("*") if p.is_file() and p.stat().st_nlink == 2]
