@@ -501,16 +501,13 @@ class _ObjectRow:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class _Spooled:
-    """A complete body in ``tmp/``, fsynced, not yet visible."""
+    """A complete body at its final name under ``objects/``, durable, referenced by no row yet (not visible)."""
 
     file_id: str
     path: Path
     size: int
     etag: str
     """The body's MD5; or, where the writer keeps the content's ETag itself, the spool's unique id."""
-    placed: bool = False
-    """Already at its final name (``path``), still referenced by no row: the spool's last file-thread job
-    moved it there, so publishing it costs no hop of its own."""
 
 
 class _WorkerFile:
@@ -1219,19 +1216,14 @@ class FilesystemStore:
             file.close(then=lambda: (_discard(path), _discard(destination)))
             raise
         file.close()
-        return _Spooled(file_id, destination, size, file_id if md5 is None else md5.hexdigest(), placed=True)
+        return _Spooled(file_id, destination, size, file_id if md5 is None else md5.hexdigest())
 
     def _write_last_and_place(self, file: IO[bytes], chunks: list[bytes], md5: Any, file_id: str, path: Path) -> None:
         """A spool's last batch, its flush (and fsync) and its move to the final name, in one file-thread job:
         a PUT's write then costs two hops to a file thread (create, finish) besides its full batches."""
         _write_last(file, chunks, md5, self._durable)
+        file.close()  # before the rename: a platform that cannot rename an open file would refuse it
         self._place(file_id, path)
-
-    async def _placed(self, spooled: _Spooled) -> Path:
-        """Where a spooled body is at its final name, moving it there unless its spool already did."""
-        if spooled.placed:
-            return spooled.path
-        return await self._io(self._place, spooled.file_id, spooled.path)
 
     def _place(self, file_id: str, path: Path) -> Path:
         """Move a spooled body to its final name; durable before any row can point at it."""
@@ -1272,7 +1264,6 @@ class FilesystemStore:
         condition: WriteCondition | None = None,
         tags: Mapping[str, str] | None = None,
     ) -> ObjectInfo:
-        destination = await self._placed(spooled)
         encoded_sizes = None if part_sizes is None else json.dumps(list(part_sizes))
         encoded = _encode_attributes(attributes, tags)
         try:
@@ -1284,7 +1275,7 @@ class FilesystemStore:
                 condition,
             )
         except Exception:
-            await self._io(_discard, destination)
+            await self._io(_discard, spooled.path)
             raise
         await self._discard_obsolete(obsolete)
         return info
@@ -1292,11 +1283,10 @@ class FilesystemStore:
     async def _publish_part(
         self, bucket: str, key: str, upload_id: str, part_number: int, spooled: _Spooled
     ) -> PartInfo:
-        destination = await self._placed(spooled)
         try:
             part, obsolete = await self._db(self._db_commit_part, bucket, key, upload_id, part_number, spooled)
         except Exception:
-            await self._io(_discard, destination)
+            await self._io(_discard, spooled.path)
             raise
         await self._discard_obsolete(obsolete)
         return part
@@ -1409,7 +1399,7 @@ class FilesystemStore:
                 continue
             except (OSError, StoreError):
                 return None  # No hard links on this filesystem (or no room for one): copy.
-            return _Spooled(file_id, destination, row.size, row.etag, placed=True)
+            return _Spooled(file_id, destination, row.size, row.etag)
         return None
 
     async def _complete(

@@ -75,7 +75,7 @@ class InterruptingBody:
         return self.offset
 
 
-@pytest.mark.parametrize("size", [8, 9 * MiB])  # one frame; several (a sidecar per part)
+@pytest.mark.parametrize("size", [8, 9 * MiB])  # one frame; several (a frame index per part)
 def test_resending_a_part_the_send_that_finished_last_wins(gateway, bucket, size):
     """s3-tests ``test_multipart_resend_first_finishes_last``: part 1 is sent as A; while A's last bytes
     are still on their way, part 1 is sent again as B and finishes; then A finishes. The client completes

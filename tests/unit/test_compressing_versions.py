@@ -212,8 +212,14 @@ def test_the_sweep_keeps_the_sidecars_of_versions_and_removes_orphans(tmp_path):
     asyncio.run(scenario())
 
 
-def test_multipart_on_a_versioned_bucket_indexes_from_the_staged_parts_sidecars(tmp_path):
-    """The staged parts are versions too: Complete finds each one's sidecar (no walk of its frames)."""
+@pytest.mark.parametrize("index_in", ["metadata", "sidecar"])
+def test_multipart_on_a_versioned_bucket_indexes_from_the_staged_parts(tmp_path, monkeypatch, index_in):
+    """The staged parts are versions too: Complete finds each one's frame index (no walk of its frames),
+    in its metadata or, for a part of more frames than its metadata holds, in its versioned sidecar."""
+    from s4.store.compressing import staging
+
+    if index_in == "sidecar":
+        monkeypatch.setattr(staging, "encode_part_index", lambda entries: None)
 
     async def scenario():
         async with versioned(tmp_path, MP_POLICY) as (store, inner):
@@ -221,6 +227,8 @@ def test_multipart_on_a_versioned_bucket_indexes_from_the_staged_parts_sidecars(
             upload = await store.create_multipart_upload(B, "mp", ObjectAttributes())
             first = await store.upload_part(B, "mp", upload, 1, body(payload[: 5 * 1024 * KiB]))
             second = await store.upload_part(B, "mp", upload, 2, body(payload[5 * 1024 * KiB :]))
+            staged_sidecars = [k for k in await inner_keys(inner) if k.startswith(".s4mpu/") and k.endswith(".s4index")]
+            assert len(staged_sidecars) == (2 if index_in == "sidecar" else 0)
             fallbacks = store.stats.sidecar_fallbacks
             walked = []
             walk = store.sidecars.by_walking
@@ -231,7 +239,7 @@ def test_multipart_on_a_versioned_bucket_indexes_from_the_staged_parts_sidecars(
 
             store.sidecars.by_walking = by_walking
             done = await store.complete_multipart_upload(B, "mp", upload, [(1, first.etag), (2, second.etag)])
-            assert walked == []  # every staged part's own sidecar was found
+            assert walked == []  # every staged part's own index was found
             keys = await inner_keys(inner)
             assert f"mp.s4v.{done.version_id}.s4index" in keys
             assert not [k for k in keys if k.startswith(".s4mpu/")]

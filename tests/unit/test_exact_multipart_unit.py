@@ -98,7 +98,7 @@ def test_list_parts_reads_one_page_of_the_upload_per_page(tmp_path):
     many_frames = {5, 6, 1001}
 
     def data(n: int) -> bytes:
-        return (f"part {n} " * (60_000 if n in many_frames else 3)).encode()  # ~100 frames of 4 KiB
+        return (f"part {n} " * (60_000 if n in many_frames else 3)).encode()  # over 100 frames of 4 KiB
 
     async def scenario() -> None:
         counting = CountingStore(await FilesystemStore.open(tmp_path, durable=False))
