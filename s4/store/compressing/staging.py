@@ -2,12 +2,12 @@
 
 Every part is compressed into frames and stored as ``.s4mpu/<upload>/part-NNNNN`` with
 a record of its original size, MD5 and CRC32C in its metadata, and its frames' sizes
-(see part_index; a sidecar of its own when they are too many for metadata). The upload
-lives only in the inner store, so any gateway process can take any request of it. Complete checks the part list by S3's
-rules, then assembles the final object with the inner store's own multipart: staged
-parts big enough for the inner store are copied server-side, runs of smaller ones are
-concatenated through the gateway. No padding is ever written, so a multipart object
-compresses as well as a single PUT.
+(``KEY_PART_INDEX``; a sidecar of its own when they are too many for metadata). The
+upload lives only in the inner store, so any gateway process can take any request of
+it. Complete checks the part list by S3's rules, then assembles the final object with
+the inner store's own multipart: staged parts big enough for the inner store are copied
+server-side, runs of smaller ones are concatenated through the gateway. No padding is
+ever written, so a multipart object compresses as well as a single PUT.
 """
 
 from __future__ import annotations
