@@ -28,15 +28,6 @@ _RANGE_HUGE = 10**20
 refuses strings of more than 4300 digits."""
 
 
-def decimal(raw: str, max_digits: int = 18) -> int | None:
-    """``raw`` as a non-negative integer when it is ASCII digits only, else None: ``str.isdigit`` also
-    takes '²' and other Unicode digits, which ``int`` refuses (a 500) or reads (Arabic-Indic
-    digits)."""
-    if raw.isascii() and raw.isdigit() and len(raw) <= max_digits:
-        return int(raw)
-    return None
-
-
 def http_date(when: dt.datetime) -> str:
     return format_datetime(when.astimezone(dt.UTC).replace(microsecond=0), usegmt=True)
 

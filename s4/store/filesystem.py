@@ -1226,12 +1226,9 @@ class FilesystemStore:
         self._place(file_id, path)
 
     def _place(self, file_id: str, path: Path) -> Path:
-        """Move a spooled body to its final name; durable before any row can point at it."""
-        try:
-            return self._enter(file_id, lambda destination: os.replace(path, destination))
-        except BaseException:
-            _discard(path)
-            raise
+        """Move a spooled body to its final name; durable before any row can point at it. On failure the
+        spool (its caller) deletes the file wherever it is."""
+        return self._enter(file_id, lambda destination: os.replace(path, destination))
 
     def _link_into_place(self, source: Path, file_id: str) -> Path:
         """A hard link to ``source`` at the final name of ``file_id``, made as ``_place`` moves a spool."""

@@ -14,6 +14,7 @@ import hmac
 from collections.abc import Callable
 from datetime import datetime
 
+from s4.digits import decimal
 from s4.server.errors import S3Error
 
 # The query parameters that are part of the signed resource (S3's "sub-resources").
@@ -98,10 +99,10 @@ def verify_presigned_v2(
         if sum(1 for key, _ in pairs if key == name) > 1:
             raise S3Error("AuthorizationQueryParametersError", f"{name} must appear only once.")
     access_key_id, signature, expires = params["AWSAccessKeyId"], params["Signature"], params["Expires"]
-    # ASCII digits, and few enough for int(): str.isdigit() also takes '²', which int() refuses.
-    if not (expires.isascii() and expires.isdigit() and len(expires) <= 20):
+    expires_at = decimal(expires, max_digits=20)
+    if expires_at is None:
         raise S3Error("AuthorizationQueryParametersError", "Expires must be a number of seconds since the epoch")
-    if now.timestamp() > int(expires):
+    if now.timestamp() > expires_at:
         raise S3Error("AccessDenied", "Request has expired", extra={"Expires": expires})
     secret = secret_for(access_key_id)
     if secret is None:

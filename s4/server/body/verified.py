@@ -23,6 +23,7 @@ import base64
 import binascii
 from collections.abc import AsyncIterable, AsyncIterator, Mapping
 
+from s4.digits import decimal
 from s4.server.auth.sigv4 import AuthContext, PayloadMode
 from s4.server.body.checksums import (
     CHECKSUM_HEADER_PREFIX,
@@ -44,11 +45,10 @@ def _declared_length(collected: dict[str, list[str]], name: str) -> int | None:
     value = header_value(collected, name)
     if value is None:
         return None
-    value = value.strip()
-    # ASCII digits that int() takes: str.isdigit() also accepts '²', and int() refuses over 4300 digits.
-    if not (value.isascii() and value.isdigit() and len(value) <= 20):
+    length = decimal(value.strip(), max_digits=20)
+    if length is None:
         raise S3Error("InvalidArgument", f"The {name} header is not a valid length.", extra={"ArgumentName": name})
-    return int(value)
+    return length
 
 
 def _content_md5(collected: dict[str, list[str]]) -> bytes | None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from s4.digits import decimal
 from s4.server.context import S3Request
 from s4.server.errors import S3Error
 from s4.server.http import http_date
@@ -44,10 +45,10 @@ def _int_header(req: S3Request, name: str, default: int) -> int:
     raw = req.headers.get(name)
     if raw is None:
         return default
-    raw = raw.strip()
-    if not (raw.isascii() and raw.isdigit() and len(raw) <= 10):
+    count = decimal(raw.strip(), max_digits=10)
+    if count is None:
         raise S3Error("InvalidArgument", f"Provided {name} not an integer or within integer range")
-    return int(raw)
+    return count
 
 
 def part_count(info: ObjectInfo) -> int | None:
@@ -55,7 +56,7 @@ def part_count(info: ObjectInfo) -> int | None:
     if info.part_sizes:
         return len(info.part_sizes)
     count = info.etag.rpartition("-")[2] if "-" in info.etag else ""
-    return int(count) if count.isascii() and count.isdigit() and len(count) <= 5 else None
+    return decimal(count, max_digits=5)
 
 
 def _object_parts(info: ObjectInfo, marker: int, max_parts: int) -> str:

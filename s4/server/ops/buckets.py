@@ -8,12 +8,12 @@ from collections.abc import Awaitable
 
 from aiohttp import web
 
+from s4.digits import decimal
 from s4.server.access.authorize import POLICY_DOCUMENT, PUBLIC_ACCESS_BLOCK_DOCUMENT, legacy_owner
 from s4.server.access.owners import OWNER_DOCUMENT, bucket_owner, keep_owner
 from s4.server.addressing import check_bucket_name
 from s4.server.context import S3Request
 from s4.server.errors import S3Error
-from s4.server.http import decimal
 from s4.server.ops.documents import acl as acls
 from s4.server.ops.documents import settings
 from s4.server.ops.documents.handlers import creation_documents, keep_creation_documents

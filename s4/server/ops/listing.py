@@ -7,9 +7,9 @@ import binascii
 
 from aiohttp import web
 
+from s4.digits import decimal
 from s4.server.context import S3Request
 from s4.server.errors import S3Error
-from s4.server.http import decimal
 from s4.server.xml import document, element, iso8601, optional, owner_xml, url_encode_key
 from s4.store import ListPage, ObjectInfo
 

@@ -6,10 +6,11 @@ import asyncio
 
 from aiohttp import web
 
+from s4.digits import decimal
 from s4.server.access.owners import forget_upload_owner, keep_upload_owner, upload_owner
 from s4.server.context import S3Request
 from s4.server.errors import S3Error
-from s4.server.http import attributes_from_headers, check_conditions, decimal, parse_range, write_condition
+from s4.server.http import attributes_from_headers, check_conditions, parse_range, write_condition
 from s4.server.ops.checksums import (
     checksum_elements,
     checksum_headers,

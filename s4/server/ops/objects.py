@@ -9,6 +9,7 @@ from urllib.parse import parse_qs, unquote
 
 from aiohttp import web
 
+from s4.digits import decimal
 from s4.server.access.actions import VERSIONED
 from s4.server.access.authorize import allowed
 from s4.server.body.checksums import declares_body_checksum
@@ -18,7 +19,6 @@ from s4.server.http import (
     RESPONSE_OVERRIDES,
     attributes_from_headers,
     check_conditions,
-    decimal,
     object_headers,
     parse_range,
     part_range,

@@ -9,6 +9,8 @@ fall back to treating the object as one part.
 
 from __future__ import annotations
 
+from s4.digits import decimal
+
 KEY_PART_SIZES = "s4-part-sizes"
 MAX_ENCODED = 1024
 
@@ -30,11 +32,9 @@ def decode_part_sizes(text: str | None) -> tuple[int, ...] | None:
         return None
     sizes: list[int] = []
     for run in text.split(","):
-        size, _, count = run.partition("x")
-        if not size.isdigit() or (count and not count.isdigit()):
+        size_text, _, count_text = run.partition("x")
+        size, repeat = decimal(size_text), decimal(count_text) if count_text else 1
+        if size is None or repeat is None or not 1 <= repeat <= 10_000 or len(sizes) + repeat > 10_000:
             return None
-        repeat = int(count) if count else 1
-        if not 1 <= repeat <= 10_000 or len(sizes) + repeat > 10_000:
-            return None
-        sizes.extend([int(size)] * repeat)
+        sizes.extend([size] * repeat)
     return tuple(sizes)

@@ -22,6 +22,7 @@ from urllib.parse import quote, unquote
 
 from s4.codec import ChunkManifest, FrameIndex, IndexEntry, crc32c_combine
 from s4.codec.format.manifest import normalize_metadata
+from s4.digits import decimal
 from s4.store.base import (
     MAX_PARTS,
     MIN_S3_PART_SIZE,
@@ -106,10 +107,8 @@ def decode_part_index(
     original = stored = 0
     for frame in text.split(","):
         original_text, _, stored_text = frame.partition(":")
-        if not all(t.isascii() and t.isdigit() for t in (original_text, stored_text)):
-            return None
-        frame_original, frame_stored = int(original_text), int(stored_text)
-        if frame_original <= 0 or frame_stored <= 0:
+        frame_original, frame_stored = decimal(original_text), decimal(stored_text)
+        if not frame_original or not frame_stored:  # None (not digits) or 0
             return None
         entries.append(IndexEntry(original, frame_original, stored, frame_stored))
         original += frame_original

@@ -6,6 +6,7 @@ import dataclasses
 
 from s4.codec import ChunkManifest, CodecError
 from s4.codec.format.manifest import normalize_metadata
+from s4.digits import decimal
 from s4.store.base import ObjectInfo, StoreError
 from s4.store.compressing.part_checksums import decode_part_checksums
 from s4.store.compressing.part_sizes import KEY_PART_SIZES, decode_part_sizes
@@ -31,7 +32,7 @@ def logical(info: ObjectInfo) -> tuple[ObjectInfo, ChunkManifest | None]:
     part_checksums = None
     if manifest.multipart and len(attributes.checksums) == 1:
         count = etag.rpartition("-")[2]  # the logical ETag's part count
-        parts = int(count) if count.isascii() and count.isdigit() and len(count) <= 5 else 0
+        parts = decimal(count, max_digits=5) or 0
         part_checksums = decode_part_checksums(metadata, next(iter(attributes.checksums)), parts)
     # replace(), not a new ObjectInfo: what the view does not change (the tag count...) stays as the inner store said.
     view = dataclasses.replace(
