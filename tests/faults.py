@@ -356,11 +356,14 @@ class FaultyStore:
         src_bucket: str,
         src_key: str,
         byte_range: ByteRange | None = None,
+        **options: Any,
     ) -> PartInfo:
         return await self._call(
             "upload_part_copy",
             (bucket, key, upload_id, part_number, src_bucket, src_key),
-            lambda: self.inner.upload_part_copy(bucket, key, upload_id, part_number, src_bucket, src_key, byte_range),
+            lambda: self.inner.upload_part_copy(
+                bucket, key, upload_id, part_number, src_bucket, src_key, byte_range, **options
+            ),
         )
 
     async def complete_multipart_upload(

@@ -572,8 +572,11 @@ class ObjectStore(Protocol):
         byte_range: ByteRange | None = None,
         *,
         src_version_id: str | None = None,
+        src_etag: str | None = None,
     ) -> PartInfo:
-        """A part made of the source's bytes (``src_version_id``'s when given, head_object's errors)."""
+        """A part made of the source's bytes (``src_version_id``'s when given, head_object's errors).
+        ``src_etag``: the source as the caller saw it, as for copy_object: another object there by the
+        time it is read is SourceChanged, never copied (the caller's manifest describes the one it saw)."""
         ...
 
     async def complete_multipart_upload(

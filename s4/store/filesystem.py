@@ -968,12 +968,15 @@ class FilesystemStore:
         byte_range: ByteRange | None = None,
         *,
         src_version_id: str | None = None,
+        src_etag: str | None = None,
     ) -> PartInfo:
         _check_key(key)
         _check_key(src_key)
         _check_part_number(part_number)
         return await self._detached(
-            self._upload_part_copy(bucket, key, upload_id, part_number, src_bucket, src_key, byte_range, src_version_id)
+            self._upload_part_copy(
+                bucket, key, upload_id, part_number, src_bucket, src_key, byte_range, src_version_id, src_etag
+            )
         )
 
     async def complete_multipart_upload(
@@ -1363,26 +1366,37 @@ class FilesystemStore:
         src_key: str,
         byte_range: ByteRange | None,
         src_version_id: str | None = None,
+        src_etag: str | None = None,
     ) -> PartInfo:
         await self._db(self._db_require_upload, bucket, key, upload_id)
-        spooled = await self._link_whole(src_bucket, src_key, byte_range, src_version_id)
+        spooled = await self._link_whole(src_bucket, src_key, byte_range, src_version_id, src_etag)
         if spooled is None:
             stream = await self.get_object(src_bucket, src_key, byte_range, version_id=src_version_id)
             try:
+                if src_etag is not None and stream.info.etag != src_etag:
+                    raise SourceChanged()
                 spooled = await self._spool(stream.body)
             finally:
                 await stream.aclose()
         return await self._publish_part(bucket, key, upload_id, part_number, spooled)
 
     async def _link_whole(
-        self, bucket: str, key: str, byte_range: ByteRange | None, version_id: str | None = None
+        self,
+        bucket: str,
+        key: str,
+        byte_range: ByteRange | None,
+        version_id: str | None = None,
+        src_etag: str | None = None,
     ) -> _Spooled | None:
         """A hard link to the whole of a one-file object, as a spooled body with the object's ETag (its
         MD5, or the unique id given to a writer that keeps its own ETag, see put_object); files are never
-        modified, so the link is a copy that takes no room. None where a copy is needed."""
+        modified, so the link is a copy that takes no room. None where a copy is needed. An object whose
+        ETag is not ``src_etag`` (when given) is SourceChanged, whichever lookup finds it."""
         previous: str | None = None
         for _ in range(_OPEN_ATTEMPTS):
             row = await self._db(self._db_lookup, bucket, key, version_id)
+            if src_etag is not None and row.etag != src_etag:
+                raise SourceChanged()
             if row.file == previous or row.part_sizes is not None or row.file.startswith("["):
                 return None
             if byte_range is not None and byte_range.resolve(row.size) != (0, row.size - 1):

@@ -367,6 +367,56 @@ def test_complete_succeeds_when_the_final_sidecar_cannot_be_built(tmp_path, monk
     assert asyncio.run(scenario()) == (True, True)
 
 
+@pytest.mark.parametrize("linked", [True, False], ids=["hard-linked", "copied"])
+def test_a_part_staged_again_during_complete_is_not_copied_under_the_old_manifest(tmp_path, monkeypatch, linked):
+    """Complete HEADs the staged parts, builds the manifest (sizes, CRC) from them, then has the inner
+    store copy the large ones. A part staged again in between, with the same stored size (a client's
+    late retry of UploadPart with other bytes), used to be copied all the same: the Complete answered
+    200 and every read of the object then failed its CRC. It must fail (500, to retry) and keep the
+    upload, which then completes with the part as it now is."""
+    import os
+
+    if not linked:  # the embedded store copies the part's bytes instead of linking its file
+        monkeypatch.setattr(FilesystemStore, "_link_whole", lambda self, *args, **kwargs: _none())
+
+    async def scenario() -> None:
+        store = await _open(tmp_path)
+        try:
+            first, second, again = os.urandom(6 * MiB), os.urandom(MiB), os.urandom(6 * MiB)  # incompressible
+            upload, parts = await _upload(store, "k", first, second)
+            real_copy = store.inner.upload_part_copy
+            staged_again: list[PartInfo] = []
+
+            async def copy_after_a_retry(*args, **kwargs):
+                if not staged_again:
+                    staged_again.append(await store.upload_part("b", "k", upload, 1, body(again)))
+                return await real_copy(*args, **kwargs)
+
+            monkeypatch.setattr(store.inner, "upload_part_copy", copy_after_a_retry)
+            with pytest.raises(StoreError) as info:
+                await store.complete_multipart_upload("b", "k", upload, parts)
+            assert info.value.code == "InternalError"
+            assert await error_code(store.head_object("b", "k")) == "NoSuchKey"
+            assert [u.upload_id for u in (await store.list_multipart_uploads("b")).uploads] == [upload]
+            # The client's first ETag no longer names part 1; the one its retry got does.
+            assert await error_code(store.complete_multipart_upload("b", "k", upload, parts)) == "InvalidPart"
+            done = await store.complete_multipart_upload("b", "k", upload, [(1, staged_again[0].etag), parts[1]])
+            assert done.size == len(again) + len(second)
+            stream = await store.get_object("b", "k")
+            got = bytearray()
+            async for chunk in stream.body:
+                got += chunk
+            assert bytes(got) == again + second
+        finally:
+            await _close(store)
+
+    asyncio.run(scenario())
+
+
+async def _none() -> None:
+    return None
+
+
 def test_a_retried_conditional_complete_answers_for_its_own_upload(tmp_path, monkeypatch):
     """The first Complete committed, then could not remove its staging: it answers with the object all the
     same (the upload's record is removed first, the rest left to the sweep). A retry of it (its answer

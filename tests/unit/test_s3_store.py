@@ -509,14 +509,21 @@ def test_multipart_operations(store, seaweed, run, bucket):
     p1 = run(store.upload_part(bucket, "mp", upload, 1, SizedBody(chunked(parts[0]), len(parts[0]))))
     # A server-side copy of a range.
     p2 = run(store.upload_part_copy(bucket, "mp", upload, 2, bucket, "copy-source", ByteRange(start=0)))
-    # Length unknown: gathered first.
+    # Held to the source the caller saw: another object there is SourceChanged, and nothing is copied.
+    seen = run(store.head_object(bucket, "copy-source")).etag
+    with pytest.raises(SourceChanged):
+        run(store.upload_part_copy(bucket, "mp", upload, 4, bucket, "copy-source", src_etag="0" * 32))
+    assert 4 not in [p.part_number for p in run(store.list_parts(bucket, "mp", upload)).parts]
+    held = run(store.upload_part_copy(bucket, "mp", upload, 4, bucket, "copy-source", src_etag=seen))
+    assert held.size == len(parts[1])
+    # Length unknown: gathered first. (Part 4 stays staged; the upload completes without it.)
     p3 = run(store.upload_part(bucket, "mp", upload, 3, body(parts[2])))
     assert [(p.part_number, p.size) for p in (p1, p2, p3)] == [(n + 1, len(d)) for n, d in enumerate(parts)]
     # A copied part's ETag is the upstream's to choose (SeaweedFS gives the source's); sent parts' are MD5s.
     assert (p1.etag, p3.etag) == (md5(parts[0]), md5(parts[2])) and p2.etag
     page = run(store.list_parts(bucket, "mp", upload, 0, 2))
     assert [p.part_number for p in page.parts] == [1, 2] and page.is_truncated and page.next_part_number_marker == 2
-    assert [p.part_number for p in run(store.list_parts(bucket, "mp", upload, 2)).parts] == [3]
+    assert [p.part_number for p in run(store.list_parts(bucket, "mp", upload, 2)).parts] == [3, 4]
     assert error_code(run, store.complete_multipart_upload(bucket, "mp", upload, [(1, p1.etag), (2, "0" * 32)])) in (
         "InvalidPart",
         "InternalError",

@@ -485,7 +485,11 @@ class MultipartStaging:
             for part in chosen:
                 if not run and part.info.size >= minimum:
                     number = len(inner_parts) + 1
-                    copied = await self.inner.upload_part_copy(bucket, key, inner_id, number, bucket, part.key)
+                    # Held to the part that was HEADed: one staged again since (a client's retry of
+                    # UploadPart) would be copied under a manifest, and a CRC, that describe the other.
+                    copied = await self.inner.upload_part_copy(
+                        bucket, key, inner_id, number, bucket, part.key, src_etag=part.info.etag
+                    )
                     _check_assembled(copied.size, part.info.size)
                     inner_parts.append((number, copied.etag))
                     continue

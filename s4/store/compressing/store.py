@@ -714,12 +714,16 @@ class CompressingStore:
         byte_range: ByteRange | None = None,
         *,
         src_version_id: str | None = None,
+        src_etag: str | None = None,
         source_check: Callable[[ObjectInfo], None] | None = None,
     ) -> PartInfo:
         """The source range is decoded and framed again, like any part (its checksum computed, in an
-        upload with one). ``source_check``: as for copy_object, on the source as it is read."""
+        upload with one). ``source_check``: as for copy_object, on the source as it is read; ``src_etag``:
+        its ETag as the caller saw it, as in ObjectStore."""
         source = await self.get_object(src_bucket, src_key, byte_range, version_id=src_version_id)
         try:
+            if src_etag is not None and source.info.etag != src_etag:
+                raise SourceChanged()
             if source_check is not None:
                 source_check(source.info)
             return await self._staging.upload_part(bucket, key, upload_id, part_number, source.body, copied=True)

@@ -1183,10 +1183,13 @@ class S3Store:
         byte_range: ByteRange | None = None,
         *,
         src_version_id: str | None = None,
+        src_etag: str | None = None,
     ) -> PartInfo:
         location = self._buckets.locate(bucket)
         source_location = self._buckets.locate(src_bucket)
         source = await self._copy_source(src_bucket, src_key, src_version_id)
+        if src_etag is not None and source.etag != src_etag:
+            raise SourceChanged()  # and CopySourceIfMatch below holds the upstream to this one
         copy_source = {"Bucket": source_location.bucket, "Key": source_location.key(src_key)}
         if src_version_id is not None:
             copy_source["VersionId"] = src_version_id
