@@ -130,6 +130,10 @@ class UpstreamConfig(BaseModel):
     multipart_threshold: int = Field(default=9 * MiB, ge=0, le=5 * GiB)
     """Bodies up to this size go up in one PutObject; larger ones as an upstream multipart upload."""
     part_size: int = Field(default=8 * MiB, ge=5 * MiB, le=5 * GiB)
+    document_cache_seconds: float = Field(default=2.0, ge=0, le=300)
+    """How long a bucket's documents (owner, policy, ACL, public access block, CORS...) read from the upstream
+    are used without reading them again; a change made through another gateway or worker takes effect in
+    this one within that time (this one's own changes at once). 0: every request reads them."""
 
     @field_validator("endpoint")
     @classmethod

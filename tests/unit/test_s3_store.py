@@ -935,3 +935,51 @@ def test_a_guarded_delete_of_a_version_that_became_a_delete_marker_looks_again(s
     result = run(store.delete_object(name, KEY, version_id="null", guard=guard))
     assert guard.looks == [null, None]  # what was removed: the marker, which holds no bytes
     assert result.delete_marker
+
+
+def test_bucket_documents_are_read_once_per_their_time_and_own_changes_count_at_once(seaweed, run):
+    """Every client request reads four documents: kept for ``document_cache_seconds``, they cost the
+    upstream no request in that time; this store's own change is read back at once; another gateway's
+    (a second store over the same upstream) within that time."""
+    here = run(S3Store.open(upstream_config(seaweed, document_cache_seconds=30)))
+    there = run(S3Store.open(upstream_config(seaweed, document_cache_seconds=0.5)))
+    names = ("owner", "policy", "acl", "public-access-block")
+    reads: list[str] = []
+    real_call = here._documents._call
+
+    async def counted(operation: str, **params: Any) -> dict[str, Any]:
+        if operation == "get_object":
+            reads.append(params["Key"])
+        return await real_call(operation, **params)
+
+    here._documents._call = counted
+    try:
+        name = f"s3store-documents-{next(_names)}"
+        run(here.create_bucket(name))
+        run(here.put_bucket_document(name, "owner", b"alice"))
+        for _ in range(5):
+            assert run(here.get_bucket_documents(name, names)) == {
+                "owner": b"alice",
+                "policy": None,
+                "acl": None,
+                "public-access-block": None,
+            }
+        assert sorted(reads) == sorted(f".s4bucket/{n}" for n in names)  # once each, absence included
+        assert run(there.get_bucket_document(name, "policy")) is None
+        run(here.put_bucket_document(name, "policy", b"{1}"))
+        assert run(here.get_bucket_document(name, "policy")) == b"{1}"  # at once, here
+        run(there.put_bucket_document(name, "policy", b"{2}"))
+        assert run(there.get_bucket_document(name, "policy")) == b"{2}"  # at once, there
+        assert run(here.get_bucket_document(name, "policy")) == b"{1}"  # another gateway's: within 30 s
+        run(asyncio.sleep(0.6))
+        run(here.delete_bucket_document(name, "policy"))
+        assert run(here.get_bucket_document(name, "policy")) is None
+        assert run(there.get_bucket_document(name, "policy")) is None  # its 0.5 s are over
+        run(here.delete_bucket_document(name, "owner"))
+        run(here.delete_bucket(name))
+        with pytest.raises(StoreError) as info:  # a bucket deleted here is gone here at once
+            run(here.get_bucket_documents(name, names))
+        assert info.value.code == "NoSuchBucket"
+    finally:
+        run(here.close())
+        run(there.close())

@@ -27,6 +27,7 @@ from s4.store.base import LIFECYCLE_DOCUMENT, StoreError
 from s4.store.lifecycle import parse_rules
 from s4.store.s3.bodies import content_md5
 from s4.store.s3.buckets import Call, Location, NativeBuckets, SharedBucket
+from s4.store.s3.document_cache import DocumentCache
 
 DOCUMENT_PREFIX = ".s4bucket/"
 """Also a reserved name of the S4 format (``s4.store.compressing.reserved.BUCKET_DOCUMENT_PREFIX``)."""
@@ -48,11 +49,13 @@ class BucketDocuments:
         buckets: NativeBuckets | SharedBucket,
         model: ServiceModel,
         translate: Callable[[BaseException], StoreError],
+        cache: DocumentCache | None = None,
     ) -> None:
         self._call = call
         self._buckets = buckets
         self._model = model
         self._translate = translate
+        self._cache = DocumentCache(0) if cache is None else cache
 
     @property
     def lifecycle_upstream(self) -> bool:
@@ -63,6 +66,20 @@ class BucketDocuments:
         return location.key(DOCUMENT_PREFIX + name)
 
     async def get(self, bucket: str, name: str) -> bytes | None:
+        """The document (None: none), as read within the cache's time (s4.store.s3.document_cache)."""
+        fresh, document = self._cache.lookup(bucket, name)
+        if fresh:
+            return document
+        epoch = self._cache.epoch()
+        document = await self._read(bucket, name)
+        self._cache.keep(bucket, name, document, epoch)
+        return document
+
+    def forget(self, bucket: str) -> None:
+        """What is kept of the bucket's documents: it was deleted or created (by this process)."""
+        self._cache.forget(bucket)
+
+    async def _read(self, bucket: str, name: str) -> bytes | None:
         # A missing bucket: the shared layout finds it missing here, an upstream bucket answers NoSuchBucket.
         location = await self._buckets.require(bucket)
         try:
@@ -81,21 +98,27 @@ class BucketDocuments:
 
     async def put(self, bucket: str, name: str, document: bytes) -> None:
         location = await self._buckets.require(bucket)
-        if name == LIFECYCLE_DOCUMENT and self.lifecycle_upstream:
-            await self._hand_over_lifecycle(location, document)
-        await self._call(
-            "put_object",
-            Bucket=location.bucket,
-            Key=self._key(location, name),
-            Body=document,
-            ContentMD5=await content_md5(document),
-        )
+        try:
+            if name == LIFECYCLE_DOCUMENT and self.lifecycle_upstream:
+                await self._hand_over_lifecycle(location, document)
+            await self._call(
+                "put_object",
+                Bucket=location.bucket,
+                Key=self._key(location, name),
+                Body=document,
+                ContentMD5=await content_md5(document),
+            )
+        finally:  # also when it failed: it may have been stored all the same (a lost answer)
+            self._cache.forget(bucket, name)
 
     async def delete(self, bucket: str, name: str) -> None:
         location = await self._buckets.require(bucket)
-        if name == LIFECYCLE_DOCUMENT and self.lifecycle_upstream:
-            await self._call("delete_bucket_lifecycle", Bucket=location.bucket)  # none: S3 answers 204 too
-        await self._call("delete_object", Bucket=location.bucket, Key=self._key(location, name))
+        try:
+            if name == LIFECYCLE_DOCUMENT and self.lifecycle_upstream:
+                await self._call("delete_bucket_lifecycle", Bucket=location.bucket)  # none: S3 answers 204 too
+            await self._call("delete_object", Bucket=location.bucket, Key=self._key(location, name))
+        finally:
+            self._cache.forget(bucket, name)
 
     async def clear(self, location: Location, versioned: bool = False) -> None:
         """Remove every document of a bucket that is about to be deleted (``versioned``: every version of

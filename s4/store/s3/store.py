@@ -58,6 +58,7 @@ from s4.store.checksums import not_kept
 from s4.store.s3.attributes import from_response, tag_count, tagging_header, to_params
 from s4.store.s3.bodies import BodyReader, BufferedBody, ResponseBody, StreamedBody, WatchedBody, content_md5, spool
 from s4.store.s3.buckets import Location, NativeBuckets, SharedBucket, no_such_bucket, utc
+from s4.store.s3.document_cache import DocumentCache
 from s4.store.s3.documents import DOCUMENT_PREFIX, PAST_DOCUMENTS, BucketDocuments
 from s4.store.s3.errors import translate, unreachable
 from s4.store.s3.guarded import commit_guarded
@@ -182,7 +183,11 @@ class S3Store:
         else:
             self._buckets = NativeBuckets(self._call, config.region)
         self._documents = BucketDocuments(
-            self._call, self._buckets, lambda: self._client.meta.service_model, self._translate
+            self._call,
+            self._buckets,
+            lambda: self._client.meta.service_model,
+            self._translate,
+            DocumentCache(config.document_cache_seconds),
         )
         self._versioning = VersioningStatus(self._call)
         self._versions_pages_lose_entries: bool | None = None
@@ -367,10 +372,16 @@ class S3Store:
         return await self._buckets.list()
 
     async def create_bucket(self, bucket: str) -> None:
-        await self._buckets.create(bucket)
+        try:
+            await self._buckets.create(bucket)
+        finally:  # a bucket of that name deleted by another process: its documents are not this one's
+            self._documents.forget(bucket)
 
     async def delete_bucket(self, bucket: str) -> None:
-        await self._buckets.delete(bucket, self._is_empty_but_documents)
+        try:
+            await self._buckets.delete(bucket, self._is_empty_but_documents)
+        finally:
+            self._documents.forget(bucket)
 
     async def head_bucket(self, bucket: str) -> BucketInfo:
         return await self._buckets.head(bucket)

@@ -1,0 +1,67 @@
+"""The upstream store's bucket documents kept a few seconds (s4.store.s3.document_cache)."""
+
+from __future__ import annotations
+
+from s4.store.s3.document_cache import DocumentCache
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_document_is_kept_for_its_time_absence_included():
+    clock = Clock()
+    cache = DocumentCache(2.0, clock)
+    assert cache.lookup("b", "policy") == (False, None)
+    cache.keep("b", "policy", b"{}", cache.epoch())
+    cache.keep("b", "acl", None, cache.epoch())
+    assert cache.lookup("b", "policy") == (True, b"{}")
+    assert cache.lookup("b", "acl") == (True, None)  # no ACL is an answer too
+    clock.now += 1.99
+    assert cache.lookup("b", "policy") == (True, b"{}")
+    clock.now += 0.01
+    assert cache.lookup("b", "policy") == (False, None)
+    assert cache.lookup("b", "acl") == (False, None)
+
+
+def test_a_read_that_began_before_a_write_keeps_nothing():
+    """The read may have seen the document before the write: kept, it would undo the write here."""
+    cache = DocumentCache(2.0, Clock())
+    before = cache.epoch()
+    cache.forget("b", "policy")  # this process wrote it meanwhile
+    cache.keep("b", "policy", b"old", before)
+    assert cache.lookup("b", "policy") == (False, None)
+    cache.keep("b", "policy", b"new", cache.epoch())
+    assert cache.lookup("b", "policy") == (True, b"new")
+
+
+def test_forgetting_a_bucket_forgets_its_documents_only():
+    cache = DocumentCache(2.0, Clock())
+    for bucket in ("b", "c"):
+        for name in ("owner", "policy"):
+            cache.keep(bucket, name, name.encode(), cache.epoch())
+    cache.forget("b", "policy")
+    assert cache.lookup("b", "policy") == (False, None) and cache.lookup("b", "owner") == (True, b"owner")
+    cache.forget("b")
+    assert cache.lookup("b", "owner") == (False, None)
+    assert cache.lookup("c", "owner") == (True, b"owner") and cache.lookup("c", "policy") == (True, b"policy")
+
+
+def test_no_time_keeps_nothing():
+    cache = DocumentCache(0, Clock())
+    cache.keep("b", "policy", b"{}", cache.epoch())
+    assert cache.lookup("b", "policy") == (False, None)
+
+
+def test_the_least_recently_read_go_first():
+    cache = DocumentCache(2.0, Clock(), size=2)
+    cache.keep("b", "owner", b"1", cache.epoch())
+    cache.keep("b", "policy", b"2", cache.epoch())
+    assert cache.lookup("b", "owner") == (True, b"1")
+    cache.keep("b", "acl", b"3", cache.epoch())
+    assert cache.lookup("b", "policy") == (False, None)
+    assert cache.lookup("b", "owner") == (True, b"1") and cache.lookup("b", "acl") == (True, b"3")
