@@ -65,3 +65,11 @@ def test_the_least_recently_read_go_first():
     cache.keep("b", "acl", b"3", cache.epoch())
     assert cache.lookup("b", "policy") == (False, None)
     assert cache.lookup("b", "owner") == (True, b"1") and cache.lookup("b", "acl") == (True, b"3")
+
+
+def test_an_objects_documents_are_never_kept():
+    """An object's ACL changes with the object (strongly consistent on S3): read every time."""
+    cache = DocumentCache(2.0, Clock())
+    for name in ("object-acl/" + "0" * 64, "upload-owner/abc"):
+        cache.keep("b", name, b"<AccessControlPolicy/>", cache.epoch())
+        assert cache.lookup("b", name) == (False, None)

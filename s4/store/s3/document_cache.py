@@ -12,6 +12,11 @@ written by another process, a worker or another gateway over the same upstream, 
 time an entry is kept. That is S3's own promise for bucket configurations (eventually consistent) and
 the one the gateway already gives for CORS rules and versioning status. ``ttl`` 0 keeps nothing: every
 request reads its documents again.
+
+Only the bucket's own documents are kept. A name with a ``/`` belongs to one object or upload (an
+object's ACL, ``object-acl/<hash>``; an upload's initiator, ``upload-owner/<id>``) and changes with
+that object, whose reads S3 keeps strongly consistent: an object written private through one worker
+must not be served by another under the ACL of the object it replaced. Those are read every time.
 """
 
 from __future__ import annotations
@@ -37,6 +42,8 @@ class DocumentCache:
 
     def lookup(self, bucket: str, name: str) -> tuple[bool, bytes | None]:
         """(True, the document or None for none) while an entry is fresh; (False, None) otherwise."""
+        if "/" in name:
+            return False, None
         entry = self._kept.get((bucket, name))
         if entry is None:
             return False, None
@@ -53,7 +60,7 @@ class DocumentCache:
 
     def keep(self, bucket: str, name: str, document: bytes | None, epoch: int) -> None:
         """What the upstream answered, unless something was forgotten since the read began."""
-        if self.ttl <= 0 or epoch != self._epoch:
+        if self.ttl <= 0 or epoch != self._epoch or "/" in name:
             return
         self._kept[(bucket, name)] = (self._clock() + self.ttl, document)
         self._kept.move_to_end((bucket, name))
