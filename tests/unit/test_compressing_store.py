@@ -608,6 +608,42 @@ def test_a_one_byte_range_fetches_one_frame(ranged):
 # == 5. stale and unusable sidecars ======================================================================
 
 
+def test_a_put_that_replaced_nothing_asks_nothing_about_a_sidecar(tmp_path):
+    """A single-frame object gets no sidecar; one that replaced nothing has none of an earlier object to
+    remove, so it sends no delete for one (over an upstream that is a request, and its look, per PUT).
+    One that replaced a multi-frame object still removes that object's sidecar."""
+    data = text(500 * KiB + 17, offset=7 * MiB)
+
+    async def scenario(store: CompressingStore):
+        innermost = getattr(store.inner, "inner", store.inner)
+        real_delete = innermost.delete_object
+        deleted: list[str] = []
+
+        async def counted(bucket, key, *args, **kwargs):
+            deleted.append(key)
+            return await real_delete(bucket, key, *args, **kwargs)
+
+        innermost.delete_object = counted
+        await put(store, "new", data[:1000])
+        assert deleted == []
+        await put(store, "new", data[:900])  # an overwrite: a stale sidecar may be there
+        assert deleted == ["new" + SIDECAR]
+        await put(store, "multi", data)
+        assert await inner_exists(store, "multi" + SIDECAR)
+        await put(store, "multi", data[:1000])
+        assert not await inner_exists(store, "multi" + SIDECAR)
+        # A sidecar its DELETE could not remove stays beside the next object of the key, never used.
+        await put(store, "left", data)
+        kept_sidecar, _ = await inner_bytes(store, "left" + SIDECAR)
+        await store.delete_object(B, "left")
+        await inner_put(store, "left" + SIDECAR, kept_sidecar)
+        await put(store, "left", data[:1000])
+        assert await get(store, "left", ByteRange(10, 20)) == data[10:21]
+        assert await get(store, "left") == data[:1000]
+
+    run(scenario, tmp_path)
+
+
 def test_a_stale_sidecar_is_not_trusted(tmp_path):
     old = text(400 * KiB, offset=15 * MiB)
     new = text(400 * KiB - 5000, offset=16 * MiB)

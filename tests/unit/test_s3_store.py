@@ -983,3 +983,38 @@ def test_bucket_documents_are_read_once_per_their_time_and_own_changes_count_at_
     finally:
         run(here.close())
         run(there.close())
+
+
+def test_a_metered_put_that_replaced_nothing_sends_nothing_about_a_sidecar(store, run, bucket, monkeypatch):
+    """With the savings ledger, the look before a PUT says whether it replaced anything. A single-frame
+    object that replaced nothing has no stale sidecar to remove: no request about ``<key>.s4index``
+    (it was a look, a GET of its first byte, per PUT). An overwrite still removes the one it may find."""
+    from s4.store.compressing.ledger import Ledger
+
+    ledger = Ledger(store, flush_interval=3600)
+    pool = CpuCodecPool(CodecRegistry.cpu_default())
+    metered = CompressingStore(store, pool, CodecDispatcher(), POLICY, ledger)
+    calls: list[tuple[str, str]] = []
+    real_call = store._call
+
+    async def counted(operation: str, **params: Any) -> dict[str, Any]:
+        calls.append((operation, params.get("Key", "")))
+        return await real_call(operation, **params)
+
+    monkeypatch.setattr(store, "_call", counted)
+    try:
+        run(metered.put_object(bucket, "fresh", body(b"a small object" * 10), ObjectAttributes()))
+        assert [c for c in calls if c[1].endswith(".s4index")] == []
+        assert ("put_object", "fresh") in calls
+        calls.clear()
+        run(metered.put_object(bucket, "fresh", body(b"another" * 10), ObjectAttributes()))
+        assert [c for c in calls if c[1].endswith(".s4index")]  # replaced: a stale one is looked for
+        multi = os.urandom(3 * FRAME)
+        run(metered.put_object(bucket, "multi", body(multi), ObjectAttributes()))
+        assert run(store.head_object(bucket, "multi.s4index")).size > 0
+        run(metered.put_object(bucket, "multi", body(b"one frame"), ObjectAttributes()))
+        assert error_code(run, store.head_object(bucket, "multi.s4index")) == "NoSuchKey"
+        assert run(get(metered, bucket, "multi")) == b"one frame"
+    finally:
+        run(ledger.close())
+        pool.close()

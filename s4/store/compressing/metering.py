@@ -125,6 +125,14 @@ def _transient(key: str, info: ObjectInfo) -> bool:
     return TRANSIENT_METADATA in normalize_metadata(info.attributes.metadata)
 
 
+def _reporting(result: Any, removed: tuple[ObjectInfo, ...]) -> Any:
+    """A write's answer saying what it replaced, as the embedded store's do (``ObjectInfo.replaced``): over
+    an upstream, the guard's last look, so the layer above knows it too without asking again."""
+    if isinstance(result, ObjectInfo):
+        return dataclasses.replace(result, replaced=removed)
+    return result
+
+
 def _matching(info: ObjectInfo) -> WriteCondition:
     return WriteCondition(if_match=info.etag.strip('"'))
 
@@ -259,12 +267,13 @@ class MeteredStore:
             if version_id is None and status == "Enabled":  # a new version, or a delete marker: nothing goes
                 result = await commit({})
                 self._change(bucket, kind, (), await left(result))
-                return result
+                return _reporting(result, ())
             deleting = left is _nothing_left
             guard = _LookBeforeCommit(self, bucket, key, status, version_id, deleting)
             result = await commit({"guard": guard})
-            self._change(bucket, kind, () if guard.seen is None else (guard.seen,), await left(result))
-            return result
+            removed = () if guard.seen is None else (guard.seen,)
+            self._change(bucket, kind, removed, await left(result))
+            return _reporting(result, removed)
         track = self._keys.setdefault((bucket, key), _KeyChanges())
         track.in_flight += 1
         seen = track.finished

@@ -101,9 +101,14 @@ class Sidecars:
 
     async def write(self, bucket: str, key: str, writer: FramedBodyWriter | None, stored: ObjectInfo) -> bool:
         """The index of what ``writer`` wrote as ``stored``; a single-frame or raw object gets none
-        (and loses a stale one). False when the object is left without the sidecar it should have."""
+        (and loses a stale one). False when the object is left without the sidecar it should have.
+
+        A write known to have replaced nothing (``stored.replaced`` empty) has no stale one to remove: no
+        request is made for it. (A sidecar left by a delete that could not remove it would stay beside the
+        new object; bound to the old object's ETag, it is never used.)"""
         if writer is None or writer.frame_count <= 1:
-            await self.remove_stale(bucket, key, stored.version_id)
+            if stored.replaced != ():
+                await self.remove_stale(bucket, key, stored.version_id)
             return True
         index = writer.index(stored.etag)
         if index.source_compressed_size != stored.size:
