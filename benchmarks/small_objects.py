@@ -22,13 +22,15 @@ import os
 import statistics
 import sys
 import tempfile
+import uuid
 from pathlib import Path
 
 from _gateway import Gateway, client_of, start_gateway
 
 ROOT = Path(__file__).resolve().parent.parent
 BUCKET = "small-objects"
-KINDS = ("put", "get", "head")
+KINDS = ("put", "create", "get", "head")
+"""put overwrites one of KEYS keys; create writes a key that never existed."""
 KEYS = 50
 WARM_UP = 100
 
@@ -41,6 +43,8 @@ def _requests(endpoint: str, bucket: str, kind: str, count: int) -> None:
         key = f"small-{i % KEYS}"
         if kind == "put":
             client.put_object(Bucket=bucket, Key=key, Body=body)
+        elif kind == "create":
+            client.put_object(Bucket=bucket, Key=f"new-{uuid.uuid4().hex}", Body=body)
         elif kind == "get":
             client.get_object(Bucket=bucket, Key=key)["Body"].read()
         else:
