@@ -621,7 +621,11 @@ class ObjectStore(Protocol):
         """Several of a bucket's documents at once, each as get_bucket_document answers it: every request
         reads four (owner, policy, ACL, public access block), and a store that can read them together
         saves three round trips to its backend (the embedded store: three hops to its database thread,
-        about a fifth of a small request's CPU). NoSuchBucket."""
+        about a fifth of a small request's CPU). NoSuchBucket.
+
+        For the access check of a request only: a store may answer from what it read a few seconds ago
+        (the S3 store, ``upstream.document_cache_seconds``), with its own process's changes seen at once.
+        Whatever decides a change of the bucket reads get_bucket_document, which is always current."""
         ...
 
     async def put_bucket_document(self, bucket: str, name: str, document: bytes) -> None:

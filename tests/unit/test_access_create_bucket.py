@@ -114,3 +114,41 @@ async def _failed_delete(tmp_path: Path) -> None:
         assert await store.get_bucket_document("taken", "policy") == b'{"Statement": []}'
     finally:
         await store.close()
+
+
+@pytest.mark.parametrize("region", ["us-east-1", "eu-west-1"])
+def test_a_bucket_deleted_through_another_worker_and_made_again_is_its_makers(tmp_path: Path, region: str) -> None:
+    """Two workers over one upstream S3, each keeping the documents it read for the access checks. Alice's
+    bucket is deleted through worker 2, then made again by alice through worker 1, which had just read its
+    owner: CreateBucket must find no owner (it reads afresh) and record alice again, not take the bucket
+    for one that exists and leave it without an owner (the legacy owner's)."""
+    from s4.config import UpstreamConfig
+    from s4.store.s3.store import S3Store
+    from tests.seaweed import ACCESS_KEY, SECRET_KEY, SeaweedUnavailable, start_seaweed
+
+    try:
+        seaweed = start_seaweed(tmp_path / "seaweed")
+    except SeaweedUnavailable as exc:
+        pytest.skip(f"SeaweedFS cannot run here: {exc}")
+
+    async def scenario() -> None:
+        config = UpstreamConfig(
+            endpoint=seaweed.endpoint, access_key_id=ACCESS_KEY, secret_access_key=SECRET_KEY, document_cache_seconds=60
+        )
+        one, two = await S3Store.open(config), await S3Store.open(config)
+        try:
+            assert (await create_bucket(_request(one, "alice", region))).status == 200
+            names = ("owner", "policy", "acl", "public-access-block")
+            assert (await one.get_bucket_documents("taken", names))["owner"] == b"alice"  # a request's check
+            await two.delete_bucket("taken")
+            assert (await create_bucket(_request(one, "alice", region))).status == 200
+            assert await one.get_bucket_document("taken", "owner") == b"alice"
+            assert await bucket_owner(two, "taken", "admin") == "alice"
+        finally:
+            await one.close()
+            await two.close()
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        seaweed.stop()

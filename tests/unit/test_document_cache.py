@@ -73,3 +73,20 @@ def test_an_objects_documents_are_never_kept():
     for name in ("object-acl/" + "0" * 64, "upload-owner/abc"):
         cache.keep("b", name, b"<AccessControlPolicy/>", cache.epoch())
         assert cache.lookup("b", name) == (False, None)
+
+
+def test_requests_that_change_a_bucket_are_checked_on_its_documents_as_they_are_now():
+    """A PUT or DELETE of the bucket itself (DeleteBucket, PutBucketPolicy...) lasts: its access check
+    reads the documents afresh; a request on an object, a read, or another bucket (a copy's source) may
+    use what was read a few seconds ago."""
+    import types
+
+    from s4.server.access.authorize import _changes_bucket
+
+    def request(method: str, key: str | None) -> types.SimpleNamespace:
+        return types.SimpleNamespace(bucket="b", key=key, http=types.SimpleNamespace(method=method))
+
+    assert _changes_bucket(request("PUT", None), "b") and _changes_bucket(request("DELETE", None), "b")
+    assert not _changes_bucket(request("GET", None), "b") and not _changes_bucket(request("HEAD", None), "b")
+    assert not _changes_bucket(request("PUT", "k"), "b") and not _changes_bucket(request("DELETE", "k"), "b")
+    assert not _changes_bucket(request("PUT", None), "source")

@@ -21,6 +21,7 @@ import pytest
 from s4.codec import CodecDispatcher, CodecRegistry, CpuCodecPool, FrameIndex
 from s4.codec.policy import FramePolicy
 from s4.config import ConfigError, S4Config, UpstreamConfig, load_config
+from s4.server.access.authorize import bucket_facts
 from s4.store.base import ByteRange, ObjectAttributes, ObjectStream, SourceChanged, StoreError, WriteCondition
 from s4.store.compressing.store import CompressingStore
 from s4.store.factory import open_inner_store
@@ -938,9 +939,10 @@ def test_a_guarded_delete_of_a_version_that_became_a_delete_marker_looks_again(s
 
 
 def test_bucket_documents_are_read_once_per_their_time_and_own_changes_count_at_once(seaweed, run):
-    """Every client request reads four documents: kept for ``document_cache_seconds``, they cost the
-    upstream no request in that time; this store's own change is read back at once; another gateway's
-    (a second store over the same upstream) within that time."""
+    """Every client request's access check reads four documents: kept for ``document_cache_seconds``,
+    they cost the upstream no request in that time; this store's own change is read back at once; another
+    gateway's (a second store over the same upstream) within that time. A single document, and the check
+    of a request that changes the bucket, are read afresh."""
     here = run(S3Store.open(upstream_config(seaweed, document_cache_seconds=30)))
     there = run(S3Store.open(upstream_config(seaweed, document_cache_seconds=0.5)))
     names = ("owner", "policy", "acl", "public-access-block")
@@ -965,16 +967,33 @@ def test_bucket_documents_are_read_once_per_their_time_and_own_changes_count_at_
                 "public-access-block": None,
             }
         assert sorted(reads) == sorted(f".s4bucket/{n}" for n in names)  # once each, absence included
-        assert run(there.get_bucket_document(name, "policy")) is None
+        kept = lambda store, document: run(store.get_bucket_documents(name, (document,)))[document]  # noqa: E731
+        assert kept(there, "policy") is None
         run(here.put_bucket_document(name, "policy", b"{1}"))
-        assert run(here.get_bucket_document(name, "policy")) == b"{1}"  # at once, here
+        assert kept(here, "policy") == b"{1}"  # at once, here
         run(there.put_bucket_document(name, "policy", b"{2}"))
-        assert run(there.get_bucket_document(name, "policy")) == b"{2}"  # at once, there
-        assert run(here.get_bucket_document(name, "policy")) == b"{1}"  # another gateway's: within 30 s
+        assert kept(there, "policy") == b"{2}"  # at once, there
+        assert kept(here, "policy") == b"{1}"  # another gateway's: within 30 s...
+        assert run(here.get_bucket_document(name, "policy")) == b"{2}"  # ...but one document is read afresh
         run(asyncio.sleep(0.6))
         run(here.delete_bucket_document(name, "policy"))
-        assert run(here.get_bucket_document(name, "policy")) is None
-        assert run(there.get_bucket_document(name, "policy")) is None  # its 0.5 s are over
+        assert kept(here, "policy") is None
+        assert kept(there, "policy") is None  # its 0.5 s are over
+        run(there.put_bucket_document(name, "owner", b"bob"))  # a change's check reads the owner afresh
+        assert run(bucket_facts(here, name, "admin")).owner == "alice"
+        assert run(bucket_facts(here, name, "admin", current=True)).owner == "bob"
+        # Written or removed as objects (the sweep clearing a bucket): forgotten all the same.
+        run(here.put_bucket_document(name, "acl", b"<acl/>"))
+        assert kept(here, "acl") == b"<acl/>"
+        run(here.delete_object(name, ".s4bucket/acl"))
+        assert kept(here, "acl") is None
+        run(here.put_object(name, ".s4bucket/acl", body(b"<again/>"), ObjectAttributes()))
+        assert kept(here, "acl") == b"<again/>"
+        reads.clear()  # the gateway's other keys there (ledger records) are no document: nothing forgotten
+        run(here.put_object(name, ".s4bucket/ledger/w/1", body(b"{}"), ObjectAttributes()))
+        assert kept(here, "acl") == b"<again/>" and reads == []
+        run(here.delete_object(name, ".s4bucket/acl"))
+        run(here.delete_object(name, ".s4bucket/ledger/w/1"))
         run(here.delete_bucket_document(name, "owner"))
         run(here.delete_bucket(name))
         with pytest.raises(StoreError) as info:  # a bucket deleted here is gone here at once

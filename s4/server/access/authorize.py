@@ -13,6 +13,7 @@ A bucket that does not exist is not judged here: the handler answers NoSuchBucke
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import datetime as dt
 import functools
@@ -58,10 +59,17 @@ class BucketFacts:
     """The policy has ``s3:ExistingObjectTag/<key>`` conditions: an object's tags are read for its requests."""
 
 
-async def bucket_facts(store: ObjectStore, bucket: str, legacy_owner: str) -> BucketFacts:
-    """The bucket's owner, policy, ACL and public access block. StoreError NoSuchBucket."""
+async def bucket_facts(store: ObjectStore, bucket: str, legacy_owner: str, current: bool = False) -> BucketFacts:
+    """The bucket's owner, policy, ACL and public access block. StoreError NoSuchBucket.
+
+    ``current``: each read as the store has it now (get_bucket_document), for a request that changes the
+    bucket; otherwise as get_bucket_documents answers, which may be a few seconds old (an upstream's)."""
     names = (OWNER_DOCUMENT, POLICY_DOCUMENT, acls.ACL_DOCUMENT, PUBLIC_ACCESS_BLOCK_DOCUMENT)
-    kept = await store.get_bucket_documents(bucket, names)
+    if current:
+        found = await asyncio.gather(*(store.get_bucket_document(bucket, name) for name in names))
+        kept = dict(zip(names, found, strict=True))
+    else:
+        kept = await store.get_bucket_documents(bucket, names)
     owner = owner_named(kept[OWNER_DOCUMENT], legacy_owner)
     policy, acl, block = kept[POLICY_DOCUMENT], kept[acls.ACL_DOCUMENT], kept[PUBLIC_ACCESS_BLOCK_DOCUMENT]
     return BucketFacts(
@@ -87,8 +95,14 @@ async def _facts(req: S3Request, bucket: str) -> BucketFacts:
     cache: dict[str, BucketFacts] = req.http.setdefault(_FACTS, {})
     facts = cache.get(bucket)
     if facts is None:
-        facts = cache[bucket] = await bucket_facts(req.store, bucket, legacy_owner(req))
+        facts = cache[bucket] = await bucket_facts(req.store, bucket, legacy_owner(req), _changes_bucket(req, bucket))
     return facts
+
+
+def _changes_bucket(req: S3Request, bucket: str) -> bool:
+    """A PUT or DELETE of the bucket itself (DeleteBucket, a document's Put or Delete): decided on its
+    documents as they are now, since what it does lasts."""
+    return bucket == req.bucket and req.key is None and req.http.method in ("PUT", "DELETE")
 
 
 def condition_context(req: S3Request, action: str, identity: Identity | None) -> dict[str, str | Sequence[str]]:

@@ -6,6 +6,13 @@ object GET cost five upstream requests, and about half the gateway's CPU per sma
 the four that are the same for every request (measured: 6.1 against 3.3 ms per 1 KB GET over
 SeaweedFS). What is kept answers as the upstream did, absence included.
 
+Only ``get_bucket_documents``, the access check of a request that changes no bucket, is answered from
+here. A single document (``get_bucket_document``) is read afresh: a handler about to change the bucket
+or answer for its documents, CreateBucket looking for an owner, a failed DeleteBucket restoring what it
+removed, and the access check of a request that changes the bucket (s4.server.access.authorize): a
+stale owner there could leave a bucket recreated elsewhere without one, or grant its old owner a
+lasting change of it.
+
 How current it is: a document this process writes or removes takes effect in it at once (the entry goes
 before the write is answered, and a read that was already on its way when it went keeps nothing). One
 written by another process, a worker or another gateway over the same upstream, is seen within the
@@ -69,6 +76,8 @@ class DocumentCache:
 
     def forget(self, bucket: str, name: str | None = None) -> None:
         """Before a write of ``name`` (every document of the bucket when None) is answered."""
+        if name is not None and "/" in name:
+            return  # never kept: reads on their way keep what they read
         self._epoch += 1
         if name is not None:
             self._kept.pop((bucket, name), None)

@@ -65,13 +65,14 @@ class BucketDocuments:
     def _key(self, location: Location, name: str) -> str:
         return location.key(DOCUMENT_PREFIX + name)
 
-    async def get(self, bucket: str, name: str) -> bytes | None:
-        """The document (None: none), as read within the cache's time (s4.store.s3.document_cache)."""
+    async def get_kept(self, bucket: str, name: str) -> bytes | None:
+        """The document (None: none) as read within the cache's time (s4.store.s3.document_cache): for the
+        access check every request makes, never for what a change of the bucket decides from."""
         fresh, document = self._cache.lookup(bucket, name)
         if fresh:
             return document
         epoch = self._cache.epoch()
-        document = await self._read(bucket, name)
+        document = await self.get(bucket, name)
         self._cache.keep(bucket, name, document, epoch)
         return document
 
@@ -79,7 +80,14 @@ class BucketDocuments:
         """What is kept of the bucket's documents: it was deleted or created (by this process)."""
         self._cache.forget(bucket)
 
-    async def _read(self, bucket: str, name: str) -> bytes | None:
+    def written(self, bucket: str, key: str) -> None:
+        """``key`` was written or removed as an object: if it is one of the bucket's documents, what is kept
+        of it goes (the gateway's other keys under the prefix, its ledger records, are no document)."""
+        if key.startswith(DOCUMENT_PREFIX) and "/" not in key[len(DOCUMENT_PREFIX) :]:
+            self._cache.forget(bucket, key[len(DOCUMENT_PREFIX) :])
+
+    async def get(self, bucket: str, name: str) -> bytes | None:
+        """The document as the upstream has it now (None: none)."""
         # A missing bucket: the shared layout finds it missing here, an upstream bucket answers NoSuchBucket.
         location = await self._buckets.require(bucket)
         try:

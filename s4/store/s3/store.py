@@ -489,6 +489,21 @@ class S3Store:
         guard: CommitGuard | None = None,
     ) -> ObjectInfo:
         del content_etag  # the upstream's ETag costs the gateway nothing (see ObjectStore.put_object)
+        try:
+            return await self._put_object(bucket, key, body, attributes, condition, tags, guard)
+        finally:  # a bucket document written as an object (the sweep, a tool): not kept as it was
+            self._documents.written(bucket, key)
+
+    async def _put_object(
+        self,
+        bucket: str,
+        key: str,
+        body: AsyncIterable[bytes],
+        attributes: ObjectAttributes,
+        condition: WriteCondition | None,
+        tags: Mapping[str, str] | None,
+        guard: CommitGuard | None,
+    ) -> ObjectInfo:
         location = await self._buckets.require(bucket)
         reader = BodyReader(body)
         threshold = self.config.multipart_threshold
@@ -687,6 +702,14 @@ class S3Store:
         self, bucket: str, key: str, *, version_id: str | None = None, guard: CommitGuard | None = None
     ) -> DeleteResult:
         """``guard``: see CommitGuard (without ``version_id``, a key it finds empty is not sent a delete)."""
+        try:
+            return await self._delete_object(bucket, key, version_id, guard)
+        finally:  # a bucket document removed as an object (the sweep clearing a bucket): not kept as it was
+            self._documents.written(bucket, key)
+
+    async def _delete_object(
+        self, bucket: str, key: str, version_id: str | None, guard: CommitGuard | None
+    ) -> DeleteResult:
         location = await self._buckets.require(bucket)
         upstream_key = location.key(key)
         if version_id is None:
@@ -1357,10 +1380,11 @@ class S3Store:
         return await self._documents.get(bucket, name)
 
     async def get_bucket_documents(self, bucket: str, names: Sequence[str]) -> dict[str, bytes | None]:
+        """As the base says: read within ``document_cache_seconds`` (s4.store.s3.document_cache)."""
         if not names:
             await self.head_bucket(bucket)  # NoSuchBucket, as for any names
             return {}
-        found = await asyncio.gather(*(self._documents.get(bucket, name) for name in names))
+        found = await asyncio.gather(*(self._documents.get_kept(bucket, name) for name in names))
         return dict(zip(names, found, strict=True))
 
     async def put_bucket_document(self, bucket: str, name: str, document: bytes) -> None:
